@@ -1,0 +1,242 @@
+//! The node's filesystem as kubestrap sees it.
+//!
+//! Every host path is *logical* (`/etc/kubernetes/pki/ca.crt`) until it is resolved under the
+//! node root (`--root`), and the resolved path is the one written into manifests, kubeconfigs
+//! and flags. That single rule is what lets several simulated nodes share one machine.
+//!
+//! Writes are atomic (temp file in the same directory, fsync, rename, fsync of the directory)
+//! and get their final mode before any byte is written, so a private key is never readable by
+//! others, not even half-written. Under `--dry-run` writes land in a staging directory that
+//! mirrors the root instead, and reads look there first, so later phases of a dry run see what
+//! earlier ones would have written.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Where the node lives: `/` on a real node, a directory for tests and the test bed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRoot(PathBuf);
+
+impl NodeRoot {
+    /// A root must be an absolute path; relative ones are made absolute against the current
+    /// directory once, here, so that every path derived from it is absolute too.
+    pub fn new(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref();
+        let abs = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(dir)
+        };
+        Ok(Self(normalize(&abs)))
+    }
+
+    /// The real root, `/`.
+    pub fn system() -> Self {
+        Self(PathBuf::from("/"))
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.0 == Path::new("/")
+    }
+
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Resolves a logical absolute host path (`/etc/kubernetes`) under this root.
+    /// A relative path is taken as relative to the root.
+    pub fn resolve(&self, logical: impl AsRef<Path>) -> PathBuf {
+        let rel: PathBuf = logical
+            .as_ref()
+            .components()
+            .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+            .collect();
+        normalize(&self.0.join(rel))
+    }
+}
+
+/// Lexical normalisation (`a/./b/../c` → `a/c`) without touching the filesystem, so that a
+/// path under the root can never climb out of it with `..`.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                if out.parent().is_some() {
+                    out.pop();
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// File modes kubestrap writes, named for what they protect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mode(pub u32);
+
+impl Mode {
+    /// Private keys, kubeconfigs, anything with a secret.
+    pub const PRIVATE: Mode = Mode(0o600);
+    /// Certificates, manifests, public configuration.
+    pub const PUBLIC: Mode = Mode(0o644);
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+/// An I/O error with the path it happened on: every file error a user sees names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FsError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl FsError {
+    fn at(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {
+        move |source| FsError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Reads and writes host files, for real or into a dry-run staging directory.
+#[derive(Debug, Clone)]
+pub struct HostFs {
+    staging: Option<PathBuf>,
+}
+
+impl HostFs {
+    /// Writes go to the host.
+    pub fn real() -> Self {
+        Self { staging: None }
+    }
+
+    /// Writes go under `staging`, which mirrors the host's absolute paths.
+    pub fn staged(staging: impl Into<PathBuf>) -> Self {
+        Self {
+            staging: Some(staging.into()),
+        }
+    }
+
+    pub fn staging_dir(&self) -> Option<&Path> {
+        self.staging.as_deref()
+    }
+
+    /// Where a write to `path` really goes.
+    pub fn target(&self, path: &Path) -> PathBuf {
+        match &self.staging {
+            None => path.to_path_buf(),
+            Some(dir) => NodeRoot(dir.clone()).resolve(path),
+        }
+    }
+
+    /// The file as the run sees it: the staged copy if a dry run wrote one, else the host's.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, FsError> {
+        let staged = self.target(path);
+        if staged != path && staged.exists() {
+            return fs::read(&staged).map_err(FsError::at(&staged));
+        }
+        fs::read(path).map_err(FsError::at(path))
+    }
+
+    /// Like [`HostFs::read`], but a missing file is `None` rather than an error.
+    pub fn read_if_exists(&self, path: &Path) -> Result<Option<Vec<u8>>, FsError> {
+        match self.read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn exists(&self, path: &Path) -> bool {
+        self.target(path).exists() || path.exists()
+    }
+
+    /// Writes `bytes` to `path` atomically with `mode`, creating parent directories (0755).
+    pub fn write(&self, path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
+        write_atomic(&self.target(path), bytes, mode)
+    }
+}
+
+/// Writes a file so that at every instant it is either absent, the old content, or the whole
+/// new content with its final mode.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
+    let dir = path.parent().ok_or_else(|| FsError {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
+    })?;
+    fs::create_dir_all(dir).map_err(FsError::at(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kubestrap-")
+        .permissions(fs::Permissions::from_mode(mode.0))
+        .tempfile_in(dir)
+        .map_err(FsError::at(dir))?;
+    // The builder's permissions are filtered by the umask; set them exactly.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode.0))
+        .map_err(FsError::at(path))?;
+    tmp.write_all(bytes).map_err(FsError::at(path))?;
+    tmp.as_file().sync_all().map_err(FsError::at(path))?;
+    tmp.persist(path).map_err(|e| FsError {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(FsError::at(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_stays_under_root() {
+        let root = NodeRoot::new("/tmp/node1").unwrap();
+        assert_eq!(
+            root.resolve("/etc/kubernetes/pki"),
+            PathBuf::from("/tmp/node1/etc/kubernetes/pki")
+        );
+        assert_eq!(
+            root.resolve("/../../etc/passwd"),
+            PathBuf::from("/tmp/node1/etc/passwd")
+        );
+        assert_eq!(NodeRoot::system().resolve("/etc"), PathBuf::from("/etc"));
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/key.pem");
+        write_atomic(&p, b"one", Mode::PRIVATE).unwrap();
+        write_atomic(&p, b"two", Mode::PRIVATE).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn staged_writes_do_not_touch_host_and_are_read_back() {
+        let host = tempfile::tempdir().unwrap();
+        let stage = tempfile::tempdir().unwrap();
+        let fs_ = HostFs::staged(stage.path());
+        let p = host.path().join("etc/x.conf");
+        fs_.write(&p, b"staged", Mode::PUBLIC).unwrap();
+        assert!(!p.exists());
+        assert_eq!(fs_.read(&p).unwrap(), b"staged");
+        assert!(fs_.exists(&p));
+    }
+}

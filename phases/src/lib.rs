@@ -1,0 +1,17 @@
+//! kubestrap's phases — one module per phase — and the domain code they share.
+//!
+//! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
+//! the engine, the journal or how progress is shown.
+
+pub mod config;
+pub mod context;
+pub mod effects;
+pub mod fingerprint;
+pub mod host;
+pub mod step;
+
+pub use context::{InitContext, JoinContext};
+pub use effects::{Effects, Reporter};
+pub use fingerprint::Fingerprint;
+pub use host::{HostFs, Mode, NodeRoot};
+pub use step::{Applicability, PhaseError, Step};
