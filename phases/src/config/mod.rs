@@ -67,6 +67,28 @@ pub struct JoinFlags {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+impl InitConfig {
+    /// Phases disabled by `skipPhases` and `--skip-phases` (kubeadm names, `group/name`).
+    pub fn skip_phases(&self) -> &[String] {
+        &self.skip_phases
+    }
+
+    /// Preflight check names to report as warnings instead of errors (`all` ignores all).
+    pub fn ignore_preflight_errors(&self) -> &[String] {
+        &self.ignore_preflight_errors
+    }
+}
+
+impl JoinConfig {
+    pub fn skip_phases(&self) -> &[String] {
+        &self.skip_phases
+    }
+
+    pub fn ignore_preflight_errors(&self) -> &[String] {
+        &self.ignore_preflight_errors
+    }
+}
+
 pub fn load_init(_file: Option<&Path>, flags: &InitFlags) -> Result<InitConfig, ConfigError> {
     Ok(InitConfig {
         skip_phases: flags.skip_phases.clone(),
