@@ -1,1 +1,60 @@
-fn main() {}
+//! kubestrap: bootstraps Kubernetes clusters, kubeadm-compatible.
+
+mod cli;
+mod commands;
+mod engine;
+mod output;
+mod workflows;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use output::Format;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let init_tree = workflows::command_tree(&workflows::init::tree().nodes);
+    let join_tree = workflows::command_tree(&workflows::join::tree().nodes);
+    let parsed = match cli::parse(&init_tree, &join_tree) {
+        Ok(p) => p,
+        Err(e) => e.exit(),
+    };
+    let cli::Parsed { cli, phase } = parsed;
+    init_logging(cli.global.verbose);
+    let events = output::sink(cli.global.output);
+    let events = events.as_ref();
+    match &cli.command {
+        Command::Init(args) | Command::Phase(args) => {
+            workflows::init::run(&cli.global, args, phase.as_deref(), events).await
+        }
+        Command::Join(args) => {
+            workflows::join::run(&cli.global, args, phase.as_deref(), events).await
+        }
+        Command::Token(cmd) => commands::token(cmd, events),
+        Command::Certs(cmd) => commands::certs(cmd, events),
+        Command::Kubeconfig(cmd) => commands::kubeconfig(cmd, events),
+        Command::Config(cmd) => commands::config(cmd),
+        Command::Reset(_) => commands::not_implemented(events, "reset", 7),
+        Command::Version => commands::version(cli.global.output == Format::Json),
+        Command::Completion { shell } => {
+            commands::completion(*shell, cli::command(&init_tree, &join_tree))
+        }
+    }
+}
+
+/// Logs go to stderr (stdout belongs to results and JSON events); `-v` raises the level,
+/// `RUST_LOG` overrides it.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -10,6 +10,7 @@ pub mod fingerprint;
 pub mod host;
 pub mod step;
 
+pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};
 pub use effects::{Effects, Reporter};
 pub use fingerprint::Fingerprint;

@@ -77,6 +77,10 @@ impl InitConfig {
     pub fn ignore_preflight_errors(&self) -> &[String] {
         &self.ignore_preflight_errors
     }
+
+    pub fn dry_run(&self) -> bool {
+        false
+    }
 }
 
 impl JoinConfig {
@@ -86,6 +90,10 @@ impl JoinConfig {
 
     pub fn ignore_preflight_errors(&self) -> &[String] {
         &self.ignore_preflight_errors
+    }
+
+    pub fn dry_run(&self) -> bool {
+        false
     }
 }
 

@@ -1,0 +1,319 @@
+//! The command line, in kubeadm's shape. Parsing only: every flag is handed on as typed by the
+//! user and validated by the configuration layer, which names the flag in its errors.
+//!
+//! `init phase …`, `join phase …` and the `phase …` shorthand are generated from the phase trees,
+//! so that every group and phase has its own `--help` and the CLI cannot drift from the engine.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::output::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubestrap",
+    version,
+    about = "Bootstraps Kubernetes clusters: a kubeadm-compatible replacement that resumes failed runs, plans before it acts and reports progress as JSON.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Resolve every host path under DIR (manifests, kubeconfigs and flags follow it), so a
+    /// whole node can live in a directory. Under a root other than `/`, host services are never
+    /// touched.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Change nothing: list every file and API object the run would write, and leave the
+    /// would-be files in a temporary directory.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// `text` for people, `json` for one event per line on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// More log detail on stderr (repeat for more).
+    #[arg(short = 'v', long = "verbose", global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up this node as the first control-plane node of a new cluster.
+    Init(InitArgs),
+    /// Run one init phase or group (shorthand for `init phase`).
+    Phase(InitArgs),
+    /// Join this node to an existing cluster as a worker or another control plane.
+    Join(JoinArgs),
+    /// Manage bootstrap tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Inspect and manage the cluster's certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Kubeconfig files for additional users.
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
+    /// kubeadm configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Undo what init or join did on this node.
+    Reset(ResetArgs),
+    /// Print the version.
+    Version,
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Flags shared by `init` and its phases. They are `global` so that `init phase certs all
+/// --cert-dir …` takes them after the phase name too.
+#[derive(Debug, Args, Default)]
+pub struct InitArgs {
+    /// A kubeadm configuration file (InitConfiguration, ClusterConfiguration, …; v1beta3 or v1beta4).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Phases to skip, with their children (e.g. `addon/kube-proxy,certs`).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (names as printed, case-insensitive, or `all`).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Start over: ignore what an earlier run recorded in the journal.
+    #[arg(long, global = true)]
+    pub no_resume: bool,
+    /// The IP address the API server advertises it is listening on.
+    #[arg(long, global = true, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// The port the API server binds to.
+    #[arg(long, global = true, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+    /// Extra Subject Alternative Names (IPs or DNS names) for the API server's certificate.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "SANS")]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// A stable address (host[:port]) for all control-plane nodes.
+    #[arg(long, global = true, value_name = "HOST[:PORT]")]
+    pub control_plane_endpoint: Option<String>,
+    /// The Kubernetes version of the control plane.
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// This node's name (default: the hostname).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The pod network's CIDR; nodes get pod CIDRs from it.
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub pod_network_cidr: Option<String>,
+    /// The service network's CIDR.
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// The cluster's DNS domain.
+    #[arg(long, global = true, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// Where certificates are kept (under --root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// The bootstrap token to create (`[a-z0-9]{6}.[a-z0-9]{16}`); generated when absent.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// How long the bootstrap token lives (`0` for ever).
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+    /// Upload the control-plane certificates to the kubeadm-certs Secret.
+    #[arg(long, global = true)]
+    pub upload_certs: bool,
+    /// The key (64 hex characters) that encrypts the uploaded certificates.
+    #[arg(long, global = true, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct JoinArgs {
+    /// The API server endpoint to join through (`host:port`).
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// A kubeadm configuration file (JoinConfiguration; v1beta3 or v1beta4).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Phases to skip, with their children.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (or `all`).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Start over: ignore what an earlier run recorded in the journal.
+    #[arg(long, global = true)]
+    pub no_resume: bool,
+    /// The bootstrap token, for both discovery and TLS bootstrap.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The token for discovery only.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub discovery_token: Option<String>,
+    /// The token for TLS bootstrap only.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub tls_bootstrap_token: Option<String>,
+    /// Pin the cluster CA: `sha256:<hex>` of its public key (repeatable).
+    #[arg(long, global = true, value_name = "HASH")]
+    pub discovery_token_ca_cert_hash: Vec<String>,
+    /// Trust the cluster CA without pinning it.
+    #[arg(long, global = true)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// Discover the cluster from a kubeconfig file or https URL instead of a token.
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub discovery_file: Option<String>,
+    /// Join as another control-plane node.
+    #[arg(long, global = true)]
+    pub control_plane: bool,
+    /// The key that decrypts the uploaded control-plane certificates.
+    #[arg(long, global = true, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// This node's name (default: the hostname).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The address this control-plane node's API server advertises.
+    #[arg(long, global = true, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// The port this control-plane node's API server binds to.
+    #[arg(long, global = true, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bootstrap token on the cluster.
+    Create,
+    /// List the cluster's bootstrap tokens.
+    List,
+    /// Delete bootstrap tokens.
+    Delete,
+    /// Print a new random token (nothing is created on the cluster).
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show when each certificate and kubeconfig expires.
+    CheckExpiration,
+    /// Renew certificates (keeping the CA).
+    Renew,
+    /// Write keys and CSRs for an external CA to sign.
+    GenerateCsr,
+    /// Print a new random key for `--upload-certs` (32 bytes, hex).
+    CertificateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Print a kubeconfig for a new user, signed by the cluster CA.
+    User,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print kubeadm's default configuration.
+    #[command(subcommand)]
+    Print(PrintWhat),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrintWhat {
+    /// The default InitConfiguration and ClusterConfiguration (v1beta4).
+    InitDefaults,
+    /// The default JoinConfiguration (v1beta4).
+    JoinDefaults,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}
+
+/// A phase tree's shape, for building `phase` subcommands.
+pub struct PhaseCommandTree {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub children: Vec<PhaseCommandTree>,
+}
+
+fn phase_subcommands(cmd: clap::Command, nodes: &[PhaseCommandTree]) -> clap::Command {
+    nodes.iter().fold(cmd, |cmd, node| {
+        let mut sub = clap::Command::new(node.name).about(node.help);
+        if !node.children.is_empty() {
+            sub = sub.subcommand(
+                clap::Command::new("all").about(format!("Run every {} phase", node.name)),
+            );
+            sub = phase_subcommands(sub, &node.children);
+        }
+        cmd.subcommand(sub)
+    })
+}
+
+/// The full command: the derived one plus the generated phase subcommands.
+pub fn command(init: &[PhaseCommandTree], join: &[PhaseCommandTree]) -> clap::Command {
+    let phase = |cmd: clap::Command, nodes| {
+        phase_subcommands(cmd.subcommand_value_name("PHASE"), nodes).subcommand_required(true)
+    };
+    Cli::command()
+        .mut_subcommand("init", |c| {
+            c.subcommand(phase(
+                clap::Command::new("phase").about(
+                    "Run one init phase or group; it runs even if an earlier run completed it",
+                ),
+                init,
+            ))
+        })
+        .mut_subcommand("phase", |c| phase(c, init))
+        .mut_subcommand("join", |c| {
+            c.subcommand(phase(
+                clap::Command::new("phase").about("Run one join phase or group"),
+                join,
+            ))
+        })
+}
+
+/// What was parsed: the derived CLI, and the phase path for `… phase …` commands.
+pub struct Parsed {
+    pub cli: Cli,
+    /// `Some("certs/ca")` for `init phase certs ca`; `Some("certs")` for `… certs all`.
+    pub phase: Option<String>,
+}
+
+pub fn parse(init: &[PhaseCommandTree], join: &[PhaseCommandTree]) -> Result<Parsed, clap::Error> {
+    let mut cmd = command(init, join);
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    from_matches(&matches)
+}
+
+pub fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
+    let cli = Cli::from_arg_matches(matches)?;
+    let phase = match matches.subcommand() {
+        Some(("phase", m)) => phase_path(m),
+        Some(("init" | "join", m)) => m.subcommand_matches("phase").and_then(phase_path),
+        _ => None,
+    };
+    Ok(Parsed { cli, phase })
+}
+
+fn phase_path(mut m: &ArgMatches) -> Option<String> {
+    let mut parts = Vec::new();
+    while let Some((name, sub)) = m.subcommand() {
+        if name != "all" {
+            parts.push(name);
+        }
+        m = sub;
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}

@@ -1,0 +1,188 @@
+//! The phase engine: runs a workflow's phases in order, honours `phase` filters and
+//! `--skip-phases`, and resumes a failed run from its journal.
+//!
+//! It knows phases only through [`kubestrap_phases::Step`]: names, inputs, applicability and
+//! `run`. What a phase writes reaches it as a record from [`kubestrap_phases::Effects`], which is
+//! what goes into the journal; how anything is shown is the output layer's business.
+//!
+//! Resume rules (documented for users in docs/journal.md):
+//! - a phase recorded `done` whose input fingerprint is unchanged and whose files still have the
+//!   content it wrote is skipped as `completed`;
+//! - a failed phase forgets every phase after it, so they all run again next time;
+//! - a changed input changes the fingerprint of the phase that reads it; since phases fingerprint
+//!   the *content* of the files they read, every phase depending on a re-made file re-runs too;
+//! - a phase named explicitly (`init phase certs ca`) always runs.
+
+pub mod journal;
+pub mod tree;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use kubestrap_phases::effects::{ApiChange, WrittenFile};
+use kubestrap_phases::{Applicability, Effects, Fingerprint, HostFs};
+use time::OffsetDateTime;
+
+use crate::output::{Event, EventSink, PhaseReporter, SkipReason, Status};
+use journal::{Journal, JournalError, Output, PhaseRecord, PhaseState};
+pub use tree::{Node, PhaseTree};
+
+/// How one run selects and treats phases.
+pub struct RunOptions {
+    /// Run only this phase or group (`init phase …`); it runs even if completed before.
+    pub only: Option<String>,
+    /// Phase paths to skip, with their children.
+    pub skip: Vec<String>,
+    /// False with `--no-resume`: the old journal is ignored and overwritten.
+    pub resume: bool,
+    /// The filesystem view: real, or staged under `--dry-run`.
+    pub fs: HostFs,
+    pub journal_path: PathBuf,
+}
+
+impl RunOptions {
+    fn dry_run(&self) -> bool {
+        self.fs.staging_dir().is_some()
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub failed_phase: Option<String>,
+    pub files: Vec<WrittenFile>,
+    pub api_objects: Vec<ApiChange>,
+}
+
+/// Runs `tree` with `ctx`, emitting events to `events`. Only journal I/O errors are `Err`;
+/// a failing phase is reported through events and `Outcome::status`.
+pub async fn run<C: Sync>(
+    tree: &PhaseTree<C>,
+    ctx: &C,
+    opts: &RunOptions,
+    events: &dyn EventSink,
+) -> Result<Outcome, JournalError> {
+    let mut journal = if opts.resume {
+        Journal::load(&opts.journal_path, tree.workflow)?
+    } else {
+        Journal::new(tree.workflow)
+    };
+    let save = |j: &Journal| {
+        if opts.dry_run() {
+            Ok(())
+        } else {
+            j.save(&opts.journal_path)
+        }
+    };
+    let reporter = PhaseReporter(events);
+    let mut outcome = Outcome {
+        status: Status::Success,
+        failed_phase: None,
+        files: Vec::new(),
+        api_objects: Vec::new(),
+    };
+    let leaves = tree.leaves();
+    for (index, leaf) in leaves.iter().enumerate() {
+        let path = leaf.path.as_str();
+        if opts
+            .only
+            .as_deref()
+            .is_some_and(|only| !tree::within(path, only))
+        {
+            continue;
+        }
+        let skip = |reason: SkipReason, detail: Option<String>, journal: &mut Journal| {
+            journal.phases.insert(
+                path.to_string(),
+                PhaseRecord {
+                    state: PhaseState::Skipped,
+                    at: OffsetDateTime::now_utc(),
+                    fingerprint: None,
+                    outputs: Vec::new(),
+                    error: None,
+                },
+            );
+            events.emit(Event::PhaseSkipped {
+                phase: path.to_string(),
+                reason,
+                detail,
+            });
+        };
+        if opts.skip.iter().any(|s| tree::within(path, s)) {
+            skip(SkipReason::SkippedByFlag, None, &mut journal);
+            save(&journal)?;
+            continue;
+        }
+        if let Applicability::NotApplicable(why) = leaf.step.applicability(ctx) {
+            skip(SkipReason::NotApplicable, Some(why), &mut journal);
+            save(&journal)?;
+            continue;
+        }
+        let mut fingerprint = Fingerprint::new(&opts.fs);
+        leaf.step.inputs(ctx, &mut fingerprint);
+        let fingerprint = fingerprint.finish();
+        let completed = opts.resume
+            && opts.only.is_none()
+            && !leaf.step.always_run()
+            && journal
+                .phases
+                .get(path)
+                .is_some_and(|r| r.still_holds(&fingerprint));
+        if completed {
+            events.emit(Event::PhaseSkipped {
+                phase: path.to_string(),
+                reason: SkipReason::Completed,
+                detail: None,
+            });
+            continue;
+        }
+
+        events.emit(Event::PhaseStarted {
+            phase: path.to_string(),
+        });
+        let started = Instant::now();
+        let mut fx = Effects::new(path, &opts.fs, &reporter);
+        let result = leaf.step.run(ctx, &mut fx).await;
+        let (files, api) = fx.into_record();
+        let record = PhaseRecord {
+            state: if result.is_ok() {
+                PhaseState::Done
+            } else {
+                PhaseState::Failed
+            },
+            at: OffsetDateTime::now_utc(),
+            fingerprint: Some(fingerprint),
+            outputs: files.iter().map(Output::from).collect(),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        journal.phases.insert(path.to_string(), record);
+        outcome.files.extend(files);
+        outcome.api_objects.extend(api);
+        match result {
+            Ok(()) => {
+                save(&journal)?;
+                events.emit(Event::PhaseFinished {
+                    phase: path.to_string(),
+                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            Err(err) => {
+                journal.forget(leaves[index + 1..].iter().map(|l| l.path.as_str()));
+                save(&journal)?;
+                events.emit(Event::Error {
+                    phase: Some(path.to_string()),
+                    message: err.to_string(),
+                    hint: err.hint(),
+                });
+                outcome.status = Status::Failed;
+                outcome.failed_phase = Some(path.to_string());
+                return Ok(outcome);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests;

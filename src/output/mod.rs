@@ -1,0 +1,134 @@
+//! How a run shows itself: a line per phase with a spinner on a terminal, or NDJSON events
+//! (`--output json`) that tools can follow. The engine and the workflows emit [`Event`]s; only
+//! this module knows how they look.
+
+mod json;
+mod text;
+
+use std::path::PathBuf;
+
+use kubestrap_phases::effects::{ApiChange, WrittenFile};
+use serde::Serialize;
+
+pub use json::JsonSink;
+pub use text::TextSink;
+
+/// Why a phase did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Done by an earlier run with the same inputs, and its files still hold.
+    Completed,
+    /// `--skip-phases` or `skipPhases`.
+    SkippedByFlag,
+    /// Nothing to do in this configuration.
+    NotApplicable,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::SkippedByFlag => "skipped-by-flag",
+            Self::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+/// The last event of a run: its outcome and what it did (or, under `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub status: Status,
+    pub workflow: String,
+    pub dry_run: bool,
+    /// Under `--dry-run`: where the would-be files were left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_phase: Option<String>,
+    pub files: Vec<WrittenFile>,
+    pub api_objects: Vec<ApiChange>,
+    /// Workflow-specific fields (the join command, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    PhaseStarted {
+        phase: String,
+    },
+    PhaseFinished {
+        phase: String,
+        duration_ms: u64,
+    },
+    PhaseSkipped {
+        phase: String,
+        reason: SkipReason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    Warning {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
+        message: String,
+    },
+    Progress {
+        phase: String,
+        message: String,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
+    Result(RunResult),
+}
+
+/// Where events go. Shared with running phases (through [`PhaseReporter`]), hence `Sync`.
+pub trait EventSink: Sync {
+    fn emit(&self, event: Event);
+}
+
+/// Lets a phase's warnings and progress reach the sink without the phase knowing of it.
+pub struct PhaseReporter<'a>(pub &'a dyn EventSink);
+
+impl kubestrap_phases::Reporter for PhaseReporter<'_> {
+    fn warning(&self, phase: &str, message: &str) {
+        self.0.emit(Event::Warning {
+            phase: Some(phase.to_string()),
+            message: message.to_string(),
+        });
+    }
+
+    fn progress(&self, phase: &str, message: &str) {
+        self.0.emit(Event::Progress {
+            phase: phase.to_string(),
+            message: message.to_string(),
+        });
+    }
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn sink(format: Format) -> Box<dyn EventSink> {
+    match format {
+        Format::Text => Box::new(TextSink::new()),
+        Format::Json => Box::new(JsonSink),
+    }
+}

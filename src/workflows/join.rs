@@ -1,0 +1,136 @@
+//! `kubestrap join`: kubeadm's join phases, in kubeadm's order.
+
+use std::process::ExitCode;
+
+use kubestrap_phases::JoinContext;
+use kubestrap_phases::config::{self, JoinFlags};
+use kubestrap_phases::step::Pending;
+
+use super::Selection;
+use crate::cli::{GlobalArgs, JoinArgs};
+use crate::engine::{Node, PhaseTree};
+use crate::output::EventSink;
+
+fn pending(name: &'static str, help: &'static str, issue: u32) -> Node<JoinContext> {
+    Node::leaf(Pending { name, help, issue })
+}
+
+/// kubeadm's join phase tree.
+pub fn tree() -> PhaseTree<JoinContext> {
+    PhaseTree {
+        workflow: "join",
+        nodes: vec![
+            pending(
+                "preflight",
+                "Check that this machine can join the cluster; changes nothing.",
+                2,
+            ),
+            Node::group(
+                "control-plane-prepare",
+                "With --control-plane: prepare this node to serve as a control plane.",
+                vec![
+                    pending(
+                        "download-certs",
+                        "Download and decrypt the shared certificates from Secret kube-system/kubeadm-certs.",
+                        6,
+                    ),
+                    pending(
+                        "certs",
+                        "Write this node's certificates under the certificates dir.",
+                        6,
+                    ),
+                    pending(
+                        "kubeconfig",
+                        "Write this node's kubeconfig files under /etc/kubernetes.",
+                        6,
+                    ),
+                    pending(
+                        "control-plane",
+                        "Write this node's control-plane static-pod manifests.",
+                        6,
+                    ),
+                ],
+            ),
+            pending(
+                "kubelet-start",
+                "Write bootstrap-kubelet.conf, ca.crt, the kubelet config and flags, then start the kubelet (or bootstrap the node's certificate with --tls-bootstrap builtin).",
+                6,
+            ),
+            pending(
+                "etcd-join",
+                "With --control-plane: add this node's etcd member and write its manifest.",
+                6,
+            ),
+            pending(
+                "kubelet-wait-bootstrap",
+                "Wait for the kubelet's TLS bootstrap to produce kubelet.conf; changes nothing.",
+                6,
+            ),
+            Node::group(
+                "control-plane-join",
+                "With --control-plane: finish joining as a control plane.",
+                vec![pending(
+                    "mark-control-plane",
+                    "Label and taint this node's Node object as a control plane.",
+                    6,
+                )],
+            ),
+            pending(
+                "wait-control-plane",
+                "With --control-plane: wait until this node's control plane reports healthy; changes nothing.",
+                6,
+            ),
+        ],
+    }
+}
+
+impl From<&JoinArgs> for JoinFlags {
+    fn from(a: &JoinArgs) -> Self {
+        JoinFlags {
+            endpoint: a.endpoint.clone(),
+            token: a.token.clone(),
+            discovery_token: a.discovery_token.clone(),
+            tls_bootstrap_token: a.tls_bootstrap_token.clone(),
+            discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
+            discovery_token_unsafe_skip_ca_verification: a
+                .discovery_token_unsafe_skip_ca_verification,
+            discovery_file: a.discovery_file.clone(),
+            control_plane: a.control_plane,
+            certificate_key: a.certificate_key.clone(),
+            node_name: a.node_name.clone(),
+            apiserver_advertise_address: a.apiserver_advertise_address.clone(),
+            apiserver_bind_port: a.apiserver_bind_port,
+            skip_phases: a.skip_phases.clone(),
+            ignore_preflight_errors: a.ignore_preflight_errors.clone(),
+        }
+    }
+}
+
+/// `kubestrap join` and `kubestrap join phase <only>`.
+pub async fn run(
+    global: &GlobalArgs,
+    args: &JoinArgs,
+    only: Option<&str>,
+    events: &dyn EventSink,
+) -> ExitCode {
+    let tree = tree();
+    let config = match config::load_join(args.config.as_deref(), &JoinFlags::from(args)) {
+        Ok(c) => c,
+        Err(e) => return super::fail_early(events, tree.workflow, e, None),
+    };
+    let root = match super::node_root(global) {
+        Ok(r) => r,
+        Err(e) => return super::fail_early(events, tree.workflow, format!("--root: {e}"), None),
+    };
+    let selection = Selection {
+        only,
+        skip: config.skip_phases(),
+        resume: !args.no_resume,
+        dry_run: global.dry_run || config.dry_run(),
+    };
+    let ctx = JoinContext {
+        config: config.clone(),
+        root: root.clone(),
+    };
+    super::run(&tree, &ctx, &root, selection, events).await
+}

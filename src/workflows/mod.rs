@@ -1,0 +1,141 @@
+//! The init and join workflows: their phase trees, how flags and configuration become a typed
+//! context, and the run from first event to exit status.
+
+pub mod init;
+pub mod join;
+
+use std::process::ExitCode;
+
+use kubestrap_phases::{HostFs, NodeRoot};
+
+use crate::cli::{GlobalArgs, PhaseCommandTree};
+use crate::engine::journal::Journal;
+use crate::engine::tree::Node;
+use crate::engine::{self, PhaseTree, RunOptions};
+use crate::output::{Event, EventSink, RunResult, Status};
+
+/// The shape of a tree, for the CLI.
+pub fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> {
+    nodes
+        .iter()
+        .map(|n| PhaseCommandTree {
+            name: n.name(),
+            help: n.help(),
+            children: command_tree(n.children()),
+        })
+        .collect()
+}
+
+/// A failure before any phase ran (bad flag, bad config, unknown phase name): reported like a
+/// phase error, as an event and a failed result, so JSON consumers see it too.
+pub fn fail_early(
+    events: &dyn EventSink,
+    workflow: &str,
+    message: impl ToString,
+    hint: Option<String>,
+) -> ExitCode {
+    events.emit(Event::Error {
+        phase: None,
+        message: message.to_string(),
+        hint,
+    });
+    events.emit(Event::Result(RunResult {
+        status: Status::Failed,
+        workflow: workflow.to_string(),
+        dry_run: false,
+        staging_dir: None,
+        failed_phase: None,
+        files: Vec::new(),
+        api_objects: Vec::new(),
+        extra: serde_json::Map::new(),
+    }));
+    ExitCode::FAILURE
+}
+
+/// Which phases to run, as the user wrote them.
+pub struct Selection<'a> {
+    pub only: Option<&'a str>,
+    pub skip: &'a [String],
+    pub resume: bool,
+    pub dry_run: bool,
+}
+
+/// Runs `tree` on `ctx` and reports the result.
+pub async fn run<C: Sync>(
+    tree: &PhaseTree<C>,
+    ctx: &C,
+    root: &NodeRoot,
+    selection: Selection<'_>,
+    events: &dyn EventSink,
+) -> ExitCode {
+    let workflow = tree.workflow;
+    let only = match selection.only.map(|p| tree.parse_name(p)).transpose() {
+        Ok(only) => only,
+        Err(e) => return fail_early(events, workflow, e, None),
+    };
+    let skip: Result<Vec<String>, _> = selection
+        .skip
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| tree.parse_name(s))
+        .collect();
+    let skip = match skip {
+        Ok(skip) => skip,
+        Err(e) => {
+            let hint = Some("check --skip-phases and skipPhases".to_string());
+            return fail_early(events, workflow, e, hint);
+        }
+    };
+    let staging = if selection.dry_run {
+        match tempfile::Builder::new()
+            .prefix("kubestrap-dry-run-")
+            .tempdir()
+        {
+            Ok(dir) => Some(dir.keep()),
+            Err(e) => {
+                return fail_early(
+                    events,
+                    workflow,
+                    format!("dry run: cannot make a staging directory: {e}"),
+                    None,
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let opts = RunOptions {
+        only,
+        skip,
+        resume: selection.resume,
+        fs: staging.as_ref().map_or_else(HostFs::real, HostFs::staged),
+        journal_path: Journal::path(root, workflow),
+    };
+    let outcome = match engine::run(tree, ctx, &opts, events).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let hint = Some(e.hint().to_string());
+            return fail_early(events, workflow, e, hint);
+        }
+    };
+    let status = outcome.status;
+    events.emit(Event::Result(RunResult {
+        status,
+        workflow: workflow.to_string(),
+        dry_run: selection.dry_run,
+        staging_dir: staging,
+        failed_phase: outcome.failed_phase,
+        files: outcome.files,
+        api_objects: outcome.api_objects,
+        extra: serde_json::Map::new(),
+    }));
+    match status {
+        Status::Success => ExitCode::SUCCESS,
+        Status::Failed => ExitCode::FAILURE,
+    }
+}
+
+/// The node root from `--root`.
+pub fn node_root(global: &GlobalArgs) -> std::io::Result<NodeRoot> {
+    NodeRoot::new(&global.root)
+}
