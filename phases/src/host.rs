@@ -48,12 +48,11 @@ impl NodeRoot {
     /// Resolves a logical absolute host path (`/etc/kubernetes`) under this root.
     /// A relative path is taken as relative to the root.
     pub fn resolve(&self, logical: impl AsRef<Path>) -> PathBuf {
-        let rel: PathBuf = logical
-            .as_ref()
-            .components()
-            .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
-            .collect();
-        normalize(&self.0.join(rel))
+        // Normalise the logical path on its own first, so `..` stops at *its* root and can
+        // never climb out of the node root.
+        let logical = normalize(&Path::new("/").join(logical.as_ref()));
+        let rel = logical.strip_prefix("/").unwrap_or(&logical);
+        self.0.join(rel)
     }
 }
 
