@@ -48,6 +48,10 @@ pub enum NodeRole {
 }
 
 /// The control-plane components this node will run.
+///
+/// Each address is the one the component will bind: kubeadm checks ports on every interface,
+/// which `0.0.0.0:<port>` reproduces; a simulated node on `127.0.0.x` passes its own address
+/// so that it does not collide with its neighbours.
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
     /// The API server's advertise address and bind port.
