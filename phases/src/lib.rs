@@ -8,6 +8,7 @@ pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod preflight;
 pub mod step;
 
 pub use async_trait::async_trait;
