@@ -264,12 +264,13 @@ impl<C: PreflightContext + Sync + ?Sized> Step<C> for Preflight {
         "Run pre-flight checks: privileges, resources, free ports and paths, required programs, kubelet version"
     }
 
-    /// Nothing: the checks look at the live machine, whose state no fingerprint captures,
-    /// so the phase runs every time instead (see `always_run`).
-    fn inputs(&self, _ctx: &C, _fp: &mut Fingerprint<'_>) {}
-
-    fn always_run(&self) -> bool {
-        true
+    /// The spec the checks ran against. Preflight is deliberately *not* re-run on resume when
+    /// it passed with the same spec: by then the node holds the earlier run's manifests, data
+    /// dirs and listening ports, which the checks exist to flag on a fresh node. `Debug` is the
+    /// fingerprinted form: it is complete, holds no secrets, and a format change between
+    /// kubestrap versions only makes preflight run once more.
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        fp.value("preflight-spec", &format!("{:?}", ctx.preflight_spec()));
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
