@@ -8,7 +8,9 @@ pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod node_name;
 pub mod step;
+pub mod token;
 
 pub use context::{InitContext, JoinContext};
 pub use effects::{Effects, Reporter};
