@@ -98,6 +98,9 @@ mod tests {
         ] {
             assert!(bad.parse::<NodeName>().is_err(), "{bad}");
         }
-        assert_eq!(NodeName::from_hostname("MyHost\n").unwrap().as_str(), "myhost");
+        assert_eq!(
+            NodeName::from_hostname("MyHost\n").unwrap().as_str(),
+            "myhost"
+        );
     }
 }

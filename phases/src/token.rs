@@ -21,7 +21,9 @@ pub const DEFAULT_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node
 /// the rejected value, because a malformed token may still be a real secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("a bootstrap token has the form [a-z0-9]{{6}}.[a-z0-9]{{16}}, e.g. 07401b.f395accd246ae52d (value not shown)")]
+    #[error(
+        "a bootstrap token has the form [a-z0-9]{{6}}.[a-z0-9]{{16}}, e.g. 07401b.f395accd246ae52d (value not shown)"
+    )]
     Token,
     #[error("{0:?} is not a token id; expected 6 characters of [a-z0-9]")]
     Id(String),
@@ -312,9 +314,11 @@ mod tests {
 
     #[test]
     fn groups_and_usages() {
-        assert!("system:bootstrappers:kubeadm:default-node-token"
-            .parse::<TokenGroup>()
-            .is_ok());
+        assert!(
+            "system:bootstrappers:kubeadm:default-node-token"
+                .parse::<TokenGroup>()
+                .is_ok()
+        );
         assert!("system:bootstrappers:a".parse::<TokenGroup>().is_ok());
         for bad in [
             "system:bootstrappers:",

@@ -16,7 +16,9 @@ const MAX_SERVICE_SUBNET_BITS: u8 = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("{0:?} is not a valid CIDR: expected an address/prefix such as 10.244.0.0/16 or fd00::/48")]
+    #[error(
+        "{0:?} is not a valid CIDR: expected an address/prefix such as 10.244.0.0/16 or fd00::/48"
+    )]
     Cidr(String),
     #[error(
         "{0:?} is not a valid subnet list: expected one CIDR, or two of different IP families separated by a comma (dual-stack), e.g. 10.244.0.0/16,fd00::/48"
@@ -62,7 +64,10 @@ impl SubnetList {
         for net in &self.0 {
             let min_prefix = net.max_prefix_len() - MAX_SERVICE_SUBNET_BITS;
             if net.prefix_len() < min_prefix {
-                return Err(AddressError::ServiceSubnetTooLarge(net.to_string(), min_prefix));
+                return Err(AddressError::ServiceSubnetTooLarge(
+                    net.to_string(),
+                    min_prefix,
+                ));
             }
         }
         Ok(())
@@ -262,13 +267,44 @@ mod tests {
         let l: SubnetList = "10.244.0.0/16,fd00::/48".parse().unwrap();
         assert_eq!(l.subnets().len(), 2);
         assert_eq!(l.to_string(), "10.244.0.0/16,fd00::/48");
-        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/8,10.1.0.0/16", "a,b,c", "", "10.0.0.0/8,fd00::/48,fd01::/48"] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0.0/8,10.1.0.0/16",
+            "a,b,c",
+            "",
+            "10.0.0.0/8,fd00::/48,fd01::/48",
+        ] {
             assert!(bad.parse::<SubnetList>().is_err(), "{bad}");
         }
-        assert!("10.96.0.0/12".parse::<SubnetList>().unwrap().check_service_size().is_ok());
-        assert!("10.0.0.0/8".parse::<SubnetList>().unwrap().check_service_size().is_err());
-        assert!("fd00::/108".parse::<SubnetList>().unwrap().check_service_size().is_ok());
-        assert!("fd00::/64".parse::<SubnetList>().unwrap().check_service_size().is_err());
+        assert!(
+            "10.96.0.0/12"
+                .parse::<SubnetList>()
+                .unwrap()
+                .check_service_size()
+                .is_ok()
+        );
+        assert!(
+            "10.0.0.0/8"
+                .parse::<SubnetList>()
+                .unwrap()
+                .check_service_size()
+                .is_err()
+        );
+        assert!(
+            "fd00::/108"
+                .parse::<SubnetList>()
+                .unwrap()
+                .check_service_size()
+                .is_ok()
+        );
+        assert!(
+            "fd00::/64"
+                .parse::<SubnetList>()
+                .unwrap()
+                .check_service_size()
+                .is_err()
+        );
     }
 
     #[test]
@@ -277,19 +313,39 @@ mod tests {
         assert_eq!(hp.host, Host::Dns("lb.example.com".into()));
         assert_eq!(hp.port, Some(6443));
         assert_eq!("10.0.0.1".parse::<HostPort>().unwrap().port_or(6443), 6443);
-        assert_eq!("[fd00::1]:443".parse::<HostPort>().unwrap().to_string(), "[fd00::1]:443");
+        assert_eq!(
+            "[fd00::1]:443".parse::<HostPort>().unwrap().to_string(),
+            "[fd00::1]:443"
+        );
         assert_eq!("fd00::1".parse::<HostPort>().unwrap().port, None);
-        for bad in ["", "lb:0", "lb:99999", "LB.example.com", "a b:1", "[10.0.0.1]:5", "lb:"] {
+        for bad in [
+            "",
+            "lb:0",
+            "lb:99999",
+            "LB.example.com",
+            "a b:1",
+            "[10.0.0.1]:5",
+            "lb:",
+        ] {
             assert!(bad.parse::<HostPort>().is_err(), "{bad}");
         }
         assert!("10.0.0.1".parse::<Endpoint>().is_err());
-        assert_eq!("kube-apiserver:6443".parse::<Endpoint>().unwrap().port, 6443);
+        assert_eq!(
+            "kube-apiserver:6443".parse::<Endpoint>().unwrap().port,
+            6443
+        );
     }
 
     #[test]
     fn sans() {
-        assert!(matches!("10.1.1.1".parse::<SubjectAltName>(), Ok(SubjectAltName::Ip(_))));
-        assert!(matches!("*.example.com".parse::<SubjectAltName>(), Ok(SubjectAltName::Dns(_))));
+        assert!(matches!(
+            "10.1.1.1".parse::<SubjectAltName>(),
+            Ok(SubjectAltName::Ip(_))
+        ));
+        assert!(matches!(
+            "*.example.com".parse::<SubjectAltName>(),
+            Ok(SubjectAltName::Dns(_))
+        ));
         assert!("bad_name".parse::<SubjectAltName>().is_err());
         assert!("1.2.3.L,x".parse::<SubjectAltName>().is_err());
     }

@@ -28,8 +28,13 @@ pub fn default_route_interface(proc_net_route: &str) -> Option<String> {
         .skip(1)
         .filter_map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let (iface, dest, flags, metric, mask) =
-                (cols.first()?, cols.get(1)?, cols.get(3)?, cols.get(6)?, cols.get(7)?);
+            let (iface, dest, flags, metric, mask) = (
+                cols.first()?,
+                cols.get(1)?,
+                cols.get(3)?,
+                cols.get(6)?,
+                cols.get(7)?,
+            );
             let flags = u32::from_str_radix(flags, 16).ok()?;
             let metric: u32 = metric.parse().ok()?;
             (*dest == "00000000" && *mask == "00000000" && flags & RTF_UP != 0)
@@ -70,7 +75,11 @@ pub fn advertise_address() -> Result<IpAddr, ConfigError> {
         .collect();
     pick_interface_address(&iface, &addrs)
         .map(IpAddr::V4)
-        .ok_or_else(|| detect_err(format!("the default-route interface {iface} has no global IPv4 address")))
+        .ok_or_else(|| {
+            detect_err(format!(
+                "the default-route interface {iface} has no global IPv4 address"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -95,7 +104,10 @@ mod tests {
             ("eth0".to_owned(), Ipv4Addr::new(169, 254, 0, 5)),
             ("eth0".to_owned(), Ipv4Addr::new(172, 17, 0, 2)),
         ];
-        assert_eq!(pick_interface_address("eth0", &addrs), Some(Ipv4Addr::new(172, 17, 0, 2)));
+        assert_eq!(
+            pick_interface_address("eth0", &addrs),
+            Some(Ipv4Addr::new(172, 17, 0, 2))
+        );
         assert_eq!(pick_interface_address("eth9", &addrs), None);
     }
 

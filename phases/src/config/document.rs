@@ -66,16 +66,26 @@ impl Document {
                     .trim_start_matches(", expected one of ")
                     .trim_start_matches(", expected ")
                     .replace('`', "");
-                let field = if field.ends_with(name) { field } else if field == "." { name.to_owned() } else { format!("{field}.{name}") };
+                let field = if field.ends_with(name) {
+                    field
+                } else if field == "." {
+                    name.to_owned()
+                } else {
+                    format!("{field}.{name}")
+                };
                 return ConfigError::UnknownField {
-                    doc: self.at.clone(),
+                    doc: Box::new(self.at.clone()),
                     field,
                     expected,
                 };
             }
             ConfigError::InvalidField {
-                doc: self.at.clone(),
-                field: if field == "." { "(document)".to_owned() } else { field },
+                doc: Box::new(self.at.clone()),
+                field: if field == "." {
+                    "(document)".to_owned()
+                } else {
+                    field
+                },
                 message: inner,
             }
         })
@@ -109,7 +119,10 @@ fn is_blank(chunk: &str) -> bool {
 }
 
 fn classify(api_version: &str, kind: &str) -> Option<Result<Kind, ()>> {
-    if let Some(version) = api_version.strip_prefix(KUBEADM_GROUP).and_then(|v| v.strip_prefix('/')) {
+    if let Some(version) = api_version
+        .strip_prefix(KUBEADM_GROUP)
+        .and_then(|v| v.strip_prefix('/'))
+    {
         let v = match version {
             "v1beta4" => ApiVersion::V1beta4,
             "v1beta3" => ApiVersion::V1beta3,
@@ -151,6 +164,7 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigE
             index: n + 1,
             line,
             kind: None,
+            api_version: None,
         };
         if is_blank(&chunk) {
             continue;
@@ -166,7 +180,7 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigE
                 None => e.to_string(),
             };
             ConfigError::Syntax {
-                doc: at.clone(),
+                doc: Box::new(at.clone()),
                 message: msg,
             }
         })?;
@@ -175,7 +189,7 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigE
                 continue;
             }
             return Err(ConfigError::Syntax {
-                doc: at,
+                doc: Box::new(at),
                 message: "expected a mapping with apiVersion and kind".to_owned(),
             });
         };
@@ -187,25 +201,32 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigE
         let api_version = text_of(body.remove("apiVersion"));
         let kind_name = text_of(body.remove("kind"));
         at.kind = (!kind_name.is_empty()).then(|| kind_name.clone());
+        at.api_version = (!api_version.is_empty()).then(|| api_version.clone());
         let kind = match classify(&api_version, &kind_name) {
             Some(Ok(kind)) => kind,
             Some(Err(())) => {
-                return Err(ConfigError::UnsupportedVersion { doc: at, api_version });
+                return Err(ConfigError::UnsupportedVersion {
+                    doc: Box::new(at),
+                    api_version,
+                });
             }
             None => {
                 return Err(ConfigError::UnknownKind {
-                    doc: at,
+                    doc: Box::new(at),
                     api_version,
                     kind: kind_name,
                     accepted: ACCEPTED.to_owned(),
                 });
             }
         };
-        if let Some(prev) = out.iter().find(|d: &&Document| d.at.kind == at.kind && d.kind != Kind::OtherKubeadm) {
+        if let Some(prev) = out
+            .iter()
+            .find(|d: &&Document| d.at.kind == at.kind && d.kind != Kind::OtherKubeadm)
+        {
             return Err(ConfigError::DuplicateKind {
                 kind: kind_name,
                 first: prev.at.index,
-                doc: at,
+                doc: Box::new(at),
             });
         }
         out.push(Document {

@@ -266,7 +266,9 @@ pub struct Discovery {
 pub enum DiscoveryMethod {
     BootstrapToken(BootstrapTokenDiscovery),
     /// A kubeconfig path or https URL.
-    File { kubeconfig_path: String },
+    File {
+        kubeconfig_path: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

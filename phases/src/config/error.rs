@@ -15,6 +15,8 @@ pub struct DocumentRef {
     pub line: usize,
     /// `kind` of the document, when known.
     pub kind: Option<String>,
+    /// `apiVersion` of the document, when known.
+    pub api_version: Option<String>,
 }
 
 impl fmt::Display for DocumentRef {
@@ -28,6 +30,9 @@ impl fmt::Display for DocumentRef {
         )?;
         if let Some(kind) = &self.kind {
             write!(f, ", kind {kind}")?;
+        }
+        if let Some(api_version) = &self.api_version {
+            write!(f, " {api_version}")?;
         }
         f.write_str(")")
     }
@@ -45,14 +50,15 @@ pub enum ConfigError {
 
     /// A document is not valid YAML (or not a mapping).
     #[error("{doc}: invalid YAML: {message}")]
-    Syntax { doc: DocumentRef, message: String },
+    Syntax {
+        doc: Box<DocumentRef>,
+        message: String,
+    },
 
     /// A document lacks apiVersion/kind, or names a kind kubestrap does not know.
-    #[error(
-        "{doc}: unknown apiVersion/kind {api_version:?}/{kind:?}; expected one of: {accepted}"
-    )]
+    #[error("{doc}: unknown apiVersion/kind {api_version:?}/{kind:?}; expected one of: {accepted}")]
     UnknownKind {
-        doc: DocumentRef,
+        doc: Box<DocumentRef>,
         api_version: String,
         kind: String,
         accepted: String,
@@ -62,12 +68,15 @@ pub enum ConfigError {
     #[error(
         "{doc}: apiVersion {api_version} is no longer supported; use kubeadm.k8s.io/v1beta4 (or v1beta3), e.g. convert it with `kubeadm config migrate`"
     )]
-    UnsupportedVersion { doc: DocumentRef, api_version: String },
+    UnsupportedVersion {
+        doc: Box<DocumentRef>,
+        api_version: String,
+    },
 
     /// The same kind appears twice in one file.
     #[error("{doc}: {kind} is given twice (first in document {first}); give each kind once")]
     DuplicateKind {
-        doc: DocumentRef,
+        doc: Box<DocumentRef>,
         kind: String,
         first: usize,
     },
@@ -79,7 +88,7 @@ pub enum ConfigError {
     /// A field the document's kind and version do not have (often a typo).
     #[error("{doc}: unknown field {field}; expected one of: {expected}")]
     UnknownField {
-        doc: DocumentRef,
+        doc: Box<DocumentRef>,
         /// Dotted path, e.g. `timeouts.kubenetesAPICall`.
         field: String,
         expected: String,
@@ -88,7 +97,7 @@ pub enum ConfigError {
     /// A field whose value does not have the expected form.
     #[error("{doc}: {field}: {message}")]
     InvalidField {
-        doc: DocumentRef,
+        doc: Box<DocumentRef>,
         /// Dotted path, e.g. `networking.podSubnet`.
         field: String,
         message: String,

@@ -20,11 +20,26 @@ fn some_vec<T>(v: Vec<T>) -> Option<Vec<T>> {
 }
 
 fn args(list: &[Arg]) -> Option<Vec<b4::Arg>> {
-    some_vec(list.iter().map(|a| b4::Arg { name: a.name.clone(), value: ScalarString(a.value.clone()) }).collect())
+    some_vec(
+        list.iter()
+            .map(|a| b4::Arg {
+                name: a.name.clone(),
+                value: ScalarString(a.value.clone()),
+            })
+            .collect(),
+    )
 }
 
 fn envs(list: &[EnvVar]) -> Option<Vec<b4::EnvVar>> {
-    some_vec(list.iter().map(|e| b4::EnvVar { name: e.name.clone(), value: e.value.clone(), value_from: e.value_from.clone() }).collect())
+    some_vec(
+        list.iter()
+            .map(|e| b4::EnvVar {
+                name: e.name.clone(),
+                value: e.value.clone(),
+                value_from: e.value_from.clone(),
+            })
+            .collect(),
+    )
 }
 
 fn volumes(list: &[HostPathMount]) -> Option<Vec<b4::HostPathMount>> {
@@ -42,14 +57,28 @@ fn volumes(list: &[HostPathMount]) -> Option<Vec<b4::HostPathMount>> {
 }
 
 fn component(c: &ControlPlaneComponent) -> b4::ControlPlaneComponent {
-    b4::ControlPlaneComponent { extra_args: args(&c.extra_args), extra_volumes: volumes(&c.extra_volumes), extra_envs: envs(&c.extra_envs) }
+    b4::ControlPlaneComponent {
+        extra_args: args(&c.extra_args),
+        extra_volumes: volumes(&c.extra_volumes),
+        extra_envs: envs(&c.extra_envs),
+    }
 }
 
 fn node_registration(n: &NodeRegistration, ignore: &[String]) -> b4::NodeRegistrationOptions {
     b4::NodeRegistrationOptions {
         name: Some(n.name.clone()),
         cri_socket: Some(n.cri_socket.clone()),
-        taints: Some(n.taints.iter().map(|t| b4::Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect, time_added: None }).collect()),
+        taints: Some(
+            n.taints
+                .iter()
+                .map(|t| b4::Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone(),
+                    effect: t.effect,
+                    time_added: None,
+                })
+                .collect(),
+        ),
         kubelet_extra_args: args(&n.kubelet_extra_args),
         ignore_preflight_errors: some_vec(ignore.to_vec()),
         image_pull_policy: Some(n.image_pull_policy),
@@ -58,7 +87,10 @@ fn node_registration(n: &NodeRegistration, ignore: &[String]) -> b4::NodeRegistr
 }
 
 fn endpoint(e: &ApiEndpoint) -> b4::ApiEndpoint {
-    b4::ApiEndpoint { advertise_address: Some(e.advertise_address), bind_port: Some(e.bind_port) }
+    b4::ApiEndpoint {
+        advertise_address: Some(e.advertise_address),
+        bind_port: Some(e.bind_port),
+    }
 }
 
 fn timeouts(t: &Timeouts) -> b4::Timeouts {
@@ -74,7 +106,10 @@ fn timeouts(t: &Timeouts) -> b4::Timeouts {
 }
 
 fn image(i: &ImageMeta) -> (Option<String>, Option<ScalarString>) {
-    (i.image_repository.clone(), i.image_tag.clone().map(ScalarString))
+    (
+        i.image_repository.clone(),
+        i.image_tag.clone().map(ScalarString),
+    )
 }
 
 fn cluster_wire(c: &ClusterConfig) -> b4::ClusterConfiguration {
@@ -123,8 +158,14 @@ fn cluster_wire(c: &ClusterConfig) -> b4::ClusterConfiguration {
         }),
         controller_manager: Some(component(&c.controller_manager)),
         scheduler: Some(component(&c.scheduler)),
-        dns: Some(b4::Dns { image_repository: dns_repo, image_tag: dns_tag, disabled: c.dns.disabled.then_some(true) }),
-        proxy: Some(b4::Proxy { disabled: c.proxy_disabled.then_some(true) }),
+        dns: Some(b4::Dns {
+            image_repository: dns_repo,
+            image_tag: dns_tag,
+            disabled: c.dns.disabled.then_some(true),
+        }),
+        proxy: Some(b4::Proxy {
+            disabled: c.proxy_disabled.then_some(true),
+        }),
         certificates_dir: Some(c.certificates_dir.clone()),
         image_repository: Some(c.image_repository.clone()),
         feature_gates: (!c.feature_gates.is_empty()).then(|| c.feature_gates.clone()),
@@ -148,7 +189,9 @@ fn init_wire(c: &InitConfig) -> b4::InitConfiguration {
                         TokenExpiry::Expires(_) => None,
                     },
                     expires: match t.expiry {
-                        TokenExpiry::Expires(at) => at.format(&time::format_description::well_known::Rfc3339).ok(),
+                        TokenExpiry::Expires(at) => at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .ok(),
                         TokenExpiry::Ttl(_) => None,
                     },
                     usages: Some(t.usages.clone()),
@@ -157,11 +200,17 @@ fn init_wire(c: &InitConfig) -> b4::InitConfiguration {
                 .collect(),
         ),
         dry_run: c.dry_run.then_some(true),
-        node_registration: Some(node_registration(&c.node_registration, &c.ignore_preflight_errors)),
+        node_registration: Some(node_registration(
+            &c.node_registration,
+            &c.ignore_preflight_errors,
+        )),
         local_api_endpoint: Some(endpoint(&c.local_api_endpoint)),
         certificate_key: c.certificate_key.clone(),
         skip_phases: some_vec(c.skip_phases.clone()),
-        patches: c.patches_dir.clone().map(|d| b4::Patches { directory: Some(d) }),
+        patches: c
+            .patches_dir
+            .clone()
+            .map(|d| b4::Patches { directory: Some(d) }),
         timeouts: Some(timeouts(&c.timeouts)),
     }
 }
@@ -177,19 +226,34 @@ fn join_wire(c: &JoinConfig) -> b4::JoinConfiguration {
             }),
             None,
         ),
-        DiscoveryMethod::File { kubeconfig_path } => (None, Some(b4::FileDiscovery { kube_config_path: kubeconfig_path.clone() })),
+        DiscoveryMethod::File { kubeconfig_path } => (
+            None,
+            Some(b4::FileDiscovery {
+                kube_config_path: kubeconfig_path.clone(),
+            }),
+        ),
     };
     b4::JoinConfiguration {
         dry_run: c.dry_run.then_some(true),
-        node_registration: Some(node_registration(&c.node_registration, &c.ignore_preflight_errors)),
+        node_registration: Some(node_registration(
+            &c.node_registration,
+            &c.ignore_preflight_errors,
+        )),
         ca_cert_path: Some(c.ca_cert_path.clone()),
-        discovery: Some(b4::Discovery { bootstrap_token, file, tls_bootstrap_token: c.discovery.tls_bootstrap_token.clone() }),
+        discovery: Some(b4::Discovery {
+            bootstrap_token,
+            file,
+            tls_bootstrap_token: c.discovery.tls_bootstrap_token.clone(),
+        }),
         control_plane: c.control_plane.as_ref().map(|cp| b4::JoinControlPlane {
             local_api_endpoint: Some(endpoint(&cp.local_api_endpoint)),
             certificate_key: cp.certificate_key.clone(),
         }),
         skip_phases: some_vec(c.skip_phases.clone()),
-        patches: c.patches_dir.clone().map(|d| b4::Patches { directory: Some(d) }),
+        patches: c
+            .patches_dir
+            .clone()
+            .map(|d| b4::Patches { directory: Some(d) }),
         timeouts: Some(timeouts(&c.timeouts)),
     }
 }
@@ -200,7 +264,10 @@ fn document<T: serde::Serialize>(kind: &str, wire: &T) -> Value {
     let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
     strip_nulls(&mut v);
     if let Value::Object(map) = &mut v {
-        map.insert("apiVersion".to_owned(), Value::String(API_VERSION.to_owned()));
+        map.insert(
+            "apiVersion".to_owned(),
+            Value::String(API_VERSION.to_owned()),
+        );
         map.insert("kind".to_owned(), Value::String(kind.to_owned()));
     }
     v
@@ -222,7 +289,10 @@ pub fn cluster_yaml(c: &ClusterConfig) -> String {
 }
 
 pub fn init_yaml(c: &InitConfig) -> String {
-    let mut docs = vec![emit(&document("InitConfiguration", &init_wire(c))), cluster_yaml(&c.cluster)];
+    let mut docs = vec![
+        emit(&document("InitConfiguration", &init_wire(c))),
+        cluster_yaml(&c.cluster),
+    ];
     docs.extend(c.kubelet_config.iter().map(emit));
     docs.extend(c.kube_proxy_config.iter().map(emit));
     docs.join("---\n")
@@ -234,7 +304,10 @@ pub fn join_yaml(c: &JoinConfig) -> String {
 
 /// kubeadm prints `taints: null` in the defaults: "unset", i.e. the default for the node.
 fn unset_taints(doc: &mut Value) {
-    if let Some(nr) = doc.get_mut("nodeRegistration").and_then(Value::as_object_mut) {
+    if let Some(nr) = doc
+        .get_mut("nodeRegistration")
+        .and_then(Value::as_object_mut)
+    {
         nr.insert("taints".to_owned(), Value::Null);
     }
 }
@@ -282,18 +355,39 @@ fn needs_quotes(s: &str) -> bool {
         return true;
     }
     let lower = s.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~" | ".inf" | "-.inf" | ".nan")
-        || s.parse::<f64>().is_ok()
+    if matches!(
+        lower.as_str(),
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "null"
+            | "~"
+            | ".inf"
+            | "-.inf"
+            | ".nan"
+    ) || s.parse::<f64>().is_ok()
         || s.starts_with("0x")
         || s.starts_with("0o")
     {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && s.len() > 1 && !s[1..].starts_with(' ')) {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(first == '-' && s.len() > 1 && !s[1..].starts_with(' '))
+    {
         return true;
     }
-    s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains('\n') || s.contains('\t') || s.chars().any(char::is_control)
+    s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.contains('\n')
+        || s.contains('\t')
+        || s.chars().any(char::is_control)
 }
 
 fn scalar(v: &Value) -> String {
@@ -301,7 +395,9 @@ fn scalar(v: &Value) -> String {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) if needs_quotes(s) => serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}")),
+        Value::String(s) if needs_quotes(s) => {
+            serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+        }
         Value::String(s) => s.clone(),
         Value::Array(a) if a.is_empty() => "[]".to_owned(),
         Value::Object(m) if m.is_empty() => "{}".to_owned(),
@@ -313,7 +409,12 @@ fn is_block(v: &Value) -> bool {
     matches!(v, Value::Array(a) if !a.is_empty()) || matches!(v, Value::Object(m) if !m.is_empty())
 }
 
-fn emit_map(map: &serde_json::Map<String, Value>, indent: usize, out: &mut String, first_line_prefix: Option<&str>) {
+fn emit_map(
+    map: &serde_json::Map<String, Value>,
+    indent: usize,
+    out: &mut String,
+    first_line_prefix: Option<&str>,
+) {
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort();
     for (i, key) in keys.into_iter().enumerate() {
@@ -322,7 +423,11 @@ fn emit_map(map: &serde_json::Map<String, Value>, indent: usize, out: &mut Strin
             (0, Some(prefix)) => out.push_str(prefix),
             _ => out.push_str(&" ".repeat(indent)),
         }
-        let k = if needs_quotes(key) { scalar(&Value::String(key.clone())) } else { key.clone() };
+        let k = if needs_quotes(key) {
+            scalar(&Value::String(key.clone()))
+        } else {
+            key.clone()
+        };
         if is_block(value) {
             out.push_str(&k);
             out.push_str(":\n");

@@ -180,7 +180,9 @@ impl FromStr for CaCertHash {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut digest = [0u8; 32];
-        let hex_part = s.strip_prefix("sha256:").ok_or(())
+        let hex_part = s
+            .strip_prefix("sha256:")
+            .ok_or(())
             .and_then(|h| hex::decode_to_slice(h, &mut digest).map_err(|_| ()));
         match hex_part {
             Ok(()) => Ok(Self(digest)),
@@ -317,7 +319,9 @@ impl Port {
         match n {
             0 => Ok(None),
             1..=65535 => Ok(Some(Port(n as u16))),
-            _ => Err(ValueError(format!("{n} is not a valid port: expected 1-65535"))),
+            _ => Err(ValueError(format!(
+                "{n} is not a valid port: expected 1-65535"
+            ))),
         }
     }
 }
@@ -333,7 +337,10 @@ mod tests {
         for a in EncryptionAlgorithm::ALL {
             assert_eq!(a.as_str().parse::<EncryptionAlgorithm>().unwrap(), *a);
         }
-        let e = "RSA-1024".parse::<EncryptionAlgorithm>().unwrap_err().to_string();
+        let e = "RSA-1024"
+            .parse::<EncryptionAlgorithm>()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("RSA-2048, RSA-3072"), "{e}");
         assert!("ifnotpresent".parse::<ImagePullPolicy>().is_err());
     }
@@ -353,14 +360,24 @@ mod tests {
     fn ca_cert_hash() {
         let h = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(h.parse::<CaCertHash>().unwrap().to_string(), h);
-        assert!(format!("sha1:{}", "ab".repeat(32)).parse::<CaCertHash>().is_err());
+        assert!(
+            format!("sha1:{}", "ab".repeat(32))
+                .parse::<CaCertHash>()
+                .is_err()
+        );
         assert!("sha256:abcd".parse::<CaCertHash>().is_err());
     }
 
     #[test]
     fn cri_socket_and_paths() {
-        assert_eq!("/run/crio/crio.sock".parse::<CriSocket>().unwrap().as_str(), "unix:///run/crio/crio.sock");
-        assert_eq!(CriSocket::default().path(), Path::new("/var/run/containerd/containerd.sock"));
+        assert_eq!(
+            "/run/crio/crio.sock".parse::<CriSocket>().unwrap().as_str(),
+            "unix:///run/crio/crio.sock"
+        );
+        assert_eq!(
+            CriSocket::default().path(),
+            Path::new("/var/run/containerd/containerd.sock")
+        );
         assert!("tcp://1.2.3.4:1".parse::<CriSocket>().is_err());
         assert!("relative/pki".parse::<AbsPath>().is_err());
         assert_eq!(Port::check(0).unwrap(), None);

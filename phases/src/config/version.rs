@@ -40,7 +40,8 @@ impl KubernetesVersion {
 }
 
 fn number(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -53,10 +54,15 @@ impl FromStr for KubernetesVersion {
         let body = s.strip_prefix('v').unwrap_or(s);
         let split = body.find(['-', '+']).unwrap_or(body.len());
         let (core, suffix) = body.split_at(split);
-        let suffix_ok = suffix.chars().skip(1).all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        let suffix_ok = suffix
+            .chars()
+            .skip(1)
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
             && (suffix.is_empty() || suffix.len() > 1);
         let mut parts = core.split('.');
-        let (Some(ma), Some(mi), Some(pa), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(ma), Some(mi), Some(pa), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(err());
         };
         match (number(ma), number(mi), number(pa)) {
@@ -73,7 +79,11 @@ impl FromStr for KubernetesVersion {
 
 impl fmt::Display for KubernetesVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}.{}.{}{}", self.major, self.minor, self.patch, self.suffix)
+        write!(
+            f,
+            "v{}.{}.{}{}",
+            self.major, self.minor, self.patch, self.suffix
+        )
     }
 }
 
@@ -100,9 +110,27 @@ mod tests {
         let v: KubernetesVersion = "1.31.2".parse().unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 31, 2));
         assert_eq!(v.to_string(), "v1.31.2");
-        assert_eq!("v1.30.0-rc.1".parse::<KubernetesVersion>().unwrap().to_string(), "v1.30.0-rc.1");
-        assert_eq!(KubernetesVersion::default_version().to_string(), DEFAULT_KUBERNETES_VERSION);
-        for bad in ["", "stable-1", "latest", "v1.31", "1.31.x", "v01.2.3", "1.2.3-", "ci/latest"] {
+        assert_eq!(
+            "v1.30.0-rc.1"
+                .parse::<KubernetesVersion>()
+                .unwrap()
+                .to_string(),
+            "v1.30.0-rc.1"
+        );
+        assert_eq!(
+            KubernetesVersion::default_version().to_string(),
+            DEFAULT_KUBERNETES_VERSION
+        );
+        for bad in [
+            "",
+            "stable-1",
+            "latest",
+            "v1.31",
+            "1.31.x",
+            "v01.2.3",
+            "1.2.3-",
+            "ci/latest",
+        ] {
             assert!(bad.parse::<KubernetesVersion>().is_err(), "{bad}");
         }
     }

@@ -34,6 +34,17 @@ where
     }
 }
 
+/// An IP address, with the configuration's wording for errors.
+fn opt_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::net::IpAddr>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => super::address::parse_ip(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 /// `bindPort` (Go int32; 0 means unset).
 fn opt_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     match Option::<i64>::deserialize(d)? {
@@ -105,7 +116,11 @@ pub mod v1beta4 {
         pub encryption_algorithm: Option<EncryptionAlgorithm>,
         #[serde(default, deserialize_with = "opt")]
         pub certificate_validity_period: Option<GoDuration>,
-        #[serde(rename = "caCertificateValidityPeriod", default, deserialize_with = "opt")]
+        #[serde(
+            rename = "caCertificateValidityPeriod",
+            default,
+            deserialize_with = "opt"
+        )]
         pub ca_certificate_validity_period: Option<GoDuration>,
     }
 
@@ -180,7 +195,7 @@ pub mod v1beta4 {
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct ApiEndpoint {
-        #[serde(default, deserialize_with = "opt")]
+        #[serde(default, deserialize_with = "opt_ip")]
         pub advertise_address: Option<std::net::IpAddr>,
         #[serde(default, deserialize_with = "opt_port")]
         pub bind_port: Option<u16>,
@@ -371,7 +386,9 @@ pub mod v1beta3 {
             b4::InitConfiguration {
                 bootstrap_tokens: self.bootstrap_tokens,
                 dry_run: None,
-                node_registration: self.node_registration.map(NodeRegistrationOptions::into_v1beta4),
+                node_registration: self
+                    .node_registration
+                    .map(NodeRegistrationOptions::into_v1beta4),
                 local_api_endpoint: self.local_api_endpoint,
                 certificate_key: self.certificate_key,
                 skip_phases: self.skip_phases,
@@ -433,7 +450,9 @@ pub mod v1beta3 {
                 kubernetes_version: self.kubernetes_version,
                 control_plane_endpoint: self.control_plane_endpoint,
                 api_server,
-                controller_manager: self.controller_manager.map(ControlPlaneComponent::into_v1beta4),
+                controller_manager: self
+                    .controller_manager
+                    .map(ControlPlaneComponent::into_v1beta4),
                 scheduler: self.scheduler.map(ControlPlaneComponent::into_v1beta4),
                 dns: self.dns.map(|d| b4::Dns {
                     image_repository: d.image_repository,
@@ -481,7 +500,9 @@ pub mod v1beta3 {
             });
             b4::JoinConfiguration {
                 dry_run: None,
-                node_registration: self.node_registration.map(NodeRegistrationOptions::into_v1beta4),
+                node_registration: self
+                    .node_registration
+                    .map(NodeRegistrationOptions::into_v1beta4),
                 ca_cert_path: self.ca_cert_path,
                 discovery,
                 control_plane: self.control_plane,
