@@ -132,6 +132,9 @@ pub struct InitArgs {
     /// Upload the control-plane certificates to the kubeadm-certs Secret.
     #[arg(long, global = true)]
     pub upload_certs: bool,
+    /// The CRI socket (`unix:///…`) of this node's container runtime.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
     /// The key (64 hex characters) that encrypts the uploaded certificates.
     #[arg(long, global = true, value_name = "KEY")]
     pub certificate_key: Option<String>,
@@ -187,6 +190,9 @@ pub struct JoinArgs {
     /// The port this control-plane node's API server binds to.
     #[arg(long, global = true, value_name = "PORT")]
     pub apiserver_bind_port: Option<u16>,
+    /// The CRI socket (`unix:///…`) of this node's container runtime.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,10 @@ pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod node_name;
 pub mod preflight;
 pub mod step;
+pub mod token;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};

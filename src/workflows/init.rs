@@ -210,26 +210,27 @@ pub fn tree() -> PhaseTree<InitContext> {
     }
 }
 
-impl From<&InitArgs> for InitFlags {
-    fn from(a: &InitArgs) -> Self {
-        InitFlags {
-            apiserver_advertise_address: a.apiserver_advertise_address.clone(),
-            apiserver_bind_port: a.apiserver_bind_port,
-            apiserver_cert_extra_sans: a.apiserver_cert_extra_sans.clone(),
-            control_plane_endpoint: a.control_plane_endpoint.clone(),
-            kubernetes_version: a.kubernetes_version.clone(),
-            node_name: a.node_name.clone(),
-            pod_network_cidr: a.pod_network_cidr.clone(),
-            service_cidr: a.service_cidr.clone(),
-            service_dns_domain: a.service_dns_domain.clone(),
-            cert_dir: a.cert_dir.clone(),
-            token: a.token.clone(),
-            token_ttl: a.token_ttl.clone(),
-            upload_certs: a.upload_certs,
-            certificate_key: a.certificate_key.clone(),
-            skip_phases: a.skip_phases.clone(),
-            ignore_preflight_errors: a.ignore_preflight_errors.clone(),
-        }
+/// The flags as typed; the configuration layer validates them and names them in its errors.
+fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
+    InitFlags {
+        apiserver_advertise_address: a.apiserver_advertise_address.clone(),
+        apiserver_bind_port: a.apiserver_bind_port,
+        apiserver_cert_extra_sans: a.apiserver_cert_extra_sans.clone(),
+        control_plane_endpoint: a.control_plane_endpoint.clone(),
+        kubernetes_version: a.kubernetes_version.clone(),
+        node_name: a.node_name.clone(),
+        pod_network_cidr: a.pod_network_cidr.clone(),
+        service_cidr: a.service_cidr.clone(),
+        service_dns_domain: a.service_dns_domain.clone(),
+        cert_dir: a.cert_dir.clone(),
+        token: a.token.clone(),
+        token_ttl: a.token_ttl.clone(),
+        upload_certs: a.upload_certs,
+        certificate_key: a.certificate_key.clone(),
+        skip_phases: a.skip_phases.clone(),
+        ignore_preflight_errors: a.ignore_preflight_errors.clone(),
+        cri_socket: a.cri_socket.clone(),
+        dry_run: global.dry_run,
     }
 }
 
@@ -241,7 +242,7 @@ pub async fn run(
     events: &dyn EventSink,
 ) -> ExitCode {
     let tree = tree();
-    let config = match config::load_init(args.config.as_deref(), &InitFlags::from(args)) {
+    let config = match config::load_init(args.config.as_deref(), &flags(args, global)) {
         Ok(c) => c,
         Err(e) => return super::fail_early(events, tree.workflow, e, None),
     };
@@ -253,7 +254,7 @@ pub async fn run(
         only,
         skip: config.skip_phases(),
         resume: !args.no_resume,
-        dry_run: global.dry_run || config.dry_run(),
+        dry_run: config.dry_run(),
     };
     let ctx = InitContext {
         config: config.clone(),

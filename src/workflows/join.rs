@@ -84,25 +84,26 @@ pub fn tree() -> PhaseTree<JoinContext> {
     }
 }
 
-impl From<&JoinArgs> for JoinFlags {
-    fn from(a: &JoinArgs) -> Self {
-        JoinFlags {
-            endpoint: a.endpoint.clone(),
-            token: a.token.clone(),
-            discovery_token: a.discovery_token.clone(),
-            tls_bootstrap_token: a.tls_bootstrap_token.clone(),
-            discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
-            discovery_token_unsafe_skip_ca_verification: a
-                .discovery_token_unsafe_skip_ca_verification,
-            discovery_file: a.discovery_file.clone(),
-            control_plane: a.control_plane,
-            certificate_key: a.certificate_key.clone(),
-            node_name: a.node_name.clone(),
-            apiserver_advertise_address: a.apiserver_advertise_address.clone(),
-            apiserver_bind_port: a.apiserver_bind_port,
-            skip_phases: a.skip_phases.clone(),
-            ignore_preflight_errors: a.ignore_preflight_errors.clone(),
-        }
+/// The flags as typed; the configuration layer validates them and names them in its errors.
+fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
+    JoinFlags {
+        endpoint: a.endpoint.clone(),
+        token: a.token.clone(),
+        discovery_token: a.discovery_token.clone(),
+        tls_bootstrap_token: a.tls_bootstrap_token.clone(),
+        discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
+        discovery_token_unsafe_skip_ca_verification: a
+            .discovery_token_unsafe_skip_ca_verification,
+        discovery_file: a.discovery_file.clone(),
+        control_plane: a.control_plane,
+        certificate_key: a.certificate_key.clone(),
+        node_name: a.node_name.clone(),
+        apiserver_advertise_address: a.apiserver_advertise_address.clone(),
+        apiserver_bind_port: a.apiserver_bind_port,
+        skip_phases: a.skip_phases.clone(),
+        ignore_preflight_errors: a.ignore_preflight_errors.clone(),
+        cri_socket: a.cri_socket.clone(),
+        dry_run: global.dry_run,
     }
 }
 
@@ -114,7 +115,7 @@ pub async fn run(
     events: &dyn EventSink,
 ) -> ExitCode {
     let tree = tree();
-    let config = match config::load_join(args.config.as_deref(), &JoinFlags::from(args)) {
+    let config = match config::load_join(args.config.as_deref(), &flags(args, global)) {
         Ok(c) => c,
         Err(e) => return super::fail_early(events, tree.workflow, e, None),
     };
@@ -126,7 +127,7 @@ pub async fn run(
         only,
         skip: config.skip_phases(),
         resume: !args.no_resume,
-        dry_run: global.dry_run || config.dry_run(),
+        dry_run: config.dry_run(),
     };
     let ctx = JoinContext {
         config: config.clone(),

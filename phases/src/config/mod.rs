@@ -1,27 +1,36 @@
 //! kubeadm's configuration files (`kubeadm.k8s.io/v1beta3` and `v1beta4`), read, defaulted and
 //! validated once, at the edge, into the effective configuration every phase uses.
 //!
-//! CONTRACT STUB: the config work replaces the internals; the public names below are what the
-//! engine, the CLI and the phases use.
+//! Order of precedence, as in kubeadm: built-in defaults < config file < flags. Values kubeadm
+//! detects on the host (node name, advertise address) are only detected when neither the file
+//! nor a flag gives them, so loading a complete configuration is deterministic.
+//!
+//! Stricter than kubeadm in one respect: kubeadm only warns about unknown fields, kubestrap
+//! rejects them (a typo such as `kubenetesAPICall` otherwise silently keeps the default).
+
+mod address;
+mod build;
+pub mod detect;
+mod document;
+mod duration;
+mod effective;
+mod error;
+mod render;
+mod values;
+mod version;
+mod wire;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// The effective configuration of `kubestrap init`: kubeadm's InitConfiguration and
-/// ClusterConfiguration after defaults, file and flags, plus the component configs kept for
-/// later phases.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct InitConfig {
-    pub skip_phases: Vec<String>,
-    pub ignore_preflight_errors: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct JoinConfig {
-    pub skip_phases: Vec<String>,
-    pub ignore_preflight_errors: Vec<String>,
-}
+pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, SubnetList};
+pub use duration::{DurationError, GoDuration};
+pub use effective::*;
+pub use error::{ConfigError, DocumentRef};
+pub use values::{
+    AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
+    EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, ValueError,
+};
+pub use version::{DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError};
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
 /// rules (and errors naming the flag) as the file's fields.
@@ -43,10 +52,15 @@ pub struct InitFlags {
     pub certificate_key: Option<String>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
+    /// `--cri-socket`.
+    pub cri_socket: Option<String>,
+    /// `--dry-run` (ORed with the file's `dryRun`).
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct JoinFlags {
+    /// The positional `join <host:port>`.
     pub endpoint: Option<String>,
     pub token: Option<String>,
     pub discovery_token: Option<String>,
@@ -61,11 +75,11 @@ pub struct JoinFlags {
     pub apiserver_bind_port: Option<u16>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
+    /// `--cri-socket`.
+    pub cri_socket: Option<String>,
+    /// `--dry-run` (ORed with the file's `dryRun`).
+    pub dry_run: bool,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
 
 impl InitConfig {
     /// Phases disabled by `skipPhases` and `--skip-phases` (kubeadm names, `group/name`).
@@ -78,8 +92,22 @@ impl InitConfig {
         &self.ignore_preflight_errors
     }
 
+    /// `dryRun` / `--dry-run`.
     pub fn dry_run(&self) -> bool {
-        false
+        self.dry_run
+    }
+
+    /// The effective configuration as kubeadm v1beta4 YAML (InitConfiguration, then
+    /// ClusterConfiguration, then component configs), for `config print` and inspection.
+    /// Contains the bootstrap tokens and certificate key: treat the output as a secret.
+    pub fn to_v1beta4_yaml(&self) -> String {
+        render::init_yaml(self)
+    }
+
+    /// The ClusterConfiguration document alone, as stored in the kubeadm-config ConfigMap
+    /// (`ClusterConfiguration` key); holds no secrets.
+    pub fn cluster_configuration_yaml(&self) -> String {
+        render::cluster_yaml(&self.cluster)
     }
 }
 
@@ -93,28 +121,40 @@ impl JoinConfig {
     }
 
     pub fn dry_run(&self) -> bool {
-        false
+        self.dry_run
+    }
+
+    /// The effective configuration as a kubeadm v1beta4 JoinConfiguration document.
+    /// Contains tokens and the certificate key: treat the output as a secret.
+    pub fn to_v1beta4_yaml(&self) -> String {
+        render::join_yaml(self)
     }
 }
 
-pub fn load_init(_file: Option<&Path>, flags: &InitFlags) -> Result<InitConfig, ConfigError> {
-    Ok(InitConfig {
-        skip_phases: flags.skip_phases.clone(),
-        ignore_preflight_errors: flags.ignore_preflight_errors.clone(),
-    })
+/// Reads `file` (if any), applies kubeadm's defaults and then `flags`, and validates.
+pub fn load_init(file: Option<&Path>, flags: &InitFlags) -> Result<InitConfig, ConfigError> {
+    let docs = match file {
+        Some(path) => document::read_documents(path)?,
+        None => Vec::new(),
+    };
+    build::init(file, docs, flags)
 }
 
-pub fn load_join(_file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, ConfigError> {
-    Ok(JoinConfig {
-        skip_phases: flags.skip_phases.clone(),
-        ignore_preflight_errors: flags.ignore_preflight_errors.clone(),
-    })
+/// Like [`load_init`] for `join`; `flags.endpoint` is the positional `<host:port>`.
+pub fn load_join(file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, ConfigError> {
+    let docs = match file {
+        Some(path) => document::read_documents(path)?,
+        None => Vec::new(),
+    };
+    build::join(file, docs, flags)
 }
 
+/// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn init_defaults_yaml() -> String {
-    String::new()
+    render::init_defaults()
 }
 
+/// What `kubeadm config print join-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn join_defaults_yaml() -> String {
-    String::new()
+    render::join_defaults()
 }
