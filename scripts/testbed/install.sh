@@ -173,10 +173,15 @@ patch_reflect2() {
 build_kube() {
     ensure_packages golang-go rsync make gcc libc6-dev dpkg-dev ca-certificates
     ensure_deb_src
+    # Debian's Go first (1.19 in bookworm: the newest this 1.20 tree is known to build with
+    # once reflect2 is patched), even if another Go is on PATH.
+    [[ -x /usr/lib/go/bin/go ]] && export PATH=/usr/lib/go/bin:$PATH
     command -v go >/dev/null || die "go not on PATH after installing golang-go"
     log "using $(go version)"
 
     mkdir -p "$CACHE_ROOT"
+    # An incomplete/outdated cache must not keep advertising itself (env.sh trusts the stamp).
+    rm -f "$STAMP"
     # Global (not local): the EXIT trap runs after this function has returned.
     work=$(mktemp -d "$CACHE_ROOT/.build-kube-$KUBE_VERSION.XXXXXX")
     # Remove the temp tree whatever happens, unless asked to keep it.
