@@ -8,6 +8,7 @@ pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod kubernetes_version;
 pub mod node_name;
 pub mod preflight;
 pub mod step;

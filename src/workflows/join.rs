@@ -92,8 +92,7 @@ fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
         discovery_token: a.discovery_token.clone(),
         tls_bootstrap_token: a.tls_bootstrap_token.clone(),
         discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
-        discovery_token_unsafe_skip_ca_verification: a
-            .discovery_token_unsafe_skip_ca_verification,
+        discovery_token_unsafe_skip_ca_verification: a.discovery_token_unsafe_skip_ca_verification,
         discovery_file: a.discovery_file.clone(),
         control_plane: a.control_plane,
         certificate_key: a.certificate_key.clone(),

@@ -17,9 +17,9 @@ use super::error::{ConfigError, DocumentRef};
 use super::values::{
     AbsPath, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, ImagePullPolicy,
 };
-use super::version::KubernetesVersion;
 use super::wire::{v1beta3, v1beta4 as b4};
 use super::{InitFlags, JoinFlags};
+use crate::kubernetes_version::KubernetesVersion;
 use crate::node_name::NodeName;
 use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 

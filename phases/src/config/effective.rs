@@ -13,7 +13,7 @@ use super::values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, HostPathType,
     ImagePullPolicy, TaintEffect,
 };
-use super::version::KubernetesVersion;
+use crate::kubernetes_version::KubernetesVersion;
 use crate::node_name::NodeName;
 use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 

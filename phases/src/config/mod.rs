@@ -17,11 +17,11 @@ mod effective;
 mod error;
 mod render;
 mod values;
-mod version;
 mod wire;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::kubernetes_version::{DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError};
 pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, SubnetList};
 pub use duration::{DurationError, GoDuration};
 pub use effective::*;
@@ -30,7 +30,6 @@ pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
     EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, ValueError,
 };
-pub use version::{DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError};
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
 /// rules (and errors naming the flag) as the file's fields.

@@ -16,7 +16,7 @@ use super::values::{
     AbsPath, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, HostPathType,
     ImagePullPolicy, TaintEffect,
 };
-use super::version::KubernetesVersion;
+use crate::kubernetes_version::KubernetesVersion;
 use crate::node_name::NodeName;
 use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use super::probe::{self, Probe, RealProbe};
-use super::spec::CriSocket;
-use super::version::KubeVersion;
+use crate::config::CriSocket;
+use crate::kubernetes_version::KubernetesVersion;
 
 /// Control-plane nodes need this many CPUs (kubeadm's `ControlPlaneNumCPU`).
 pub const CONTROL_PLANE_MIN_CPUS: usize = 2;
@@ -18,7 +18,7 @@ pub const CONTROL_PLANE_MIN_CPUS: usize = 2;
 pub const CONTROL_PLANE_MIN_MEM_MB: u64 = 1700;
 
 /// kube-proxy stopped needing `conntrack` in `$PATH` with this release (kubernetes PR 126952).
-const CONNTRACK_NOT_NEEDED_FROM: KubeVersion = KubeVersion::new(1, 32, 0);
+const CONNTRACK_NOT_NEEDED_FROM: KubernetesVersion = KubernetesVersion::new(1, 32, 0);
 
 /// A check's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub enum Check {
     },
     /// A kubelet is installed and within the supported skew of the control plane.
     KubeletVersion {
-        control_plane: Option<KubeVersion>,
+        control_plane: Option<KubernetesVersion>,
     },
     /// The kubelet unit is enabled in systemd.
     KubeletService,
@@ -216,7 +216,7 @@ pub fn path_label(kind: &str, logical: &Path) -> String {
 
 /// The programs kubeadm wants in `$PATH` for a control plane of `version` (`None`: not known,
 /// as on join, where kubeadm skips the version-dependent `conntrack`).
-pub fn programs(version: Option<&KubeVersion>) -> Vec<Program> {
+pub fn programs(version: Option<&KubernetesVersion>) -> Vec<Program> {
     let required = |name| Program {
         name,
         required: true,
@@ -381,10 +381,10 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
-fn check_kubelet_version(control_plane: Option<&KubeVersion>, probe: &dyn Probe) -> Outcome {
+fn check_kubelet_version(control_plane: Option<&KubernetesVersion>, probe: &dyn Probe) -> Outcome {
     let oldest = control_plane
-        .map(KubeVersion::oldest_supported_kubelet)
-        .unwrap_or(KubeVersion::OLDEST_KUBELET);
+        .map(KubernetesVersion::oldest_supported_kubelet)
+        .unwrap_or(KubernetesVersion::OLDEST_KUBELET);
     let output = match probe.kubelet_version_output() {
         Ok(out) => out,
         Err(e) => {
@@ -393,7 +393,7 @@ fn check_kubelet_version(control_plane: Option<&KubeVersion>, probe: &dyn Probe)
             ));
         }
     };
-    let kubelet = match KubeVersion::from_kubelet_output(&output) {
+    let kubelet = match KubernetesVersion::from_kubelet_output(&output) {
         Ok(v) => v,
         Err(e) => {
             return Outcome::Error(format!(
@@ -408,7 +408,7 @@ fn check_kubelet_version(control_plane: Option<&KubeVersion>, probe: &dyn Probe)
     }
     if let Some(cp) = control_plane {
         // kubeadm's rule, kept as is: a higher major or a higher minor is unsupported.
-        if kubelet.major > cp.major || kubelet.minor > cp.minor {
+        if kubelet.major() > cp.major() || kubelet.minor() > cp.minor() {
             return Outcome::Error(format!(
                 "the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: {kubelet} Control plane version: {cp}"
             ));
@@ -530,7 +530,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn v(s: &str) -> KubeVersion {
+    fn v(s: &str) -> KubernetesVersion {
         s.parse().unwrap()
     }
 
@@ -671,7 +671,7 @@ pub(crate) mod tests {
 
     #[test]
     fn program_list_matches_kubeadm_for_the_version() {
-        let names = |v: Option<KubeVersion>| -> Vec<(&str, bool)> {
+        let names = |v: Option<KubernetesVersion>| -> Vec<(&str, bool)> {
             programs(v.as_ref())
                 .into_iter()
                 .map(|p| (p.name, p.required))

@@ -10,22 +10,19 @@ mod checks;
 mod ignore;
 mod probe;
 mod spec;
-mod version;
 
 use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::kubernetes_version::{KubernetesVersion, VersionError};
 pub use checks::{
     CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEM_MB, Check, KernelSwitch, Outcome, Program,
     path_label, programs,
 };
 pub use ignore::{IgnoreSet, IgnoreSetError};
 pub use probe::{mem_total_mb, swap_devices};
-pub use spec::{
-    ControlPlane, CriSocket, CriSocketError, EtcdPlacement, IpFamilies, NodeRole, PreflightSpec,
-};
-pub use version::{KubeVersion, VersionError};
+pub use spec::{ControlPlane, EtcdPlacement, IpFamilies, NodeRole, PreflightSpec};
 
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;

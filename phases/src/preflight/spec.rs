@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::ignore::IgnoreSet;
-use super::version::KubeVersion;
+use crate::config::CriSocket;
 use crate::host::NodeRoot;
+use crate::kubernetes_version::KubernetesVersion;
 
 /// Everything the checks of one `init` or `join` look at.
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct PreflightSpec {
     /// The control-plane version: on init, the version being deployed; on join, `None`
     /// (unknown before discovery, as for kubeadm, which then skips the skew ceiling and the
     /// version-dependent `conntrack` check).
-    pub kubernetes_version: Option<KubeVersion>,
+    pub kubernetes_version: Option<KubernetesVersion>,
     /// Which forwarding switches must be on: the families of the service and pod subnets and
     /// the advertise address (init), or of the API server endpoint (join).
     pub ip_families: IpFamilies,
@@ -93,55 +94,6 @@ impl IpFamilies {
             ipv4: f.ipv4 || ip.is_ipv4(),
             ipv6: f.ipv6 || ip.is_ipv6(),
         })
-    }
-}
-
-/// The container runtime's endpoint, `unix:///run/containerd/containerd.sock`.
-///
-/// kubeadm also accepts a bare absolute path (with a deprecation warning); other schemes
-/// (`npipe://`, `tcp://`) cannot be checked on Linux and are refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CriSocket {
-    path: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid CRI socket {given:?}: {problem}; expected unix:///path/to/socket")]
-pub struct CriSocketError {
-    pub given: String,
-    pub problem: &'static str,
-}
-
-impl CriSocket {
-    /// The socket's logical path on the node.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl FromStr for CriSocket {
-    type Err = CriSocketError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |problem| CriSocketError {
-            given: s.to_string(),
-            problem,
-        };
-        let path = match s.split_once("://") {
-            Some(("unix", path)) => path,
-            Some(_) => return Err(err("only unix sockets are supported")),
-            None => s,
-        };
-        if !path.starts_with('/') {
-            return Err(err("the socket path must be absolute"));
-        }
-        Ok(Self { path: path.into() })
-    }
-}
-
-impl fmt::Display for CriSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unix://{}", self.path.display())
     }
 }
 
