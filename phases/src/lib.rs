@@ -3,11 +3,14 @@
 //! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
 //! the engine, the journal or how progress is shown.
 
+pub mod certs;
 pub mod config;
 pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod kubeconfig;
+pub mod pki;
 pub mod step;
 
 pub use context::{InitContext, JoinContext};
