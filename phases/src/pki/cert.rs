@@ -158,7 +158,10 @@ impl CertProfile {
 
     /// A CSR for this profile signed by `key`, PEM (what `certs generate-csr` writes).
     pub fn csr_pem(&self, key: &PrivateKey) -> Result<String, PkiError> {
-        let params = self.params(Duration::from_secs(1))?;
+        let mut params = self.params(Duration::from_secs(1))?;
+        // The signer picks serial and authority key id; a CSR cannot carry them.
+        params.serial_number = None;
+        params.use_authority_key_identifier_extension = false;
         Ok(params.serialize_request(key.key_pair())?.pem()?)
     }
 
