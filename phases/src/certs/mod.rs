@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use commands::{
-    ExpirationReport, ExpirationRow, RenewTarget, Renewed, certificate_key, check_expiration,
+    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, certificate_key, check_expiration,
     generate_csr, renew,
 };
 
