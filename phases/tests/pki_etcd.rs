@@ -22,13 +22,28 @@ impl Drop for Etcd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn curl_health(url: &str, ca: &Path, cert: &Path, key: &Path) -> Result<String, String> {
     let out = run(
         "curl",
-        &["-sS", "--max-time", "5", "--cacert", p(ca), "--cert", p(cert), "--key", p(key), url],
+        &[
+            "-sS",
+            "--max-time",
+            "5",
+            "--cacert",
+            p(ca),
+            "--cert",
+            p(cert),
+            "--key",
+            p(key),
+            url,
+        ],
     );
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -40,13 +55,19 @@ fn curl_health(url: &str, ca: &Path, cert: &Path, key: &Path) -> Result<String, 
 #[tokio::test]
 async fn real_etcd_accepts_generated_certs_and_refuses_a_foreign_client() {
     let etcd_bin = Path::new("/usr/bin/etcd");
-    assert!(etcd_bin.exists(), "/usr/bin/etcd is required (apt-get install etcd-server)");
+    assert!(
+        etcd_bin.exists(),
+        "/usr/bin/etcd is required (apt-get install etcd-server)"
+    );
 
     let root = tempfile::tempdir().unwrap();
     let mut spec = spec(root.path(), KeyAlgorithm::Rsa2048);
     spec.advertise_address = "127.0.0.1".parse().unwrap();
     let ctx = ctx(spec);
-    run_all(&ctx, &HostFs::real()).await.map_err(|(n, e)| format!("{n}: {e}")).unwrap();
+    run_all(&ctx, &HostFs::real())
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
     let pki = root.path().join("etc/kubernetes/pki");
     let e = |f: &str| pki.join(f);
 
@@ -113,17 +134,73 @@ async fn real_etcd_accepts_generated_certs_and_refuses_a_foreign_client() {
     let other = root.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let o = |f: &str| other.join(f);
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other-ca", "-days", "1",
-        "-keyout", p(&o("ca.key")), "-out", p(&o("ca.crt"))]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-etcd-healthcheck-client",
-        "-keyout", p(&o("client.key")), "-out", p(&o("client.csr"))]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=other-ca",
+        "-days",
+        "1",
+        "-keyout",
+        p(&o("ca.key")),
+        "-out",
+        p(&o("ca.crt")),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kube-etcd-healthcheck-client",
+        "-keyout",
+        p(&o("client.key")),
+        "-out",
+        p(&o("client.csr")),
+    ]);
     std::fs::write(o("ext.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
-    openssl(&["x509", "-req", "-in", p(&o("client.csr")), "-CA", p(&o("ca.crt")), "-CAkey", p(&o("ca.key")),
-        "-CAcreateserial", "-days", "1", "-extfile", p(&o("ext.cnf")), "-out", p(&o("client.crt"))]);
-    let refused = curl_health(&health, &e("etcd/ca.crt"), &o("client.crt"), &o("client.key"));
-    assert!(refused.is_err(), "etcd accepted a client from another CA: {refused:?}");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(&o("client.csr")),
+        "-CA",
+        p(&o("ca.crt")),
+        "-CAkey",
+        p(&o("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        p(&o("ext.cnf")),
+        "-out",
+        p(&o("client.crt")),
+    ]);
+    let refused = curl_health(
+        &health,
+        &e("etcd/ca.crt"),
+        &o("client.crt"),
+        &o("client.key"),
+    );
+    assert!(
+        refused.is_err(),
+        "etcd accepted a client from another CA: {refused:?}"
+    );
 
     // And no client certificate at all is refused.
-    let out = run("curl", &["-sS", "--max-time", "5", "--cacert", p(&e("etcd/ca.crt")), &health]);
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "5",
+            "--cacert",
+            p(&e("etcd/ca.crt")),
+            &health,
+        ],
+    );
     assert!(!out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("true"));
 }

@@ -18,18 +18,43 @@ fn openssl_ca(pki: &Path, base: &str, cn: &str) {
     let key = pki.join(format!("{base}.key"));
     std::fs::create_dir_all(crt.parent().unwrap()).unwrap();
     openssl(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"), "-days", "3650",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
-        "-keyout", p(&key), "-out", p(&crt),
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={cn}"),
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+        "-keyout",
+        p(&key),
+        "-out",
+        p(&crt),
     ]);
 }
 
 fn openssl_sign(csr: &Path, ca_base: &Path, out: &Path) {
     openssl(&[
-        "x509", "-req", "-in", p(csr),
-        "-CA", p(&ca_base.with_extension("crt")), "-CAkey", p(&ca_base.with_extension("key")),
-        "-CAcreateserial", "-days", "365", "-copy_extensions", "copy", "-out", p(out),
+        "x509",
+        "-req",
+        "-in",
+        p(csr),
+        "-CA",
+        p(&ca_base.with_extension("crt")),
+        "-CAkey",
+        p(&ca_base.with_extension("key")),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-copy_extensions",
+        "copy",
+        "-out",
+        p(out),
     ]);
 }
 
@@ -47,25 +72,55 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     let mut fx = Effects::new("generate-csr", &fs, &Silent);
     let csrs = generate_csr(&spec, &KeyPool::start(spec.key_algorithm, 12), &mut fx).unwrap();
     assert_eq!(csrs.len(), 12, "7 leaves + 5 kubeconfigs: {csrs:?}");
-    for f in ["apiserver.key", "apiserver.csr", "etcd/server.key", "etcd/server.csr"] {
+    for f in [
+        "apiserver.key",
+        "apiserver.csr",
+        "etcd/server.key",
+        "etcd/server.csr",
+    ] {
         assert!(pki.join(f).exists(), "{f}");
     }
     assert_eq!(mode(&pki.join("apiserver.key")), 0o600);
     assert!(kdir.join("admin.conf.csr").exists());
     // The CSR asks for kubeadm's fields.
-    let req = openssl(&["req", "-in", p(&pki.join("apiserver.csr")), "-noout", "-text", "-verify"]);
-    assert!(req.contains("CN = kube-apiserver") && req.contains("DNS:kubernetes.default.svc.cluster.local"), "{req}");
+    let req = openssl(&[
+        "req",
+        "-in",
+        p(&pki.join("apiserver.csr")),
+        "-noout",
+        "-text",
+        "-verify",
+    ]);
+    assert!(
+        req.contains("CN = kube-apiserver")
+            && req.contains("DNS:kubernetes.default.svc.cluster.local"),
+        "{req}"
+    );
 
     // The external CA signs every CSR.
     let leaves = [
-        ("apiserver", "ca"), ("apiserver-kubelet-client", "ca"), ("front-proxy-client", "front-proxy-ca"),
-        ("etcd/server", "etcd/ca"), ("etcd/peer", "etcd/ca"), ("etcd/healthcheck-client", "etcd/ca"),
+        ("apiserver", "ca"),
+        ("apiserver-kubelet-client", "ca"),
+        ("front-proxy-client", "front-proxy-ca"),
+        ("etcd/server", "etcd/ca"),
+        ("etcd/peer", "etcd/ca"),
+        ("etcd/healthcheck-client", "etcd/ca"),
         ("apiserver-etcd-client", "etcd/ca"),
     ];
     for (leaf, ca) in leaves {
-        openssl_sign(&pki.join(format!("{leaf}.csr")), &pki.join(ca), &pki.join(format!("{leaf}.crt")));
+        openssl_sign(
+            &pki.join(format!("{leaf}.csr")),
+            &pki.join(ca),
+            &pki.join(format!("{leaf}.crt")),
+        );
     }
-    for k in ["admin", "super-admin", "kubelet", "controller-manager", "scheduler"] {
+    for k in [
+        "admin",
+        "super-admin",
+        "kubelet",
+        "controller-manager",
+        "scheduler",
+    ] {
         let conf = kdir.join(format!("{k}.conf"));
         let crt = kdir.join(format!("{k}.conf.crt"));
         openssl_sign(&kdir.join(format!("{k}.conf.csr")), &pki.join("ca"), &crt);
@@ -84,16 +139,39 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
 
     let before = snapshot(root.path());
     let ctx = ctx(spec.clone());
-    let written = run_all(&ctx, &fs).await.map_err(|(n, e)| format!("{n}: {e}")).unwrap();
-    let changed: Vec<_> = written.iter().filter(|w| w.changed).map(|w| w.path.clone()).collect();
-    assert_eq!(changed, [pki.join("sa.key"), pki.join("sa.pub")], "only sa is generated");
+    let written = run_all(&ctx, &fs)
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    let changed: Vec<_> = written
+        .iter()
+        .filter(|w| w.changed)
+        .map(|w| w.path.clone())
+        .collect();
+    assert_eq!(
+        changed,
+        [pki.join("sa.key"), pki.join("sa.pub")],
+        "only sa is generated"
+    );
     let after: Vec<_> = snapshot(root.path())
         .into_iter()
         .filter(|(p, ..)| p != &pki.join("sa.key") && p != &pki.join("sa.pub"))
         .collect();
-    assert_eq!(after, before, "nothing signed by an external CA was touched");
+    assert_eq!(
+        after, before,
+        "nothing signed by an external CA was touched"
+    );
     // kubectl reads the hand-finished kubeconfigs.
-    let out = run("kubectl", &["--kubeconfig", p(&kdir.join("admin.conf")), "config", "view", "--raw"]);
+    let out = run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            p(&kdir.join("admin.conf")),
+            "config",
+            "view",
+            "--raw",
+        ],
+    );
     assert!(out.status.success());
 
     // A missing leaf cannot be generated and is reported by name with the way out.
@@ -101,9 +179,19 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     std::fs::remove_file(pki.join("front-proxy-client.key")).unwrap();
     let err = run_one(&ctx, "front-proxy-client").await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("front-proxy-client.crt") && text.contains("external CA"), "{text}");
-    assert!(err.hint().unwrap().contains("generate-csr"), "{:?}", err.hint());
-    assert!(!pki.join("front-proxy-client.key").exists(), "nothing written");
+    assert!(
+        text.contains("front-proxy-client.crt") && text.contains("external CA"),
+        "{text}"
+    );
+    assert!(
+        err.hint().unwrap().contains("generate-csr"),
+        "{:?}",
+        err.hint()
+    );
+    assert!(
+        !pki.join("front-proxy-client.key").exists(),
+        "nothing written"
+    );
 
     // A missing kubeconfig likewise.
     std::fs::remove_file(kdir.join("scheduler.conf")).unwrap();
@@ -111,12 +199,23 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     assert!(err.to_string().contains("scheduler.conf"), "{err}");
 
     // A certificate from the wrong CA, with the wrong subject, is a conflict saying both.
-    std::fs::copy(pki.join("etcd/healthcheck-client.crt"), pki.join("apiserver-kubelet-client.crt")).unwrap();
-    std::fs::copy(pki.join("etcd/healthcheck-client.key"), pki.join("apiserver-kubelet-client.key")).unwrap();
+    std::fs::copy(
+        pki.join("etcd/healthcheck-client.crt"),
+        pki.join("apiserver-kubelet-client.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.join("etcd/healthcheck-client.key"),
+        pki.join("apiserver-kubelet-client.key"),
+    )
+    .unwrap();
     match run_one(&ctx, "apiserver-kubelet-client").await.unwrap_err() {
         PhaseError::Conflict { path, problem, .. } => {
             assert!(path.ends_with("apiserver-kubelet-client.crt"));
-            assert!(problem.contains("not signed by the CA") && problem.contains("subject CN"), "{problem}");
+            assert!(
+                problem.contains("not signed by the CA") && problem.contains("subject CN"),
+                "{problem}"
+            );
         }
         other => panic!("expected a conflict, got {other}"),
     }

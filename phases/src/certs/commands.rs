@@ -226,6 +226,7 @@ pub enum RenewOutcome {
 
 /// Re-issues leaf certificates (and kubeconfig client certificates) with their current
 /// subject and SANs, a new key and the configured validity, signed by the unchanged CA.
+/// A renewed kubeconfig also embeds the current `ca.crt`.
 /// Naming one certificate makes every problem an error; `all` skips missing files and
 /// externally managed ones and says so.
 pub fn renew(
@@ -371,6 +372,7 @@ fn renew_kubeconfig(
         spec.cert_validity,
     )?;
     kc.set_client_credentials(cert.as_bytes(), key.to_pem().as_bytes());
+    kc.set_ca_data(&ca.cert_pem);
     fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
     Ok(())
 }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use commands::{
-    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, certificate_key, check_expiration,
-    generate_csr, renew,
+    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, certificate_key,
+    check_expiration, generate_csr, renew,
 };
 
 use crate::effects::Effects;
@@ -64,10 +64,9 @@ impl<C: PkiContext> Step<C> for CertPhase {
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         let spec = ctx.pki();
+        // The phase's own files are outputs (the engine checks those by content), not inputs.
         fp.value("profile", &cert_profile(self.0, spec))
-            .value("key_algorithm", &spec.key_algorithm)
-            .file(&self.0.cert_path(spec))
-            .file(&self.0.key_path(spec));
+            .value("key_algorithm", &spec.key_algorithm);
         match self.0.issuer() {
             Some(ca) => {
                 fp.value("validity", &spec.cert_validity)
@@ -102,9 +101,7 @@ impl<C: PkiContext> Step<C> for ServiceAccountKeyPhase {
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         let spec = ctx.pki();
-        fp.value("key_algorithm", &spec.key_algorithm)
-            .file(&spec.cert_dir.join("sa.key"))
-            .file(&spec.cert_dir.join("sa.pub"));
+        fp.value("key_algorithm", &spec.key_algorithm);
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
@@ -130,6 +127,12 @@ pub fn external_cas(spec: &PkiSpec, fs: &HostFs) -> ExternalCas {
         front_proxy_ca: ext(CertName::FrontProxyCa),
         etcd_ca: ext(CertName::EtcdCa),
     }
+}
+
+/// kubeadm's "external CA mode": `ca.crt` without `ca.key`. kube-controller-manager then gets
+/// empty `--cluster-signing-*` flags, since there is no key for it to sign with.
+pub fn is_external_ca_mode(spec: &PkiSpec, fs: &HostFs) -> bool {
+    external_cas(spec, fs).ca
 }
 
 /// Records a file that is kept as it is (the engine's record shows it unchanged).

@@ -212,6 +212,21 @@ impl KubeConfig {
         })
     }
 
+    /// Replaces the CA embedded for the current context's cluster (renewal after a CA change).
+    pub fn set_ca_data(&mut self, ca_pem: &[u8]) {
+        let Some(cluster_name) = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .map(|c| c.context.cluster.clone())
+        else {
+            return;
+        };
+        if let Some(c) = self.clusters.iter_mut().find(|c| c.name == cluster_name) {
+            c.cluster.certificate_authority_data = B64.encode(ca_pem);
+        }
+    }
+
     /// Replaces the client certificate of the current user (renewal).
     pub fn set_client_credentials(&mut self, cert_pem: &[u8], key_pem: &[u8]) {
         let Some(user_name) = self

@@ -137,8 +137,7 @@ impl<C: PkiContext> Step<C> for KubeconfigPhase {
             .value("key_algorithm", &spec.key_algorithm)
             .value("validity", &spec.cert_validity)
             .file(&CertName::Ca.cert_path(spec))
-            .file(&CertName::Ca.key_path(spec))
-            .file(&self.0.path(spec));
+            .file(&CertName::Ca.key_path(spec));
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {

@@ -86,9 +86,14 @@ pub async fn run_steps(
 }
 
 pub async fn run_one(ctx: &Ctx, name: &str) -> Result<Vec<WrittenFile>, PhaseError> {
-    let steps: Vec<_> = all_steps().into_iter().filter(|s| s.name() == name).collect();
+    let steps: Vec<_> = all_steps()
+        .into_iter()
+        .filter(|s| s.name() == name)
+        .collect();
     assert_eq!(steps.len(), 1, "phase {name}");
-    run_steps(ctx, &HostFs::real(), &steps).await.map_err(|(_, e)| e)
+    run_steps(ctx, &HostFs::real(), &steps)
+        .await
+        .map_err(|(_, e)| e)
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
@@ -138,7 +143,10 @@ impl X509Text {
     pub fn extension(&self, header: &str) -> Option<(String, bool)> {
         let lines: Vec<&str> = self.text.lines().collect();
         let i = lines.iter().position(|l| l.contains(header))?;
-        Some((lines.get(i + 1)?.trim().to_string(), lines[i].contains("critical")))
+        Some((
+            lines.get(i + 1)?.trim().to_string(),
+            lines[i].contains("critical"),
+        ))
     }
 
     pub fn sans(&self) -> Vec<String> {
@@ -155,7 +163,14 @@ impl X509Text {
 pub fn valid_for(path: &Path, secs: u64) -> bool {
     run(
         "openssl",
-        &["x509", "-in", p(path), "-noout", "-checkend", &secs.to_string()],
+        &[
+            "x509",
+            "-in",
+            p(path),
+            "-noout",
+            "-checkend",
+            &secs.to_string(),
+        ],
     )
     .status
     .success()
