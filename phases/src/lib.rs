@@ -3,13 +3,16 @@
 //! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
 //! the engine, the journal or how progress is shown.
 
+pub mod certs;
 pub mod config;
 pub mod context;
 pub mod effects;
 pub mod fingerprint;
 pub mod host;
+pub mod kubeconfig;
 pub mod kubernetes_version;
 pub mod node_name;
+pub mod pki;
 pub mod preflight;
 pub mod step;
 pub mod token;

@@ -1,10 +1,8 @@
 //! What preflight needs to know about the run, already typed: the caller (the context built
 //! from the configuration) decides addresses, paths and versions; preflight only looks.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 
 use super::ignore::IgnoreSet;
 use crate::config::CriSocket;
@@ -100,6 +98,7 @@ impl IpFamilies {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn cri_socket_forms() {

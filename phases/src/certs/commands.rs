@@ -1,0 +1,484 @@
+//! `kubestrap certs …`: check-expiration, renew, generate-csr, certificate-key.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{keep, require_authority};
+use crate::effects::Effects;
+use crate::host::{HostFs, Mode};
+use crate::kubeconfig::{KubeConfig, KubeconfigName};
+use crate::pki::{
+    CertInfo, CertName, CertProfile, KeyPool, PkiError, PkiSession, PkiSpec, cert_profile, issue,
+    read_cert, read_key, rfc3339,
+};
+
+/// One line of `certs check-expiration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpirationRow {
+    /// `apiserver`, `admin.conf`, `ca`, …
+    pub name: String,
+    pub path: PathBuf,
+    /// RFC 3339, UTC; `None` when the file is missing or unreadable.
+    pub expires: Option<String>,
+    /// Seconds left (negative once expired).
+    pub residual_seconds: Option<i64>,
+    /// Like kubeadm's RESIDUAL TIME column: `364d`, `9y`, `<invalid>` once expired.
+    pub residual: String,
+    /// The CA that signed it; `None` for a CA row.
+    pub certificate_authority: Option<String>,
+    /// The signing CA's key is not on this node, so kubestrap cannot renew it.
+    pub externally_managed: bool,
+    pub missing: bool,
+    /// Why the file could not be read, if it could not.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpirationReport {
+    pub certificates: Vec<ExpirationRow>,
+    pub authorities: Vec<ExpirationRow>,
+}
+
+/// kubeadm's short human duration: `45s`, `30m`, `47h`, `364d`, `9y`.
+fn short_duration(secs: i64) -> String {
+    if secs < 0 {
+        return "<invalid>".into();
+    }
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    if secs < 60 {
+        format!("{secs}s")
+    } else if m < 60 {
+        format!("{m}m")
+    } else if h < 48 {
+        format!("{h}h")
+    } else if h < 24 * 365 * 2 {
+        format!("{d}d")
+    } else {
+        format!("{}y", d / 365)
+    }
+}
+
+/// The kubeconfigs kubeadm lists and renews (kubelet.conf's cert is rotated by the kubelet).
+const RENEWABLE_KUBECONFIGS: [KubeconfigName; 4] = [
+    KubeconfigName::Admin,
+    KubeconfigName::ControllerManager,
+    KubeconfigName::Scheduler,
+    KubeconfigName::SuperAdmin,
+];
+
+fn row(
+    name: String,
+    path: PathBuf,
+    cert: Result<Option<CertInfo>, PkiError>,
+    ca: Option<CertName>,
+    externally_managed: bool,
+    now: OffsetDateTime,
+) -> ExpirationRow {
+    let mut r = ExpirationRow {
+        name,
+        path,
+        expires: None,
+        residual_seconds: None,
+        residual: String::new(),
+        certificate_authority: ca.map(|c| c.as_str().to_string()),
+        externally_managed,
+        missing: false,
+        problem: None,
+    };
+    match cert {
+        Ok(Some(c)) => {
+            let left = (c.not_after - now).whole_seconds();
+            r.expires = Some(rfc3339(c.not_after));
+            r.residual_seconds = Some(left);
+            r.residual = short_duration(left);
+        }
+        Ok(None) => {
+            r.missing = true;
+            r.residual = "!MISSING!".into();
+        }
+        Err(e) => {
+            r.problem = Some(e.to_string());
+            r.residual = "!INVALID!".into();
+        }
+    }
+    r
+}
+
+/// Expiry of every certificate and kubeconfig client certificate, and of the CAs, like
+/// `kubeadm certs check-expiration`. A missing or unreadable file is a row, not an error.
+pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
+    let now = OffsetDateTime::now_utc();
+    let external = |ca: CertName| !fs.exists(&ca.key_path(spec));
+    let mut certificates: Vec<ExpirationRow> = CertName::ALL
+        .into_iter()
+        .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
+        .map(|n| {
+            let ca = n.issuer();
+            row(
+                n.as_str().into(),
+                n.cert_path(spec),
+                read_cert(fs, &n.cert_path(spec)),
+                ca,
+                ca.is_some_and(external),
+                now,
+            )
+        })
+        .collect();
+    for k in RENEWABLE_KUBECONFIGS {
+        let path = k.path(spec);
+        let cert = fs
+            .read_if_exists(&path)
+            .map_err(PkiError::from)
+            .and_then(|b| {
+                b.map(|b| {
+                    let kc = KubeConfig::from_yaml(&path, &b)?;
+                    let cur = kc.current(&path)?;
+                    cur.client_cert.ok_or_else(|| PkiError::Invalid {
+                        path: path.clone(),
+                        problem: "embeds no client certificate".into(),
+                    })
+                })
+                .transpose()
+            });
+        certificates.push(row(
+            k.file_name(),
+            path.clone(),
+            cert,
+            Some(CertName::Ca),
+            external(CertName::Ca),
+            now,
+        ));
+    }
+    certificates.sort_by(|a, b| a.name.cmp(&b.name));
+    let authorities = CertName::AUTHORITIES
+        .into_iter()
+        .filter(|n| n.applies_to(spec.etcd))
+        .map(|n| {
+            row(
+                n.as_str().into(),
+                n.cert_path(spec),
+                read_cert(fs, &n.cert_path(spec)),
+                None,
+                external(n),
+                now,
+            )
+        })
+        .collect();
+    ExpirationReport {
+        certificates,
+        authorities,
+    }
+}
+
+/// What `certs renew` is asked to renew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewTarget {
+    All,
+    Cert(CertName),
+    Kubeconfig(KubeconfigName),
+}
+
+impl std::str::FromStr for RenewTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(Self::All);
+        }
+        if let Some(n) = CertName::parse(s).filter(|n| !n.is_ca()) {
+            return Ok(Self::Cert(n));
+        }
+        if let Some(k) =
+            KubeconfigName::parse_file_name(s).filter(|k| RENEWABLE_KUBECONFIGS.contains(k))
+        {
+            return Ok(Self::Kubeconfig(k));
+        }
+        let mut names: Vec<String> = CertName::ALL
+            .into_iter()
+            .filter(|n| !n.is_ca())
+            .map(|n| n.as_str().to_string())
+            .chain(RENEWABLE_KUBECONFIGS.iter().map(|k| k.file_name()))
+            .collect();
+        names.sort();
+        Err(format!(
+            "unknown certificate {s:?}; expected all or one of {}",
+            names.join(", ")
+        ))
+    }
+}
+
+/// One certificate `certs renew` looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Renewed {
+    pub name: String,
+    pub path: PathBuf,
+    pub outcome: RenewOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum RenewOutcome {
+    Renewed,
+    /// Not renewed under `all`, and why (missing file, external CA).
+    Skipped(String),
+}
+
+/// Re-issues leaf certificates (and kubeconfig client certificates) with their current
+/// subject and SANs, a new key and the configured validity, signed by the unchanged CA.
+/// A renewed kubeconfig also embeds the current `ca.crt`.
+/// Naming one certificate makes every problem an error; `all` skips missing files and
+/// externally managed ones and says so.
+pub fn renew(
+    spec: &PkiSpec,
+    keys: &KeyPool,
+    fx: &mut Effects<'_>,
+    target: RenewTarget,
+) -> Result<Vec<Renewed>, PkiError> {
+    let session = PkiSession::new(KeyPool::empty(keys.algorithm()));
+    let mut out = Vec::new();
+    let (certs, kubeconfigs): (Vec<CertName>, Vec<KubeconfigName>) = match target {
+        RenewTarget::All => (
+            CertName::ALL
+                .into_iter()
+                .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
+                .collect(),
+            RENEWABLE_KUBECONFIGS.to_vec(),
+        ),
+        RenewTarget::Cert(n) => (vec![n], vec![]),
+        RenewTarget::Kubeconfig(k) => (vec![], vec![k]),
+    };
+    let strict = target != RenewTarget::All;
+    let outcome = |r: Result<(), PkiError>| -> Result<RenewOutcome, PkiError> {
+        match r {
+            Ok(()) => Ok(RenewOutcome::Renewed),
+            Err(e @ (PkiError::Missing { .. } | PkiError::ExternalCa { .. })) if !strict => {
+                Ok(RenewOutcome::Skipped(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    for n in certs {
+        let r = renew_cert(spec, &session, keys, fx, n);
+        out.push(Renewed {
+            name: n.as_str().into(),
+            path: n.cert_path(spec),
+            outcome: outcome(r)?,
+        });
+    }
+    for k in kubeconfigs {
+        let r = renew_kubeconfig(spec, &session, keys, fx, k);
+        out.push(Renewed {
+            name: k.file_name(),
+            path: k.path(spec),
+            outcome: outcome(r)?,
+        });
+    }
+    Ok(out)
+}
+
+fn signing_key_of(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    fs: &HostFs,
+    ca: CertName,
+    what: &str,
+) -> Result<std::sync::Arc<crate::pki::Authority>, PkiError> {
+    let authority = require_authority(spec, session, fs, ca, what)?;
+    if authority.key.is_none() {
+        return Err(PkiError::ExternalCa {
+            path: ca.key_path(spec),
+            problem: format!("cannot renew {what}: {ca} is an external CA (no key on this node)"),
+            fix: format!("renew {what} with the external CA"),
+        });
+    }
+    Ok(authority)
+}
+
+fn missing(path: &std::path::Path, what: &str) -> PkiError {
+    PkiError::Missing {
+        path: path.to_path_buf(),
+        problem: format!("{what} does not exist, so there is nothing to renew"),
+        fix: "create it with `kubestrap init phase certs` / `kubestrap init phase kubeconfig`"
+            .into(),
+    }
+}
+
+fn renew_cert(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    keys: &KeyPool,
+    fx: &mut Effects<'_>,
+    name: CertName,
+) -> Result<(), PkiError> {
+    let Some(ca_name) = name.issuer() else {
+        return Err(PkiError::Unsupported(format!(
+            "{name} is a CA; CAs are not renewed"
+        )));
+    };
+    let cert_path = name.cert_path(spec);
+    let existing =
+        read_cert(fx.fs(), &cert_path)?.ok_or_else(|| missing(&cert_path, name.as_str()))?;
+    let ca = signing_key_of(spec, session, fx.fs(), ca_name, name.as_str())?;
+    let ca_key = ca
+        .key
+        .as_ref()
+        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
+    let key = keys.take()?;
+    let cert = issue(
+        &CertProfile::of(&existing),
+        &key,
+        &ca.cert.der,
+        ca_key,
+        spec.cert_validity,
+    )?;
+    fx.write_file(&name.key_path(spec), key.to_pem().as_bytes(), Mode::PRIVATE)?;
+    fx.write_file(&cert_path, cert.as_bytes(), Mode::PUBLIC)?;
+    Ok(())
+}
+
+fn renew_kubeconfig(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    keys: &KeyPool,
+    fx: &mut Effects<'_>,
+    name: KubeconfigName,
+) -> Result<(), PkiError> {
+    let path = name.path(spec);
+    let file_name = name.file_name();
+    let bytes = fx
+        .fs()
+        .read_if_exists(&path)?
+        .ok_or_else(|| missing(&path, &file_name))?;
+    let mut kc = KubeConfig::from_yaml(&path, &bytes)?;
+    let existing = kc
+        .current(&path)?
+        .client_cert
+        .ok_or_else(|| PkiError::Invalid {
+            path: path.clone(),
+            problem: "embeds no client certificate to renew".into(),
+        })?;
+    let ca = signing_key_of(spec, session, fx.fs(), CertName::Ca, &file_name)?;
+    let ca_key = ca
+        .key
+        .as_ref()
+        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
+    let key = keys.take()?;
+    let cert = issue(
+        &CertProfile::of(&existing),
+        &key,
+        &ca.cert.der,
+        ca_key,
+        spec.cert_validity,
+    )?;
+    kc.set_client_credentials(cert.as_bytes(), key.to_pem().as_bytes());
+    kc.set_ca_data(&ca.cert_pem);
+    fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
+    Ok(())
+}
+
+/// Writes a key and a CSR for every leaf certificate (`<cert-dir>/<name>.key` + `.csr`) and
+/// a partial kubeconfig with its client key plus `<name>.conf.csr` for every kubeconfig
+/// (kubeadm's `certs generate-csr` layout), for an external CA to sign. The kubeconfigs embed
+/// `ca.crt` when it is already present. An existing key is reused, so running it twice does
+/// not invalidate CSRs already sent. Returns the CSR paths.
+pub fn generate_csr(
+    spec: &PkiSpec,
+    keys: &KeyPool,
+    fx: &mut Effects<'_>,
+) -> Result<Vec<PathBuf>, PkiError> {
+    let mut csrs = Vec::new();
+    for n in CertName::ALL
+        .into_iter()
+        .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
+    {
+        let key_path = n.key_path(spec);
+        let key = match read_key(fx.fs(), &key_path)? {
+            Some(k) => {
+                keep(fx, &key_path, Mode::PRIVATE)?;
+                k
+            }
+            None => {
+                let k = keys.take()?;
+                fx.write_file(&key_path, k.to_pem().as_bytes(), Mode::PRIVATE)?;
+                k
+            }
+        };
+        let csr_path = spec.cert_dir.join(format!("{}.csr", n.file_base()));
+        let csr = cert_profile(n, spec).csr_pem(&key)?;
+        fx.write_file(&csr_path, csr.as_bytes(), Mode::PUBLIC)?;
+        csrs.push(csr_path);
+    }
+    let ca_pem = fx
+        .fs()
+        .read_if_exists(&CertName::Ca.cert_path(spec))?
+        .unwrap_or_default();
+    for k in KubeconfigName::ALL {
+        let path = k.path(spec);
+        let profile = k.client_profile(spec);
+        let existing_key = match fx.fs().read_if_exists(&path)? {
+            Some(b) => KubeConfig::from_yaml(&path, &b)?.current(&path)?.client_key,
+            None => None,
+        };
+        let key = match existing_key {
+            Some(key) => key,
+            None => keys.take()?,
+        };
+        let kc = KubeConfig::with_client_cert(
+            &spec.cluster_name,
+            &k.server(spec),
+            &ca_pem,
+            &profile.common_name,
+            None,
+            key.to_pem().as_bytes(),
+        );
+        fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
+        let csr_path = spec.kubeconfig_dir.join(format!("{}.csr", k.file_name()));
+        fx.write_file(&csr_path, profile.csr_pem(&key)?.as_bytes(), Mode::PUBLIC)?;
+        csrs.push(csr_path);
+    }
+    Ok(csrs)
+}
+
+/// A new key for `upload-certs` (`kubeadm certs certificate-key`): 32 random bytes, hex.
+pub fn certificate_key() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn residual_time_reads_like_kubeadm() {
+        assert_eq!(short_duration(-1), "<invalid>");
+        assert_eq!(short_duration(59), "59s");
+        assert_eq!(short_duration(3599), "59m");
+        assert_eq!(short_duration(47 * 3600), "47h");
+        assert_eq!(short_duration(364 * 86400 + 5), "364d");
+        assert_eq!(short_duration(3650 * 86400), "10y");
+    }
+
+    #[test]
+    fn renew_targets_parse_like_kubeadm() {
+        assert_eq!("all".parse(), Ok(RenewTarget::All));
+        assert_eq!(
+            "apiserver".parse(),
+            Ok(RenewTarget::Cert(CertName::Apiserver))
+        );
+        assert_eq!(
+            "admin.conf".parse(),
+            Ok(RenewTarget::Kubeconfig(KubeconfigName::Admin))
+        );
+        assert!("ca".parse::<RenewTarget>().is_err());
+        assert!("kubelet.conf".parse::<RenewTarget>().is_err());
+    }
+
+    #[test]
+    fn certificate_key_is_32_random_bytes() {
+        let (a, b) = (certificate_key(), certificate_key());
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,283 @@
+//! `certs renew`, `certs check-expiration`, `kubeconfig user`, and generate-csr with a local CA.
+
+mod pki_support;
+
+use kubestrap_phases::certs::{RenewOutcome, RenewTarget, check_expiration, generate_csr, renew};
+use kubestrap_phases::effects::Silent;
+use kubestrap_phases::kubeconfig::user_kubeconfig;
+use kubestrap_phases::pki::{KeyAlgorithm, KeyPool};
+use kubestrap_phases::{Effects, HostFs};
+use pki_support::*;
+
+#[tokio::test]
+async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    run_all(&ctx(spec.clone()), &HostFs::real())
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    let pki = spec.cert_dir.clone();
+    let ca_before = std::fs::read(pki.join("ca.crt")).unwrap();
+    let api = pki.join("apiserver.crt");
+    let old = X509Text::of(&api);
+    let old_serial = openssl(&["x509", "-in", p(&api), "-noout", "-serial"]);
+    let old_key = std::fs::read(pki.join("apiserver.key")).unwrap();
+    let old_admin = std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap();
+
+    let fs = HostFs::real();
+    let keys = KeyPool::empty(spec.key_algorithm);
+    let mut fx = Effects::new("renew", &fs, &Silent);
+    let done = renew(&spec, &keys, &mut fx, "all".parse().unwrap()).unwrap();
+    let names: Vec<&str> = done.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert!(
+        names.contains(&"admin.conf")
+            && names.contains(&"etcd-peer")
+            && !names.contains(&"kubelet.conf")
+    );
+    assert!(done.iter().all(|r| r.outcome == RenewOutcome::Renewed));
+
+    assert_eq!(
+        std::fs::read(pki.join("ca.crt")).unwrap(),
+        ca_before,
+        "CA kept"
+    );
+    openssl(&["verify", "-CAfile", p(&pki.join("ca.crt")), p(&api)]);
+    let new = X509Text::of(&api);
+    assert_eq!(new.subject(), old.subject());
+    assert_eq!(new.sans(), old.sans());
+    assert_ne!(
+        openssl(&["x509", "-in", p(&api), "-noout", "-serial"]),
+        old_serial
+    );
+    assert_ne!(
+        std::fs::read(pki.join("apiserver.key")).unwrap(),
+        old_key,
+        "new key"
+    );
+    assert_ne!(
+        std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
+        old_admin
+    );
+    let out = run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            p(&spec.kubeconfig_dir.join("admin.conf")),
+            "config",
+            "view",
+            "--raw",
+        ],
+    );
+    assert!(out.status.success());
+
+    // The renewed files satisfy the phases: a re-run keeps them.
+    let written = run_all(&ctx(spec.clone()), &fs)
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    assert!(written.iter().all(|w| !w.changed));
+
+    // One name: renewing a missing file is an error naming it; under `all` it is skipped.
+    std::fs::remove_file(pki.join("front-proxy-client.crt")).unwrap();
+    let mut fx = Effects::new("renew", &fs, &Silent);
+    let err = renew(
+        &spec,
+        &keys,
+        &mut fx,
+        RenewTarget::Cert(kubestrap_phases::pki::CertName::FrontProxyClient),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("front-proxy-client.crt"), "{err}");
+    let done = renew(&spec, &keys, &mut fx, RenewTarget::All).unwrap();
+    let skipped: Vec<_> = done
+        .iter()
+        .filter(|r| matches!(r.outcome, RenewOutcome::Skipped(_)))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(skipped, ["front-proxy-client"]);
+}
+
+#[tokio::test]
+async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    run_all(&ctx(spec.clone()), &HostFs::real())
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    std::fs::remove_file(spec.cert_dir.join("etcd/peer.crt")).unwrap();
+    std::fs::remove_file(spec.cert_dir.join("front-proxy-ca.key")).unwrap();
+    let report = check_expiration(&spec, &HostFs::real());
+    let names: Vec<&str> = report
+        .certificates
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "admin.conf",
+            "apiserver",
+            "apiserver-etcd-client",
+            "apiserver-kubelet-client",
+            "controller-manager.conf",
+            "etcd-healthcheck-client",
+            "etcd-peer",
+            "etcd-server",
+            "front-proxy-client",
+            "scheduler.conf",
+            "super-admin.conf",
+        ]
+    );
+    let row = |n: &str| report.certificates.iter().find(|r| r.name == n).unwrap();
+    assert_eq!(row("apiserver").residual, "364d");
+    assert_eq!(
+        row("apiserver").certificate_authority.as_deref(),
+        Some("ca")
+    );
+    assert_eq!(row("admin.conf").residual, "364d");
+    assert!(row("etcd-peer").missing);
+    assert!(row("front-proxy-client").externally_managed);
+    assert!(!row("apiserver").externally_managed);
+    let cas: Vec<(&str, &str, bool)> = report
+        .authorities
+        .iter()
+        .map(|r| (r.name.as_str(), r.residual.as_str(), r.externally_managed))
+        .collect();
+    assert_eq!(
+        cas,
+        [
+            ("ca", "9y", false),
+            ("front-proxy-ca", "9y", true),
+            ("etcd-ca", "9y", false)
+        ]
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["certificates"][1]["name"], "apiserver");
+    assert!(
+        json["certificates"][1]["expires"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}
+
+#[tokio::test]
+async fn user_kubeconfig_is_signed_by_the_ca_and_read_by_kubectl() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec(root.path(), KeyAlgorithm::Rsa2048);
+    run_all(&ctx(spec.clone()), &HostFs::real())
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    let keys = KeyPool::empty(spec.key_algorithm);
+    let yaml = user_kubeconfig(
+        &spec,
+        &HostFs::real(),
+        &keys,
+        "jane",
+        &["devs".into()],
+        None,
+    )
+    .unwrap();
+    let conf = root.path().join("jane.conf");
+    std::fs::write(&conf, &yaml).unwrap();
+    let out = run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            p(&conf),
+            "config",
+            "view",
+            "--raw",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["current-context"], "jane@kubernetes");
+    assert_eq!(
+        v["clusters"][0]["cluster"]["server"],
+        "https://cp.example.test:7443"
+    );
+    use base64::Engine;
+    let crt = root.path().join("jane.crt");
+    std::fs::write(
+        &crt,
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                v["users"][0]["user"]["client-certificate-data"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    openssl(&[
+        "verify",
+        "-CAfile",
+        p(&spec.cert_dir.join("ca.crt")),
+        p(&crt),
+    ]);
+    assert_eq!(X509Text::of(&crt).subject(), "O = devs, CN = jane");
+
+    let err = user_kubeconfig(&spec, &HostFs::real(), &keys, "", &[], None).unwrap_err();
+    assert!(err.to_string().contains("client-name"));
+}
+
+#[tokio::test]
+async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let fs = HostFs::real();
+    // The CAs first, then CSRs, then the rest of the phases.
+    let c = ctx(spec.clone());
+    for ca in ["ca", "front-proxy-ca", "etcd-ca"] {
+        run_one(&c, ca).await.unwrap();
+    }
+    let mut fx = Effects::new("generate-csr", &fs, &Silent);
+    generate_csr(&spec, &KeyPool::empty(spec.key_algorithm), &mut fx).unwrap();
+    let key = std::fs::read(spec.cert_dir.join("apiserver.key")).unwrap();
+    let admin_key = kubestrap_phases::kubeconfig::KubeConfig::from_yaml(
+        &spec.kubeconfig_dir.join("admin.conf"),
+        &std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
+    )
+    .unwrap()
+    .users[0]
+        .user
+        .client_key_data
+        .clone();
+    run_all(&c, &fs)
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(spec.cert_dir.join("apiserver.key")).unwrap(),
+        key
+    );
+    let api = spec.cert_dir.join("apiserver.crt");
+    assert_eq!(
+        openssl(&["x509", "-in", p(&api), "-noout", "-pubkey"]),
+        openssl(&[
+            "pkey",
+            "-in",
+            p(&spec.cert_dir.join("apiserver.key")),
+            "-pubout"
+        ])
+    );
+    let admin = kubestrap_phases::kubeconfig::KubeConfig::from_yaml(
+        &spec.kubeconfig_dir.join("admin.conf"),
+        &std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(admin.users[0].user.client_key_data, admin_key);
+    assert!(!admin.users[0].user.client_certificate_data.is_empty());
+}

@@ -1,0 +1,222 @@
+//! External-CA mode: CAs made by openssl, leaves from `certs generate-csr` signed by openssl,
+//! CA keys then taken away; the phases accept what is there and report what is missing.
+
+mod pki_support;
+
+use std::path::Path;
+
+use base64::Engine;
+use kubestrap_phases::certs::{external_cas, generate_csr};
+use kubestrap_phases::effects::Silent;
+use kubestrap_phases::kubeconfig::KubeConfig;
+use kubestrap_phases::pki::{KeyAlgorithm, KeyPool};
+use kubestrap_phases::{Effects, HostFs, PhaseError};
+use pki_support::*;
+
+fn openssl_ca(pki: &Path, base: &str, cn: &str) {
+    let crt = pki.join(format!("{base}.crt"));
+    let key = pki.join(format!("{base}.key"));
+    std::fs::create_dir_all(crt.parent().unwrap()).unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={cn}"),
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+        "-keyout",
+        p(&key),
+        "-out",
+        p(&crt),
+    ]);
+}
+
+fn openssl_sign(csr: &Path, ca_base: &Path, out: &Path) {
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(csr),
+        "-CA",
+        p(&ca_base.with_extension("crt")),
+        "-CAkey",
+        p(&ca_base.with_extension("key")),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-copy_extensions",
+        "copy",
+        "-out",
+        p(out),
+    ]);
+}
+
+#[tokio::test]
+async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec(root.path(), KeyAlgorithm::Rsa2048);
+    let pki = spec.cert_dir.clone();
+    let kdir = spec.kubeconfig_dir.clone();
+    openssl_ca(&pki, "ca", "kubernetes");
+    openssl_ca(&pki, "front-proxy-ca", "front-proxy-ca");
+    openssl_ca(&pki, "etcd/ca", "etcd-ca");
+
+    let fs = HostFs::real();
+    let mut fx = Effects::new("generate-csr", &fs, &Silent);
+    let csrs = generate_csr(&spec, &KeyPool::start(spec.key_algorithm, 12), &mut fx).unwrap();
+    assert_eq!(csrs.len(), 12, "7 leaves + 5 kubeconfigs: {csrs:?}");
+    for f in [
+        "apiserver.key",
+        "apiserver.csr",
+        "etcd/server.key",
+        "etcd/server.csr",
+    ] {
+        assert!(pki.join(f).exists(), "{f}");
+    }
+    assert_eq!(mode(&pki.join("apiserver.key")), 0o600);
+    assert!(kdir.join("admin.conf.csr").exists());
+    // The CSR asks for kubeadm's fields.
+    let req = openssl(&[
+        "req",
+        "-in",
+        p(&pki.join("apiserver.csr")),
+        "-noout",
+        "-text",
+        "-verify",
+    ]);
+    assert!(
+        req.contains("CN = kube-apiserver")
+            && req.contains("DNS:kubernetes.default.svc.cluster.local"),
+        "{req}"
+    );
+
+    // The external CA signs every CSR.
+    let leaves = [
+        ("apiserver", "ca"),
+        ("apiserver-kubelet-client", "ca"),
+        ("front-proxy-client", "front-proxy-ca"),
+        ("etcd/server", "etcd/ca"),
+        ("etcd/peer", "etcd/ca"),
+        ("etcd/healthcheck-client", "etcd/ca"),
+        ("apiserver-etcd-client", "etcd/ca"),
+    ];
+    for (leaf, ca) in leaves {
+        openssl_sign(
+            &pki.join(format!("{leaf}.csr")),
+            &pki.join(ca),
+            &pki.join(format!("{leaf}.crt")),
+        );
+    }
+    for k in [
+        "admin",
+        "super-admin",
+        "kubelet",
+        "controller-manager",
+        "scheduler",
+    ] {
+        let conf = kdir.join(format!("{k}.conf"));
+        let crt = kdir.join(format!("{k}.conf.crt"));
+        openssl_sign(&kdir.join(format!("{k}.conf.csr")), &pki.join("ca"), &crt);
+        let mut kc = KubeConfig::from_yaml(&conf, &std::fs::read(&conf).unwrap()).unwrap();
+        kc.users[0].user.client_certificate_data =
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
+        std::fs::write(&conf, kc.to_yaml().unwrap()).unwrap();
+    }
+
+    // The CA keys leave the node: external CA mode.
+    for ca in ["ca", "front-proxy-ca", "etcd/ca"] {
+        std::fs::remove_file(pki.join(format!("{ca}.key"))).unwrap();
+    }
+    let ext = external_cas(&spec, &fs);
+    assert!(ext.ca && ext.front_proxy_ca && ext.etcd_ca, "{ext:?}");
+
+    let before = snapshot(root.path());
+    let ctx = ctx(spec.clone());
+    let written = run_all(&ctx, &fs)
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    let changed: Vec<_> = written
+        .iter()
+        .filter(|w| w.changed)
+        .map(|w| w.path.clone())
+        .collect();
+    assert_eq!(
+        changed,
+        [pki.join("sa.key"), pki.join("sa.pub")],
+        "only sa is generated"
+    );
+    let after: Vec<_> = snapshot(root.path())
+        .into_iter()
+        .filter(|(p, ..)| p != &pki.join("sa.key") && p != &pki.join("sa.pub"))
+        .collect();
+    assert_eq!(
+        after, before,
+        "nothing signed by an external CA was touched"
+    );
+    // kubectl reads the hand-finished kubeconfigs.
+    let out = run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            p(&kdir.join("admin.conf")),
+            "config",
+            "view",
+            "--raw",
+        ],
+    );
+    assert!(out.status.success());
+
+    // A missing leaf cannot be generated and is reported by name with the way out.
+    std::fs::remove_file(pki.join("front-proxy-client.crt")).unwrap();
+    std::fs::remove_file(pki.join("front-proxy-client.key")).unwrap();
+    let err = run_one(&ctx, "front-proxy-client").await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("front-proxy-client.crt") && text.contains("external CA"),
+        "{text}"
+    );
+    assert!(
+        err.hint().unwrap().contains("generate-csr"),
+        "{:?}",
+        err.hint()
+    );
+    assert!(
+        !pki.join("front-proxy-client.key").exists(),
+        "nothing written"
+    );
+
+    // A missing kubeconfig likewise.
+    std::fs::remove_file(kdir.join("scheduler.conf")).unwrap();
+    let err = run_one(&ctx, "scheduler").await.unwrap_err();
+    assert!(err.to_string().contains("scheduler.conf"), "{err}");
+
+    // A certificate from the wrong CA, with the wrong subject, is a conflict saying both.
+    std::fs::copy(
+        pki.join("etcd/healthcheck-client.crt"),
+        pki.join("apiserver-kubelet-client.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.join("etcd/healthcheck-client.key"),
+        pki.join("apiserver-kubelet-client.key"),
+    )
+    .unwrap();
+    match run_one(&ctx, "apiserver-kubelet-client").await.unwrap_err() {
+        PhaseError::Conflict { path, problem, .. } => {
+            assert!(path.ends_with("apiserver-kubelet-client.crt"));
+            assert!(
+                problem.contains("not signed by the CA") && problem.contains("subject CN"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected a conflict, got {other}"),
+    }
+}
