@@ -210,19 +210,62 @@ pub enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
     /// Show when each certificate and kubeconfig expires.
-    CheckExpiration,
-    /// Renew certificates (keeping the CA).
-    Renew,
-    /// Write keys and CSRs for an external CA to sign.
-    GenerateCsr,
+    CheckExpiration(PkiArgs),
+    /// Renew certificates with their current subject and SANs, signed by the unchanged CA;
+    /// renews the certificates embedded in kubeconfigs too.
+    Renew {
+        /// `all`, a certificate (`apiserver`, `etcd-server`, …) or a kubeconfig (`admin.conf`, …).
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
+    /// Write keys and CSRs for every certificate and kubeconfig, for an external CA to sign.
+    GenerateCsr(PkiArgs),
     /// Print a new random key for `--upload-certs` (32 bytes, hex).
     CertificateKey,
+}
+
+/// Where the cluster's PKI is and what it is for: the subset of init's flags that the
+/// certificates depend on.
+#[derive(Debug, Args, Default)]
+pub struct PkiArgs {
+    /// A kubeadm configuration file (InitConfiguration, ClusterConfiguration; v1beta3 or v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where certificates are kept (under --root).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// This node's name (default: the hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The IP address this node's API server advertises.
+    #[arg(long, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// The port this node's API server binds to.
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+    /// A stable address (host[:port]) for all control-plane nodes.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub control_plane_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KubeconfigCommand {
     /// Print a kubeconfig for a new user, signed by the cluster CA.
-    User,
+    User {
+        /// The user's name (the certificate's CN).
+        #[arg(long, value_name = "NAME")]
+        client_name: String,
+        /// A group of the user (the certificate's O).
+        #[arg(long = "org", value_name = "ORG")]
+        orgs: Vec<String>,
+        /// How long the certificate is valid (Go duration, e.g. 8760h); default: certificateValidityPeriod.
+        #[arg(long, value_name = "DURATION")]
+        validity_period: Option<String>,
+        #[command(flatten)]
+        pki: PkiArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,9 +30,9 @@ async fn main() -> ExitCode {
         Command::Join(args) => {
             workflows::join::run(&cli.global, args, phase.as_deref(), events).await
         }
-        Command::Token(cmd) => commands::token(cmd, events),
-        Command::Certs(cmd) => commands::certs(cmd, events),
-        Command::Kubeconfig(cmd) => commands::kubeconfig(cmd, events),
+        Command::Token(cmd) => commands::token::run(cmd, events),
+        Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
+        Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
         Command::Config(cmd) => commands::config(cmd),
         Command::Reset(_) => commands::not_implemented(events, "reset", 7),
         Command::Version => commands::version(cli.global.output == Format::Json),

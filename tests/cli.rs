@@ -155,7 +155,7 @@ fn unimplemented_commands_fail_and_say_so() {
         &["token", "create"][..],
         &["token", "list"],
         &["reset"],
-        &["certs", "renew"],
+        &["token", "delete"],
     ] {
         kubestrap()
             .args(args)

@@ -1,19 +1,278 @@
-//! The typed contexts phases run with: everything a phase may read about the run, validated
-//! before the first phase starts.
+//! The typed contexts phases run with, built once from the effective configuration before the
+//! first phase starts.
+//!
+//! This is where configuration meets phases: each phase module states what it needs as a
+//! trait (`PkiContext`, `PreflightContext`) over a spec of its own, and the contexts implement
+//! those traits here. A phase therefore never reads raw configuration, and the configuration
+//! layer never learns what a phase does with it.
 
-use crate::config::{InitConfig, JoinConfig};
-use crate::host::NodeRoot;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, EtcdConfig, InitConfig, JoinConfig};
+use crate::host::{HostFs, NodeRoot};
+use crate::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
+use crate::preflight::{
+    ControlPlane, EtcdPlacement, IgnoreSet, IgnoreSetError, IpFamilies, NodeRole, PreflightContext,
+    PreflightSpec,
+};
+
+/// Where kubeadm keeps kubeconfigs and static-pod manifests (logical paths).
+pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+
+/// kubeadm's fixed ports of the components it checks and runs.
+const CONTROLLER_MANAGER_PORT: u16 = 10257;
+const SCHEDULER_PORT: u16 = 10259;
+const KUBELET_PORT: u16 = 10250;
+const ETCD_CLIENT_PORT: u16 = 2379;
+const ETCD_PEER_PORT: u16 = 2380;
+
+/// A configuration that cannot become a context.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("--ignore-preflight-errors / nodeRegistration.ignorePreflightErrors: {0}")]
+    IgnoreList(#[from] IgnoreSetError),
+}
 
 /// What every init phase sees.
-#[derive(Debug, Clone)]
 pub struct InitContext {
     pub config: InitConfig,
     pub root: NodeRoot,
+    pki: PkiSpec,
+    pki_session: PkiSession,
+    ignore: IgnoreSet,
+}
+
+impl InitContext {
+    /// Builds the context and starts what can start before the first phase: key generation
+    /// runs in the background from here on, while preflight checks the machine.
+    pub fn new(config: InitConfig, root: NodeRoot, fs: &HostFs) -> Result<Self, ContextError> {
+        let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
+        let pki = init_pki_spec(&config, &root);
+        let pki_session = PkiSession::for_spec(&pki, fs);
+        Ok(Self {
+            config,
+            root,
+            pki,
+            pki_session,
+            ignore,
+        })
+    }
+}
+
+/// The PKI slice of an init configuration; also what the `certs` and `kubeconfig user`
+/// commands work from.
+pub fn init_pki_spec(config: &InitConfig, root: &NodeRoot) -> PkiSpec {
+    let cluster = &config.cluster;
+    let (etcd, server_sans, peer_sans) = match &cluster.etcd {
+        EtcdConfig::Local(local) => (
+            EtcdTopology::Local,
+            strings(&local.server_cert_sans),
+            strings(&local.peer_cert_sans),
+        ),
+        EtcdConfig::External(_) => (EtcdTopology::External, Vec::new(), Vec::new()),
+    };
+    PkiSpec {
+        cert_dir: root.resolve(cluster.certificates_dir.as_path()),
+        kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+        node_name: config.node_registration.name.as_str().to_string(),
+        advertise_address: config.local_api_endpoint.advertise_address,
+        bind_port: config.local_api_endpoint.bind_port,
+        control_plane_endpoint: cluster.control_plane_endpoint.as_ref().map(|ep| {
+            ControlPlaneEndpoint {
+                host: ep.host.to_string(),
+                port: ep.port,
+            }
+        }),
+        apiserver_service_ip: first_address(cluster.networking.service_subnet.primary()),
+        dns_domain: cluster.networking.dns_domain.to_string(),
+        apiserver_cert_sans: strings(&cluster.api_server.cert_sans),
+        etcd_server_cert_sans: server_sans,
+        etcd_peer_cert_sans: peer_sans,
+        etcd,
+        key_algorithm: cluster.encryption_algorithm,
+        ca_validity: cluster.ca_certificate_validity_period.as_duration(),
+        cert_validity: cluster.certificate_validity_period.as_duration(),
+        cluster_name: cluster.cluster_name.clone(),
+    }
+}
+
+fn strings<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+/// The first host address of a subnet: the API server's service IP (10.96.0.1 for
+/// 10.96.0.0/12), as kubeadm computes it.
+fn first_address(net: ipnet::IpNet) -> IpAddr {
+    match net.network() {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4).wrapping_add(1))),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6).wrapping_add(1))),
+    }
+}
+
+impl PkiContext for InitContext {
+    fn pki(&self) -> &PkiSpec {
+        &self.pki
+    }
+
+    fn pki_session(&self) -> &PkiSession {
+        &self.pki_session
+    }
+}
+
+/// The address a component's port is checked on. On a real node (`--root /`) it is every
+/// interface, as kubeadm checks; a simulated node under another root checks its own
+/// advertise address, so that nodes on 127.0.0.x do not collide with each other.
+fn bind_addr(root: &NodeRoot, advertise: IpAddr, port: u16) -> SocketAddr {
+    let ip = match (root.is_system(), advertise) {
+        (false, ip) => ip,
+        (true, IpAddr::V4(_)) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (true, IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, port)
+}
+
+fn control_plane(
+    root: &NodeRoot,
+    advertise: IpAddr,
+    bind_port: u16,
+    etcd: EtcdPlacementInput<'_>,
+) -> ControlPlane {
+    let at = |port| bind_addr(root, advertise, port);
+    ControlPlane {
+        apiserver: at(bind_port),
+        controller_manager: at(CONTROLLER_MANAGER_PORT),
+        scheduler: at(SCHEDULER_PORT),
+        manifests_dir: PathBuf::from(MANIFESTS_DIR),
+        etcd: match etcd {
+            EtcdPlacementInput::Local(data_dir) => EtcdPlacement::Local {
+                client: at(ETCD_CLIENT_PORT),
+                peer: at(ETCD_PEER_PORT),
+                data_dir: data_dir.to_path_buf(),
+            },
+            EtcdPlacementInput::External => EtcdPlacement::External,
+        },
+    }
+}
+
+enum EtcdPlacementInput<'a> {
+    Local(&'a Path),
+    External,
+}
+
+impl PreflightContext for InitContext {
+    fn preflight_spec(&self) -> PreflightSpec {
+        let c = &self.config;
+        let advertise = c.local_api_endpoint.advertise_address;
+        let etcd = match &c.cluster.etcd {
+            EtcdConfig::Local(local) => EtcdPlacementInput::Local(local.data_dir.as_path()),
+            EtcdConfig::External(_) => EtcdPlacementInput::External,
+        };
+        let networking = &c.cluster.networking;
+        let subnets = networking
+            .service_subnet
+            .subnets()
+            .iter()
+            .chain(networking.pod_subnet.iter().flat_map(|p| p.subnets()))
+            .map(|n| n.addr());
+        PreflightSpec {
+            root: self.root.clone(),
+            role: NodeRole::InitControlPlane(control_plane(
+                &self.root,
+                advertise,
+                c.local_api_endpoint.bind_port,
+                etcd,
+            )),
+            node_name: c.node_registration.name.as_str().to_string(),
+            kubelet: bind_addr(&self.root, advertise, KUBELET_PORT),
+            cri_socket: c.node_registration.cri_socket.clone(),
+            kubernetes_version: Some(c.cluster.kubernetes_version.clone()),
+            ip_families: IpFamilies::of(subnets.chain([advertise])),
+            ignore: self.ignore.clone(),
+        }
+    }
 }
 
 /// What every join phase sees.
-#[derive(Debug, Clone)]
 pub struct JoinContext {
     pub config: JoinConfig,
     pub root: NodeRoot,
+    ignore: IgnoreSet,
+}
+
+impl JoinContext {
+    pub fn new(config: JoinConfig, root: NodeRoot) -> Result<Self, ContextError> {
+        let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
+        Ok(Self {
+            config,
+            root,
+            ignore,
+        })
+    }
+}
+
+impl PreflightContext for JoinContext {
+    fn preflight_spec(&self) -> PreflightSpec {
+        let c = &self.config;
+        let (role, address) = match &c.control_plane {
+            Some(cp) => {
+                let ep = cp.local_api_endpoint;
+                // The cluster's etcd topology is only known after discovery; a joining control
+                // plane runs a local etcd member unless the cluster says otherwise (issue #6).
+                let data_dir = Path::new(config::DEFAULT_ETCD_DATA_DIR);
+                let plane = control_plane(
+                    &self.root,
+                    ep.advertise_address,
+                    ep.bind_port,
+                    EtcdPlacementInput::Local(data_dir),
+                );
+                (
+                    NodeRole::JoinControlPlane(plane),
+                    Some(ep.advertise_address),
+                )
+            }
+            None => (
+                NodeRole::JoinWorker {
+                    ca_cert: c.ca_cert_path.as_path().to_path_buf(),
+                },
+                None,
+            ),
+        };
+        let endpoint_ip = match &c.discovery.method {
+            config::DiscoveryMethod::BootstrapToken(t) => match &t.api_server_endpoint.host {
+                config::Host::Ip(ip) => Some(*ip),
+                config::Host::Dns(_) => None,
+            },
+            config::DiscoveryMethod::File { .. } => None,
+        };
+        let kubelet_ip = address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        PreflightSpec {
+            root: self.root.clone(),
+            role,
+            node_name: c.node_registration.name.as_str().to_string(),
+            kubelet: bind_addr(&self.root, kubelet_ip, KUBELET_PORT),
+            cri_socket: c.node_registration.cri_socket.clone(),
+            kubernetes_version: None,
+            ip_families: IpFamilies::of(endpoint_ip.into_iter().chain(address)),
+            ignore: self.ignore.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_address;
+
+    #[test]
+    fn service_ip_is_the_first_address() {
+        assert_eq!(
+            first_address("10.96.0.0/12".parse().unwrap()).to_string(),
+            "10.96.0.1"
+        );
+        assert_eq!(
+            first_address("fd00:10:96::/112".parse().unwrap()).to_string(),
+            "fd00:10:96::1"
+        );
+    }
 }

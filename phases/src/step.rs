@@ -53,7 +53,7 @@ pub trait Step<C: Sync + ?Sized>: Send + Sync {
 pub enum PhaseError {
     /// The phase is registered but later work will implement it.
     #[error("not implemented yet: {what} is tracked in issue #{issue}")]
-    NotImplemented { what: String, issue: u32 },
+    NotImplemented { what: &'static str, issue: u32 },
 
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -138,7 +138,7 @@ impl<C: Sync + ?Sized> Step<C> for Pending {
 
     async fn run(&self, _ctx: &C, _fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         Err(PhaseError::NotImplemented {
-            what: format!("phase {}", self.name),
+            what: "this phase",
             issue: self.issue,
         })
     }

@@ -302,7 +302,7 @@ fn bad_init_flags_name_the_flag() {
                 ..flags()
             },
             "advertise address 0.0.0.0",
-            "not unspecified or loopback",
+            "not the unspecified address",
         ),
         (
             InitFlags {

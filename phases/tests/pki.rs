@@ -9,7 +9,7 @@ use base64::Engine;
 use kubestrap_phases::HostFs;
 use kubestrap_phases::PhaseError;
 use kubestrap_phases::kubeconfig::KubeConfig;
-use kubestrap_phases::pki::KeyAlgorithm;
+use kubestrap_phases::pki::EncryptionAlgorithm;
 use pki_support::*;
 
 const YEAR: u64 = 365 * 24 * 3600;
@@ -298,7 +298,7 @@ fn check_kubeconfigs(root: &Path) {
     }
 }
 
-async fn full_run_checks(alg: KeyAlgorithm, key_type: &str) {
+async fn full_run_checks(alg: EncryptionAlgorithm, key_type: &str) {
     let root = tempfile::tempdir().unwrap();
     let ctx = ctx(spec(root.path(), alg));
     let fs = HostFs::real();
@@ -330,18 +330,18 @@ fn super_ctx(c: &Ctx) -> Ctx {
 
 #[tokio::test]
 async fn rsa_2048_pki_matches_kubeadm_and_is_reused() {
-    full_run_checks(KeyAlgorithm::Rsa2048, "Public-Key: (2048 bit)").await;
+    full_run_checks(EncryptionAlgorithm::Rsa2048, "Public-Key: (2048 bit)").await;
 }
 
 #[tokio::test]
 async fn ecdsa_p256_pki_matches_kubeadm_and_is_reused() {
-    full_run_checks(KeyAlgorithm::EcdsaP256, "NIST CURVE: P-256").await;
+    full_run_checks(EncryptionAlgorithm::EcdsaP256, "NIST CURVE: P-256").await;
 }
 
 #[tokio::test]
 async fn changed_sans_are_a_conflict_naming_file_and_difference() {
     let root = tempfile::tempdir().unwrap();
-    let mut spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let mut spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     run_all(&ctx(spec.clone()), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -385,7 +385,7 @@ async fn changed_sans_are_a_conflict_naming_file_and_difference() {
 #[tokio::test]
 async fn bad_files_are_named_and_nothing_is_written() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     run_all(&ctx(spec.clone()), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -454,7 +454,7 @@ async fn bad_files_are_named_and_nothing_is_written() {
 #[tokio::test]
 async fn kubeconfig_yaml_round_trips_and_debug_hides_secrets() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     run_all(&ctx(spec), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -475,7 +475,7 @@ async fn kubeconfig_yaml_round_trips_and_debug_hides_secrets() {
 async fn fingerprint_follows_the_ca_and_the_configured_fields() {
     use kubestrap_phases::Fingerprint;
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     let fs = HostFs::real();
     let fp = |c: &Ctx, name: &str| {
         let step = all_steps().into_iter().find(|s| s.name() == name).unwrap();
@@ -503,7 +503,7 @@ async fn fingerprint_follows_the_ca_and_the_configured_fields() {
 async fn dry_run_writes_only_to_staging_and_later_phases_see_it() {
     let root = tempfile::tempdir().unwrap();
     let stage = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     let fs = HostFs::staged(stage.path());
     let written = run_all(&ctx(spec.clone()), &fs)
         .await

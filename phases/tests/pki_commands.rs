@@ -5,14 +5,14 @@ mod pki_support;
 use kubestrap_phases::certs::{RenewOutcome, RenewTarget, check_expiration, generate_csr, renew};
 use kubestrap_phases::effects::Silent;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
-use kubestrap_phases::pki::{KeyAlgorithm, KeyPool};
+use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::{Effects, HostFs};
 use pki_support::*;
 
 #[tokio::test]
 async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     run_all(&ctx(spec.clone()), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -103,7 +103,7 @@ async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {
 #[tokio::test]
 async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     run_all(&ctx(spec.clone()), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -168,7 +168,7 @@ async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
 #[tokio::test]
 async fn user_kubeconfig_is_signed_by_the_ca_and_read_by_kubectl() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::Rsa2048);
+    let spec = spec(root.path(), EncryptionAlgorithm::Rsa2048);
     run_all(&ctx(spec.clone()), &HostFs::real())
         .await
         .map_err(|(n, e)| format!("{n}: {e}"))
@@ -236,7 +236,7 @@ async fn user_kubeconfig_is_signed_by_the_ca_and_read_by_kubectl() {
 #[tokio::test]
 async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::EcdsaP256);
+    let spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
     let fs = HostFs::real();
     // The CAs first, then CSRs, then the rest of the phases.
     let c = ctx(spec.clone());

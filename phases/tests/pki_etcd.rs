@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::pki::KeyAlgorithm;
+use kubestrap_phases::pki::EncryptionAlgorithm;
 use pki_support::*;
 
 struct Etcd(Child);
@@ -61,7 +61,7 @@ async fn real_etcd_accepts_generated_certs_and_refuses_a_foreign_client() {
     );
 
     let root = tempfile::tempdir().unwrap();
-    let mut spec = spec(root.path(), KeyAlgorithm::Rsa2048);
+    let mut spec = spec(root.path(), EncryptionAlgorithm::Rsa2048);
     spec.advertise_address = "127.0.0.1".parse().unwrap();
     let ctx = ctx(spec);
     run_all(&ctx, &HostFs::real())

@@ -9,7 +9,7 @@ use base64::Engine;
 use kubestrap_phases::certs::{external_cas, generate_csr};
 use kubestrap_phases::effects::Silent;
 use kubestrap_phases::kubeconfig::KubeConfig;
-use kubestrap_phases::pki::{KeyAlgorithm, KeyPool};
+use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::{Effects, HostFs, PhaseError};
 use pki_support::*;
 
@@ -61,7 +61,7 @@ fn openssl_sign(csr: &Path, ca_base: &Path, out: &Path) {
 #[tokio::test]
 async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     let root = tempfile::tempdir().unwrap();
-    let spec = spec(root.path(), KeyAlgorithm::Rsa2048);
+    let spec = spec(root.path(), EncryptionAlgorithm::Rsa2048);
     let pki = spec.cert_dir.clone();
     let kdir = spec.kubeconfig_dir.clone();
     openssl_ca(&pki, "ca", "kubernetes");

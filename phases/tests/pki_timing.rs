@@ -6,10 +6,10 @@ mod pki_support;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::pki::{KeyAlgorithm, KeyPool, PkiSession};
+use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool, PkiSession};
 use pki_support::*;
 
-async fn time_run(alg: KeyAlgorithm, pooled: bool) -> Duration {
+async fn time_run(alg: EncryptionAlgorithm, pooled: bool) -> Duration {
     let root = tempfile::tempdir().unwrap();
     let spec = spec(root.path(), alg);
     let start = Instant::now();
@@ -28,7 +28,7 @@ async fn time_run(alg: KeyAlgorithm, pooled: bool) -> Duration {
 
 #[tokio::test]
 async fn certs_and_kubeconfigs_timing() {
-    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP256] {
+    for alg in [EncryptionAlgorithm::Rsa2048, EncryptionAlgorithm::EcdsaP256] {
         let pooled = time_run(alg, true).await;
         let inline = time_run(alg, false).await;
         println!(

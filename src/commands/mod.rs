@@ -3,7 +3,12 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{CertsCommand, ConfigCommand, KubeconfigCommand, PrintWhat, TokenCommand};
+pub mod certs;
+pub mod kubeconfig;
+mod pki;
+pub mod token;
+
+use crate::cli::{ConfigCommand, PrintWhat};
 use crate::output::EventSink;
 use crate::workflows::fail_early;
 
@@ -28,30 +33,6 @@ pub fn not_implemented(events: &dyn EventSink, command: &str, issue: u32) -> Exi
         format!("not implemented yet: `kubestrap {command}` is tracked in issue #{issue}"),
         None,
     )
-}
-
-pub fn token(cmd: &TokenCommand, events: &dyn EventSink) -> ExitCode {
-    match cmd {
-        TokenCommand::Create => not_implemented(events, "token create", 5),
-        TokenCommand::List => not_implemented(events, "token list", 5),
-        TokenCommand::Delete => not_implemented(events, "token delete", 5),
-        TokenCommand::Generate => not_implemented(events, "token generate", 2),
-    }
-}
-
-pub fn certs(cmd: &CertsCommand, events: &dyn EventSink) -> ExitCode {
-    match cmd {
-        CertsCommand::CheckExpiration => not_implemented(events, "certs check-expiration", 3),
-        CertsCommand::Renew => not_implemented(events, "certs renew", 3),
-        CertsCommand::GenerateCsr => not_implemented(events, "certs generate-csr", 3),
-        CertsCommand::CertificateKey => not_implemented(events, "certs certificate-key", 3),
-    }
-}
-
-pub fn kubeconfig(cmd: &KubeconfigCommand, events: &dyn EventSink) -> ExitCode {
-    match cmd {
-        KubeconfigCommand::User => not_implemented(events, "kubeconfig user", 3),
-    }
 }
 
 pub fn version(json: bool) -> ExitCode {

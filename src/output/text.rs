@@ -122,7 +122,13 @@ impl EventSink for TextSink {
             }
             Event::Warning { phase, message } => {
                 let phase = phase.map(|p| format!("[{p}] ")).unwrap_or_default();
-                self.line(&format!("[WARNING] {phase}{message}"));
+                // Preflight findings already carry kubeadm's `[WARNING <Check>]` tag.
+                let tag = if message.starts_with("[WARNING") {
+                    ""
+                } else {
+                    "[WARNING] "
+                };
+                self.line(&format!("{phase}{tag}{message}"));
             }
             Event::Error {
                 phase,

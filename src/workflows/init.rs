@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
 use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
+use kubestrap_phases::{certs, kubeconfig};
 
 use super::Selection;
 use crate::cli::{GlobalArgs, InitArgs};
@@ -20,102 +22,16 @@ pub fn tree() -> PhaseTree<InitContext> {
     PhaseTree {
         workflow: "init",
         nodes: vec![
-            pending(
-                "preflight",
-                "Check that this machine can become a control-plane node; changes nothing.",
-                2,
-            ),
+            Node::leaf(Preflight),
             Node::group(
                 "certs",
                 "Write the cluster's certificates and keys under the certificates dir (/etc/kubernetes/pki).",
-                vec![
-                    pending(
-                        "ca",
-                        "Write the self-signed cluster CA (ca.crt, ca.key).",
-                        3,
-                    ),
-                    pending(
-                        "apiserver",
-                        "Write the API server's serving certificate (apiserver.crt, apiserver.key).",
-                        3,
-                    ),
-                    pending(
-                        "apiserver-kubelet-client",
-                        "Write the API server's client certificate for kubelets (apiserver-kubelet-client.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "front-proxy-ca",
-                        "Write the self-signed front-proxy CA (front-proxy-ca.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "front-proxy-client",
-                        "Write the front-proxy client certificate (front-proxy-client.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "etcd-ca",
-                        "Write the self-signed etcd CA (etcd/ca.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "etcd-server",
-                        "Write etcd's serving certificate (etcd/server.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "etcd-peer",
-                        "Write etcd's peer certificate (etcd/peer.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "etcd-healthcheck-client",
-                        "Write the etcd health-check client certificate (etcd/healthcheck-client.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "apiserver-etcd-client",
-                        "Write the API server's etcd client certificate (apiserver-etcd-client.crt/.key).",
-                        3,
-                    ),
-                    pending(
-                        "sa",
-                        "Write the service-account signing key pair (sa.key, sa.pub).",
-                        3,
-                    ),
-                ],
+                certs::phases().into_iter().map(Node::Leaf).collect(),
             ),
             Node::group(
                 "kubeconfig",
                 "Write the kubeconfig files under /etc/kubernetes.",
-                vec![
-                    pending(
-                        "admin",
-                        "Write admin.conf (kubernetes-admin, group kubeadm:cluster-admins).",
-                        3,
-                    ),
-                    pending(
-                        "super-admin",
-                        "Write super-admin.conf (kubernetes-super-admin, group system:masters).",
-                        3,
-                    ),
-                    pending(
-                        "kubelet",
-                        "Write kubelet.conf for this node (system:node:<name>).",
-                        3,
-                    ),
-                    pending(
-                        "controller-manager",
-                        "Write controller-manager.conf (system:kube-controller-manager).",
-                        3,
-                    ),
-                    pending(
-                        "scheduler",
-                        "Write scheduler.conf (system:kube-scheduler).",
-                        3,
-                    ),
-                ],
+                kubeconfig::phases().into_iter().map(Node::Leaf).collect(),
             ),
             Node::group(
                 "etcd",
@@ -250,15 +166,22 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => return super::fail_early(events, tree.workflow, format!("--root: {e}"), None),
     };
+    let fs = match super::host_fs(config.dry_run()) {
+        Ok(fs) => fs,
+        Err(e) => {
+            let message = format!("dry run: cannot make a staging directory: {e}");
+            return super::fail_early(events, tree.workflow, message, None);
+        }
+    };
+    let skip = config.skip_phases().to_vec();
+    let ctx = match InitContext::new(config, root.clone(), &fs) {
+        Ok(ctx) => ctx,
+        Err(e) => return super::fail_early(events, tree.workflow, e, None),
+    };
     let selection = Selection {
         only,
-        skip: config.skip_phases(),
+        skip: &skip,
         resume: !args.no_resume,
-        dry_run: config.dry_run(),
     };
-    let ctx = InitContext {
-        config: config.clone(),
-        root: root.clone(),
-    };
-    super::run(&tree, &ctx, &root, selection, events).await
+    super::run(&tree, &ctx, &root, fs, selection, events).await
 }

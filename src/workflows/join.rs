@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::JoinContext;
 use kubestrap_phases::config::{self, JoinFlags};
+use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 
 use super::Selection;
@@ -20,11 +21,7 @@ pub fn tree() -> PhaseTree<JoinContext> {
     PhaseTree {
         workflow: "join",
         nodes: vec![
-            pending(
-                "preflight",
-                "Check that this machine can join the cluster; changes nothing.",
-                2,
-            ),
+            Node::leaf(Preflight),
             Node::group(
                 "control-plane-prepare",
                 "With --control-plane: prepare this node to serve as a control plane.",
@@ -122,15 +119,22 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => return super::fail_early(events, tree.workflow, format!("--root: {e}"), None),
     };
+    let fs = match super::host_fs(config.dry_run()) {
+        Ok(fs) => fs,
+        Err(e) => {
+            let message = format!("dry run: cannot make a staging directory: {e}");
+            return super::fail_early(events, tree.workflow, message, None);
+        }
+    };
+    let skip = config.skip_phases().to_vec();
+    let ctx = match JoinContext::new(config, root.clone()) {
+        Ok(ctx) => ctx,
+        Err(e) => return super::fail_early(events, tree.workflow, e, None),
+    };
     let selection = Selection {
         only,
-        skip: config.skip_phases(),
+        skip: &skip,
         resume: !args.no_resume,
-        dry_run: config.dry_run(),
     };
-    let ctx = JoinContext {
-        config: config.clone(),
-        root: root.clone(),
-    };
-    super::run(&tree, &ctx, &root, selection, events).await
+    super::run(&tree, &ctx, &root, fs, selection, events).await
 }

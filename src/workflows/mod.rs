@@ -4,6 +4,7 @@
 pub mod init;
 pub mod join;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use kubestrap_phases::{HostFs, NodeRoot};
@@ -57,7 +58,18 @@ pub struct Selection<'a> {
     pub only: Option<&'a str>,
     pub skip: &'a [String],
     pub resume: bool,
-    pub dry_run: bool,
+}
+
+/// The filesystem view of a run: the host, or under `--dry-run` a fresh staging directory
+/// that is left behind for the user to inspect.
+pub fn host_fs(dry_run: bool) -> std::io::Result<HostFs> {
+    if !dry_run {
+        return Ok(HostFs::real());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("kubestrap-dry-run-")
+        .tempdir()?;
+    Ok(HostFs::staged(dir.keep()))
 }
 
 /// Runs `tree` on `ctx` and reports the result.
@@ -65,6 +77,7 @@ pub async fn run<C: Sync>(
     tree: &PhaseTree<C>,
     ctx: &C,
     root: &NodeRoot,
+    fs: HostFs,
     selection: Selection<'_>,
     events: &dyn EventSink,
 ) -> ExitCode {
@@ -86,29 +99,12 @@ pub async fn run<C: Sync>(
             return fail_early(events, workflow, e, hint);
         }
     };
-    let staging = if selection.dry_run {
-        match tempfile::Builder::new()
-            .prefix("kubestrap-dry-run-")
-            .tempdir()
-        {
-            Ok(dir) => Some(dir.keep()),
-            Err(e) => {
-                return fail_early(
-                    events,
-                    workflow,
-                    format!("dry run: cannot make a staging directory: {e}"),
-                    None,
-                );
-            }
-        }
-    } else {
-        None
-    };
+    let staging = fs.staging_dir().map(Path::to_path_buf);
     let opts = RunOptions {
         only,
         skip,
         resume: selection.resume,
-        fs: staging.as_ref().map_or_else(HostFs::real, HostFs::staged),
+        fs,
         journal_path: Journal::path(root, workflow),
     };
     let outcome = match engine::run(tree, ctx, &opts, events).await {
@@ -122,7 +118,7 @@ pub async fn run<C: Sync>(
     events.emit(Event::Result(RunResult {
         status,
         workflow: workflow.to_string(),
-        dry_run: selection.dry_run,
+        dry_run: staging.is_some(),
         staging_dir: staging,
         failed_phase: outcome.failed_phase,
         files: outcome.files,

@@ -440,11 +440,6 @@ pub fn generate_csr(
     Ok(csrs)
 }
 
-/// A new key for `upload-certs` (`kubeadm certs certificate-key`): 32 random bytes, hex.
-pub fn certificate_key() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,13 +467,5 @@ mod tests {
         );
         assert!("ca".parse::<RenewTarget>().is_err());
         assert!("kubelet.conf".parse::<RenewTarget>().is_err());
-    }
-
-    #[test]
-    fn certificate_key_is_32_random_bytes() {
-        let (a, b) = (certificate_key(), certificate_key());
-        assert_eq!(a.len(), 64);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
     }
 }

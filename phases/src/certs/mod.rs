@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 pub use commands::{
-    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, certificate_key,
-    check_expiration, generate_csr, renew,
+    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, check_expiration,
+    generate_csr, renew,
 };
 
 use crate::effects::Effects;

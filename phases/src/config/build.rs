@@ -29,7 +29,8 @@ const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
 const DEFAULT_CERTIFICATES_DIR: &str = "/etc/kubernetes/pki";
 const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
-const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
+/// kubeadm's default `etcd.local.dataDir`.
+pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
 const DEFAULT_CA_CERT_PATH: &str = "/etc/kubernetes/pki/ca.crt";
 const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 const CERT_VALIDITY_SECS: u64 = 365 * 24 * 3600;
@@ -289,14 +290,17 @@ fn api_endpoint(
             None => detect::advertise_address()?,
         },
     };
-    if address.is_unspecified() || address.is_loopback() {
+    // Unlike kubeadm, a loopback address is accepted: a single-machine cluster, and the test
+    // bed's nodes on 127.0.0.x, advertise exactly that (kubeadm would silently swap in the
+    // address of another interface).
+    if address.is_unspecified() {
         return Err(ConfigError::conflict(
             &[
                 "localAPIEndpoint.advertiseAddress",
                 "--apiserver-advertise-address",
             ],
             format!(
-                "advertise address {address} cannot be used: expected an address other nodes can reach (not unspecified or loopback)"
+                "advertise address {address} cannot be used: expected the address this node's API server is reached at, not the unspecified address"
             ),
         ));
     }

@@ -405,11 +405,11 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::KeyAlgorithm;
+    use crate::pki::EncryptionAlgorithm;
 
     #[test]
     fn issued_leaf_reads_back_with_its_profile_and_verifies() {
-        let ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let ca_key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
         let ca_pem = self_signed_ca(
             &CertProfile::new("kubernetes", Usage::Ca),
             &ca_key,
@@ -424,7 +424,7 @@ mod tests {
         profile.san("node1");
         profile.san("10.96.0.1");
         profile.san("::1");
-        let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
         let pem = issue(&profile, &key, &ca.der, &ca_key, Duration::from_secs(3600)).unwrap();
         let info = CertInfo::from_pem(Path::new("a.crt"), pem.as_bytes()).unwrap();
         assert!(
@@ -442,7 +442,7 @@ mod tests {
         more.san("extra.example.com");
         let diff = more.differences(&info);
         assert_eq!(diff, ["lacks SANs DNS:extra.example.com"]);
-        let other_ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let other_ca_key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
         let other = self_signed_ca(
             &CertProfile::new("other", Usage::Ca),
             &other_ca_key,

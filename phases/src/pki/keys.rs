@@ -11,38 +11,13 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use rcgen::{KeyPair, PublicKeyData, RsaKeySize};
-use serde::{Deserialize, Serialize};
 
 use super::PkiError;
 
-/// kubeadm's `encryptionAlgorithm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum KeyAlgorithm {
-    #[default]
-    #[serde(rename = "RSA-2048")]
-    Rsa2048,
-    #[serde(rename = "RSA-3072")]
-    Rsa3072,
-    #[serde(rename = "RSA-4096")]
-    Rsa4096,
-    #[serde(rename = "ECDSA-P256")]
-    EcdsaP256,
-    #[serde(rename = "ECDSA-P384")]
-    EcdsaP384,
-}
+pub use crate::config::EncryptionAlgorithm;
 
-impl KeyAlgorithm {
-    /// kubeadm's spelling (`RSA-2048`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rsa2048 => "RSA-2048",
-            Self::Rsa3072 => "RSA-3072",
-            Self::Rsa4096 => "RSA-4096",
-            Self::EcdsaP256 => "ECDSA-P256",
-            Self::EcdsaP384 => "ECDSA-P384",
-        }
-    }
-
+impl EncryptionAlgorithm {
+    /// A new private key of this algorithm.
     pub fn generate(self) -> Result<PrivateKey, PkiError> {
         let pair = match self {
             Self::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
@@ -52,26 +27,6 @@ impl KeyAlgorithm {
             Self::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
         }?;
         Ok(PrivateKey(Arc::new(pair)))
-    }
-}
-
-impl std::str::FromStr for KeyAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [
-            Self::Rsa2048,
-            Self::Rsa3072,
-            Self::Rsa4096,
-            Self::EcdsaP256,
-            Self::EcdsaP384,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
-        .ok_or_else(|| {
-            format!(
-                "unknown key algorithm {s:?}; expected one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384"
-            )
-        })
     }
 }
 
@@ -146,7 +101,7 @@ impl PrivateKey {
 
 /// Keys of one algorithm, generated on background threads ahead of need.
 pub struct KeyPool {
-    algorithm: KeyAlgorithm,
+    algorithm: EncryptionAlgorithm,
     ready: Option<Mutex<Receiver<Result<PrivateKey, PkiError>>>>,
 }
 
@@ -161,7 +116,7 @@ impl std::fmt::Debug for KeyPool {
 impl KeyPool {
     /// Starts generating `count` keys on up to one thread per core. Dropping the pool stops
     /// the workers after the key each is making.
-    pub fn start(algorithm: KeyAlgorithm, count: usize) -> Self {
+    pub fn start(algorithm: EncryptionAlgorithm, count: usize) -> Self {
         if count == 0 {
             return Self::empty(algorithm);
         }
@@ -193,14 +148,14 @@ impl KeyPool {
     }
 
     /// A pool that generates each key when it is taken.
-    pub fn empty(algorithm: KeyAlgorithm) -> Self {
+    pub fn empty(algorithm: EncryptionAlgorithm) -> Self {
         Self {
             algorithm,
             ready: None,
         }
     }
 
-    pub fn algorithm(&self) -> KeyAlgorithm {
+    pub fn algorithm(&self) -> EncryptionAlgorithm {
         self.algorithm
     }
 
@@ -230,7 +185,7 @@ mod tests {
 
     #[test]
     fn pool_hands_out_distinct_keys_then_falls_back_to_inline() {
-        let pool = KeyPool::start(KeyAlgorithm::EcdsaP256, 3);
+        let pool = KeyPool::start(EncryptionAlgorithm::EcdsaP256, 3);
         let keys: Vec<_> = (0..5).map(|_| pool.take().unwrap()).collect();
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {
@@ -242,7 +197,7 @@ mod tests {
 
     #[test]
     fn key_round_trips_through_pem_and_bad_pem_names_file() {
-        let key = KeyAlgorithm::EcdsaP384.generate().unwrap();
+        let key = EncryptionAlgorithm::EcdsaP384.generate().unwrap();
         let path = Path::new("/x/k.key");
         let back = PrivateKey::from_pem(path, key.to_pem().as_bytes()).unwrap();
         assert_eq!(back.public_key_raw(), key.public_key_raw());
@@ -251,7 +206,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("/x/k.key: "), "{err}");
-        assert!("RSA-4096".parse::<KeyAlgorithm>().is_ok());
-        assert!("RSA-1024".parse::<KeyAlgorithm>().is_err());
+        assert!("RSA-4096".parse::<EncryptionAlgorithm>().is_ok());
+        assert!("RSA-1024".parse::<EncryptionAlgorithm>().is_err());
     }
 }

@@ -23,7 +23,7 @@ pub(crate) use authority::{read_cert, read_key};
 pub use catalog::{CertName, cert_profile};
 pub(crate) use cert::rfc3339;
 pub use cert::{CertInfo, CertProfile, Usage, issue, self_signed_ca};
-pub use keys::{KeyAlgorithm, KeyPool, PrivateKey};
+pub use keys::{EncryptionAlgorithm, KeyPool, PrivateKey};
 
 use crate::host::FsError;
 use crate::step::PhaseError;
@@ -57,7 +57,7 @@ pub struct PkiSpec {
     /// `etcd.local.peerCertSANs`.
     pub etcd_peer_cert_sans: Vec<String>,
     pub etcd: EtcdTopology,
-    pub key_algorithm: KeyAlgorithm,
+    pub key_algorithm: EncryptionAlgorithm,
     /// `caCertificateValidityPeriod` (10 years).
     pub ca_validity: Duration,
     /// `certificateValidityPeriod` (1 year).

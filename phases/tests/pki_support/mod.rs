@@ -7,8 +7,8 @@ use std::process::Command;
 
 use kubestrap_phases::effects::{Silent, WrittenFile};
 use kubestrap_phases::pki::{
-    ControlPlaneEndpoint, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, EtcdTopology, KeyAlgorithm,
-    PkiContext, PkiSession, PkiSpec,
+    ControlPlaneEndpoint, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, EncryptionAlgorithm,
+    EtcdTopology, PkiContext, PkiSession, PkiSpec,
 };
 use kubestrap_phases::{Applicability, Effects, HostFs, PhaseError, Step, certs, kubeconfig};
 
@@ -26,7 +26,7 @@ impl PkiContext for Ctx {
     }
 }
 
-pub fn spec(root: &Path, alg: KeyAlgorithm) -> PkiSpec {
+pub fn spec(root: &Path, alg: EncryptionAlgorithm) -> PkiSpec {
     PkiSpec {
         cert_dir: root.join("etc/kubernetes/pki"),
         kubeconfig_dir: root.join("etc/kubernetes"),

@@ -1,0 +1,43 @@
+//! `kubestrap kubeconfig user`.
+
+use std::process::ExitCode;
+
+use kubestrap_phases::HostFs;
+use kubestrap_phases::config::GoDuration;
+use kubestrap_phases::kubeconfig::user_kubeconfig;
+use kubestrap_phases::pki::KeyPool;
+
+use super::pki;
+use crate::cli::{GlobalArgs, KubeconfigCommand};
+use crate::output::EventSink;
+use crate::workflows::fail_early;
+
+pub fn run(cmd: &KubeconfigCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+    let KubeconfigCommand::User {
+        client_name,
+        orgs,
+        validity_period,
+        pki: args,
+    } = cmd;
+    let result = (|| {
+        let validity = validity_period
+            .as_deref()
+            .map(|v| {
+                v.parse::<GoDuration>()
+                    .map(|d| d.as_duration())
+                    .map_err(|e| format!("flag --validity-period: {e}"))
+            })
+            .transpose()?;
+        let spec = pki::spec(global, args)?;
+        let keys = KeyPool::empty(spec.key_algorithm);
+        user_kubeconfig(&spec, &HostFs::real(), &keys, client_name, orgs, validity)
+            .map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail_early(events, "kubeconfig user", message, None),
+    }
+}

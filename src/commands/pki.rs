@@ -1,0 +1,23 @@
+//! Where the `certs` and `kubeconfig` commands find the cluster's PKI: the same configuration
+//! `init` reads (file, flags, defaults), reduced to its PKI slice.
+
+use kubestrap_phases::NodeRoot;
+use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::context::init_pki_spec;
+use kubestrap_phases::pki::PkiSpec;
+
+use crate::cli::{GlobalArgs, PkiArgs};
+
+pub fn spec(global: &GlobalArgs, args: &PkiArgs) -> Result<PkiSpec, String> {
+    let flags = InitFlags {
+        cert_dir: args.cert_dir.clone(),
+        node_name: args.node_name.clone(),
+        apiserver_advertise_address: args.apiserver_advertise_address.clone(),
+        apiserver_bind_port: args.apiserver_bind_port,
+        control_plane_endpoint: args.control_plane_endpoint.clone(),
+        ..InitFlags::default()
+    };
+    let config = config::load_init(args.config.as_deref(), &flags).map_err(|e| e.to_string())?;
+    let root = NodeRoot::new(&global.root).map_err(|e| format!("--root: {e}"))?;
+    Ok(init_pki_spec(&config, &root))
+}
