@@ -483,11 +483,11 @@ fn bad_join_inputs() {
         (
             JoinFlags {
                 control_plane: true,
-                apiserver_advertise_address: Some("::1".into()),
+                apiserver_advertise_address: Some("::".into()),
                 discovery_token_unsafe_skip_ca_verification: true,
                 ..token()
             },
-            vec!["advertise address ::1"],
+            vec!["advertise address ::"],
         ),
     ];
     for (f, needles) in flag_cases {
