@@ -177,21 +177,19 @@ fn ensure_ca(
         }
         return Ok(());
     }
-    if fx.fs().exists(&key_path) {
-        return Err(PkiError::Conflict {
-            path: key_path.clone(),
-            problem: format!(
-                "{name} key exists without its certificate {}",
-                cert_path.display()
-            ),
-            fix: format!(
-                "restore {}, or remove {} to generate a new {name}",
-                cert_path.display(),
+    // The key is written before the certificate, so a run killed between the two leaves a
+    // key alone. Nothing can have been signed by a CA without its certificate on disk, so
+    // self-signing a certificate for that key completes the interrupted write.
+    let key = match read_key(fx.fs(), &key_path)? {
+        Some(key) => {
+            fx.warn(format!(
+                "{name}: {} has no certificate; issuing one for the existing key",
                 key_path.display()
-            ),
-        });
-    }
-    let key = session.keys().take()?;
+            ));
+            key
+        }
+        None => session.keys().take()?,
+    };
     let cert_pem = self_signed_ca(&cert_profile(name, spec), &key, spec.ca_validity)?;
     let key_pem = key.to_pem();
     fx.write_file(&key_path, key_pem.as_bytes(), Mode::PRIVATE)?;
