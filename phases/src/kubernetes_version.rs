@@ -2,10 +2,9 @@
 //! (preflight skew rules). One type, over the `semver` crate, so that parsing and ordering
 //! (a pre-release sorts before its release) follow semantic-version rules exactly.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Used when neither the file nor `--kubernetes-version` names a version (kubeadm would ask
 /// dl.k8s.io for `stable-1`; kubestrap works offline).
@@ -13,7 +12,9 @@ pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.33.0";
 
 /// A version `v<major>.<minor>.<patch>[-pre][+build]`, accepted with or without the `v` and
 /// always printed with it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, SerializeDisplay, DeserializeFromStr,
+)]
 pub struct KubernetesVersion(semver::Version);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,20 +93,6 @@ impl FromStr for KubernetesVersion {
 impl fmt::Display for KubernetesVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "v{}", self.0)
-    }
-}
-
-impl Serialize for KubernetesVersion {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for KubernetesVersion {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -2,10 +2,9 @@
 //! the apiserver and etcd certificates and the etcd member name, so it must be a DNS-1123
 //! subdomain, exactly as the API server demands of `metadata.name`.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a name is not a DNS-1123 subdomain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +28,9 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
         })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, SerializeDisplay, DeserializeFromStr,
+)]
 pub struct NodeName(String);
 
 impl NodeName {
@@ -57,20 +58,6 @@ impl FromStr for NodeName {
         } else {
             Err(NodeNameError(s.to_owned()))
         }
-    }
-}
-
-impl Serialize for NodeName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -5,6 +5,7 @@
 //! type whose `Debug`/`Display` redact it; the full token is only available through
 //! [`BootstrapTokenString::expose`], which makes every disclosure greppable.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::str::FromStr;
 
@@ -168,7 +169,9 @@ impl<'de> Deserialize<'de> for BootstrapTokenString {
 }
 
 /// What a token may be used for (`usage-bootstrap-<usage>` keys of the Secret).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, SerializeDisplay, DeserializeFromStr,
+)]
 pub enum TokenUsage {
     Signing,
     Authentication,
@@ -205,22 +208,11 @@ impl FromStr for TokenUsage {
     }
 }
 
-impl Serialize for TokenUsage {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for TokenUsage {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// An extra group a token authenticates as (`auth-extra-groups`); the API server only
 /// accepts groups under `system:bootstrappers:`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, SerializeDisplay, DeserializeFromStr,
+)]
 pub struct TokenGroup(String);
 
 impl TokenGroup {
@@ -254,19 +246,6 @@ impl FromStr for TokenGroup {
         } else {
             Err(TokenError::Group(s.to_owned()))
         }
-    }
-}
-
-impl Serialize for TokenGroup {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TokenGroup {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,12 +1,12 @@
 //! Network values of the configuration: subnets, endpoints and certificate SANs, each parsed
 //! once into a type that cannot hold a malformed value.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::node_name::is_dns1123_subdomain;
 
@@ -46,7 +46,7 @@ pub enum AddressError {
 
 /// One or two (dual-stack, one per family) subnets, as written in `podSubnet` or
 /// `serviceSubnet` (comma-separated).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct SubnetList(Vec<IpNet>);
 
 impl SubnetList {
@@ -148,7 +148,7 @@ fn split_host_port(s: &str) -> Option<(Host, Option<u16>)> {
 
 /// `controlPlaneEndpoint`: the stable address of the control plane, with an optional port
 /// (the bind port when absent).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct HostPort {
     pub host: Host,
     pub port: Option<u16>,
@@ -181,7 +181,7 @@ impl fmt::Display for HostPort {
 }
 
 /// `host:port` where the port is mandatory (the discovery endpoint of `join`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct Endpoint {
     pub host: Host,
     pub port: u16,
@@ -207,7 +207,7 @@ impl fmt::Display for Endpoint {
 }
 
 /// An extra Subject Alternative Name for a serving certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub enum SubjectAltName {
     Ip(IpAddr),
     /// A DNS name, possibly a `*.` wildcard.
@@ -240,23 +240,6 @@ impl fmt::Display for SubjectAltName {
 pub fn parse_ip(s: &str) -> Result<IpAddr, AddressError> {
     s.trim().parse().map_err(|_| AddressError::Ip(s.to_owned()))
 }
-
-macro_rules! string_serde {
-    ($($t:ty),*) => {$(
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-
-string_serde!(SubnetList, HostPort, Endpoint, SubjectAltName);
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,25 @@
 //! Durations as Kubernetes writes them (`metav1.Duration`): Go's `time.ParseDuration` syntax
 //! in, Go's `Duration.String()` out, so a rendered config reads exactly like kubeadm's.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A non-negative duration written the Go way (`24h0m0s`, `90s`, `1.5h`, `500ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    SerializeDisplay,
+    DeserializeFromStr,
+)]
 pub struct GoDuration(Duration);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,20 +101,6 @@ impl fmt::Display for GoDuration {
         } else {
             write!(f, "{secs}s")
         }
-    }
-}
-
-impl Serialize for GoDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for GoDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Small closed value types of the kubeadm API (enums, keys, hashes, paths), each parsed from
 //! the string kubeadm uses and printed back the same way.
 
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -12,25 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[error("{0}")]
 pub struct ValueError(pub String);
 
-macro_rules! string_serde {
-    ($($t:ty),*) => {$(
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
         pub enum $name { $($variant),* }
 
         impl $name {
@@ -60,7 +46,6 @@ macro_rules! string_enum {
             }
         }
 
-        string_serde!($name);
     };
 }
 
@@ -163,7 +148,7 @@ impl<'de> Deserialize<'de> for CertificateKey {
 }
 
 /// A pin of the cluster CA: SHA-256 over the CA certificate's SubjectPublicKeyInfo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct CaCertHash([u8; 32]);
 
 impl CaCertHash {
@@ -200,7 +185,7 @@ impl fmt::Display for CaCertHash {
 }
 
 /// The container runtime's CRI endpoint, always as a `unix://` URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct CriSocket(String);
 
 /// containerd's socket, kubeadm's default when it cannot detect the runtime.
@@ -246,7 +231,9 @@ impl fmt::Display for CriSocket {
 
 /// An absolute path (certificatesDir, etcd dataDir, caCertPath, …): kubeadm rejects
 /// relative ones because it runs from arbitrary working directories.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, SerializeDisplay, DeserializeFromStr,
+)]
 pub struct AbsPath(PathBuf);
 
 impl AbsPath {
@@ -281,7 +268,7 @@ impl fmt::Display for AbsPath {
 }
 
 /// `networking.dnsDomain`: the cluster's DNS suffix (DNS-1123 subdomain).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]
 pub struct DnsDomain(String);
 
 impl DnsDomain {
@@ -325,8 +312,6 @@ impl Port {
         }
     }
 }
-
-string_serde!(CaCertHash, CriSocket, AbsPath, DnsDomain);
 
 #[cfg(test)]
 mod tests {
