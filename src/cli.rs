@@ -77,11 +77,11 @@ pub enum Command {
     },
 }
 
-/// Flags shared by `init` and its phases. They are `global` so that `init phase certs all
-/// --cert-dir …` takes them after the phase name too.
+/// Flags every workflow (`init`, `join`) and its phases take. They are `global` so that
+/// `init phase certs all --config …` takes them after the phase name too.
 #[derive(Debug, Args, Default)]
-pub struct InitArgs {
-    /// A kubeadm configuration file (InitConfiguration, ClusterConfiguration, …; v1beta3 or v1beta4).
+pub struct WorkflowArgs {
+    /// A kubeadm configuration file (v1beta3 or v1beta4; Init/Cluster/JoinConfiguration, …).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Phases to skip, with their children (e.g. `addon/kube-proxy,certs`).
@@ -93,6 +93,20 @@ pub struct InitArgs {
     /// Start over: ignore what an earlier run recorded in the journal.
     #[arg(long, global = true)]
     pub no_resume: bool,
+    /// This node's name (default: the hostname).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The CRI socket (`unix:///…`) of this node's container runtime.
+    #[arg(long, global = true, value_name = "SOCKET")]
+    pub cri_socket: Option<String>,
+}
+
+/// Flags of `init` and its phases. They are `global` so that `init phase certs all
+/// --cert-dir …` takes them after the phase name too.
+#[derive(Debug, Args, Default)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub workflow: WorkflowArgs,
     /// The IP address the API server advertises it is listening on.
     #[arg(long, global = true, value_name = "IP")]
     pub apiserver_advertise_address: Option<String>,
@@ -108,9 +122,6 @@ pub struct InitArgs {
     /// The Kubernetes version of the control plane.
     #[arg(long, global = true, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
-    /// This node's name (default: the hostname).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub node_name: Option<String>,
     /// The pod network's CIDR; nodes get pod CIDRs from it.
     #[arg(long, global = true, value_name = "CIDR")]
     pub pod_network_cidr: Option<String>,
@@ -132,9 +143,6 @@ pub struct InitArgs {
     /// Upload the control-plane certificates to the kubeadm-certs Secret.
     #[arg(long, global = true)]
     pub upload_certs: bool,
-    /// The CRI socket (`unix:///…`) of this node's container runtime.
-    #[arg(long, global = true, value_name = "SOCKET")]
-    pub cri_socket: Option<String>,
     /// The key (64 hex characters) that encrypts the uploaded certificates.
     #[arg(long, global = true, value_name = "KEY")]
     pub certificate_key: Option<String>,
@@ -145,18 +153,8 @@ pub struct JoinArgs {
     /// The API server endpoint to join through (`host:port`).
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
-    /// A kubeadm configuration file (JoinConfiguration; v1beta3 or v1beta4).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Phases to skip, with their children.
-    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
-    pub skip_phases: Vec<String>,
-    /// Preflight checks whose errors become warnings (or `all`).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")]
-    pub ignore_preflight_errors: Vec<String>,
-    /// Start over: ignore what an earlier run recorded in the journal.
-    #[arg(long, global = true)]
-    pub no_resume: bool,
+    #[command(flatten)]
+    pub workflow: WorkflowArgs,
     /// The bootstrap token, for both discovery and TLS bootstrap.
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
@@ -181,18 +179,12 @@ pub struct JoinArgs {
     /// The key that decrypts the uploaded control-plane certificates.
     #[arg(long, global = true, value_name = "KEY")]
     pub certificate_key: Option<String>,
-    /// This node's name (default: the hostname).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub node_name: Option<String>,
     /// The address this control-plane node's API server advertises.
     #[arg(long, global = true, value_name = "IP")]
     pub apiserver_advertise_address: Option<String>,
     /// The port this control-plane node's API server binds to.
     #[arg(long, global = true, value_name = "PORT")]
     pub apiserver_bind_port: Option<u16>,
-    /// The CRI socket (`unix:///…`) of this node's container runtime.
-    #[arg(long, global = true, value_name = "SOCKET")]
-    pub cri_socket: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

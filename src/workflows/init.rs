@@ -8,7 +8,6 @@ use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::{certs, kubeconfig};
 
-use super::Selection;
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
@@ -134,7 +133,7 @@ fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
         apiserver_cert_extra_sans: a.apiserver_cert_extra_sans.clone(),
         control_plane_endpoint: a.control_plane_endpoint.clone(),
         kubernetes_version: a.kubernetes_version.clone(),
-        node_name: a.node_name.clone(),
+        node_name: a.workflow.node_name.clone(),
         pod_network_cidr: a.pod_network_cidr.clone(),
         service_cidr: a.service_cidr.clone(),
         service_dns_domain: a.service_dns_domain.clone(),
@@ -143,9 +142,9 @@ fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
         token_ttl: a.token_ttl.clone(),
         upload_certs: a.upload_certs,
         certificate_key: a.certificate_key.clone(),
-        skip_phases: a.skip_phases.clone(),
-        ignore_preflight_errors: a.ignore_preflight_errors.clone(),
-        cri_socket: a.cri_socket.clone(),
+        skip_phases: a.workflow.skip_phases.clone(),
+        ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
+        cri_socket: a.workflow.cri_socket.clone(),
         dry_run: global.dry_run,
     }
 }
@@ -157,31 +156,8 @@ pub async fn run(
     only: Option<&str>,
     events: &dyn EventSink,
 ) -> ExitCode {
-    let tree = tree();
-    let config = match config::load_init(args.config.as_deref(), &flags(args, global)) {
-        Ok(c) => c,
-        Err(e) => return super::fail_early(events, tree.workflow, e, None),
-    };
-    let root = match super::node_root(global) {
-        Ok(r) => r,
-        Err(e) => return super::fail_early(events, tree.workflow, format!("--root: {e}"), None),
-    };
-    let fs = match super::host_fs(config.dry_run()) {
-        Ok(fs) => fs,
-        Err(e) => {
-            let message = format!("dry run: cannot make a staging directory: {e}");
-            return super::fail_early(events, tree.workflow, message, None);
-        }
-    };
-    let skip = config.skip_phases().to_vec();
-    let ctx = match InitContext::new(config, root.clone(), &fs) {
-        Ok(ctx) => ctx,
-        Err(e) => return super::fail_early(events, tree.workflow, e, None),
-    };
-    let selection = Selection {
-        only,
-        skip: &skip,
-        resume: !args.no_resume,
-    };
-    super::run(&tree, &ctx, &root, fs, selection, events).await
+    let w = &args.workflow;
+    let config = config::load_init(w.config.as_deref(), &flags(args, global));
+    let context = InitContext::new;
+    super::start(&tree(), global, w, only, config, context, events).await
 }

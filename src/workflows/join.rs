@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use kubestrap_phases::JoinContext;
 use kubestrap_phases::config::{self, JoinFlags};
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
+use kubestrap_phases::{HostFs, JoinContext};
 
-use super::Selection;
 use crate::cli::{GlobalArgs, JoinArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
@@ -93,12 +92,12 @@ fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
         discovery_file: a.discovery_file.clone(),
         control_plane: a.control_plane,
         certificate_key: a.certificate_key.clone(),
-        node_name: a.node_name.clone(),
+        node_name: a.workflow.node_name.clone(),
         apiserver_advertise_address: a.apiserver_advertise_address.clone(),
         apiserver_bind_port: a.apiserver_bind_port,
-        skip_phases: a.skip_phases.clone(),
-        ignore_preflight_errors: a.ignore_preflight_errors.clone(),
-        cri_socket: a.cri_socket.clone(),
+        skip_phases: a.workflow.skip_phases.clone(),
+        ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
+        cri_socket: a.workflow.cri_socket.clone(),
         dry_run: global.dry_run,
     }
 }
@@ -110,31 +109,8 @@ pub async fn run(
     only: Option<&str>,
     events: &dyn EventSink,
 ) -> ExitCode {
-    let tree = tree();
-    let config = match config::load_join(args.config.as_deref(), &flags(args, global)) {
-        Ok(c) => c,
-        Err(e) => return super::fail_early(events, tree.workflow, e, None),
-    };
-    let root = match super::node_root(global) {
-        Ok(r) => r,
-        Err(e) => return super::fail_early(events, tree.workflow, format!("--root: {e}"), None),
-    };
-    let fs = match super::host_fs(config.dry_run()) {
-        Ok(fs) => fs,
-        Err(e) => {
-            let message = format!("dry run: cannot make a staging directory: {e}");
-            return super::fail_early(events, tree.workflow, message, None);
-        }
-    };
-    let skip = config.skip_phases().to_vec();
-    let ctx = match JoinContext::new(config, root.clone()) {
-        Ok(ctx) => ctx,
-        Err(e) => return super::fail_early(events, tree.workflow, e, None),
-    };
-    let selection = Selection {
-        only,
-        skip: &skip,
-        resume: !args.no_resume,
-    };
-    super::run(&tree, &ctx, &root, fs, selection, events).await
+    let w = &args.workflow;
+    let config = config::load_join(w.config.as_deref(), &flags(args, global));
+    let context = |config, root, _fs: &HostFs| JoinContext::new(config, root);
+    super::start(&tree(), global, w, only, config, context, events).await
 }

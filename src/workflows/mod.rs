@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use kubestrap_phases::{HostFs, NodeRoot};
 
-use crate::cli::{GlobalArgs, PhaseCommandTree};
+use kubestrap_phases::config::{ConfigError, InitConfig, JoinConfig};
+
+use crate::cli::{GlobalArgs, PhaseCommandTree, WorkflowArgs};
 use crate::engine::journal::Journal;
 use crate::engine::tree::Node;
 use crate::engine::{self, PhaseTree, RunOptions};
@@ -54,10 +56,10 @@ pub fn fail_early(
 }
 
 /// Which phases to run, as the user wrote them.
-pub struct Selection<'a> {
-    pub only: Option<&'a str>,
-    pub skip: &'a [String],
-    pub resume: bool,
+struct Selection<'a> {
+    only: Option<&'a str>,
+    skip: &'a [String],
+    resume: bool,
 }
 
 /// The filesystem view of a run: the host, or under `--dry-run` a fresh staging directory
@@ -73,7 +75,7 @@ pub fn host_fs(dry_run: bool) -> std::io::Result<HostFs> {
 }
 
 /// Runs `tree` on `ctx` and reports the result.
-pub async fn run<C: Sync>(
+async fn run<C: Sync>(
     tree: &PhaseTree<C>,
     ctx: &C,
     root: &NodeRoot,
@@ -131,7 +133,67 @@ pub async fn run<C: Sync>(
     }
 }
 
-/// The node root from `--root`.
-pub fn node_root(global: &GlobalArgs) -> std::io::Result<NodeRoot> {
-    NodeRoot::new(&global.root)
+/// What starting a run needs from a workflow's configuration.
+pub trait WorkflowConfig {
+    fn skip_phases(&self) -> &[String];
+    fn dry_run(&self) -> bool;
+}
+
+impl WorkflowConfig for InitConfig {
+    fn skip_phases(&self) -> &[String] {
+        InitConfig::skip_phases(self)
+    }
+    fn dry_run(&self) -> bool {
+        InitConfig::dry_run(self)
+    }
+}
+
+impl WorkflowConfig for JoinConfig {
+    fn skip_phases(&self) -> &[String] {
+        JoinConfig::skip_phases(self)
+    }
+    fn dry_run(&self) -> bool {
+        JoinConfig::dry_run(self)
+    }
+}
+
+/// From the loaded configuration to the exit status: the node root, the filesystem view
+/// (staged under `--dry-run`), the typed context, the run. Every failure before the first
+/// phase is reported like a phase error.
+pub async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
+    tree: &PhaseTree<C>,
+    global: &GlobalArgs,
+    args: &WorkflowArgs,
+    only: Option<&str>,
+    config: Result<Cfg, ConfigError>,
+    context: impl FnOnce(Cfg, NodeRoot, &HostFs) -> Result<C, E>,
+    events: &dyn EventSink,
+) -> ExitCode {
+    let workflow = tree.workflow;
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => return fail_early(events, workflow, e, None),
+    };
+    let root = match NodeRoot::new(&global.root) {
+        Ok(r) => r,
+        Err(e) => return fail_early(events, workflow, format!("--root: {e}"), None),
+    };
+    let fs = match host_fs(config.dry_run()) {
+        Ok(fs) => fs,
+        Err(e) => {
+            let message = format!("dry run: cannot make a staging directory: {e}");
+            return fail_early(events, workflow, message, None);
+        }
+    };
+    let skip = config.skip_phases().to_vec();
+    let ctx = match context(config, root.clone(), &fs) {
+        Ok(ctx) => ctx,
+        Err(e) => return fail_early(events, workflow, e, None),
+    };
+    let selection = Selection {
+        only,
+        skip: &skip,
+        resume: !args.no_resume,
+    };
+    run(tree, &ctx, &root, fs, selection, events).await
 }
