@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
 use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::{certs, control_plane, etcd, kubeconfig};
@@ -46,11 +47,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                     .map(Node::Leaf)
                     .collect(),
             ),
-            pending(
-                "kubelet-start",
-                "Write /var/lib/kubelet/config.yaml and kubeadm-flags.env, then restart the kubelet (systemd, root / only).",
-                4,
-            ),
+            Node::leaf(KubeletStart::new()),
             pending(
                 "wait-control-plane",
                 "Wait until the API server, controller-manager and scheduler report healthy; changes nothing.",
