@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
 use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
-use kubestrap_phases::{certs, kubeconfig};
+use kubestrap_phases::{certs, control_plane, etcd, kubeconfig};
 
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
@@ -35,30 +36,17 @@ pub fn tree() -> PhaseTree<InitContext> {
             Node::group(
                 "etcd",
                 "Write the static-pod manifest of the local etcd.",
-                vec![pending(
-                    "local",
-                    "Write /etc/kubernetes/manifests/etcd.yaml.",
-                    4,
-                )],
+                vec![Node::leaf(etcd::EtcdLocal)],
             ),
             Node::group(
                 "control-plane",
                 "Write the static-pod manifests of the control plane under /etc/kubernetes/manifests.",
-                vec![
-                    pending("apiserver", "Write kube-apiserver.yaml.", 4),
-                    pending(
-                        "controller-manager",
-                        "Write kube-controller-manager.yaml.",
-                        4,
-                    ),
-                    pending("scheduler", "Write kube-scheduler.yaml.", 4),
-                ],
+                control_plane::phases()
+                    .into_iter()
+                    .map(Node::Leaf)
+                    .collect(),
             ),
-            pending(
-                "kubelet-start",
-                "Write /var/lib/kubelet/config.yaml and kubeadm-flags.env, then restart the kubelet (systemd, root / only).",
-                4,
-            ),
+            Node::leaf(KubeletStart::new()),
             pending(
                 "wait-control-plane",
                 "Wait until the API server, controller-manager and scheduler report healthy; changes nothing.",
