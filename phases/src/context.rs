@@ -273,23 +273,6 @@ impl PreflightContext for JoinContext {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::first_address;
-
-    #[test]
-    fn service_ip_is_the_first_address() {
-        assert_eq!(
-            first_address("10.96.0.0/12".parse().unwrap()).to_string(),
-            "10.96.0.1"
-        );
-        assert_eq!(
-            first_address("fd00:10:96::/112".parse().unwrap()).to_string(),
-            "fd00:10:96::1"
-        );
-    }
-}
-
 /// The static-pod slice of an init configuration, every host path resolved under the root.
 pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSpec {
     let cluster = &config.cluster;
@@ -395,5 +378,22 @@ pub fn init_kubelet_spec(
 impl KubeletContext for InitContext {
     fn kubelet(&self) -> &KubeletSpec {
         &self.kubelet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_address;
+
+    #[test]
+    fn service_ip_is_the_first_address() {
+        assert_eq!(
+            first_address("10.96.0.0/12".parse().unwrap()).to_string(),
+            "10.96.0.1"
+        );
+        assert_eq!(
+            first_address("fd00:10:96::/112".parse().unwrap()).to_string(),
+            "fd00:10:96::1"
+        );
     }
 }
