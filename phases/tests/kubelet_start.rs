@@ -204,7 +204,7 @@ async fn on_the_real_root_the_kubelet_is_restarted_only_when_possible() {
         .await
         .unwrap();
     assert_eq!(absent.restarted.load(Ordering::SeqCst), 0);
-    let w = warnings.0.lock().unwrap();
+    let w = warnings.0.lock().unwrap().clone();
     assert!(
         w[0].contains("not (re)started") && w[0].contains("no kubelet on PATH"),
         "{w:?}"
