@@ -12,6 +12,7 @@ pub mod effects;
 pub mod etcd;
 pub mod fingerprint;
 pub mod host;
+pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod kubernetes_version;
