@@ -397,3 +397,13 @@ mod tests {
         );
     }
 }
+
+impl crate::bootstrap_token::BootstrapTokenContext for InitContext {
+    fn bootstrap_token_spec(&self) -> crate::bootstrap_token::BootstrapTokenSpec {
+        crate::bootstrap_token::BootstrapTokenSpec {
+            kubeconfig_dir: self.root.resolve(KUBERNETES_DIR),
+            tokens: self.config.bootstrap_tokens.clone(),
+            api_timeout: self.config.timeouts.kubernetes_api_call.as_duration(),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
+use kubestrap_phases::bootstrap_token::BootstrapTokenPhase;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
@@ -78,11 +79,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                 "Label and taint this node's Node object as a control plane.",
                 5,
             ),
-            pending(
-                "bootstrap-token",
-                "Create the bootstrap token Secret, its RBAC bindings and ConfigMap kube-public/cluster-info.",
-                5,
-            ),
+            Node::leaf(BootstrapTokenPhase),
             pending(
                 "kubelet-finalize",
                 "Point kubelet.conf at the rotated client certificate.",
