@@ -8,6 +8,7 @@
 //! auto-approved, read Nodes.
 
 mod cluster_info;
+mod join_command;
 mod listing;
 mod rbac;
 mod secret;
@@ -29,6 +30,7 @@ pub use cluster_info::{
     CLUSTER_INFO, ClusterInfoError, ClusterInfoSource, cluster_info_configmap,
     cluster_info_kubeconfig, cluster_info_source,
 };
+pub use join_command::{JoinCommandError, ca_cert_hash, join_command};
 pub use listing::{TokenInfo, list_tokens, render_json, render_table};
 pub use rbac::{RbacObject, rbac_objects};
 pub use secret::{BOOTSTRAP_TOKEN_SECRET_TYPE, secret_name, token_secret};
@@ -74,6 +76,18 @@ pub async fn ensure_tokens(
         client.create_or_update(fx, &wanted).await?;
     }
     Ok(())
+}
+
+/// `token create`: creates the token's Secret; a token whose id already exists is an error
+/// (409), never a silent overwrite.
+pub async fn create_token(
+    client: &ApiClient,
+    fx: &mut Effects<'_>,
+    token: &BootstrapToken,
+) -> Result<(), ApiError> {
+    client
+        .create(fx, &token_secret(token, time::OffsetDateTime::now_utc()))
+        .await
 }
 
 /// Deletes a token's Secret; `Ok(false)` when there was none.
