@@ -16,6 +16,7 @@ pub mod pki;
 pub mod preflight;
 pub mod step;
 pub mod token;
+pub mod wait_control_plane;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};

@@ -6,6 +6,7 @@ use kubestrap_phases::InitContext;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
+use kubestrap_phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{certs, kubeconfig};
 
 use super::Selection;
@@ -60,11 +61,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                 "Write /var/lib/kubelet/config.yaml and kubeadm-flags.env, then restart the kubelet (systemd, root / only).",
                 4,
             ),
-            pending(
-                "wait-control-plane",
-                "Wait until the API server, controller-manager and scheduler report healthy; changes nothing.",
-                4,
-            ),
+            Node::leaf(WaitControlPlane),
             Node::group(
                 "upload-config",
                 "Store the cluster's configuration in ConfigMaps in kube-system.",
