@@ -16,6 +16,10 @@ use crate::preflight::{
     ControlPlane, EtcdPlacement, IgnoreSet, IgnoreSetError, IpFamilies, NodeRole, PreflightContext,
     PreflightSpec,
 };
+use crate::static_pod::{
+    ComponentSpec, EtcdSpec, ExternalEtcdFiles, ExternalEtcdSpec, ExtraVolume, LocalEtcdSpec,
+    StaticPodContext, StaticPodSpec,
+};
 
 /// Where kubeadm keeps kubeconfigs and static-pod manifests (logical paths).
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
@@ -42,6 +46,7 @@ pub struct InitContext {
     pki: PkiSpec,
     pki_session: PkiSession,
     ignore: IgnoreSet,
+    static_pods: StaticPodSpec,
 }
 
 impl InitContext {
@@ -51,12 +56,14 @@ impl InitContext {
         let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
         let pki = init_pki_spec(&config, &root);
         let pki_session = PkiSession::for_spec(&pki, fs);
+        let static_pods = init_static_pod_spec(&config, &root);
         Ok(Self {
             config,
             root,
             pki,
             pki_session,
             ignore,
+            static_pods,
         })
     }
 }
@@ -373,5 +380,72 @@ impl crate::wait_control_plane::WaitContext for InitContext {
                 .as_duration(),
             interval: std::time::Duration::from_millis(500),
         }
+    }
+}
+
+/// The static-pod slice of an init configuration, every host path resolved under the root.
+pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSpec {
+    let cluster = &config.cluster;
+    let component = |c: &config::ControlPlaneComponent| ComponentSpec {
+        extra_args: c.extra_args.clone(),
+        extra_volumes: c
+            .extra_volumes
+            .iter()
+            .map(|v| ExtraVolume {
+                name: v.name.clone(),
+                host_path: root.resolve(v.host_path.as_path()),
+                mount_path: v.mount_path.as_path().to_path_buf(),
+                read_only: v.read_only,
+                path_type: v.path_type,
+            })
+            .collect(),
+        extra_envs: c.extra_envs.clone(),
+    };
+    let etcd = match &cluster.etcd {
+        EtcdConfig::Local(local) => EtcdSpec::Local(LocalEtcdSpec {
+            image_repository: local.image.image_repository.clone(),
+            image_tag: local.image.image_tag.clone(),
+            data_dir: root.resolve(local.data_dir.as_path()),
+            extra_args: local.extra_args.clone(),
+            extra_envs: local.extra_envs.clone(),
+        }),
+        EtcdConfig::External(ext) => EtcdSpec::External(ExternalEtcdSpec {
+            endpoints: ext.endpoints.clone(),
+            tls: ext.tls.as_ref().map(|t| ExternalEtcdFiles {
+                ca_file: root.resolve(t.ca_file.as_path()),
+                cert_file: root.resolve(t.cert_file.as_path()),
+                key_file: root.resolve(t.key_file.as_path()),
+            }),
+        }),
+    };
+    StaticPodSpec {
+        root: root.clone(),
+        manifests_dir: root.resolve(MANIFESTS_DIR),
+        cert_dir: root.resolve(cluster.certificates_dir.as_path()),
+        kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+        kubernetes_version: cluster.kubernetes_version.clone(),
+        image_repository: cluster.image_repository.clone(),
+        image_pull_policy: config.node_registration.image_pull_policy,
+        node_name: config.node_registration.name.as_str().to_string(),
+        advertise_address: config.local_api_endpoint.advertise_address,
+        bind_port: config.local_api_endpoint.bind_port,
+        service_subnet: cluster.networking.service_subnet.to_string(),
+        pod_subnet: cluster
+            .networking
+            .pod_subnet
+            .as_ref()
+            .map(ToString::to_string),
+        dns_domain: cluster.networking.dns_domain.to_string(),
+        cluster_name: cluster.cluster_name.clone(),
+        etcd,
+        api_server: component(&cluster.api_server.component),
+        controller_manager: component(&cluster.controller_manager),
+        scheduler: component(&cluster.scheduler),
+    }
+}
+
+impl StaticPodContext for InitContext {
+    fn static_pods(&self) -> &StaticPodSpec {
+        &self.static_pods
     }
 }

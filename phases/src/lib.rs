@@ -6,7 +6,9 @@
 pub mod certs;
 pub mod config;
 pub mod context;
+pub mod control_plane;
 pub mod effects;
+pub mod etcd;
 pub mod fingerprint;
 pub mod host;
 pub mod kubeconfig;
@@ -14,6 +16,7 @@ pub mod kubernetes_version;
 pub mod node_name;
 pub mod pki;
 pub mod preflight;
+pub mod static_pod;
 pub mod step;
 pub mod token;
 pub mod wait_control_plane;

@@ -7,7 +7,7 @@ use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::wait_control_plane::WaitControlPlane;
-use kubestrap_phases::{certs, kubeconfig};
+use kubestrap_phases::{certs, control_plane, etcd, kubeconfig};
 
 use super::Selection;
 use crate::cli::{GlobalArgs, InitArgs};
@@ -37,24 +37,15 @@ pub fn tree() -> PhaseTree<InitContext> {
             Node::group(
                 "etcd",
                 "Write the static-pod manifest of the local etcd.",
-                vec![pending(
-                    "local",
-                    "Write /etc/kubernetes/manifests/etcd.yaml.",
-                    4,
-                )],
+                vec![Node::leaf(etcd::EtcdLocal)],
             ),
             Node::group(
                 "control-plane",
                 "Write the static-pod manifests of the control plane under /etc/kubernetes/manifests.",
-                vec![
-                    pending("apiserver", "Write kube-apiserver.yaml.", 4),
-                    pending(
-                        "controller-manager",
-                        "Write kube-controller-manager.yaml.",
-                        4,
-                    ),
-                    pending("scheduler", "Write kube-scheduler.yaml.", 4),
-                ],
+                control_plane::phases()
+                    .into_iter()
+                    .map(Node::Leaf)
+                    .collect(),
             ),
             pending(
                 "kubelet-start",

@@ -1,0 +1,76 @@
+//! Shared helpers for the static-pod tests: a spec from a real kubeadm config, rendered pods.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use kubestrap_phases::NodeRoot;
+use kubestrap_phases::config::{self, InitConfig, InitFlags};
+use kubestrap_phases::context::init_static_pod_spec;
+use kubestrap_phases::static_pod::StaticPodSpec;
+
+/// Loads an init configuration the way `kubestrap init --config` does: `extra` is appended to
+/// a ClusterConfiguration document (v1beta4) naming the version, and may add documents.
+pub fn init_config(dir: &Path, version: &str, advertise: &str, extra: &str) -> InitConfig {
+    let file = dir.join("kubeadm.yaml");
+    let text = format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {advertise}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
+    );
+    std::fs::write(&file, text).unwrap();
+    config::load_init(Some(&file), &InitFlags::default()).unwrap_or_else(|e| panic!("config: {e}"))
+}
+
+pub fn spec(root: &Path, version: &str, advertise: &str, extra: &str) -> StaticPodSpec {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = init_config(cfg_dir.path(), version, advertise, extra);
+    init_static_pod_spec(&cfg, &NodeRoot::new(root).unwrap())
+}
+
+/// The container's command as a list.
+pub fn command_of(pod: &kubestrap_phases::static_pod::Pod) -> Vec<String> {
+    pod.container().unwrap().command.clone()
+}
+
+/// `--name=value` → value, for the last occurrence.
+pub fn flag<'a>(cmd: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    cmd.iter().rev().find_map(|a| a.strip_prefix(&prefix))
+}
+
+use kubestrap_phases::effects::{Silent, WrittenFile};
+use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
+
+/// An init context over a real configuration, as `kubestrap init --root <root>` builds it.
+pub fn init_context(root: &Path, version: &str, advertise: &str, extra: &str) -> InitContext {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = init_config(cfg_dir.path(), version, advertise, extra);
+    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+}
+
+/// Runs the applicable steps in order; panics naming the phase that failed.
+pub async fn run_steps(
+    ctx: &InitContext,
+    steps: &[Box<dyn Step<InitContext>>],
+) -> Vec<WrittenFile> {
+    let fs = HostFs::real();
+    let mut out = Vec::new();
+    for step in steps {
+        if step.applicability(ctx) != Applicability::Applies {
+            continue;
+        }
+        let mut fx = Effects::new(step.name(), &fs, &Silent);
+        step.run(ctx, &mut fx)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
+        out.extend(fx.into_record().0);
+    }
+    out
+}
+
+/// certs, kubeconfig, etcd/local and control-plane/*, as init runs them.
+pub fn init_steps() -> Vec<Box<dyn Step<InitContext>>> {
+    let mut v = kubestrap_phases::certs::phases::<InitContext>();
+    v.extend(kubestrap_phases::kubeconfig::phases::<InitContext>());
+    v.push(Box::new(kubestrap_phases::etcd::EtcdLocal));
+    v.extend(kubestrap_phases::control_plane::phases::<InitContext>());
+    v
+}
