@@ -11,7 +11,7 @@ use common::{events, kubestrap};
 use serde_json::Value;
 
 /// The phases this build implements, then the first one it does not.
-const FIRST_PENDING: &str = "kubelet-start";
+const FIRST_PENDING: &str = "wait-control-plane";
 
 fn init(root: &Path, extra: &[&str]) -> (Option<i32>, Vec<Value>) {
     let out = kubestrap()
@@ -44,8 +44,8 @@ fn init_writes_the_pki_then_stops_loudly_at_the_first_unimplemented_phase() {
     let finished = phases_with(&ev, "phase_finished");
     assert_eq!(finished[0], "preflight");
     assert!(finished.contains(&"certs/ca".to_string()));
-    assert_eq!(finished.last().unwrap(), "control-plane/scheduler");
-    assert_eq!(finished.len(), 1 + 11 + 5 + 1 + 3);
+    assert_eq!(finished.last().unwrap(), "kubelet-start");
+    assert_eq!(finished.len(), 1 + 11 + 5 + 1 + 3 + 1);
     let result = ev.last().unwrap();
     assert_eq!(result["event"], "result");
     assert_eq!(result["status"], "failed");
@@ -88,7 +88,7 @@ fn a_second_init_resumes_and_a_changed_input_reruns_its_phase() {
         .iter()
         .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")
         .count();
-    assert_eq!(completed, 21);
+    assert_eq!(completed, 22);
 
     // A new SAN changes certs/apiserver's input: it re-runs, finds the existing certificate
     // lacks the SAN, and refuses to replace it silently.
@@ -130,7 +130,7 @@ fn a_second_init_resumes_and_a_changed_input_reruns_its_phase() {
     let (_, ev) = init(root.path(), &["--no-resume"]);
     assert_eq!(
         phases_with(&ev, "phase_started").len(),
-        22,
+        23,
         "--no-resume runs everything"
     );
 }
@@ -329,6 +329,18 @@ fn assert_all_whole(root: &Path) {
             let j: Value =
                 serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             assert_eq!(j["version"], 1);
+        } else if name == "kubeadm-flags.env" {
+            assert!(
+                text.starts_with("KUBELET_KUBEADM_ARGS=\"") && text.ends_with("\"\n"),
+                "{}",
+                f.display()
+            );
+        } else if name == "config.yaml" {
+            assert!(
+                text.contains("kind: KubeletConfiguration") && text.contains("staticPodPath:"),
+                "{}",
+                f.display()
+            );
         } else if name.ends_with(".yaml") {
             // A static-pod manifest: the whole Pod, down to its last field (volumes).
             let pod = kubestrap_phases::static_pod::Pod::from_yaml(&text)

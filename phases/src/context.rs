@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{self, EtcdConfig, InitConfig, JoinConfig};
 use crate::host::{HostFs, NodeRoot};
+use crate::kubelet::{KubeletContext, KubeletSpec, nth_address};
 use crate::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
 use crate::preflight::{
     ControlPlane, EtcdPlacement, IgnoreSet, IgnoreSetError, IpFamilies, NodeRole, PreflightContext,
@@ -24,6 +25,8 @@ use crate::static_pod::{
 /// Where kubeadm keeps kubeconfigs and static-pod manifests (logical paths).
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+/// The kubelet's state directory (config.yaml, kubeadm-flags.env).
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 
 /// kubeadm's fixed ports of the components it checks and runs.
 const CONTROLLER_MANAGER_PORT: u16 = 10257;
@@ -47,6 +50,7 @@ pub struct InitContext {
     pki_session: PkiSession,
     ignore: IgnoreSet,
     static_pods: StaticPodSpec,
+    kubelet: KubeletSpec,
 }
 
 impl InitContext {
@@ -57,6 +61,7 @@ impl InitContext {
         let pki = init_pki_spec(&config, &root);
         let pki_session = PkiSession::for_spec(&pki, fs);
         let static_pods = init_static_pod_spec(&config, &root);
+        let kubelet = init_kubelet_spec(&config, &root, host_name());
         Ok(Self {
             config,
             root,
@@ -64,6 +69,7 @@ impl InitContext {
             pki_session,
             ignore,
             static_pods,
+            kubelet,
         })
     }
 }
@@ -447,5 +453,46 @@ pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSp
 impl StaticPodContext for InitContext {
     fn static_pods(&self) -> &StaticPodSpec {
         &self.static_pods
+    }
+}
+
+/// This machine's hostname, lowercased as kubeadm compares it with the node name.
+fn host_name() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.trim().to_lowercase())
+        .filter(|h| !h.is_empty())
+}
+
+/// The `kubelet-start` slice of an init configuration, paths resolved under the root.
+pub fn init_kubelet_spec(
+    config: &InitConfig,
+    root: &NodeRoot,
+    hostname: Option<String>,
+) -> KubeletSpec {
+    let cluster = &config.cluster;
+    KubeletSpec {
+        root: root.clone(),
+        kubelet_dir: root.resolve(KUBELET_DIR),
+        kubernetes_version: cluster.kubernetes_version.clone(),
+        cri_socket: config.node_registration.cri_socket.clone(),
+        image_repository: cluster.image_repository.clone(),
+        node_name: config.node_registration.name.as_str().to_string(),
+        hostname,
+        kubelet_extra_args: config.node_registration.kubelet_extra_args.clone(),
+        user_config: config.kubelet_config.clone(),
+        client_ca_file: root
+            .resolve(cluster.certificates_dir.as_path())
+            .join("ca.crt"),
+        static_pod_path: root.resolve(MANIFESTS_DIR),
+        cluster_dns: nth_address(cluster.networking.service_subnet.primary(), 10),
+        cluster_domain: cluster.networking.dns_domain.to_string(),
+    }
+}
+
+impl KubeletContext for InitContext {
+    fn kubelet(&self) -> &KubeletSpec {
+        &self.kubelet
     }
 }

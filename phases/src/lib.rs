@@ -12,6 +12,7 @@ pub mod etcd;
 pub mod fingerprint;
 pub mod host;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod kubernetes_version;
 pub mod node_name;
 pub mod pki;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
 use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::wait_control_plane::WaitControlPlane;
@@ -47,11 +48,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                     .map(Node::Leaf)
                     .collect(),
             ),
-            pending(
-                "kubelet-start",
-                "Write /var/lib/kubelet/config.yaml and kubeadm-flags.env, then restart the kubelet (systemd, root / only).",
-                4,
-            ),
+            Node::leaf(KubeletStart::new()),
             Node::leaf(WaitControlPlane),
             Node::group(
                 "upload-config",
