@@ -37,7 +37,11 @@ fn kube_bin() -> PathBuf {
                 });
             cache.join("kube-v1.20.2")
         });
-    for b in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+    for b in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
         assert!(
             dir.join(b).is_file(),
             "{} is missing: run scripts/testbed/install.sh (scripts/test does) or set KUBESTRAP_KUBE_BIN",
@@ -167,7 +171,10 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
         "control-plane/controller-manager",
         "control-plane/scheduler",
     ] {
-        assert!(finished.contains(&phase.to_string()), "{phase}: {finished:?}");
+        assert!(
+            finished.contains(&phase.to_string()),
+            "{phase}: {finished:?}"
+        );
     }
     let wait_ms = ev
         .iter()
@@ -184,9 +191,7 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
         progress.contains(&"apiserver: ok; controller-manager: ok; scheduler: ok"),
         "{progress:?}"
     );
-    eprintln!(
-        "init up to the end of wait-control-plane: {took:?} (the wait itself {wait_ms} ms)"
-    );
+    eprintln!("init up to the end of wait-control-plane: {took:?} (the wait itself {wait_ms} ms)");
 
     assert_eq!(readyz(root.path()).trim(), "ok");
     // Every pod the stand-in started is still up: none crashed on kubestrap's files.
@@ -198,7 +203,12 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
         .collect();
     assert_eq!(
         running,
-        ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"],
+        [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler"
+        ],
         "{containers:#?}"
     );
 }
@@ -254,8 +264,16 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
         .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")
         .map(|e| e["phase"].as_str().unwrap().to_string())
         .collect();
-    for phase in ["preflight", "certs/ca", "etcd/local", "control-plane/scheduler"] {
-        assert!(completed.contains(&phase.to_string()), "{phase}: {completed:?}");
+    for phase in [
+        "preflight",
+        "certs/ca",
+        "etcd/local",
+        "control-plane/scheduler",
+    ] {
+        assert!(
+            completed.contains(&phase.to_string()),
+            "{phase}: {completed:?}"
+        );
     }
     assert_eq!(readyz(r).trim(), "ok");
 }
