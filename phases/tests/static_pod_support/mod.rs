@@ -11,9 +11,21 @@ use kubestrap_phases::static_pod::StaticPodSpec;
 /// Loads an init configuration the way `kubestrap init --config` does: `extra` is appended to
 /// a ClusterConfiguration document (v1beta4) naming the version, and may add documents.
 pub fn init_config(dir: &Path, version: &str, advertise: &str, extra: &str) -> InitConfig {
+    init_config_with(dir, "", version, advertise, extra)
+}
+
+/// Like [`init_config`], with `node_extra` appended to the InitConfiguration's
+/// nodeRegistration (indented by two spaces by the caller).
+pub fn init_config_with(
+    dir: &Path,
+    node_extra: &str,
+    version: &str,
+    advertise: &str,
+    extra: &str,
+) -> InitConfig {
     let file = dir.join("kubeadm.yaml");
     let text = format!(
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {advertise}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {advertise}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n{node_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
     );
     std::fs::write(&file, text).unwrap();
     config::load_init(Some(&file), &InitFlags::default()).unwrap_or_else(|e| panic!("config: {e}"))

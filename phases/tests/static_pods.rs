@@ -1,0 +1,525 @@
+//! Rendering of the static-pod manifests from real kubeadm configuration files: flags by
+//! version, extraArgs/extraVolumes/extraEnvs, external etcd, external CA, paths under the root,
+//! bind addresses on real and simulated nodes, and rewrites that leave files untouched.
+
+mod static_pod_support;
+
+use std::path::Path;
+
+use kubestrap_phases::context::init_static_pod_spec;
+use kubestrap_phases::control_plane::{self, Component, ControlPlanePhase};
+use kubestrap_phases::etcd::{self, EtcdLocal};
+use kubestrap_phases::static_pod::{Pod, StaticPodSpec};
+use kubestrap_phases::{Applicability, Fingerprint, HostFs, NodeRoot, Step};
+use static_pod_support::*;
+
+fn render(component: Component, spec: &StaticPodSpec) -> Pod {
+    control_plane::render(component, spec, false).unwrap()
+}
+
+fn cmd(component: Component, spec: &StaticPodSpec) -> Vec<String> {
+    command_of(&render(component, spec))
+}
+
+fn etcd_cmd(spec: &StaticPodSpec) -> Vec<String> {
+    command_of(&etcd::render(spec).unwrap().unwrap())
+}
+
+fn has(cmd: &[String], name: &str) -> bool {
+    flag(cmd, name).is_some()
+}
+
+#[test]
+fn insecure_ports_are_closed_only_where_the_flags_exist() {
+    let root = tempfile::tempdir().unwrap();
+    for (version, old) in [
+        ("v1.20.2", true),
+        ("v1.23.17", true),
+        ("v1.24.0", false),
+        ("v1.33.1", false),
+    ] {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        let api = cmd(Component::ApiServer, &s);
+        assert_eq!(flag(&api, "insecure-port"), old.then_some("0"), "{version}");
+        for c in [Component::ControllerManager, Component::Scheduler] {
+            assert_eq!(flag(&cmd(c, &s), "port"), old.then_some("0"), "{version}");
+        }
+        // Flags present in every supported version.
+        for f in [
+            "service-account-issuer",
+            "service-account-signing-key-file",
+            "enable-bootstrap-token-auth",
+            "requestheader-allowed-names",
+        ] {
+            assert!(has(&api, f), "{version}: {f}");
+        }
+        assert_eq!(flag(&api, "authorization-mode"), Some("Node,RBAC"));
+        assert_eq!(
+            flag(&api, "service-account-issuer"),
+            Some("https://kubernetes.default.svc.cluster.local")
+        );
+    }
+}
+
+#[test]
+fn etcd_flags_image_and_probes_follow_the_version() {
+    let root = tempfile::tempdir().unwrap();
+    let cases = [
+        ("v1.20.2", "3.4.13-0", false, false, "/health", None),
+        ("v1.24.3", "3.5.6-0", true, false, "/health", None),
+        (
+            "v1.28.0",
+            "3.5.9-0",
+            true,
+            true,
+            "/health?exclude=NOSPACE&serializable=true",
+            None,
+        ),
+        ("v1.33.0", "3.5.21-0", true, true, "/livez", Some("/readyz")),
+    ];
+    for (version, tag, corrupt_check, progress, live, ready) in cases {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        let pod = etcd::render(&s).unwrap().unwrap();
+        let c = pod.container().unwrap();
+        assert_eq!(c.image, format!("registry.k8s.io/etcd:{tag}"), "{version}");
+        let cmd = &c.command;
+        assert_eq!(
+            has(cmd, "experimental-initial-corrupt-check"),
+            corrupt_check,
+            "{version}"
+        );
+        assert_eq!(
+            flag(cmd, "experimental-watch-progress-notify-interval"),
+            progress.then_some("5s"),
+            "{version}"
+        );
+        let lp = &c.liveness_probe.as_ref().unwrap().http_get;
+        assert_eq!(
+            (lp.path.as_str(), lp.port, lp.scheme.as_str()),
+            (live, 2381, "HTTP")
+        );
+        assert_eq!(
+            c.readiness_probe.as_ref().map(|p| p.http_get.path.as_str()),
+            ready,
+            "{version}"
+        );
+        assert_eq!(flag(cmd, "snapshot-count"), Some("10000"));
+        assert_eq!(flag(cmd, "client-cert-auth"), Some("true"));
+        assert_eq!(flag(cmd, "name"), Some("node-1"));
+        assert_eq!(
+            flag(cmd, "initial-cluster"),
+            Some("node-1=https://127.0.0.2:2380")
+        );
+    }
+}
+
+#[test]
+fn unsupported_versions_are_refused_with_the_range() {
+    let root = tempfile::tempdir().unwrap();
+    let s = spec(root.path(), "v1.19.0", "127.0.0.2", "");
+    let err = control_plane::render(Component::ApiServer, &s, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("v1.19.0") && err.contains("v1.20 to v1.33"),
+        "{err}"
+    );
+    assert!(etcd::render(&s).is_err());
+}
+
+#[test]
+fn extra_args_replace_defaults_and_volumes_envs_images_are_honoured() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+imageRepository: registry.example.test/k8s
+apiServer:
+  extraArgs:
+  - name: authorization-mode
+    value: RBAC
+  - name: audit-log-path
+    value: /var/log/audit.log
+  - name: tls-cipher-suites
+    value: TLS_AES_128_GCM_SHA256
+  - name: tls-cipher-suites
+    value: TLS_AES_256_GCM_SHA384
+  extraVolumes:
+  - name: audit
+    hostPath: /var/log/kubernetes
+    mountPath: /var/log
+    pathType: DirectoryOrCreate
+  extraEnvs:
+  - name: GODEBUG
+    value: x509sha1=1
+controllerManager:
+  extraArgs:
+  - name: controllers
+    value: '*'
+scheduler:
+  extraArgs:
+  - name: v
+    value: '4'
+etcd:
+  local:
+    imageRepository: quay.example.test/coreos
+    imageTag: v3.5.99
+    extraArgs:
+    - name: snapshot-count
+      value: '5000'
+";
+    let s = spec(root.path(), "v1.30.0", "127.0.0.2", extra);
+    let api_pod = render(Component::ApiServer, &s);
+    let api = command_of(&api_pod);
+    assert_eq!(flag(&api, "authorization-mode"), Some("RBAC"));
+    assert_eq!(
+        api.iter()
+            .filter(|a| a.starts_with("--authorization-mode="))
+            .count(),
+        1,
+        "a user flag replaces the default, it is not added next to it"
+    );
+    let ciphers: Vec<&String> = api
+        .iter()
+        .filter(|a| a.starts_with("--tls-cipher-suites="))
+        .collect();
+    assert_eq!(ciphers.len(), 2, "repeated user flags are all kept");
+    assert!(has(&api, "audit-log-path"));
+    let mut sorted = api[1..].to_vec();
+    sorted.sort();
+    assert_eq!(api[1..], sorted[..], "flags are sorted by name");
+    let c = api_pod.container().unwrap();
+    assert_eq!(c.image, "registry.example.test/k8s/kube-apiserver:v1.30.0");
+    assert_eq!(c.env[0].name, "GODEBUG");
+    assert_eq!(c.env[0].value.as_deref(), Some("x509sha1=1"));
+    let audit = api_pod
+        .spec
+        .volumes
+        .iter()
+        .find(|v| v.name == "audit")
+        .unwrap();
+    assert_eq!(
+        Path::new(&audit.host_path.path),
+        root.path().join("var/log/kubernetes"),
+        "an extra volume's host path is resolved under the root"
+    );
+    let mount = c.volume_mounts.iter().find(|m| m.name == "audit").unwrap();
+    assert_eq!(mount.mount_path, "/var/log");
+
+    assert_eq!(
+        flag(&cmd(Component::ControllerManager, &s), "controllers"),
+        Some("*")
+    );
+    assert_eq!(flag(&cmd(Component::Scheduler, &s), "v"), Some("4"));
+    let etcd_pod = etcd::render(&s).unwrap().unwrap();
+    assert_eq!(
+        etcd_pod.container().unwrap().image,
+        "quay.example.test/coreos/etcd:v3.5.99"
+    );
+    assert_eq!(flag(&command_of(&etcd_pod), "snapshot-count"), Some("5000"));
+}
+
+#[test]
+fn etcd_advertise_client_urls_from_extra_args_feed_the_apiserver() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+etcd:
+  local:
+    extraArgs:
+    - name: advertise-client-urls
+      value: https://127.0.0.2:12379
+    - name: listen-metrics-urls
+      value: http://127.0.0.2:12381
+";
+    let s = spec(root.path(), "v1.20.2", "127.0.0.2", extra);
+    assert_eq!(
+        flag(&cmd(Component::ApiServer, &s), "etcd-servers"),
+        Some("https://127.0.0.2:12379")
+    );
+    let pod = etcd::render(&s).unwrap().unwrap();
+    let probe = &pod
+        .container()
+        .unwrap()
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get;
+    assert_eq!((probe.host.as_str(), probe.port), ("127.0.0.2", 12381));
+    assert_eq!(
+        pod.metadata.annotations["kubeadm.kubernetes.io/etcd.advertise-client-urls"],
+        "https://127.0.0.2:12379"
+    );
+}
+
+#[tokio::test]
+async fn external_etcd_has_no_manifest_and_the_apiserver_uses_its_files() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+etcd:
+  external:
+    endpoints:
+    - https://10.0.0.5:2379
+    - https://10.0.0.6:2379
+    caFile: /etc/etcd/pki/ca.crt
+    certFile: /etc/etcd/pki/client.crt
+    keyFile: /etc/kubernetes/pki/etcd-client.key
+";
+    let ctx = init_context(root.path(), "v1.33.0", "127.0.0.2", extra);
+    assert!(matches!(
+        Step::applicability(&EtcdLocal, &ctx),
+        Applicability::NotApplicable(_)
+    ));
+    let s = kubestrap_phases::static_pod::StaticPodContext::static_pods(&ctx);
+    assert!(etcd::render(s).unwrap().is_none());
+    let pod = render(Component::ApiServer, s);
+    let api = command_of(&pod);
+    assert_eq!(
+        flag(&api, "etcd-servers"),
+        Some("https://10.0.0.5:2379,https://10.0.0.6:2379")
+    );
+    let r = |p: &str| root.path().join(p).display().to_string();
+    assert_eq!(
+        flag(&api, "etcd-cafile"),
+        Some(r("etc/etcd/pki/ca.crt").as_str())
+    );
+    assert_eq!(
+        flag(&api, "etcd-certfile"),
+        Some(r("etc/etcd/pki/client.crt").as_str())
+    );
+    assert_eq!(
+        flag(&api, "etcd-keyfile"),
+        Some(r("etc/kubernetes/pki/etcd-client.key").as_str())
+    );
+    // The directory outside the certificates dir gets a volume; the one inside does not.
+    let etcd_vols: Vec<_> = pod
+        .spec
+        .volumes
+        .iter()
+        .filter(|v| v.name.starts_with("etcd-certs"))
+        .collect();
+    assert_eq!(etcd_vols.len(), 1);
+    assert_eq!(etcd_vols[0].host_path.path, r("etc/etcd/pki"));
+
+    // Without TLS files: only the endpoints.
+    let plain = spec(
+        root.path(),
+        "v1.33.0",
+        "127.0.0.2",
+        "etcd:\n  external:\n    endpoints:\n    - http://10.0.0.5:2379\n",
+    );
+    let api = cmd(Component::ApiServer, &plain);
+    assert_eq!(flag(&api, "etcd-servers"), Some("http://10.0.0.5:2379"));
+    assert!(!has(&api, "etcd-cafile"));
+}
+
+#[tokio::test]
+async fn external_ca_mode_gives_empty_signing_flags() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = init_context(root.path(), "v1.20.2", "127.0.0.2", "");
+    run_steps(&ctx, &init_steps()).await;
+    let manifest = root
+        .path()
+        .join("etc/kubernetes/manifests/kube-controller-manager.yaml");
+    let read = || Pod::from_yaml(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let ca_key = root.path().join("etc/kubernetes/pki/ca.key");
+    let with_key = command_of(&read());
+    assert_eq!(
+        flag(&with_key, "cluster-signing-key-file"),
+        Some(ca_key.to_str().unwrap())
+    );
+
+    let fs = HostFs::real();
+    let step = ControlPlanePhase(Component::ControllerManager);
+    let fingerprint = || {
+        let mut fp = Fingerprint::new(&fs);
+        Step::inputs(&step, &ctx, &mut fp);
+        fp.finish()
+    };
+    let before = fingerprint();
+    std::fs::remove_file(&ca_key).unwrap();
+    assert_ne!(before, fingerprint(), "ca.key's absence is an input");
+    run_steps(
+        &ctx,
+        &[Box::new(ControlPlanePhase(Component::ControllerManager))],
+    )
+    .await;
+    let external = command_of(&read());
+    assert_eq!(flag(&external, "cluster-signing-cert-file"), Some(""));
+    assert_eq!(flag(&external, "cluster-signing-key-file"), Some(""));
+    assert!(external.contains(&"--cluster-signing-key-file=".to_string()));
+}
+
+#[tokio::test]
+async fn every_path_is_under_the_root_and_rewrites_leave_files_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = init_context(root.path(), "v1.20.2", "127.0.0.2", "");
+    let first = run_steps(&ctx, &init_steps()).await;
+    let manifests = root.path().join("etc/kubernetes/manifests");
+    let mut names: Vec<String> = std::fs::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "etcd.yaml",
+            "kube-apiserver.yaml",
+            "kube-controller-manager.yaml",
+            "kube-scheduler.yaml"
+        ]
+    );
+    let r = root.path().to_str().unwrap();
+    for name in &names {
+        let path = manifests.join(name);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let pod = Pod::from_yaml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(pod.metadata.namespace, "kube-system");
+        assert_eq!(pod.metadata.labels["tier"], "control-plane");
+        assert!(pod.spec.host_network);
+        assert_eq!(pod.spec.priority_class_name, "system-node-critical");
+        for arg in &pod.container().unwrap().command[1..] {
+            let value = arg.split_once('=').unwrap().1;
+            for part in value.split(',') {
+                if part.starts_with('/') {
+                    assert!(part.starts_with(r), "{name}: {arg} is not under the root");
+                }
+            }
+        }
+        for v in &pod.spec.volumes {
+            assert!(v.host_path.path.starts_with(r), "{name}: volume {v:?}");
+        }
+        for m in &pod.container().unwrap().volume_mounts {
+            assert!(
+                pod.spec.volumes.iter().any(|v| v.name == m.name),
+                "{name}: mount {} has no volume",
+                m.name
+            );
+        }
+    }
+    let mtimes = |names: &[String]| -> Vec<std::time::SystemTime> {
+        names
+            .iter()
+            .map(|n| {
+                std::fs::metadata(manifests.join(n))
+                    .unwrap()
+                    .modified()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = mtimes(&names);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut steps: Vec<Box<dyn Step<kubestrap_phases::InitContext>>> = vec![Box::new(EtcdLocal)];
+    steps.extend(control_plane::phases());
+    let second = run_steps(&ctx, &steps).await;
+    assert_eq!(second.len(), 4);
+    assert!(second.iter().all(|f| !f.changed), "{second:?}");
+    assert_eq!(
+        before,
+        mtimes(&names),
+        "unchanged manifests are not rewritten"
+    );
+    let sha = |files: &[kubestrap_phases::effects::WrittenFile], p: &Path| {
+        files.iter().find(|f| f.path == p).unwrap().sha256.clone()
+    };
+    let api = manifests.join("kube-apiserver.yaml");
+    assert_eq!(sha(&first, &api), sha(&second, &api));
+}
+
+#[test]
+fn real_nodes_bind_loopback_and_simulated_nodes_their_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = init_config(dir.path(), "v1.33.0", "10.1.2.3", "");
+    let real = init_static_pod_spec(&cfg, &NodeRoot::system());
+    let cm = cmd(Component::ControllerManager, &real);
+    assert_eq!(flag(&cm, "bind-address"), Some("127.0.0.1"));
+    assert_eq!(
+        flag(&cm, "kubeconfig"),
+        Some("/etc/kubernetes/controller-manager.conf")
+    );
+    let sched = render(Component::Scheduler, &real);
+    let probe = &sched
+        .container()
+        .unwrap()
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get;
+    assert_eq!(
+        (
+            probe.host.as_str(),
+            probe.port,
+            probe.path.as_str(),
+            probe.scheme.as_str()
+        ),
+        ("127.0.0.1", 10259, "/healthz", "HTTPS")
+    );
+    let etcd = etcd_cmd(&real);
+    assert_eq!(
+        flag(&etcd, "listen-client-urls"),
+        Some("https://127.0.0.1:2379,https://10.1.2.3:2379")
+    );
+    assert_eq!(
+        flag(&etcd, "listen-metrics-urls"),
+        Some("http://127.0.0.1:2381")
+    );
+    assert_eq!(flag(&etcd, "data-dir"), Some("/var/lib/etcd"));
+    let api = render(Component::ApiServer, &real);
+    assert_eq!(
+        flag(&command_of(&api), "etcd-servers"),
+        Some("https://127.0.0.1:2379")
+    );
+    let ap = &api
+        .container()
+        .unwrap()
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get;
+    assert_eq!(
+        (ap.host.as_str(), ap.port, ap.path.as_str()),
+        ("10.1.2.3", 6443, "/readyz")
+    );
+    assert_eq!(
+        api.metadata.annotations["kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"],
+        "10.1.2.3:6443"
+    );
+
+    let sim = init_static_pod_spec(&cfg, &NodeRoot::new(dir.path()).unwrap());
+    for c in [Component::ControllerManager, Component::Scheduler] {
+        assert_eq!(flag(&cmd(c, &sim), "bind-address"), Some("10.1.2.3"));
+    }
+    let etcd = etcd_cmd(&sim);
+    assert_eq!(
+        flag(&etcd, "listen-client-urls"),
+        Some("https://10.1.2.3:2379")
+    );
+    assert_eq!(
+        flag(&cmd(Component::ApiServer, &sim), "etcd-servers"),
+        Some("https://10.1.2.3:2379")
+    );
+}
+
+#[test]
+fn pod_subnet_enables_node_cidr_allocation() {
+    let root = tempfile::tempdir().unwrap();
+    let without = spec(root.path(), "v1.33.0", "127.0.0.2", "");
+    let cm = cmd(Component::ControllerManager, &without);
+    assert!(!has(&cm, "allocate-node-cidrs") && !has(&cm, "cluster-cidr"));
+    assert_eq!(
+        flag(&cm, "controllers"),
+        Some("*,bootstrapsigner,tokencleaner")
+    );
+    assert_eq!(flag(&cm, "cluster-name"), Some("kubernetes"));
+    let with = spec(
+        root.path(),
+        "v1.33.0",
+        "127.0.0.2",
+        "networking:\n  podSubnet: 10.244.0.0/16\n",
+    );
+    let cm = cmd(Component::ControllerManager, &with);
+    assert_eq!(flag(&cm, "allocate-node-cidrs"), Some("true"));
+    assert_eq!(flag(&cm, "cluster-cidr"), Some("10.244.0.0/16"));
+    assert_eq!(flag(&cm, "service-cluster-ip-range"), Some("10.96.0.0/12"));
+}
