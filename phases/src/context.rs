@@ -273,23 +273,6 @@ impl PreflightContext for JoinContext {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::first_address;
-
-    #[test]
-    fn service_ip_is_the_first_address() {
-        assert_eq!(
-            first_address("10.96.0.0/12".parse().unwrap()).to_string(),
-            "10.96.0.1"
-        );
-        assert_eq!(
-            first_address("fd00:10:96::/112".parse().unwrap()).to_string(),
-            "fd00:10:96::1"
-        );
-    }
-}
-
 /// The value of the last `--name=…` among extra args (later flags win, as on a command line).
 fn extra_arg<'a>(args: &'a [config::Arg], name: &str) -> Option<&'a str> {
     args.iter()
@@ -494,5 +477,22 @@ pub fn init_kubelet_spec(
 impl KubeletContext for InitContext {
     fn kubelet(&self) -> &KubeletSpec {
         &self.kubelet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_address;
+
+    #[test]
+    fn service_ip_is_the_first_address() {
+        assert_eq!(
+            first_address("10.96.0.0/12".parse().unwrap()).to_string(),
+            "10.96.0.1"
+        );
+        assert_eq!(
+            first_address("fd00:10:96::/112".parse().unwrap()).to_string(),
+            "fd00:10:96::1"
+        );
     }
 }
