@@ -64,8 +64,8 @@ fn stand_in(root: &Path) -> Runner {
 }
 
 /// Extra settings the test bed needs, as a v1beta4 config next to the flags: the API
-/// server binds its own 127.0.0.x (not every address), so tests on other addresses running
-/// at the same time do not collide on port 6443.
+/// server binds its own 127.0.0.x (not every address, kube-apiserver's default), so nodes
+/// on other addresses running at the same time do not collide on its port.
 fn config_file(dir: &Path, advertise: &str, health_timeout: &str) -> PathBuf {
     let p = dir.join("kubestrap.yaml");
     std::fs::write(
@@ -89,11 +89,15 @@ apiServer:
     p
 }
 
-fn init(root: &Path, advertise: &str, config: &Path) -> (Option<i32>, Vec<Value>) {
+/// Runs `kubestrap init` for a node on `advertise`, its API server on `port`: not 6443,
+/// which another process on this machine may hold on every address (kube-apiserver's
+/// default bind), so that a test meets only its own control plane.
+fn init(root: &Path, advertise: &str, port: u16, config: &Path) -> (Option<i32>, Vec<Value>) {
     let out = kubestrap()
         .args(["init", "-o", "json", "--root"])
         .arg(root)
         .args(["--apiserver-advertise-address", advertise])
+        .args(["--apiserver-bind-port", &port.to_string()])
         .args(["--node-name", "n1", "--kubernetes-version", "v1.20.2"])
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT, "--config"])
         .arg(config)
@@ -158,7 +162,7 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
     let pods = stand_in(root.path());
 
     let started = Instant::now();
-    let (code, ev) = init(root.path(), advertise, &config);
+    let (code, ev) = init(root.path(), advertise, 16421, &config);
     let took = started.elapsed();
     assert_reached_wait_and_stopped_after_it(code, &ev);
     let finished = phases_with(&ev, "phase_finished");
@@ -222,13 +226,13 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
     let config = config_file(r, advertise, "20s");
 
     // No kubelet stand-in: the manifests are written, nothing runs them.
-    let (code, ev) = init(r, advertise, &config);
+    let (code, ev) = init(r, advertise, 16422, &config);
     assert_eq!(code, Some(1));
     assert_eq!(ev.last().unwrap()["failed_phase"], "wait-control-plane");
     let (message, hint) = error_of(&ev);
     assert!(message.contains("within 20s"), "{message}");
     for line in [
-        "kube-apiserver (https://127.0.0.22:6443/livez): connection refused",
+        "kube-apiserver (https://127.0.0.22:16422/livez): connection refused",
         "kube-controller-manager (https://127.0.0.22:10257/healthz): connection refused",
         "kube-scheduler (https://127.0.0.22:10259/healthz): connection refused",
     ] {
@@ -253,7 +257,7 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
     // The kubelet comes up; the same init resumes: the phases done before are skipped,
     // the wait runs again and succeeds.
     let _pods = stand_in(r);
-    let (code, ev) = init(r, advertise, &config);
+    let (code, ev) = init(r, advertise, 16422, &config);
     assert_reached_wait_and_stopped_after_it(code, &ev);
     assert_eq!(
         phases_with(&ev, "phase_started"),

@@ -113,12 +113,16 @@ fn runs_pods_picks_up_late_manifests_and_stops_everything_on_drop() {
         log_of(&runner, "a").contains("hello-from-env")
     });
     wait_for("the grandchild pid", || read_pid(&grandchild).is_some());
-    let a = runner
-        .containers()
-        .into_iter()
-        .find(|s| s.pod == "a")
-        .unwrap();
-    let a_pid = a.pid.unwrap();
+    let mut a_pid = None;
+    wait_for("a's pid", || {
+        a_pid = runner
+            .containers()
+            .into_iter()
+            .find(|s| s.pod == "a")
+            .and_then(|s| s.pid);
+        a_pid.is_some()
+    });
+    let a_pid = a_pid.unwrap();
     let gc_pid = read_pid(&grandchild).unwrap();
     assert!(alive(a_pid) && alive(gc_pid));
     assert!(
@@ -169,13 +173,19 @@ fn a_changed_manifest_restarts_its_pod_and_a_removed_one_stops() {
     let r = root.path();
     let m = write_manifest(r, "p.yaml", &pod("p", "echo one; exec sleep 300", ""));
     let runner = Runner::start(config(r)).unwrap();
-    wait_for("p", || log_of(&runner, "p").contains("one"));
-    let first = runner.containers()[0].pid.unwrap();
+    // The pid as the runner publishes it (after each poll), once the pod has printed.
+    let pid_after = |line: &str, not: Option<u32>| {
+        let mut pid = None;
+        wait_for(line, || {
+            pid = runner.containers().first().and_then(|c| c.pid);
+            log_of(&runner, "p").lines().any(|l| l == line) && pid.is_some() && pid != not
+        });
+        pid.unwrap()
+    };
+    let first = pid_after("one", None);
 
     write_manifest(r, "p.yaml", &pod("p", "echo two; exec sleep 300", ""));
-    wait_for("p restarted", || log_of(&runner, "p").contains("two"));
-    let second = runner.containers()[0].pid.unwrap();
-    assert_ne!(first, second);
+    let second = pid_after("two", Some(first));
     assert!(!alive(first));
 
     std::fs::remove_file(&m).unwrap();
