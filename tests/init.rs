@@ -4,7 +4,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{events, kubestrap};
@@ -13,15 +13,39 @@ use serde_json::Value;
 /// The phases this build implements, then the first one it does not.
 const FIRST_PENDING: &str = "wait-control-plane";
 
+/// A config whose only setting is a 1 s control-plane health timeout: nothing runs the
+/// static pods here, so wait-control-plane fails (connection refused) at once instead of
+/// after kubeadm's 4 minutes. Kept outside the node roots, which some tests check are empty.
+fn short_wait_config() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join("init-short-wait.yaml");
+        // Written once per test process, renamed into place: another test binary reading
+        // it meanwhile sees a whole file.
+        let tmp = dir.join(format!("init-short-wait.{}.tmp", std::process::id()));
+        std::fs::write(
+            &tmp,
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ntimeouts:\n  controlPlaneComponentHealthCheck: 1s\n",
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    })
+    .clone()
+}
+
 fn init(root: &Path, extra: &[&str]) -> (Option<i32>, Vec<Value>) {
-    let out = kubestrap()
-        .args(["init", "-o", "json", "--node-name", "node1"])
+    let mut cmd = kubestrap();
+    cmd.args(["init", "-o", "json", "--node-name", "node1"])
         .args(["--apiserver-advertise-address", "127.0.0.11"])
         .args(["--ignore-preflight-errors", "all", "--root"])
         .arg(root)
-        .args(extra)
-        .output()
-        .unwrap();
+        .args(extra);
+    if !extra.contains(&"--config") {
+        cmd.arg("--config").arg(short_wait_config());
+    }
+    let out = cmd.output().unwrap();
     (out.status.code(), events(&out.stdout))
 }
 

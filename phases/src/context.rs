@@ -273,6 +273,105 @@ impl PreflightContext for JoinContext {
     }
 }
 
+/// The value of the last `--name=…` among extra args (later flags win, as on a command line).
+fn extra_arg<'a>(args: &'a [config::Arg], name: &str) -> Option<&'a str> {
+    args.iter()
+        .rev()
+        .find(|a| a.name == name)
+        .map(|a| a.value.as_str())
+}
+
+/// Where the controller-manager or scheduler of this node answers: its `--bind-address` /
+/// `--secure-port` extra args, else the address its manifest binds (see
+/// [`crate::wait_control_plane::component_probe_ip`]) on kubeadm's port.
+fn component_probe_addr(
+    root: &NodeRoot,
+    advertise: IpAddr,
+    component: &config::ControlPlaneComponent,
+    default_port: u16,
+) -> SocketAddr {
+    let args = &component.extra_args;
+    let ip = crate::wait_control_plane::component_probe_ip(
+        root.is_system(),
+        advertise,
+        extra_arg(args, "bind-address"),
+    );
+    let port = extra_arg(args, "secure-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default_port);
+    SocketAddr::new(ip, port)
+}
+
+impl crate::wait_control_plane::WaitContext for InitContext {
+    fn wait_spec(&self) -> crate::wait_control_plane::WaitSpec {
+        use crate::wait_control_plane::{Component, Probe, Trust, WaitSpec};
+        let c = &self.config;
+        let advertise = c.local_api_endpoint.advertise_address;
+        let manifests = self.root.resolve(MANIFESTS_DIR);
+        // A simulated node has no kubelet; the test-bed stand-in logs there instead.
+        let testbed_log = |pod: &str| {
+            (!self.root.is_system()).then(|| {
+                self.root
+                    .resolve("/var/log/kubestrap-testbed")
+                    .join(format!("{pod}.log"))
+            })
+        };
+        let component = |pod: &'static str, short: &'static str, probe: Probe| Component {
+            pod,
+            short,
+            probe,
+            manifest: manifests.join(format!("{pod}.yaml")),
+            testbed_log: testbed_log(pod),
+        };
+        WaitSpec {
+            components: vec![
+                component(
+                    "kube-apiserver",
+                    "apiserver",
+                    Probe {
+                        addr: SocketAddr::new(advertise, c.local_api_endpoint.bind_port),
+                        path: "/livez",
+                        trust: Trust::CaFile(self.pki.cert_dir.join("ca.crt")),
+                    },
+                ),
+                component(
+                    "kube-controller-manager",
+                    "controller-manager",
+                    Probe {
+                        addr: component_probe_addr(
+                            &self.root,
+                            advertise,
+                            &c.cluster.controller_manager,
+                            CONTROLLER_MANAGER_PORT,
+                        ),
+                        path: "/healthz",
+                        trust: Trust::SelfSigned,
+                    },
+                ),
+                component(
+                    "kube-scheduler",
+                    "scheduler",
+                    Probe {
+                        addr: component_probe_addr(
+                            &self.root,
+                            advertise,
+                            &c.cluster.scheduler,
+                            SCHEDULER_PORT,
+                        ),
+                        path: "/healthz",
+                        trust: Trust::SelfSigned,
+                    },
+                ),
+            ],
+            timeout: c
+                .timeouts
+                .control_plane_component_health_check
+                .as_duration(),
+            interval: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
 /// The static-pod slice of an init configuration, every host path resolved under the root.
 pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSpec {
     let cluster = &config.cluster;

@@ -23,6 +23,7 @@ pub mod preflight;
 pub mod static_pod;
 pub mod step;
 pub mod token;
+pub mod wait_control_plane;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};

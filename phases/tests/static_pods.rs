@@ -487,6 +487,11 @@ fn real_nodes_bind_loopback_and_simulated_nodes_their_own_address() {
     );
 
     let sim = init_static_pod_spec(&cfg, &NodeRoot::new(dir.path()).unwrap());
+    assert_eq!(
+        flag(&cmd(Component::ApiServer, &sim), "bind-address"),
+        Some("10.1.2.3"),
+        "a simulated node's API server must not take the port on every address"
+    );
     for c in [Component::ControllerManager, Component::Scheduler] {
         assert_eq!(flag(&cmd(c, &sim), "bind-address"), Some("10.1.2.3"));
     }

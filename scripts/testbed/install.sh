@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real control-plane parts the kubestrap test bed runs against:
-#   etcd 3.4 (Debian's etcd-server), and kube-apiserver, kube-controller-manager and
-#   kubeadm v1.20.2 built from Debian bookworm's `kubernetes` *source* package.
+#   etcd 3.4 (Debian's etcd-server), and kube-apiserver, kube-controller-manager,
+#   kube-scheduler and kubeadm v1.20.2 built from Debian bookworm's `kubernetes` *source* package.
 #
 # Why a source build: there is no container runtime or image registry here, and the only
 # Kubernetes server binaries reachable through the allowed registries are the sources Debian
@@ -25,12 +25,12 @@ set -euo pipefail
 KUBE_VERSION=v1.20.2
 DEB_SRC_PACKAGE=kubernetes
 # Bump when the build recipe (patch, make invocation) changes, so old caches are rebuilt.
-RECIPE_REVISION=1
+RECIPE_REVISION=2
 
 CACHE_ROOT=${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}
 BIN_DIR=$CACHE_ROOT/kube-$KUBE_VERSION
 STAMP=$BIN_DIR/.stamp
-BINARIES=(kube-apiserver kube-controller-manager kubeadm)
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubeadm)
 DEBSRC_FILE=/etc/apt/sources.list.d/kubestrap-deb-src.sources
 
 log() { printf '[testbed/install] %s\n' "$*" >&2; }
@@ -180,8 +180,12 @@ build_kube() {
     log "using $(go version)"
 
     mkdir -p "$CACHE_ROOT"
-    # An incomplete/outdated cache must not keep advertising itself (env.sh trusts the stamp).
-    rm -f "$STAMP"
+    # A corrupt cache must not keep advertising itself (env.sh trusts the stamp). An intact
+    # cache of an older recipe stays usable until the new one is renamed into place.
+    if [[ -f $STAMP ]] && ! (cd "$BIN_DIR" && grep '^sha256 ' "$STAMP" | cut -d' ' -f2- \
+        | sha256sum --check --status -); then
+        rm -f "$STAMP"
+    fi
     # Global (not local): the EXIT trap runs after this function has returned.
     work=$(mktemp -d "$CACHE_ROOT/.build-kube-$KUBE_VERSION.XXXXXX")
     # Remove the temp tree whatever happens, unless asked to keep it.
@@ -247,6 +251,9 @@ build_kube() {
 
 # ---------------------------------------------------------------- main
 ensure_packages etcd-server curl jq
+# kubectl: any recent client talks to a 1.20 apiserver; Debian's kubernetes-client (1.20)
+# only when none is on PATH already.
+command -v kubectl >/dev/null || ensure_packages kubernetes-client
 [[ -x /usr/bin/etcd ]] || die "/usr/bin/etcd missing after installing etcd-server"
 
 mkdir -p "$CACHE_ROOT"
@@ -266,6 +273,7 @@ fi
 
 log "etcd: $(/usr/bin/etcd --version 2>/dev/null | head -n1)"
 log "kube-apiserver: $("$BIN_DIR/kube-apiserver" --version 2>&1)"
+log "kube-scheduler: $("$BIN_DIR/kube-scheduler" --version 2>&1)"
 log "kubeadm: $("$BIN_DIR/kubeadm" version -o short 2>&1)"
 log "binaries are in $BIN_DIR (source scripts/testbed/env.sh to put them on PATH)"
 echo "$BIN_DIR"

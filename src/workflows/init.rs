@@ -8,6 +8,7 @@ use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
+use kubestrap_phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{certs, control_plane, etcd, kubeconfig};
 
 use crate::cli::{GlobalArgs, InitArgs};
@@ -48,11 +49,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                     .collect(),
             ),
             Node::leaf(KubeletStart::new()),
-            pending(
-                "wait-control-plane",
-                "Wait until the API server, controller-manager and scheduler report healthy; changes nothing.",
-                4,
-            ),
+            Node::leaf(WaitControlPlane),
             Node::group(
                 "upload-config",
                 "Store the cluster's configuration in ConfigMaps in kube-system.",

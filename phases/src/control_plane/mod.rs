@@ -201,6 +201,11 @@ fn apiserver_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
     if minor < 24 {
         args.push(arg("insecure-port", "0"));
     }
+    // kubeadm leaves the API server on every address. A simulated node shares the machine with
+    // its neighbours on other 127.0.0.x addresses, which would then collide on the port.
+    if spec.is_simulated_node() {
+        args.push(arg("bind-address", spec.advertise_address.to_string()));
+    }
     match &spec.etcd {
         EtcdSpec::Local(local) => {
             // kubeadm points the API server at a user's advertise-client-urls when set.
