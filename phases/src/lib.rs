@@ -3,6 +3,7 @@
 //! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
 //! the engine, the journal or how progress is shown.
 
+pub mod apiclient;
 pub mod certs;
 pub mod config;
 pub mod context;
@@ -11,6 +12,7 @@ pub mod effects;
 pub mod etcd;
 pub mod fingerprint;
 pub mod host;
+pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod kubernetes_version;
