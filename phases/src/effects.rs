@@ -84,7 +84,7 @@ impl<'a> Effects<'a> {
     }
 
     /// The filesystem view of this run (staged under `--dry-run`).
-    pub fn fs(&self) -> &HostFs {
+    pub fn fs(&self) -> &'a HostFs {
         self.fs
     }
 

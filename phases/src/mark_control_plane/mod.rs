@@ -5,11 +5,40 @@
 //! already present is not added twice, and taints others put on the node are kept.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Node, Taint as NodeTaint};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use crate::apiclient::ApiClient;
 use crate::config::Taint;
+use crate::effects::{ApiChange, ApiVerb, Effects};
+use crate::fingerprint::Fingerprint;
+use crate::step::{PhaseError, Step};
+use crate::upload_config::ClusterAccess;
+
+/// What `mark-control-plane` needs.
+#[derive(Debug, Clone)]
+pub struct MarkSpec {
+    pub access: ClusterAccess,
+    pub node_name: String,
+    /// `nodeRegistration.taints` (kubeadm's control-plane taint unless configured).
+    pub taints: Vec<Taint>,
+    /// How long the kubelet may take to register the Node (`timeouts.kubeletHealthCheck`).
+    pub register_timeout: Duration,
+}
+
+pub trait MarkControlPlaneContext: Sync {
+    fn mark_spec(&self) -> MarkSpec;
+}
+
+/// How often the Node is looked for, and how often the wait is reported.
+const POLL: Duration = Duration::from_millis(500);
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Conflicting writers (the kubelet updating its Node) are retried this many times.
+const CONFLICT_RETRIES: usize = 10;
 
 /// kubeadm's `LabelNodeRoleControlPlane`.
 pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
@@ -74,6 +103,108 @@ pub fn mark_patch(node: &Node, taints: &[Taint]) -> Option<Value> {
         patch["spec"] = json!({ "taints": all_taints });
     }
     Some(patch)
+}
+
+/// Waits until the kubelet has registered the Node, reporting progress.
+async fn wait_for_node(
+    client: &ApiClient,
+    spec: &MarkSpec,
+    fx: &Effects<'_>,
+) -> Result<Node, PhaseError> {
+    let start = Instant::now();
+    let mut reported = start;
+    loop {
+        if let Some(node) = client.get_opt::<Node>(None, &spec.node_name).await? {
+            return Ok(node);
+        }
+        let waited = start.elapsed();
+        if waited >= spec.register_timeout {
+            return Err(PhaseError::with_hint(
+                format!(
+                    "the kubelet has not registered Node {:?} within {:?}",
+                    spec.node_name, spec.register_timeout
+                ),
+                "check that the kubelet runs and can reach the API server: `systemctl status kubelet`, `journalctl -xeu kubelet`; it registers with /etc/kubernetes/kubelet.conf under the node name in /var/lib/kubelet/kubeadm-flags.env",
+            ));
+        }
+        if reported.elapsed() >= REPORT_EVERY {
+            reported = Instant::now();
+            fx.progress(format!(
+                "waiting for the kubelet to register Node {} ({}s of {}s)",
+                spec.node_name,
+                waited.as_secs(),
+                spec.register_timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `mark-control-plane`.
+pub struct MarkControlPlane;
+
+#[async_trait]
+impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
+    fn name(&self) -> &'static str {
+        "mark-control-plane"
+    }
+
+    fn help(&self) -> &'static str {
+        "Label and taint this node's Node object as a control plane."
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        let spec = ctx.mark_spec();
+        fp.value("node_name", &spec.node_name)
+            .value("taints", &spec.taints);
+    }
+
+    /// Checks the live Node each run; changes it only when a label or taint is missing.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let spec = ctx.mark_spec();
+        let client = spec.access.admin(fx).await?;
+        let change = ApiChange {
+            verb: ApiVerb::Patch,
+            kind: "Node".into(),
+            namespace: None,
+            name: spec.node_name.clone(),
+        };
+        if fx.is_dry_run() {
+            fx.record_api(change);
+            return Ok(());
+        }
+        let mut node = wait_for_node(&client, &spec, fx).await?;
+        let nodes: Api<Node> = Api::all(client.client().clone());
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(patch) = mark_patch(&node, &spec.taints) else {
+                return Ok(());
+            };
+            let action = format!("patch Node {}", spec.node_name);
+            let params = PatchParams::default();
+            let body = Patch::Merge(&patch);
+            match client
+                .retry(&action, || nodes.patch(&spec.node_name, &params, &body))
+                .await
+            {
+                Ok(_) => {
+                    fx.record_api(change);
+                    return Ok(());
+                }
+                Err(e) if e.is_conflict() => {
+                    node = wait_for_node(&client, &spec, fx).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PhaseError::failed(format!(
+            "Node {} kept changing under {CONFLICT_RETRIES} attempts to label and taint it",
+            spec.node_name
+        )))
+    }
 }
 
 #[cfg(test)]

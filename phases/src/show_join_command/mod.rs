@@ -27,7 +27,7 @@ pub struct JoinCommandSpec {
     /// else this node's advertise address and bind port.
     pub endpoint: String,
     /// The first of the init's bootstrap tokens (kubeadm shows the first one).
-    pub token: BootstrapTokenString,
+    pub token: Option<BootstrapTokenString>,
     /// Host path of the cluster CA certificate, whose public key joining nodes pin.
     pub ca_cert: PathBuf,
     /// Set when the control-plane certificates were uploaded (`--upload-certs`).
@@ -121,16 +121,17 @@ impl<C: JoinCommandContext> Step<C> for ShowJoinCommand {
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let spec = ctx.join_command_spec();
+        let Some(token) = &spec.token else {
+            return Err(PhaseError::with_hint(
+                "no bootstrap token to put in the join command",
+                "give one with --token or bootstrapTokens in the InitConfiguration",
+            ));
+        };
         let pem = fx.fs().read(&spec.ca_cert)?;
         let hash = ca_cert_hash(&pem, spec.ca_cert.clone()).map_err(|e| {
             PhaseError::with_hint(e.to_string(), "run `kubestrap init phase certs ca` first")
         })?;
-        let commands = join_commands(
-            &spec.endpoint,
-            &spec.token,
-            &hash,
-            spec.certificate_key.as_ref(),
-        );
+        let commands = join_commands(&spec.endpoint, token, &hash, spec.certificate_key.as_ref());
         fx.set_result_field(JOIN_COMMAND_FIELD, commands.worker.into());
         if let Some(cp) = commands.control_plane {
             fx.set_result_field(CONTROL_PLANE_JOIN_COMMAND_FIELD, cp.into());

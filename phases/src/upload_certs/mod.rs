@@ -14,16 +14,26 @@ use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::apiclient::ApiClient;
 use crate::config::CertificateKey;
+use crate::effects::Effects;
+use crate::fingerprint::Fingerprint;
 use crate::host::{FsError, HostFs};
-use crate::token::DEFAULT_TOKEN_GROUP;
+use crate::step::{Applicability, PhaseError, Step};
+use crate::token::{BootstrapTokenString, DEFAULT_TOKEN_GROUP};
+use crate::upload_config::ClusterAccess;
+
+/// `result` field the certificate key is handed to the user under.
+pub const CERTIFICATE_KEY_FIELD: &str = "certificate_key";
 
 pub const NAMESPACE: &str = "kube-system";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// kubeadm's `KubeadmCertsSecret`.
 pub const SECRET_NAME: &str = "kubeadm-certs";
 /// kubeadm's `KubeadmCertsClusterRoleName`: lets token-authenticated joiners read the Secret.
@@ -205,15 +215,177 @@ pub fn certs_role_binding() -> RoleBinding {
             ..ObjectMeta::default()
         },
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
+            api_group: RBAC_GROUP.into(),
             kind: "Role".into(),
             name: ROLE_NAME.into(),
         },
         subjects: Some(vec![Subject {
+            api_group: Some(RBAC_GROUP.into()),
             kind: "Group".into(),
             name: DEFAULT_TOKEN_GROUP.into(),
-            ..Subject::default()
+            namespace: None,
         }]),
+    }
+}
+
+/// The bootstrap token Secret that only carries the kubeadm-certs Secret's lifetime: no
+/// usages, so it authenticates nothing; the token cleaner deletes it at `expiration`, and
+/// the garbage collector then deletes what it owns.
+pub fn lifetime_token_secret(token: &BootstrapTokenString, now: time::OffsetDateTime) -> Secret {
+    let expiry = (now + CERT_TOKEN_TTL)
+        .replace_nanosecond(0)
+        .unwrap_or(now + CERT_TOKEN_TTL);
+    let expiration = expiry
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let entry = |k: &str, v: &str| (k.to_string(), ByteString(v.as_bytes().to_vec()));
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(format!("bootstrap-token-{}", token.id())),
+            namespace: Some(NAMESPACE.into()),
+            ..ObjectMeta::default()
+        },
+        type_: Some("bootstrap.kubernetes.io/token".into()),
+        data: Some(BTreeMap::from([
+            entry("token-id", token.id().as_str()),
+            entry("token-secret", token.secret().expose()),
+            entry("description", CERT_TOKEN_DESCRIPTION),
+            entry("expiration", &expiration),
+        ])),
+        ..Secret::default()
+    }
+}
+
+/// What `upload-certs` needs; `None` from the context when certificates are not uploaded.
+#[derive(Debug, Clone)]
+pub struct UploadCertsSpec {
+    pub access: ClusterAccess,
+    /// Host path of the certificates dir.
+    pub cert_dir: PathBuf,
+    pub etcd: EtcdFiles,
+    /// Given, or generated once per run when absent.
+    pub key: CertificateKey,
+}
+
+pub trait UploadCertsContext: Sync {
+    fn upload_certs_spec(&self) -> Option<UploadCertsSpec>;
+}
+
+/// The Secret as it is, when it still holds exactly these files under this key and its
+/// owner token still exists: re-applying it then changes nothing (fresh nonces would).
+async fn reusable_secret(
+    client: &ApiClient,
+    fs: &HostFs,
+    files: &BTreeMap<String, PathBuf>,
+    key: &CertificateKey,
+) -> Result<Option<Secret>, PhaseError> {
+    let Some(current) = client
+        .get_opt::<Secret>(Some(NAMESPACE), SECRET_NAME)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = current
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
+    else {
+        return Ok(None);
+    };
+    let token = client
+        .get_opt::<Secret>(Some(NAMESPACE), &owner.name)
+        .await?;
+    if token.and_then(|t| t.metadata.uid).as_deref() != Some(owner.uid.as_str()) {
+        return Ok(None);
+    }
+    let data = current.data.clone().unwrap_or_default();
+    let Ok(plain) = decrypted_entries(&data, key) else {
+        return Ok(None);
+    };
+    let mut on_disk = BTreeMap::new();
+    for (name, path) in files {
+        on_disk.insert(name.clone(), fs.read_if_exists(path)?.unwrap_or_default());
+    }
+    Ok((plain == on_disk).then(|| certs_secret(data, owner.clone())))
+}
+
+/// `upload-certs`.
+pub struct UploadCerts;
+
+#[async_trait]
+impl<C: UploadCertsContext> Step<C> for UploadCerts {
+    fn name(&self) -> &'static str {
+        "upload-certs"
+    }
+
+    fn help(&self) -> &'static str {
+        "With --upload-certs: store the control-plane certificates, encrypted, in Secret kube-system/kubeadm-certs."
+    }
+
+    fn applicability(&self, ctx: &C) -> Applicability {
+        match ctx.upload_certs_spec() {
+            Some(_) => Applicability::Applies,
+            None => Applicability::NotApplicable(
+                "certificates are uploaded only with --upload-certs".into(),
+            ),
+        }
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        if let Some(spec) = ctx.upload_certs_spec() {
+            for path in files_to_upload(&spec.cert_dir, &spec.etcd).values() {
+                fp.file(path);
+            }
+        }
+    }
+
+    /// The Secret expires with its token; each run checks it is still there.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let Some(spec) = ctx.upload_certs_spec() else {
+            return Ok(());
+        };
+        let files = files_to_upload(&spec.cert_dir, &spec.etcd);
+        let client = spec.access.admin(fx).await?;
+        let reused = if fx.is_dry_run() {
+            None
+        } else {
+            reusable_secret(&client, fx.fs(), &files, &spec.key).await?
+        };
+        let secret = match reused {
+            Some(secret) => secret,
+            None => {
+                let token = BootstrapTokenString::generate();
+                let token_secret = lifetime_token_secret(&token, time::OffsetDateTime::now_utc());
+                let token_name = token_secret.metadata.name.clone().unwrap_or_default();
+                client.create_or_update(fx, &token_secret).await?;
+                let uid = if fx.is_dry_run() {
+                    String::new()
+                } else {
+                    client
+                        .get_opt::<Secret>(Some(NAMESPACE), &token_name)
+                        .await?
+                        .and_then(|s| s.metadata.uid)
+                        .ok_or_else(|| {
+                            PhaseError::failed(format!(
+                                "Secret {NAMESPACE}/{token_name} vanished right after it was created"
+                            ))
+                        })?
+                };
+                let data = encrypted_entries(fx.fs(), &files, &spec.key)?;
+                certs_secret(data, owner_reference(&token_name, &uid))
+            }
+        };
+        client.apply(fx, &secret).await?;
+        client.apply(fx, &certs_role()).await?;
+        client.apply(fx, &certs_role_binding()).await?;
+        // The user needs the key to join control planes; this is the only place it goes.
+        fx.set_result_field(CERTIFICATE_KEY_FIELD, spec.key.expose_hex().into());
+        Ok(())
     }
 }
 

@@ -7,14 +7,23 @@
 //! holds only `ClusterConfiguration` (`ClusterStatus` is gone since 1.22).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::apiclient::{ApiClient, admin_client};
+use crate::effects::Effects;
+use crate::fingerprint::Fingerprint;
+use crate::kubelet::KubeletContext;
+use crate::step::{PhaseError, Step};
 use crate::token::DEFAULT_TOKEN_GROUP;
 
 pub const NAMESPACE: &str = "kube-system";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const KUBEADM_CONFIG_MAP: &str = "kubeadm-config";
 pub const CLUSTER_CONFIGURATION_KEY: &str = "ClusterConfiguration";
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";
@@ -80,7 +89,7 @@ fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> Conf
         role_binding: RoleBinding {
             metadata: meta(role),
             role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
+                api_group: RBAC_GROUP.into(),
                 kind: "Role".into(),
                 name: role.into(),
             },
@@ -88,13 +97,111 @@ fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> Conf
                 [DEFAULT_TOKEN_GROUP, NODES_GROUP]
                     .into_iter()
                     .map(|group| Subject {
+                        api_group: Some(RBAC_GROUP.into()),
                         kind: "Group".into(),
                         name: group.into(),
-                        ..Subject::default()
+                        namespace: None,
                     })
                     .collect(),
             ),
         },
+    }
+}
+
+/// How a phase reaches the cluster as its administrator: admin.conf (and super-admin.conf to
+/// grant admin.conf its rights) under this directory, calls retried up to `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAccess {
+    pub kubeconfig_dir: PathBuf,
+    /// `timeouts.kubernetesAPICall`.
+    pub timeout: Duration,
+}
+
+impl ClusterAccess {
+    /// The admin client, making ClusterRoleBinding kubeadm:cluster-admins first if needed.
+    pub async fn admin(&self, fx: &mut Effects<'_>) -> Result<ApiClient, PhaseError> {
+        Ok(admin_client(fx.fs(), &self.kubeconfig_dir, self.timeout, fx).await?)
+    }
+}
+
+/// What the upload-config phases need of a context.
+pub trait UploadConfigContext: KubeletContext {
+    fn cluster_access(&self) -> ClusterAccess;
+    /// The ClusterConfiguration document as kubeadm stores it (no secrets).
+    fn cluster_configuration_yaml(&self) -> String;
+}
+
+/// Applies the three objects; server-side apply leaves unchanged objects untouched.
+async fn upload(
+    access: &ClusterAccess,
+    objects: ConfigObjects,
+    fx: &mut Effects<'_>,
+) -> Result<(), PhaseError> {
+    let client = access.admin(fx).await?;
+    client.apply(fx, &objects.config_map).await?;
+    client.apply(fx, &objects.role).await?;
+    client.apply(fx, &objects.role_binding).await?;
+    Ok(())
+}
+
+/// `upload-config/kubeadm`.
+pub struct UploadKubeadmConfig;
+
+#[async_trait]
+impl<C: UploadConfigContext> Step<C> for UploadKubeadmConfig {
+    fn name(&self) -> &'static str {
+        "kubeadm"
+    }
+
+    fn help(&self) -> &'static str {
+        "Create ConfigMap kube-system/kubeadm-config with its Role and RoleBinding."
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        fp.value("cluster_configuration", &ctx.cluster_configuration_yaml());
+    }
+
+    /// Its result lives in the cluster, not in a file the journal can check.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let objects = kubeadm_config(ctx.cluster_configuration_yaml());
+        upload(&ctx.cluster_access(), objects, fx).await
+    }
+}
+
+/// The KubeletConfiguration document `kubelet-start` writes to config.yaml.
+pub fn kubelet_configuration_yaml(ctx: &impl KubeletContext) -> Result<String, PhaseError> {
+    serde_saphyr::to_string(&ctx.kubelet().config())
+        .map_err(|e| PhaseError::failed(format!("cannot render the KubeletConfiguration: {e}")))
+}
+
+/// `upload-config/kubelet`.
+pub struct UploadKubeletConfig;
+
+#[async_trait]
+impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
+    fn name(&self) -> &'static str {
+        "kubelet"
+    }
+
+    fn help(&self) -> &'static str {
+        "Create ConfigMap kube-system/kubelet-config with its Role and RoleBinding."
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        fp.value("kubelet_configuration", &ctx.kubelet().config());
+    }
+
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let objects = kubelet_config(kubelet_configuration_yaml(ctx)?);
+        upload(&ctx.cluster_access(), objects, fx).await
     }
 }
 
