@@ -166,4 +166,15 @@ mod tests {
         let changed: Vec<bool> = files.iter().map(|f| f.changed).collect();
         assert_eq!(changed, [true, false, true]);
     }
+
+    #[test]
+    fn result_fields_are_taken_once_and_last_write_wins() {
+        let fs = HostFs::real();
+        let mut fx = Effects::new("x", &fs, &Silent);
+        fx.set_result_field("join_command", "a".into());
+        fx.set_result_field("join_command", "b".into());
+        let taken = fx.take_result_fields();
+        assert_eq!(taken["join_command"], "b");
+        assert!(fx.take_result_fields().is_empty());
+    }
 }
