@@ -45,16 +45,22 @@ pub const CERT_TOKEN_DESCRIPTION: &str = "Proxy for managing TTL for the kubeadm
 
 const NONCE_LEN: usize = 12;
 
+/// AES-GCM refused the input: only possible for inputs beyond its limit (~64 GiB).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encrypt {0} bytes with AES-256-GCM")]
+pub struct EncryptError(pub usize);
+
 /// Encrypts one file's bytes as kubeadm's `EncryptBytes` does, under a fresh random nonce.
-pub fn encrypt(key: &CertificateKey, plaintext: &[u8]) -> Vec<u8> {
+pub fn encrypt(key: &CertificateKey, plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
     let cipher = Aes256Gcm::new(key.expose().into());
     let nonce = Aes256Gcm::generate_nonce(&mut aes_gcm::aead::OsRng);
-    // Encryption under a 32-byte key and 12-byte nonce only fails for inputs of ~64 GiB.
-    let sealed = cipher.encrypt(&nonce, plaintext).unwrap_or_default();
+    let sealed = cipher
+        .encrypt(&nonce, plaintext)
+        .map_err(|_| EncryptError(plaintext.len()))?;
     let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
-    out
+    Ok(out)
 }
 
 /// Why an entry cannot be decrypted. Never carries the key or the data.
@@ -127,17 +133,42 @@ pub fn files_to_upload(cert_dir: &Path, etcd: &EtcdFiles) -> BTreeMap<String, Pa
     files
 }
 
+/// Why the files could not be packed into the Secret.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(transparent)]
+    Read(#[from] FsError),
+    #[error("{}: {source}", path.display())]
+    Encrypt {
+        path: PathBuf,
+        #[source]
+        source: EncryptError,
+    },
+}
+
+impl From<PackError> for PhaseError {
+    fn from(e: PackError) -> Self {
+        match e {
+            PackError::Read(fs) => PhaseError::Fs(fs),
+            other => PhaseError::failed(other.to_string()),
+        }
+    }
+}
+
 /// Reads and encrypts every file; a missing file becomes an empty entry.
 pub fn encrypted_entries(
     fs: &HostFs,
     files: &BTreeMap<String, PathBuf>,
     key: &CertificateKey,
-) -> Result<BTreeMap<String, ByteString>, FsError> {
+) -> Result<BTreeMap<String, ByteString>, PackError> {
     files
         .iter()
         .map(|(name, path)| {
             let data = match fs.read_if_exists(path)? {
-                Some(bytes) => encrypt(key, &bytes),
+                Some(bytes) => encrypt(key, &bytes).map_err(|source| PackError::Encrypt {
+                    path: path.clone(),
+                    source,
+                })?,
                 None => Vec::new(),
             };
             Ok((name.clone(), ByteString(data)))
@@ -400,8 +431,8 @@ mod tests {
     #[test]
     fn round_trip_with_fresh_nonces() {
         let k = key(7);
-        let a = encrypt(&k, b"-----BEGIN CERTIFICATE-----");
-        let b = encrypt(&k, b"-----BEGIN CERTIFICATE-----");
+        let a = encrypt(&k, b"-----BEGIN CERTIFICATE-----").unwrap();
+        let b = encrypt(&k, b"-----BEGIN CERTIFICATE-----").unwrap();
         assert_ne!(a, b, "each entry gets its own nonce");
         assert_eq!(a.len(), 12 + 27 + 16, "nonce ‖ ciphertext ‖ tag");
         assert_eq!(decrypt(&k, &a).unwrap(), b"-----BEGIN CERTIFICATE-----");
@@ -409,7 +440,7 @@ mod tests {
 
     #[test]
     fn wrong_key_or_tampering_fails() {
-        let sealed = encrypt(&key(1), b"secret");
+        let sealed = encrypt(&key(1), b"secret").unwrap();
         assert_eq!(decrypt(&key(2), &sealed), Err(DecryptError::Authentication));
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
