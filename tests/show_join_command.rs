@@ -49,3 +49,25 @@ fn join_commands_are_in_the_result_event_only() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains(cmd), "{stdout}");
 }
+
+#[test]
+fn a_generated_certificate_key_is_printed_once_on_stdout() {
+    let root = tempfile::tempdir().unwrap();
+    for args in [&["certs", "all"][..], &["kubeconfig", "all"][..]] {
+        let out = phase(root.path(), args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = phase(root.path(), &["upload-certs", "--upload-certs", "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let key = stdout
+        .lines()
+        .skip_while(|l| !l.contains("Using certificate key"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no key in {stdout}"));
+    assert_eq!(key.len(), 64);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(stdout.matches(key).count(), 1, "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(key));
+    assert!(stdout.contains("Secret kube-system/kubeadm-certs"), "the plan lists it");
+}
