@@ -55,10 +55,21 @@ fn a_generated_certificate_key_is_printed_once_on_stdout() {
     let root = tempfile::tempdir().unwrap();
     for args in [&["certs", "all"][..], &["kubeconfig", "all"][..]] {
         let out = phase(root.path(), args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = phase(root.path(), &["upload-certs", "--upload-certs", "--dry-run"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = phase(
+        root.path(),
+        &["upload-certs", "--upload-certs", "--dry-run"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let key = stdout
         .lines()
@@ -69,5 +80,8 @@ fn a_generated_certificate_key_is_printed_once_on_stdout() {
     assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(stdout.matches(key).count(), 1, "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(key));
-    assert!(stdout.contains("Secret kube-system/kubeadm-certs"), "the plan lists it");
+    assert!(
+        stdout.contains("Secret kube-system/kubeadm-certs"),
+        "the plan lists it"
+    );
 }

@@ -116,12 +116,17 @@ async fn wait_ready(client: &kube::Client, procs: &mut [&mut Proc]) {
 }
 
 fn context(root: &Path) -> InitContext {
+    context_with(root, NODE, "")
+}
+
+/// `init_extra` is appended to the InitConfiguration document.
+fn context_with(root: &Path, node: &str, init_extra: &str) -> InitContext {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kubeadm.yaml");
     std::fs::write(
         &file,
         format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: 6443\nnodeRegistration:\n  name: {NODE}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: 6443\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
         ),
     )
     .unwrap();
@@ -131,6 +136,16 @@ fn context(root: &Path) -> InitContext {
     };
     let cfg = config::load_init(Some(&file), &flags).unwrap();
     InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+}
+
+#[derive(Default)]
+struct Progress(std::sync::Mutex<Vec<String>>);
+
+impl kubestrap_phases::Reporter for Progress {
+    fn warning(&self, _: &str, _: &str) {}
+    fn progress(&self, _: &str, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
 }
 
 struct Ran {
@@ -164,12 +179,13 @@ fn rv<K: kube::Resource>(o: &K) -> String {
 }
 
 /// The resourceVersions of everything the phases own, to prove a re-run changes nothing.
+/// (Not the Node's: the controller-manager's node lifecycle controller updates a Node whose
+/// kubelet never reports; that a re-run sends no patch is asserted instead.)
 async fn versions(c: &kube::Client) -> BTreeMap<String, String> {
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "kube-system");
     let roles: Api<Role> = Api::namespaced(c.clone(), "kube-system");
     let rbs: Api<RoleBinding> = Api::namespaced(c.clone(), "kube-system");
     let secrets: Api<Secret> = Api::namespaced(c.clone(), "kube-system");
-    let nodes: Api<Node> = Api::all(c.clone());
     let mut out = BTreeMap::new();
     for name in ["kubeadm-config", "kubelet-config"] {
         out.insert(format!("cm/{name}"), rv(&cms.get(name).await.unwrap()));
@@ -186,7 +202,6 @@ async fn versions(c: &kube::Client) -> BTreeMap<String, String> {
         "secret/kubeadm-certs".into(),
         rv(&secrets.get("kubeadm-certs").await.unwrap()),
     );
-    out.insert("node".into(), rv(&nodes.get(NODE).await.unwrap()));
     out
 }
 
@@ -412,6 +427,39 @@ async fn cluster_objects_on_a_real_apiserver() {
         )
     );
 
+    // A Node that never registers: the wait reports progress, then fails saying where to look.
+    let ghost = context_with(
+        root.path(),
+        "ghost",
+        "timeouts:\n  kubeletHealthCheck: 6s\n",
+    );
+    let progress = Progress::default();
+    let fs = HostFs::real();
+    let mut fx = Effects::new("mark-control-plane", &fs, &progress);
+    let started = Instant::now();
+    let err = Step::<InitContext>::run(&MarkControlPlane, &ghost, &mut fx)
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(6) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("the kubelet has not registered Node \"ghost\" within 6s"),
+        "{err}"
+    );
+    assert!(err.hint().unwrap().contains("journalctl -xeu kubelet"));
+    let lines = progress.0.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("waiting for the kubelet to register Node ghost")),
+        "{lines:?}"
+    );
+    assert!(fx.into_record().1.is_empty(), "nothing was patched");
+
     // A second run of every phase changes nothing.
     let before = versions(&sa).await;
     run(&ctx, &UploadKubeadmConfig).await;
@@ -423,5 +471,15 @@ async fn cluster_objects_on_a_real_apiserver() {
     );
     let remarked = run(&ctx, &MarkControlPlane).await;
     assert!(remarked.api.is_empty(), "{:?}", remarked.api);
+    let node = nodes.get(NODE).await.unwrap();
+    let cp_taints = node
+        .spec
+        .unwrap()
+        .taints
+        .unwrap()
+        .iter()
+        .filter(|t| t.key == "node-role.kubernetes.io/control-plane")
+        .count();
+    assert_eq!(cp_taints, 1);
     assert_eq!(versions(&sa).await, before);
 }
