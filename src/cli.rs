@@ -190,13 +190,61 @@ pub struct JoinArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a bootstrap token on the cluster.
-    Create,
+    Create(TokenCreateArgs),
     /// List the cluster's bootstrap tokens.
-    List,
+    List(TokenClusterArgs),
     /// Delete bootstrap tokens.
-    Delete,
+    Delete {
+        /// Token ids (abcdef) or whole tokens (abcdef.0123456789abcdef) to delete.
+        #[arg(required = true, value_name = "TOKEN_ID|TOKEN")]
+        tokens: Vec<String>,
+        #[command(flatten)]
+        cluster: TokenClusterArgs,
+    },
     /// Print a new random token (nothing is created on the cluster).
     Generate,
+}
+
+/// How `token` commands reach the cluster.
+#[derive(Debug, Args)]
+pub struct TokenClusterArgs {
+    /// The kubeconfig to talk to the cluster with [default: <root>/etc/kubernetes/admin.conf].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// How long the token is valid (Go duration; 0 = never expires).
+    #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
+    pub ttl: String,
+    /// What the token may be used for: signing, authentication.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "USAGE,...",
+        default_value = "signing,authentication"
+    )]
+    pub usages: Vec<String>,
+    /// Extra groups the token authenticates as (system:bootstrappers:...).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "GROUP,...",
+        default_value = "system:bootstrappers:kubeadm:default-node-token"
+    )]
+    pub groups: Vec<String>,
+    /// A human-readable note on what the token is for.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Print the whole `kubestrap join` command instead of the token alone.
+    #[arg(long)]
+    pub print_join_command: bool,
+    #[command(flatten)]
+    pub cluster: TokenClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         Command::Join(args) => {
             workflows::join::run(&cli.global, args, phase.as_deref(), events).await
         }
-        Command::Token(cmd) => commands::token::run(cmd, events),
+        Command::Token(cmd) => commands::token::run(cmd, &cli.global, events).await,
         Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
         Command::Config(cmd) => commands::config(cmd),

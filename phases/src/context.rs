@@ -478,6 +478,16 @@ impl JoinCommandContext for InitContext {
     }
 }
 
+impl crate::bootstrap_token::BootstrapTokenContext for InitContext {
+    fn bootstrap_token_spec(&self) -> crate::bootstrap_token::BootstrapTokenSpec {
+        crate::bootstrap_token::BootstrapTokenSpec {
+            kubeconfig_dir: self.root.resolve(KUBERNETES_DIR),
+            tokens: self.config.bootstrap_tokens.clone(),
+            api_timeout: self.config.timeouts.kubernetes_api_call.as_duration(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_address;

@@ -4,6 +4,7 @@
 //! the engine, the journal or how progress is shown.
 
 pub mod apiclient;
+pub mod bootstrap_token;
 pub mod certs;
 pub mod config;
 pub mod context;

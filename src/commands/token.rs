@@ -1,22 +1,177 @@
-//! `kubestrap token …`.
+//! `kubestrap token …`: bootstrap tokens on a running cluster, as `kubeadm token` does.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use kubestrap_phases::token::BootstrapTokenString;
+use kubestrap_phases::HostFs;
+use kubestrap_phases::apiclient::ApiClient;
+use kubestrap_phases::bootstrap_token::{
+    cluster_info_source, create_token, delete_token, join_command, list_tokens, render_json,
+    render_table,
+};
+use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
+use kubestrap_phases::effects::{Effects, Silent};
+use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
 
-use super::not_implemented;
-use crate::cli::TokenCommand;
-use crate::output::EventSink;
+use crate::cli::{GlobalArgs, TokenClusterArgs, TokenCommand, TokenCreateArgs};
+use crate::output::{EventSink, Format};
+use crate::workflows::fail_early;
 
-pub fn run(cmd: &TokenCommand, events: &dyn EventSink) -> ExitCode {
-    match cmd {
+/// kubeadm's default for API calls of these commands.
+const API_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn run(cmd: &TokenCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+    let (name, result) = match cmd {
         // The user asked for a token: printing it is the point.
         TokenCommand::Generate => {
             println!("{}", BootstrapTokenString::generate().expose());
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        TokenCommand::Create => not_implemented(events, "token create", 5),
-        TokenCommand::List => not_implemented(events, "token list", 5),
-        TokenCommand::Delete => not_implemented(events, "token delete", 5),
+        TokenCommand::Create(args) => ("token create", create(args, global).await),
+        TokenCommand::List(cluster) => ("token list", list(cluster, global).await),
+        TokenCommand::Delete { tokens, cluster } => {
+            ("token delete", delete(tokens, cluster, global).await)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail_early(events, name, message, None),
     }
+}
+
+fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathBuf, String> {
+    match &args.kubeconfig {
+        Some(p) => Ok(p.clone()),
+        None => kubestrap_phases::NodeRoot::new(&global.root)
+            .map(|r| r.resolve("/etc/kubernetes/admin.conf"))
+            .map_err(|e| format!("flag --root {}: {e}", global.root.display())),
+    }
+}
+
+async fn client(path: &std::path::Path) -> Result<ApiClient, String> {
+    ApiClient::from_kubeconfig(&HostFs::real(), path, API_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Parses the flags of `token create` into a token, each error naming its flag.
+fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
+    let token = match &args.token {
+        Some(t) => t
+            .parse::<BootstrapTokenString>()
+            .map_err(|e| format!("argument TOKEN: {e}"))?,
+        None => BootstrapTokenString::generate(),
+    };
+    let ttl: GoDuration = args.ttl.parse().map_err(|e| format!("flag --ttl: {e}"))?;
+    let usages = args
+        .usages
+        .iter()
+        .map(|u| u.trim().parse::<TokenUsage>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("flag --usages: {e}"))?;
+    if usages.is_empty() {
+        return Err("flag --usages: at least one of signing, authentication is required".into());
+    }
+    let groups = args
+        .groups
+        .iter()
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| g.trim().parse::<TokenGroup>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("flag --groups: {e}"))?;
+    if !groups.is_empty() && !usages.contains(&TokenUsage::Authentication) {
+        return Err(
+            "flag --groups: extra groups need the authentication usage (--usages authentication)"
+                .into(),
+        );
+    }
+    Ok(BootstrapToken {
+        token,
+        description: args.description.clone().filter(|d| !d.is_empty()),
+        expiry: TokenExpiry::Ttl(ttl),
+        usages,
+        groups,
+    })
+}
+
+async fn create(args: &TokenCreateArgs, global: &GlobalArgs) -> Result<(), String> {
+    let token = parse_create(args)?;
+    let path = kubeconfig_path(&args.cluster, global)?;
+    let staging = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let fs = if global.dry_run {
+        HostFs::staged(staging.path())
+    } else {
+        HostFs::real()
+    };
+    let client = client(&path).await?;
+    let mut fx = Effects::new("token create", &fs, &Silent);
+    create_token(&client, &mut fx, &token)
+        .await
+        .map_err(|e| e.to_string())?;
+    if args.print_join_command {
+        let cluster = cluster_info_source(&HostFs::real(), &path).map_err(|e| e.to_string())?;
+        let cmd = join_command(&path, &cluster, &token.token).map_err(|e| e.to_string())?;
+        println!("{cmd}");
+    } else {
+        // The user asked for a token: printing it is the point.
+        println!("{}", token.token.expose());
+    }
+    Ok(())
+}
+
+async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), String> {
+    let path = kubeconfig_path(cluster, global)?;
+    let tokens = list_tokens(&client(&path).await?)
+        .await
+        .map_err(|e| e.to_string())?;
+    if global.output == Format::Json {
+        print!("{}", render_json(&tokens));
+    } else {
+        print!("{}", render_table(&tokens, time::OffsetDateTime::now_utc()));
+    }
+    Ok(())
+}
+
+/// A token id, or the id of a whole token; the error never echoes a would-be secret.
+fn parse_id(arg: &str) -> Result<TokenId, String> {
+    if arg.contains('.') {
+        arg.parse::<BootstrapTokenString>()
+            .map(|t| t.id().clone())
+            .map_err(|e| format!("argument TOKEN_ID|TOKEN: {e}"))
+    } else {
+        arg.parse::<TokenId>()
+            .map_err(|e| format!("argument TOKEN_ID|TOKEN: {e}"))
+    }
+}
+
+async fn delete(
+    tokens: &[String],
+    cluster: &TokenClusterArgs,
+    global: &GlobalArgs,
+) -> Result<(), String> {
+    let ids = tokens
+        .iter()
+        .map(|t| parse_id(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = kubeconfig_path(cluster, global)?;
+    let client = client(&path).await?;
+    let staging = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let fs = if global.dry_run {
+        HostFs::staged(staging.path())
+    } else {
+        HostFs::real()
+    };
+    let mut fx = Effects::new("token delete", &fs, &Silent);
+    for id in ids {
+        if delete_token(&client, &mut fx, &id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            println!("bootstrap token {:?} deleted", id.as_str());
+        } else {
+            return Err(format!("bootstrap token {:?} not found", id.as_str()));
+        }
+    }
+    Ok(())
 }

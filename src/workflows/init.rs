@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
+use kubestrap_phases::bootstrap_token::BootstrapTokenPhase;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
@@ -65,11 +66,7 @@ pub fn tree() -> PhaseTree<InitContext> {
             ),
             Node::leaf(upload_certs::UploadCerts),
             Node::leaf(mark_control_plane::MarkControlPlane),
-            pending(
-                "bootstrap-token",
-                "Create the bootstrap token Secret, its RBAC bindings and ConfigMap kube-public/cluster-info.",
-                5,
-            ),
+            Node::leaf(BootstrapTokenPhase),
             pending(
                 "kubelet-finalize",
                 "Point kubelet.conf at the rotated client certificate.",

@@ -323,6 +323,26 @@ impl ApiClient {
             .map(|_| ())
     }
 
+    /// Creates `obj`; an existing object of that name is an error (409, see
+    /// [`ApiError::is_conflict`]). Under `--dry-run` only records it.
+    pub async fn create<K>(&self, fx: &mut Effects<'_>, obj: &K) -> Result<(), ApiError>
+    where
+        K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug,
+        K::Scope: ApiScope,
+    {
+        let (namespace, name) = identity(obj);
+        fx.record_api(change::<K>(ApiVerb::Create, namespace.as_deref(), &name));
+        if fx.is_dry_run() {
+            return Ok(());
+        }
+        let api = self.api_for::<K>(namespace.as_deref());
+        let post = PostParams::default();
+        let action = format!("create {}", object_label::<K>(namespace.as_deref(), &name));
+        self.retry(&action, || api.create(&post, obj))
+            .await
+            .map(|_| ())
+    }
+
     /// Creates `obj`, or replaces the existing one (keeping its resourceVersion check) when
     /// it already exists — kubeadm's CreateOrUpdate, for objects whose every field is ours.
     /// Under `--dry-run` only records it.

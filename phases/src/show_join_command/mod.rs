@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
+use crate::bootstrap_token::ca_cert_hash;
 use crate::config::{CaCertHash, CertificateKey};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
@@ -37,27 +37,6 @@ pub struct JoinCommandSpec {
 /// The phase's view of a context.
 pub trait JoinCommandContext: Sync {
     fn join_command_spec(&self) -> JoinCommandSpec;
-}
-
-/// Why the CA certificate cannot be pinned.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: not a PEM X.509 certificate ({reason})", path.display())]
-pub struct CaCertError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-/// `sha256:<hex>` over the certificate's SubjectPublicKeyInfo DER, as
-/// `--discovery-token-ca-cert-hash` expects.
-pub fn ca_cert_hash(pem: &[u8], path: PathBuf) -> Result<CaCertHash, CaCertError> {
-    let fail = |reason: String| CaCertError {
-        path: path.clone(),
-        reason,
-    };
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| fail(e.to_string()))?;
-    let cert = block.parse_x509().map_err(|e| fail(e.to_string()))?;
-    let spki = cert.tbs_certificate.subject_pki.raw;
-    Ok(CaCertHash::from_digest(Sha256::digest(spki).into()))
 }
 
 /// The two commands. Holds secrets: `Debug` shows neither.
@@ -128,7 +107,7 @@ impl<C: JoinCommandContext> Step<C> for ShowJoinCommand {
             ));
         };
         let pem = fx.fs().read(&spec.ca_cert)?;
-        let hash = ca_cert_hash(&pem, spec.ca_cert.clone()).map_err(|e| {
+        let hash = ca_cert_hash(&spec.ca_cert, &pem).map_err(|e| {
             PhaseError::with_hint(e.to_string(), "run `kubestrap init phase certs ca` first")
         })?;
         let commands = join_commands(&spec.endpoint, token, &hash, spec.certificate_key.as_ref());
@@ -145,33 +124,6 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "abcdef.0123456789abcdef";
-
-    fn ca_pem() -> (String, Vec<u8>) {
-        use rcgen::PublicKeyData;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        (cert.pem(), key.subject_public_key_info())
-    }
-
-    #[test]
-    fn hash_is_sha256_of_the_spki() {
-        let (pem, spki) = ca_pem();
-        let hash = ca_cert_hash(pem.as_bytes(), "ca.crt".into()).unwrap();
-        let expected: [u8; 32] = Sha256::digest(&spki).into();
-        assert_eq!(hash.digest(), &expected);
-        assert!(hash.to_string().starts_with("sha256:"));
-    }
-
-    #[test]
-    fn garbage_names_the_file() {
-        let err = ca_cert_hash(b"not a cert", "/x/pki/ca.crt".into()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("/x/pki/ca.crt: not a PEM"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn worker_and_control_plane_commands() {

@@ -21,7 +21,8 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::apiclient::ApiClient;
-use crate::config::CertificateKey;
+use crate::bootstrap_token::token_secret;
+use crate::config::{BootstrapToken, CertificateKey, GoDuration, TokenExpiry};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
 use crate::host::{FsError, HostFs};
@@ -263,28 +264,17 @@ pub fn certs_role_binding() -> RoleBinding {
 /// usages, so it authenticates nothing; the token cleaner deletes it at `expiration`, and
 /// the garbage collector then deletes what it owns.
 pub fn lifetime_token_secret(token: &BootstrapTokenString, now: time::OffsetDateTime) -> Secret {
-    let expiry = (now + CERT_TOKEN_TTL)
-        .replace_nanosecond(0)
-        .unwrap_or(now + CERT_TOKEN_TTL);
-    let expiration = expiry
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let entry = |k: &str, v: &str| (k.to_string(), ByteString(v.as_bytes().to_vec()));
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(format!("bootstrap-token-{}", token.id())),
-            namespace: Some(NAMESPACE.into()),
-            ..ObjectMeta::default()
+    let ttl = GoDuration::from_secs(CERT_TOKEN_TTL.as_secs());
+    token_secret(
+        &BootstrapToken {
+            token: token.clone(),
+            description: Some(CERT_TOKEN_DESCRIPTION.into()),
+            expiry: TokenExpiry::Ttl(ttl),
+            usages: Vec::new(),
+            groups: Vec::new(),
         },
-        type_: Some("bootstrap.kubernetes.io/token".into()),
-        data: Some(BTreeMap::from([
-            entry("token-id", token.id().as_str()),
-            entry("token-secret", token.secret().expose()),
-            entry("description", CERT_TOKEN_DESCRIPTION),
-            entry("expiration", &expiration),
-        ])),
-        ..Secret::default()
-    }
+        now,
+    )
 }
 
 /// What `upload-certs` needs; `None` from the context when certificates are not uploaded.
@@ -393,7 +383,7 @@ impl<C: UploadCertsContext> Step<C> for UploadCerts {
                 let token = BootstrapTokenString::generate();
                 let token_secret = lifetime_token_secret(&token, time::OffsetDateTime::now_utc());
                 let token_name = token_secret.metadata.name.clone().unwrap_or_default();
-                client.create_or_update(fx, &token_secret).await?;
+                client.create(fx, &token_secret).await?;
                 let uid = if fx.is_dry_run() {
                     String::new()
                 } else {

@@ -1,0 +1,186 @@
+//! `kubestrap token …` and `init phase bootstrap-token` through the binary: flag errors
+//! without a cluster, then create/list/delete against a real kube-apiserver and
+//! kube-controller-manager v1.20.2.
+
+#[path = "../phases/tests/api_support/mod.rs"]
+mod api_support;
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::kubestrap;
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = kubestrap().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn malformed_create_flags_are_errors_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ttl", "1x"], "--ttl"),
+        (&["--usages", "signing,sign"], "--usages"),
+        (&["--groups", "system:nodes"], "--groups"),
+        (&["abcdef.SECRETSECRETSECR"], "TOKEN"),
+        (
+            &["--usages", "signing", "--groups", "system:bootstrappers:x"],
+            "--groups",
+        ),
+    ];
+    for (extra, flag) in cases {
+        let mut args = vec!["token", "create", "--kubeconfig", "/nonexistent/admin.conf"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {stdout} {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!stderr.contains("SECRETSECRETSECR"), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    let (code, _, stderr) = run(&["token", "delete", "ABC", "--kubeconfig", "/x"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("TOKEN_ID|TOKEN"), "{stderr}");
+    // A missing kubeconfig is named.
+    let (code, _, stderr) = run(&["token", "list", "--root", "/nonexistent-root"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("/nonexistent-root/etc/kubernetes/admin.conf"),
+        "{stderr}"
+    );
+}
+
+fn cluster_info_has(root: &Path, ip: &str, key: &str) -> bool {
+    let ca = root.join("etc/kubernetes/pki/ca.crt");
+    let body = api_support::curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("https://{ip}:6443/api/v1/namespaces/kube-public/configmaps/cluster-info"),
+    ])
+    .unwrap();
+    body.contains(&format!("\"{key}\""))
+}
+
+fn wait(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_commands_against_a_real_cluster() {
+    let ip = "127.0.0.48";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let cp = api_support::start_control_plane(root, ip).await;
+    let r = root.to_str().unwrap();
+    // The phase through the binary, with an explicit token.
+    let cfg = root.join("kubeadm.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n  description: init token\nlocalAPIEndpoint:\n  advertiseAddress: {ip}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&[
+        "init",
+        "phase",
+        "bootstrap-token",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--root",
+        r,
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("0123456789abcdef") && !stderr.contains("0123456789abcdef"));
+    wait("init token signature", || {
+        cluster_info_has(root, ip, "jws-kubeconfig-abcdef")
+    });
+
+    // create --print-join-command: the CA pin matches the cluster's CA.
+    let (code, stdout, stderr) = run(&["token", "create", "--print-join-command", "--root", r]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(
+        &words[..3],
+        ["kubestrap", "join", &format!("{ip}:6443")[..]],
+        "{stdout}"
+    );
+    assert_eq!(words[3], "--token");
+    let token = words[4].to_string();
+    assert_eq!(words[5], "--discovery-token-ca-cert-hash");
+    let ca_pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    let ca = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca_pem).unwrap();
+    assert_eq!(words[6], ca.to_string());
+    let id = &token[..6];
+    wait("created token signature", || {
+        cluster_info_has(root, ip, &format!("jws-kubeconfig-{id}"))
+    });
+
+    // create TOKEN with options prints exactly the token.
+    let (code, stdout, stderr) = run(&[
+        "token",
+        "create",
+        "qwerty.0123456789qwerty",
+        "--ttl",
+        "2h",
+        "--description",
+        "ci",
+        "--usages",
+        "authentication",
+        "--root",
+        r,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "qwerty.0123456789qwerty\n");
+
+    // list: kubeadm's table, and JSON.
+    let (code, stdout, stderr) = run(&["token", "list", "--root", r]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("TOKEN") && lines[0].ends_with("EXTRA GROUPS"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 4, "{stdout}");
+    let qwerty = lines.iter().find(|l| l.starts_with("qwerty.")).unwrap();
+    let cols: Vec<&str> = qwerty.split_whitespace().collect();
+    assert_eq!(&cols[..2], ["qwerty.0123456789qwerty", "1h"], "{qwerty}");
+    assert_eq!(cols[3], "authentication");
+    assert_eq!(cols[4], "ci");
+    assert!(stdout.contains("init token"));
+    let (code, stdout, _) = run(&["token", "list", "-o", "json", "--root", r]);
+    assert_eq!(code, Some(0));
+    let parsed: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(parsed.len(), 3, "{stdout}");
+    assert!(parsed.iter().any(|v| v["token"] == token.as_str()));
+
+    // delete by whole token and by id; the signature goes; deleting again is an error.
+    let (code, stdout, stderr) = run(&["token", "delete", &token, "qwerty", "--root", r]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("bootstrap token \"{id}\" deleted\nbootstrap token \"qwerty\" deleted\n")
+    );
+    wait("signature withdrawn", || {
+        !cluster_info_has(root, ip, &format!("jws-kubeconfig-{id}"))
+    });
+    let (code, _, stderr) = run(&["token", "delete", "qwerty", "--root", r]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not found"), "{stderr}");
+    let (_, stdout, _) = run(&["token", "list", "--root", r]);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    drop(cp);
+}
