@@ -30,6 +30,8 @@ use static_pod_support::*;
 const IP: &str = "127.0.0.43";
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const NODE: &str = "node-1";
+/// Not 6443: other test beds' API servers listen on *:6443, which also takes {IP}:6443.
+const PORT: u16 = 6543;
 
 struct Proc {
     name: String,
@@ -115,6 +117,7 @@ async fn wait_ready(client: &kube::Client, procs: &mut [&mut Proc]) {
     }
 }
 
+/// The API server binds only its own address and port, as a good neighbour to other test beds.
 fn context(root: &Path) -> InitContext {
     context_with(root, NODE, "")
 }
@@ -126,7 +129,7 @@ fn context_with(root: &Path, node: &str, init_extra: &str) -> InitContext {
     std::fs::write(
         &file,
         format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: 6443\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: {PORT}\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\napiServer:\n  extraArgs:\n  - name: bind-address\n    value: {IP}\n"
         ),
     )
     .unwrap();
@@ -170,7 +173,7 @@ fn kubeconfig_with_token(ca_pem: &[u8], token: &str) -> String {
     use base64::Engine;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{IP}:6443\n    certificate-authority-data: {ca}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{IP}:{PORT}\n    certificate-authority-data: {ca}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
     )
 }
 
@@ -416,7 +419,7 @@ async fn cluster_objects_on_a_real_apiserver() {
     assert_eq!(
         worker,
         format!(
-            "kubestrap join {IP}:6443 --token {TOKEN} --discovery-token-ca-cert-hash sha256:{pin}"
+            "kubestrap join {IP}:{PORT} --token {TOKEN} --discovery-token-ca-cert-hash sha256:{pin}"
         )
     );
     assert_eq!(
