@@ -129,7 +129,7 @@ fn an_unknown_skipped_phase_is_an_error_listing_the_known_ones() {
 fn json_output_is_ndjson_only_and_ends_with_the_result() {
     let root = tempfile::tempdir().unwrap();
     let out = kubestrap()
-        .args(["init", "phase", "upload-certs", "-o", "json", "--root"])
+        .args(["init", "phase", "kubelet-finalize", "-o", "json", "--root"])
         .arg(root.path())
         .output()
         .unwrap();
@@ -137,7 +137,7 @@ fn json_output_is_ndjson_only_and_ends_with_the_result() {
     let ev = events(&out.stdout);
     let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["phase_started", "error", "result"]);
-    assert_eq!(ev[0]["phase"], "upload-certs");
+    assert_eq!(ev[0]["phase"], "kubelet-finalize");
     assert!(
         ev[1]["message"]
             .as_str()
@@ -146,7 +146,7 @@ fn json_output_is_ndjson_only_and_ends_with_the_result() {
     );
     assert!(ev[1]["hint"].is_string());
     assert_eq!(ev[2]["status"], "failed");
-    assert_eq!(ev[2]["failed_phase"], "upload-certs");
+    assert_eq!(ev[2]["failed_phase"], "kubelet-finalize");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use kubestrap_testbed::{Runner, RunnerConfig};
 use serde_json::Value;
 
 /// The first phase this build does not implement yet (issue #5).
-const FIRST_PENDING_AFTER_WAIT: &str = "upload-config/kubeadm";
+const FIRST_PENDING_AFTER_WAIT: &str = "kubelet-finalize";
 
 /// The preflight checks a test machine cannot meet: no container runtime, kubelet,
 /// conntrack or iptables, and IP forwarding off. Named, so every other check still counts.
@@ -116,13 +116,14 @@ fn error_of(ev: &[Value]) -> (String, String) {
     )
 }
 
-fn readyz(root: &Path) -> String {
-    // super-admin.conf (O=system:masters): admin.conf's group kubeadm:cluster-admins has no
-    // ClusterRoleBinding until upload-config/bootstrap-token create it (issue #5).
+fn kubectl(root: &Path, args: &[&str]) -> String {
+    // admin.conf (group kubeadm:cluster-admins) works once init has created its
+    // ClusterRoleBinding, which the first API phase does: proof that it did.
     let out = Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(root.join("etc/kubernetes/super-admin.conf"))
-        .args(["get", "--raw", "/readyz", "--request-timeout", "10s"])
+        .arg(root.join("etc/kubernetes/admin.conf"))
+        .args(args)
+        .args(["--request-timeout", "10s"])
         .output()
         .expect("kubectl runs");
     format!(
@@ -130,6 +131,41 @@ fn readyz(root: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+fn readyz(root: &Path) -> String {
+    kubectl(root, &["get", "--raw", "/readyz"])
+}
+
+/// Registers Node `name` as the kubelet would, as soon as the API server answers: no kubelet
+/// runs here, and mark-control-plane waits for the Node. Uses super-admin.conf, which works
+/// from the start.
+fn register_node_when_up(root: &Path, name: &str) -> std::thread::JoinHandle<()> {
+    let kubeconfig = root.join("etc/kubernetes/super-admin.conf");
+    let node = root.join("node.yaml");
+    std::fs::write(
+        &node,
+        format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    kubernetes.io/hostname: {name}\n"),
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(170);
+        while Instant::now() < deadline {
+            let out = Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["create", "--request-timeout", "5s", "-f"])
+                .arg(&node)
+                .output();
+            if let Ok(out) = out {
+                let err = String::from_utf8_lossy(&out.stderr);
+                if out.status.success() || err.contains("AlreadyExists") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
 }
 
 fn assert_reached_wait_and_stopped_after_it(code: Option<i32>, ev: &[Value]) {
@@ -151,6 +187,7 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
     let config = config_file(root.path(), "2m");
     // Started on an empty root, before init writes any manifest, as a kubelet would be.
     let pods = stand_in(root.path());
+    let registrar = register_node_when_up(root.path(), "n1");
 
     let started = Instant::now();
     let (code, ev) = init(root.path(), advertise, 16421, &config);
@@ -189,6 +226,21 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
     eprintln!("init up to the end of wait-control-plane: {took:?} (the wait itself {wait_ms} ms)");
 
     assert_eq!(readyz(root.path()).trim(), "ok");
+    registrar.join().unwrap();
+    let marks = kubectl(
+        root.path(),
+        &[
+            "get",
+            "node",
+            "n1",
+            "-o",
+            "jsonpath={.metadata.labels}{.spec.taints}",
+        ],
+    );
+    assert!(
+        marks.contains("node-role.kubernetes.io/control-plane") && marks.contains("NoSchedule"),
+        "{marks}"
+    );
     // Every pod the stand-in started is still up: none crashed on kubestrap's files.
     let containers = pods.containers();
     let running: Vec<&str> = containers
@@ -248,12 +300,13 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
     // The kubelet comes up; the same init resumes: the phases done before are skipped,
     // the wait runs again and succeeds.
     let _pods = stand_in(r);
+    let registrar = register_node_when_up(r, "n1");
     let (code, ev) = init(r, advertise, 16422, &config);
+    registrar.join().unwrap();
     assert_reached_wait_and_stopped_after_it(code, &ev);
-    assert_eq!(
-        phases_with(&ev, "phase_started"),
-        ["wait-control-plane", FIRST_PENDING_AFTER_WAIT]
-    );
+    let started = phases_with(&ev, "phase_started");
+    assert_eq!(started[0], "wait-control-plane", "{started:?}");
+    assert_eq!(started.last().unwrap(), FIRST_PENDING_AFTER_WAIT);
     let completed: Vec<String> = ev
         .iter()
         .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")

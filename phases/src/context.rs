@@ -9,18 +9,22 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::config::{self, EtcdConfig, InitConfig, JoinConfig};
+use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
 use crate::host::{HostFs, NodeRoot};
 use crate::kubelet::{KubeletContext, KubeletSpec, nth_address};
+use crate::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
 use crate::preflight::{
     ControlPlane, EtcdPlacement, IgnoreSet, IgnoreSetError, IpFamilies, NodeRole, PreflightContext,
     PreflightSpec,
 };
+use crate::show_join_command::{JoinCommandContext, JoinCommandSpec};
 use crate::static_pod::{
     ComponentSpec, EtcdSpec, ExternalEtcdFiles, ExternalEtcdSpec, ExtraVolume, LocalEtcdSpec,
     StaticPodContext, StaticPodSpec,
 };
+use crate::upload_certs::{EtcdFiles, UploadCertsContext, UploadCertsSpec};
+use crate::upload_config::{ClusterAccess, UploadConfigContext};
 
 /// Where kubeadm keeps kubeconfigs and static-pod manifests (logical paths).
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
@@ -51,6 +55,9 @@ pub struct InitContext {
     ignore: IgnoreSet,
     static_pods: StaticPodSpec,
     kubelet: KubeletSpec,
+    /// The configured certificate key, or with --upload-certs one generated for this run, so
+    /// that upload-certs and show-join-command use the same key.
+    certificate_key: Option<CertificateKey>,
 }
 
 impl InitContext {
@@ -62,6 +69,11 @@ impl InitContext {
         let pki_session = PkiSession::for_spec(&pki, fs);
         let static_pods = init_static_pod_spec(&config, &root);
         let kubelet = init_kubelet_spec(&config, &root, host_name());
+        let certificate_key = match (&config.certificate_key, config.upload_certs) {
+            (Some(key), _) => Some(key.clone()),
+            (None, true) => Some(CertificateKey::generate()),
+            (None, false) => None,
+        };
         Ok(Self {
             config,
             root,
@@ -70,6 +82,7 @@ impl InitContext {
             ignore,
             static_pods,
             kubelet,
+            certificate_key,
         })
     }
 }
@@ -477,6 +490,90 @@ pub fn init_kubelet_spec(
 impl KubeletContext for InitContext {
     fn kubelet(&self) -> &KubeletSpec {
         &self.kubelet
+    }
+}
+
+impl InitContext {
+    fn cluster_access(&self) -> ClusterAccess {
+        ClusterAccess {
+            kubeconfig_dir: self.root.resolve(KUBERNETES_DIR),
+            timeout: self.config.timeouts.kubernetes_api_call.as_duration(),
+        }
+    }
+
+    fn cert_dir(&self) -> PathBuf {
+        self.root
+            .resolve(self.config.cluster.certificates_dir.as_path())
+    }
+}
+
+impl UploadConfigContext for InitContext {
+    fn cluster_access(&self) -> ClusterAccess {
+        InitContext::cluster_access(self)
+    }
+
+    fn cluster_configuration_yaml(&self) -> String {
+        self.config.cluster_configuration_yaml()
+    }
+}
+
+impl UploadCertsContext for InitContext {
+    fn upload_certs_spec(&self) -> Option<UploadCertsSpec> {
+        if !self.config.upload_certs {
+            return None;
+        }
+        let etcd = match &self.config.cluster.etcd {
+            EtcdConfig::Local(_) => EtcdFiles::Local,
+            EtcdConfig::External(ext) => {
+                let tls = ext.tls.as_ref();
+                let file = |f: fn(&config::ExternalEtcdTls) -> &config::AbsPath| {
+                    tls.map(|t| self.root.resolve(f(t).as_path()))
+                };
+                EtcdFiles::External {
+                    ca: file(|t| &t.ca_file),
+                    cert: file(|t| &t.cert_file),
+                    key: file(|t| &t.key_file),
+                }
+            }
+        };
+        Some(UploadCertsSpec {
+            access: InitContext::cluster_access(self),
+            cert_dir: self.cert_dir(),
+            etcd,
+            key: self.certificate_key.clone()?,
+        })
+    }
+}
+
+impl MarkControlPlaneContext for InitContext {
+    fn mark_spec(&self) -> MarkSpec {
+        MarkSpec {
+            access: InitContext::cluster_access(self),
+            node_name: self.config.node_registration.name.as_str().to_string(),
+            taints: self.config.node_registration.taints.clone(),
+            register_timeout: self.config.timeouts.kubelet_health_check.as_duration(),
+        }
+    }
+}
+
+impl JoinCommandContext for InitContext {
+    fn join_command_spec(&self) -> JoinCommandSpec {
+        let c = &self.config;
+        let bind_port = c.local_api_endpoint.bind_port;
+        let endpoint = match &c.cluster.control_plane_endpoint {
+            Some(ep) => config::HostPort {
+                host: ep.host.clone(),
+                port: Some(ep.port.unwrap_or(bind_port)),
+            }
+            .to_string(),
+            None => SocketAddr::new(c.local_api_endpoint.advertise_address, bind_port).to_string(),
+        };
+        JoinCommandSpec {
+            endpoint,
+            token: c.bootstrap_tokens.first().map(|t| t.token.clone()),
+            ca_cert: self.cert_dir().join("ca.crt"),
+            certificate_key: self.certificate_key.clone().filter(|_| c.upload_certs),
+        }
     }
 }
 

@@ -68,6 +68,7 @@ pub struct Effects<'a> {
     reporter: &'a dyn Reporter,
     files: Vec<WrittenFile>,
     api: Vec<ApiChange>,
+    result_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl<'a> Effects<'a> {
@@ -78,11 +79,12 @@ impl<'a> Effects<'a> {
             reporter,
             files: Vec::new(),
             api: Vec::new(),
+            result_fields: serde_json::Map::new(),
         }
     }
 
     /// The filesystem view of this run (staged under `--dry-run`).
-    pub fn fs(&self) -> &HostFs {
+    pub fn fs(&self) -> &'a HostFs {
         self.fs
     }
 
@@ -112,6 +114,18 @@ impl<'a> Effects<'a> {
     /// Records an API object the phase created or changed.
     pub fn record_api(&mut self, change: ApiChange) {
         self.api.push(change);
+    }
+
+    /// Hands a value to the run's final `result` event (e.g. `join_command`): what the user
+    /// asked the run for, as opposed to a record of what it changed. A later phase setting the
+    /// same field wins.
+    pub fn set_result_field(&mut self, name: impl Into<String>, value: serde_json::Value) {
+        self.result_fields.insert(name.into(), value);
+    }
+
+    /// The fields set with [`Self::set_result_field`], for the engine; leaves none behind.
+    pub fn take_result_fields(&mut self) -> serde_json::Map<String, serde_json::Value> {
+        std::mem::take(&mut self.result_fields)
     }
 
     pub fn warn(&self, message: impl AsRef<str>) {
@@ -151,5 +165,16 @@ mod tests {
         let (files, _) = fx.into_record();
         let changed: Vec<bool> = files.iter().map(|f| f.changed).collect();
         assert_eq!(changed, [true, false, true]);
+    }
+
+    #[test]
+    fn result_fields_are_taken_once_and_last_write_wins() {
+        let fs = HostFs::real();
+        let mut fx = Effects::new("x", &fs, &Silent);
+        fx.set_result_field("join_command", "a".into());
+        fx.set_result_field("join_command", "b".into());
+        let taken = fx.take_result_fields();
+        assert_eq!(taken["join_command"], "b");
+        assert!(fx.take_result_fields().is_empty());
     }
 }

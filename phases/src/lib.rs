@@ -17,12 +17,16 @@ pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod kubernetes_version;
+pub mod mark_control_plane;
 pub mod node_name;
 pub mod pki;
 pub mod preflight;
+pub mod show_join_command;
 pub mod static_pod;
 pub mod step;
 pub mod token;
+pub mod upload_certs;
+pub mod upload_config;
 pub mod wait_control_plane;
 
 pub use async_trait::async_trait;

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub failed_phase: Option<String>,
     pub files: Vec<WrittenFile>,
     pub api_objects: Vec<ApiChange>,
+    /// Fields phases handed to the final `result` event (`Effects::set_result_field`).
+    pub result_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Runs `tree` with `ctx`, emitting events to `events`. Only journal I/O errors are `Err`;
@@ -81,6 +83,7 @@ pub async fn run<C: Sync>(
         failed_phase: None,
         files: Vec::new(),
         api_objects: Vec::new(),
+        result_fields: serde_json::Map::new(),
     };
     let leaves = tree.leaves();
     for (index, leaf) in leaves.iter().enumerate() {
@@ -144,6 +147,7 @@ pub async fn run<C: Sync>(
         let started = Instant::now();
         let mut fx = Effects::new(path, &opts.fs, &reporter);
         let result = leaf.step.run(ctx, &mut fx).await;
+        outcome.result_fields.extend(fx.take_result_fields());
         let (files, api) = fx.into_record();
         let record = PhaseRecord {
             state: if result.is_ok() {

@@ -66,6 +66,9 @@ impl TextSink {
                 println!("[dry-run] the would-be files are in {}", dir.display());
             }
         }
+        if r.status == Status::Success {
+            print_requested_outputs(&r.extra);
+        }
         match r.status {
             Status::Success => eprintln!("{} finished successfully", r.workflow),
             Status::Failed => eprintln!(
@@ -77,6 +80,25 @@ impl TextSink {
                     .unwrap_or_default()
             ),
         }
+    }
+}
+
+/// What the user ran the command for (join commands, a generated certificate key), on
+/// stdout. The only place these secrets are shown: the events before them never carry them.
+fn print_requested_outputs(extra: &serde_json::Map<String, serde_json::Value>) {
+    let field = |name: &str| extra.get(name).and_then(serde_json::Value::as_str);
+    let control_plane = field("control_plane_join_command");
+    if let Some(cmd) = control_plane {
+        println!(
+            "\nYou can now join any number of control-plane nodes by running the following on each as root:\n\n  {cmd}\n\nThe certificate key gives access to cluster sensitive data; keep it secret. The uploaded certificates are deleted in two hours.\n"
+        );
+    } else if let Some(key) = field("certificate_key") {
+        println!("\n[upload-certs] Using certificate key:\n{key}\n");
+    }
+    if let Some(cmd) = field("join_command") {
+        println!(
+            "\nThen you can join any number of worker nodes by running the following on each as root:\n\n  {cmd}\n"
+        );
     }
 }
 

@@ -9,7 +9,10 @@ use kubestrap_phases::kubelet::KubeletStart;
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::wait_control_plane::WaitControlPlane;
-use kubestrap_phases::{certs, control_plane, etcd, kubeconfig};
+use kubestrap_phases::{
+    certs, control_plane, etcd, kubeconfig, mark_control_plane, show_join_command, upload_certs,
+    upload_config,
+};
 
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
@@ -54,28 +57,12 @@ pub fn tree() -> PhaseTree<InitContext> {
                 "upload-config",
                 "Store the cluster's configuration in ConfigMaps in kube-system.",
                 vec![
-                    pending(
-                        "kubeadm",
-                        "Create ConfigMap kube-system/kubeadm-config with its Role and RoleBinding.",
-                        5,
-                    ),
-                    pending(
-                        "kubelet",
-                        "Create ConfigMap kube-system/kubelet-config with its Role and RoleBinding.",
-                        5,
-                    ),
+                    Node::leaf(upload_config::UploadKubeadmConfig),
+                    Node::leaf(upload_config::UploadKubeletConfig),
                 ],
             ),
-            pending(
-                "upload-certs",
-                "With --upload-certs: store the control-plane certificates, encrypted, in Secret kube-system/kubeadm-certs.",
-                5,
-            ),
-            pending(
-                "mark-control-plane",
-                "Label and taint this node's Node object as a control plane.",
-                5,
-            ),
+            Node::leaf(upload_certs::UploadCerts),
+            Node::leaf(mark_control_plane::MarkControlPlane),
             Node::leaf(BootstrapTokenPhase),
             pending(
                 "kubelet-finalize",
@@ -98,11 +85,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                     ),
                 ],
             ),
-            pending(
-                "show-join-command",
-                "Print the commands that join workers and control planes; changes nothing.",
-                5,
-            ),
+            Node::leaf(show_join_command::ShowJoinCommand),
         ],
     }
 }

@@ -125,7 +125,7 @@ async fn run<C: Sync>(
         failed_phase: outcome.failed_phase,
         files: outcome.files,
         api_objects: outcome.api_objects,
-        extra: serde_json::Map::new(),
+        extra: outcome.result_fields,
     }));
     match status {
         Status::Success => ExitCode::SUCCESS,

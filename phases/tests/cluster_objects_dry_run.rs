@@ -1,0 +1,127 @@
+//! Under `--dry-run` the cluster-object phases ask nothing of the API (no server runs here),
+//! record what they would change, and still hand the user the join commands.
+
+mod static_pod_support;
+
+use std::time::{Duration, Instant};
+
+use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::effects::{ApiVerb, Silent};
+use kubestrap_phases::mark_control_plane::MarkControlPlane;
+use kubestrap_phases::show_join_command::ShowJoinCommand;
+use kubestrap_phases::upload_certs::UploadCerts;
+use kubestrap_phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
+use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, NodeRoot, Step};
+use static_pod_support::*;
+
+fn context(root: &std::path::Path, upload_certs: bool) -> InitContext {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.44\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: cp.example\n",
+    )
+    .unwrap();
+    let flags = InitFlags {
+        upload_certs,
+        ..InitFlags::default()
+    };
+    let cfg = config::load_init(Some(&file), &flags).unwrap();
+    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+}
+
+#[tokio::test]
+async fn dry_run_records_and_touches_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context(root.path(), true);
+    run_steps(&ctx, &init_steps()).await;
+    let staging = tempfile::tempdir().unwrap();
+    let fs = HostFs::staged(staging.path());
+    let steps: Vec<Box<dyn Step<InitContext>>> = vec![
+        Box::new(UploadKubeadmConfig),
+        Box::new(UploadKubeletConfig),
+        Box::new(UploadCerts),
+        Box::new(MarkControlPlane),
+        Box::new(ShowJoinCommand),
+    ];
+    let started = Instant::now();
+    let mut recorded = Vec::new();
+    let mut result = serde_json::Map::new();
+    for step in &steps {
+        let mut fx = Effects::new(step.name(), &fs, &Silent);
+        step.run(&ctx, &mut fx)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
+        result.extend(fx.take_result_fields());
+        let (files, api) = fx.into_record();
+        assert!(files.is_empty());
+        recorded.extend(api.into_iter().map(|c| (c.verb, c.kind, c.name)));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no API call was attempted"
+    );
+    let has = |verb: ApiVerb, kind: &str, name: &str| {
+        recorded
+            .iter()
+            .any(|(v, k, n)| *v == verb && k == kind && n == name)
+    };
+    assert!(
+        has(ApiVerb::Apply, "ConfigMap", "kubeadm-config"),
+        "{recorded:?}"
+    );
+    assert!(has(ApiVerb::Apply, "ConfigMap", "kubelet-config"));
+    assert!(has(ApiVerb::Apply, "RoleBinding", "kubeadm:kubelet-config"));
+    assert!(has(ApiVerb::Apply, "Secret", "kubeadm-certs"));
+    assert!(has(ApiVerb::Apply, "Role", "kubeadm:kubeadm-certs"));
+    assert!(has(ApiVerb::Patch, "Node", "node-1"));
+    assert!(recorded.iter().any(|(v, k, n)| *v == ApiVerb::Create
+        && k == "Secret"
+        && n.starts_with("bootstrap-token-")));
+    // The endpoint is the control-plane endpoint with the bind port; one generated key in both.
+    let key = result["certificate_key"].as_str().unwrap();
+    assert_eq!(key.len(), 64);
+    let worker = result["join_command"].as_str().unwrap();
+    assert!(
+        worker.starts_with("kubestrap join cp.example:6443 --token "),
+        "{worker}"
+    );
+    assert!(
+        result["control_plane_join_command"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("--control-plane --certificate-key {key}"))
+    );
+    assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn without_upload_certs_there_is_no_key_and_no_control_plane_command() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context(root.path(), false);
+    assert!(matches!(
+        Step::<InitContext>::applicability(&UploadCerts, &ctx),
+        Applicability::NotApplicable(_)
+    ));
+    run_steps(&ctx, &init_steps()).await;
+    let fs = HostFs::real();
+    let mut fx = Effects::new("show-join-command", &fs, &Silent);
+    Step::<InitContext>::run(&ShowJoinCommand, &ctx, &mut fx)
+        .await
+        .unwrap();
+    let result = fx.take_result_fields();
+    assert!(result.contains_key("join_command"));
+    assert!(!result.contains_key("control_plane_join_command"));
+}
+
+#[tokio::test]
+async fn missing_ca_names_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context(root.path(), false);
+    let fs = HostFs::real();
+    let mut fx = Effects::new("show-join-command", &fs, &Silent);
+    let err = Step::<InitContext>::run(&ShowJoinCommand, &ctx, &mut fx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pki/ca.crt"), "{err}");
+}
