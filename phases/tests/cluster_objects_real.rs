@@ -4,13 +4,14 @@
 //! node (own root, own 127.0.0.x address), as phases/tests/static_pods_real.rs does.
 //! A missing binary fails the test.
 
-mod static_pod_support;
+mod api_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use api_support::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -21,78 +22,15 @@ use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::effects::{ApiChange, Silent};
 use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::show_join_command::ShowJoinCommand;
-use kubestrap_phases::static_pod::Pod;
 use kubestrap_phases::upload_certs::{self, UploadCerts};
 use kubestrap_phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Step};
-use static_pod_support::*;
 
 const IP: &str = "127.0.0.43";
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const NODE: &str = "node-1";
 /// Not 6443: other test beds' API servers listen on *:6443, which also takes {IP}:6443.
 const PORT: u16 = 6543;
-
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(30);
-        format!("--- {} log ---\n{}", self.name, lines[start..].join("\n"))
-    }
-}
-
-fn binary(name: &str) -> PathBuf {
-    let path = match name {
-        "etcd" => PathBuf::from("/usr/bin/etcd"),
-        other => Path::new(&std::env::var("HOME").unwrap())
-            .join(".cache/kubestrap/kube-v1.20.2")
-            .join(other),
-    };
-    assert!(
-        path.exists(),
-        "{} is required (scripts/testbed/install.sh, apt-get install etcd-server)",
-        path.display()
-    );
-    path
-}
-
-fn start(manifest: &Path, logs: &Path) -> Proc {
-    let pod = Pod::from_yaml(&std::fs::read_to_string(manifest).unwrap()).unwrap();
-    for v in &pod.spec.volumes {
-        if v.host_path.kind == "DirectoryOrCreate" {
-            std::fs::create_dir_all(&v.host_path.path).unwrap();
-        }
-    }
-    let cmd = &pod.container().unwrap().command;
-    let log = logs.join(format!("{}.log", pod.metadata.name));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(binary(&cmd[0]))
-        .args(&cmd[1..])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    Proc {
-        name: pod.metadata.name.clone(),
-        child,
-        log,
-    }
-}
 
 async fn wait_ready(client: &kube::Client, procs: &mut [&mut Proc]) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -105,7 +43,7 @@ async fn wait_ready(client: &kube::Client, procs: &mut [&mut Proc]) {
             return;
         }
         for p in procs.iter_mut() {
-            if let Ok(Some(status)) = p.child.try_wait() {
+            if let Some(status) = p.exited() {
                 panic!("{} exited: {status}\n{}", p.name, p.log_tail());
             }
         }

@@ -345,7 +345,7 @@ fn qualified_name_problems(name: &str) -> Vec<String> {
     if let Some(prefix) = prefix {
         if prefix.is_empty() {
             out.push("prefix part must be non-empty".into());
-        } else if !is_dns_subdomain(prefix) {
+        } else if !crate::node_name::is_dns1123_subdomain(prefix) {
             out.push("prefix part must be a lowercase RFC 1123 subdomain".into());
         }
     }
@@ -366,19 +366,6 @@ fn qualified_name_problems(name: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
 }
 
 fn check_kubelet_version(control_plane: Option<&KubernetesVersion>, probe: &dyn Probe) -> Outcome {

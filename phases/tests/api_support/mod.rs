@@ -12,7 +12,7 @@ use kubestrap_phases::static_pod::Pod;
 
 #[path = "../static_pod_support/mod.rs"]
 mod static_pod_support;
-pub use static_pod_support::{init_context, init_steps, run_steps};
+pub use static_pod_support::*;
 
 pub struct Proc {
     pub name: String,
@@ -28,6 +28,11 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// The exit status, once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -54,7 +59,8 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn start(manifest: &Path, logs: &Path) -> Proc {
+/// Starts the static pod of `manifest` as a process, its output in `<logs>/<pod>.log`.
+pub fn start(manifest: &Path, logs: &Path) -> Proc {
     let pod = Pod::from_yaml(&std::fs::read_to_string(manifest).unwrap()).unwrap();
     for v in &pod.spec.volumes {
         if v.host_path.kind == "DirectoryOrCreate" {
