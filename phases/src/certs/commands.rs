@@ -10,8 +10,8 @@ use crate::effects::Effects;
 use crate::host::{HostFs, Mode};
 use crate::kubeconfig::{KubeConfig, KubeconfigName};
 use crate::pki::{
-    CertInfo, CertName, CertProfile, KeyPool, PkiError, PkiSession, PkiSpec, cert_profile, issue,
-    read_cert, read_key, rfc3339,
+    Authority, CertInfo, CertName, CertProfile, KeyPool, PkiError, PkiSession, PkiSpec, PrivateKey,
+    cert_profile, issue, read_cert, read_key, rfc3339,
 };
 
 /// One line of `certs check-expiration`.
@@ -283,7 +283,7 @@ fn signing_key_of(
     fs: &HostFs,
     ca: CertName,
     what: &str,
-) -> Result<std::sync::Arc<crate::pki::Authority>, PkiError> {
+) -> Result<std::sync::Arc<Authority>, PkiError> {
     let authority = require_authority(spec, session, fs, ca, what)?;
     if authority.key.is_none() {
         return Err(PkiError::ExternalCa {
@@ -293,6 +293,34 @@ fn signing_key_of(
         });
     }
     Ok(authority)
+}
+
+/// What renewing means for one certificate: a new key, and a certificate with `existing`'s
+/// subject, SANs and usages for the configured validity, signed by `ca_name`'s key. Returns
+/// the signing CA too, for callers that embed it (kubeconfigs).
+fn reissue(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    keys: &KeyPool,
+    fs: &HostFs,
+    existing: &CertInfo,
+    ca_name: CertName,
+    what: &str,
+) -> Result<(std::sync::Arc<Authority>, PrivateKey, String), PkiError> {
+    let ca = signing_key_of(spec, session, fs, ca_name, what)?;
+    let ca_key = ca
+        .key
+        .as_ref()
+        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
+    let key = keys.take()?;
+    let cert = issue(
+        &CertProfile::of(existing),
+        &key,
+        &ca.cert.der,
+        ca_key,
+        spec.cert_validity,
+    )?;
+    Ok((ca, key, cert))
 }
 
 fn missing(path: &std::path::Path, what: &str) -> PkiError {
@@ -319,18 +347,14 @@ fn renew_cert(
     let cert_path = name.cert_path(spec);
     let existing =
         read_cert(fx.fs(), &cert_path)?.ok_or_else(|| missing(&cert_path, name.as_str()))?;
-    let ca = signing_key_of(spec, session, fx.fs(), ca_name, name.as_str())?;
-    let ca_key = ca
-        .key
-        .as_ref()
-        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
-    let key = keys.take()?;
-    let cert = issue(
-        &CertProfile::of(&existing),
-        &key,
-        &ca.cert.der,
-        ca_key,
-        spec.cert_validity,
+    let (_, key, cert) = reissue(
+        spec,
+        session,
+        keys,
+        fx.fs(),
+        &existing,
+        ca_name,
+        name.as_str(),
     )?;
     fx.write_file(&name.key_path(spec), key.to_pem().as_bytes(), Mode::PRIVATE)?;
     fx.write_file(&cert_path, cert.as_bytes(), Mode::PUBLIC)?;
@@ -358,18 +382,14 @@ fn renew_kubeconfig(
             path: path.clone(),
             problem: "embeds no client certificate to renew".into(),
         })?;
-    let ca = signing_key_of(spec, session, fx.fs(), CertName::Ca, &file_name)?;
-    let ca_key = ca
-        .key
-        .as_ref()
-        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
-    let key = keys.take()?;
-    let cert = issue(
-        &CertProfile::of(&existing),
-        &key,
-        &ca.cert.der,
-        ca_key,
-        spec.cert_validity,
+    let (ca, key, cert) = reissue(
+        spec,
+        session,
+        keys,
+        fx.fs(),
+        &existing,
+        CertName::Ca,
+        &file_name,
     )?;
     kc.set_client_credentials(cert.as_bytes(), key.to_pem().as_bytes());
     kc.set_ca_data(&ca.cert_pem);
