@@ -3,6 +3,7 @@
 //! A missing binary fails the test, it never skips it.
 #![allow(dead_code)]
 
+use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,9 +60,18 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+pub fn read_pod(manifest: &Path) -> Pod {
+    Pod::from_yaml(&std::fs::read_to_string(manifest).unwrap()).unwrap()
+}
+
 /// Starts the static pod of `manifest` as a process, its output in `<logs>/<pod>.log`.
 pub fn start(manifest: &Path, logs: &Path) -> Proc {
-    let pod = Pod::from_yaml(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    start_pod(&read_pod(manifest), logs)
+}
+
+/// Starts a pod's command as the kubelet would start the container: hostPath volumes of type
+/// DirectoryOrCreate exist first.
+pub fn start_pod(pod: &Pod, logs: &Path) -> Proc {
     for v in &pod.spec.volumes {
         if v.host_path.kind == "DirectoryOrCreate" {
             std::fs::create_dir_all(&v.host_path.path).unwrap();
@@ -97,25 +107,35 @@ pub fn curl(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Polls `check` every 300 ms until it returns Ok, panicking with the logs after `limit`.
-pub fn wait_for(
+/// Polls `check` every 300 ms until it returns Ok; fails with the processes' logs (and which
+/// of them exited) after `limit` or as soon as one exits.
+pub fn wait_for<P: BorrowMut<Proc>>(
     what: &str,
     limit: Duration,
-    procs: &mut [Proc],
+    procs: &mut [P],
     mut check: impl FnMut() -> Result<String, String>,
 ) -> String {
     let deadline = Instant::now() + limit;
     loop {
         let last = check();
-        if let Ok(body) = last {
-            return body;
+        if let Ok(body) = &last {
+            return body.clone();
         }
-        let dead = procs
+        let dead: Vec<String> = procs
             .iter_mut()
-            .any(|p| p.child.try_wait().ok().flatten().is_some());
-        if dead || Instant::now() > deadline {
-            let logs: Vec<String> = procs.iter().map(|p| p.log_tail()).collect();
-            panic!("{what}: not ready ({last:?})\n{}", logs.join("\n"));
+            .filter_map(|p| {
+                let p = p.borrow_mut();
+                p.exited()
+                    .map(|s| format!("{} exited: {s}\n{}", p.name, p.log_tail()))
+            })
+            .collect();
+        if !dead.is_empty() || Instant::now() > deadline {
+            let logs: Vec<String> = procs.iter().map(|p| p.borrow().log_tail()).collect();
+            panic!(
+                "{what}: not ready ({last:?})\n{}\n{}",
+                dead.join("\n"),
+                logs.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
     }
