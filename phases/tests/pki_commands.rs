@@ -233,6 +233,61 @@ async fn user_kubeconfig_is_signed_by_the_ca_and_read_by_kubectl() {
     assert!(err.to_string().contains("client-name"));
 }
 
+/// Several `--org`s: Go writes them as one multi-valued RDN, and so do we; the re-signed
+/// certificate still verifies, for both key families.
+#[tokio::test]
+async fn user_kubeconfig_with_several_organizations() {
+    for algorithm in [EncryptionAlgorithm::Rsa2048, EncryptionAlgorithm::EcdsaP256] {
+        let root = tempfile::tempdir().unwrap();
+        let spec = spec(root.path(), algorithm);
+        run_all(&ctx(spec.clone()), &HostFs::real())
+            .await
+            .map_err(|(n, e)| format!("{n}: {e}"))
+            .unwrap();
+        let keys = KeyPool::empty(spec.key_algorithm);
+        let orgs = ["ops".to_string(), "devs".into(), "ops".into()];
+        let yaml = user_kubeconfig(&spec, &HostFs::real(), &keys, "jane", &orgs, None).unwrap();
+        let conf = root.path().join("jane.conf");
+        std::fs::write(&conf, &yaml).unwrap();
+        let crt = root.path().join("jane.crt");
+        let out = run(
+            "kubectl",
+            &[
+                "--kubeconfig",
+                p(&conf),
+                "config",
+                "view",
+                "--raw",
+                "-o",
+                "jsonpath={.users[0].user.client-certificate-data}",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        use base64::Engine;
+        let der_pem = base64::engine::general_purpose::STANDARD
+            .decode(&out.stdout)
+            .unwrap();
+        assert!(!der_pem.contains(&b'\r'), "PEM must use LF line endings");
+        std::fs::write(&crt, der_pem).unwrap();
+        openssl(&[
+            "verify",
+            "-CAfile",
+            p(&spec.cert_dir.join("ca.crt")),
+            p(&crt),
+        ]);
+        // DER orders a SET by encoding (the shorter "ops" first); the repeated "ops" is kept once.
+        assert_eq!(
+            X509Text::of(&crt).subject(),
+            "O = ops + O = devs, CN = jane",
+            "{algorithm:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
     let root = tempfile::tempdir().unwrap();

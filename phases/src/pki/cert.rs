@@ -15,7 +15,7 @@ use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificat
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::keys::PrivateKey;
-use super::{BACKDATE, PkiError};
+use super::{BACKDATE, PkiError, subject};
 
 /// What a certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -101,19 +101,14 @@ impl CertProfile {
     }
 
     fn params(&self, validity: Duration) -> Result<CertificateParams, PkiError> {
-        if self.organizations.len() > 1 {
-            // rcgen keeps one value per attribute type in a subject.
-            return Err(PkiError::Unsupported(format!(
-                "a certificate subject with more than one organization ({}) is not supported",
-                self.organizations.join(", ")
-            )));
-        }
         let now = OffsetDateTime::now_utc();
         let validity = time::Duration::try_from(validity)
             .map_err(|_| PkiError::Unsupported("certificate validity out of range".into()))?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        for o in &self.organizations {
+        // rcgen keeps one value per attribute type: several organizations are written by
+        // `subject::with_organizations` after issuing.
+        if let [o] = self.organizations.as_slice() {
             dn.push(DnType::OrganizationName, o.as_str());
         }
         dn.push(DnType::CommonName, self.common_name.as_str());
@@ -246,7 +241,8 @@ pub fn self_signed_ca(
     validity: Duration,
 ) -> Result<String, PkiError> {
     let params = profile.params(validity)?;
-    Ok(params.self_signed(key.key_pair())?.pem())
+    let cert = params.self_signed(key.key_pair())?;
+    profile.finish(cert.der(), key, true)
 }
 
 /// A certificate for `subject_key` signed by the CA `issuer` (its DER and key).
@@ -259,7 +255,38 @@ pub fn issue(
 ) -> Result<String, PkiError> {
     let params = profile.params(validity)?;
     let issuer = Issuer::from_ca_cert_der(&ca_der.into(), ca_key.key_pair())?;
-    Ok(params.signed_by(subject_key.key_pair(), &issuer)?.pem())
+    let cert = params.signed_by(subject_key.key_pair(), &issuer)?;
+    profile.finish(cert.der(), ca_key, false)
+}
+
+impl CertProfile {
+    /// The PEM of a certificate rcgen issued, with the subject rcgen could not write.
+    fn finish(
+        &self,
+        der: &[u8],
+        signer: &PrivateKey,
+        self_signed: bool,
+    ) -> Result<String, PkiError> {
+        let der = if self.organizations.len() > 1 {
+            &subject::with_organizations(
+                der,
+                &self.organizations,
+                &self.common_name,
+                signer.key_pair(),
+                self_signed,
+            )?
+        } else {
+            der
+        };
+        Ok(certificate_pem(der))
+    }
+}
+
+/// A certificate's PEM with LF line endings, as Go and openssl write it (the pem crate's
+/// default is CRLF).
+fn certificate_pem(der: &[u8]) -> String {
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config)
 }
 
 /// What kubestrap needs to know about a certificate, read once from its PEM.
@@ -367,7 +394,7 @@ impl CertInfo {
     }
 
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        certificate_pem(&self.der)
     }
 
     /// Whether `ca`'s key signed this certificate.

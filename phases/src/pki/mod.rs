@@ -11,6 +11,7 @@ mod authority;
 mod catalog;
 mod cert;
 mod keys;
+mod subject;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
