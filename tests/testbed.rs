@@ -17,8 +17,8 @@ use common::{events, kubestrap};
 use kubestrap_testbed::{Runner, RunnerConfig};
 use serde_json::Value;
 
-/// The first phase this build does not implement yet (issue #5).
-const FIRST_PENDING_AFTER_WAIT: &str = "kubelet-finalize";
+/// The last phase of init.
+const LAST_PHASE: &str = "show-join-command";
 
 /// The preflight checks a test machine cannot meet: no container runtime, kubelet,
 /// conntrack or iptables, and IP forwarding off. Named, so every other check still counts.
@@ -84,6 +84,17 @@ timeouts:
 /// which another process on this machine may hold on every address (kube-apiserver's
 /// default bind), so that a test meets only its own control plane.
 fn init(root: &Path, advertise: &str, port: u16, config: &Path) -> (Option<i32>, Vec<Value>) {
+    init_with(root, advertise, port, config, &[])
+}
+
+/// [`init`] with more flags.
+fn init_with(
+    root: &Path,
+    advertise: &str,
+    port: u16,
+    config: &Path,
+    extra: &[&str],
+) -> (Option<i32>, Vec<Value>) {
     let out = kubestrap()
         .args(["init", "-o", "json", "--root"])
         .arg(root)
@@ -92,6 +103,7 @@ fn init(root: &Path, advertise: &str, port: u16, config: &Path) -> (Option<i32>,
         .args(["--node-name", "n1", "--kubernetes-version", "v1.20.2"])
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT, "--config"])
         .arg(config)
+        .args(extra)
         .timeout(Duration::from_secs(180))
         .output()
         .unwrap();
@@ -168,15 +180,24 @@ fn register_node_when_up(root: &Path, name: &str) -> std::thread::JoinHandle<()>
     })
 }
 
-fn assert_reached_wait_and_stopped_after_it(code: Option<i32>, ev: &[Value]) {
-    assert_eq!(code, Some(1), "{ev:#?}");
+/// init ran to its end: every phase after the wait finished, and the result is a success.
+fn assert_completed_past_the_wait(code: Option<i32>, ev: &[Value]) {
+    assert_eq!(code, Some(0), "{ev:#?}");
     let finished = phases_with(ev, "phase_finished");
-    assert!(
-        finished.contains(&"wait-control-plane".to_string()),
-        "{finished:?}\n{ev:#?}"
-    );
+    for phase in [
+        "wait-control-plane",
+        "kubelet-finalize/enable-client-cert-rotation",
+        "addon/coredns",
+        "addon/kube-proxy",
+        LAST_PHASE,
+    ] {
+        assert!(
+            finished.contains(&phase.to_string()),
+            "{phase}: {finished:?}\n{ev:#?}"
+        );
+    }
     let result = ev.last().unwrap();
-    assert_eq!(result["failed_phase"], FIRST_PENDING_AFTER_WAIT, "{result}");
+    assert_eq!(result["status"], "success", "{result}");
 }
 
 #[test]
@@ -192,7 +213,7 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
     let started = Instant::now();
     let (code, ev) = init(root.path(), advertise, 16421, &config);
     let took = started.elapsed();
-    assert_reached_wait_and_stopped_after_it(code, &ev);
+    assert_completed_past_the_wait(code, &ev);
     let finished = phases_with(&ev, "phase_finished");
     for phase in [
         "preflight",
@@ -303,10 +324,10 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
     let registrar = register_node_when_up(r, "n1");
     let (code, ev) = init(r, advertise, 16422, &config);
     registrar.join().unwrap();
-    assert_reached_wait_and_stopped_after_it(code, &ev);
+    assert_completed_past_the_wait(code, &ev);
     let started = phases_with(&ev, "phase_started");
     assert_eq!(started[0], "wait-control-plane", "{started:?}");
-    assert_eq!(started.last().unwrap(), FIRST_PENDING_AFTER_WAIT);
+    assert_eq!(started.last().unwrap(), LAST_PHASE);
     let completed: Vec<String> = ev
         .iter()
         .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")
@@ -324,4 +345,289 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
         );
     }
     assert_eq!(readyz(r).trim(), "ok");
+}
+
+/// Every object of the kinds init writes, as `(kind, namespace, name)` → resourceVersion.
+fn resource_versions(root: &Path) -> std::collections::BTreeMap<(String, String, String), String> {
+    let mut out = std::collections::BTreeMap::new();
+    for kinds in [
+        "configmaps,secrets,serviceaccounts,services,deployments,daemonsets,roles,rolebindings",
+        "clusterroles,clusterrolebindings,nodes",
+    ] {
+        let text = kubectl(root, &["get", kinds, "-A", "-o", "json"]);
+        let list: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("kubectl get {kinds}: {e}: {text}"));
+        for item in list["items"].as_array().unwrap() {
+            let meta = &item["metadata"];
+            out.insert(
+                (
+                    item["kind"].as_str().unwrap().to_string(),
+                    meta["namespace"].as_str().unwrap_or_default().to_string(),
+                    meta["name"].as_str().unwrap().to_string(),
+                ),
+                meta["resourceVersion"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    out
+}
+
+/// The objects a run reported writing, from its result event.
+fn written_objects(ev: &[Value]) -> Vec<(String, String, String)> {
+    ev.last().unwrap()["api_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_string(),
+                o["namespace"].as_str().unwrap_or_default().to_string(),
+                o["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until `f` holds, polling; panics with `what` after `limit`.
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+}
+
+#[test]
+fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
+    kube_bin();
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let advertise = "127.0.0.60";
+    let config = config_file(r, "2m");
+    // A fixed token: without one, every init makes a new token (as kubeadm does).
+    let token = ["--token", "abcdef.0123456789abcdef"];
+    let _pods = stand_in(r);
+    let registrar = register_node_when_up(r, "n1");
+
+    let started = Instant::now();
+    let (code, ev) = init_with(r, advertise, 16460, &config, &token);
+    eprintln!("full init: {:?}", started.elapsed());
+    registrar.join().unwrap();
+    assert_completed_past_the_wait(code, &ev);
+    let result = ev.last().unwrap();
+    assert!(
+        result["join_command"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("kubestrap join 127.0.0.60:16460 --token ")),
+        "{result}"
+    );
+    // No kubelet bootstrapped here: kubelet-finalize says so and leaves kubelet.conf alone.
+    let kubelet_conf = r.join("etc/kubernetes/kubelet.conf");
+    let warning = ev
+        .iter()
+        .find(|e| {
+            e["event"] == "warning" && e["phase"] == "kubelet-finalize/enable-client-cert-rotation"
+        })
+        .unwrap_or_else(|| panic!("no kubelet-finalize warning: {ev:#?}"));
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{warning}"
+    );
+    assert!(
+        std::fs::read_to_string(&kubelet_conf)
+            .unwrap()
+            .contains("client-certificate-data")
+    );
+
+    // The addon objects exist, filled from the configuration.
+    let get = |args: &[&str]| kubectl(r, args);
+    assert_eq!(
+        get(&[
+            "-n",
+            "kube-system",
+            "get",
+            "service",
+            "kube-dns",
+            "-o",
+            "jsonpath={.spec.clusterIP}"
+        ]),
+        "10.96.0.10"
+    );
+    assert_eq!(
+        get(&[
+            "-n",
+            "kube-system",
+            "get",
+            "deployment",
+            "coredns",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"
+        ]),
+        "2 registry.k8s.io/coredns:1.7.0"
+    );
+    assert!(
+        get(&[
+            "-n",
+            "kube-system",
+            "get",
+            "configmap",
+            "coredns",
+            "-o",
+            "jsonpath={.data.Corefile}"
+        ])
+        .contains("kubernetes cluster.local in-addr.arpa ip6.arpa")
+    );
+    assert_eq!(
+        get(&[
+            "-n",
+            "kube-system",
+            "get",
+            "daemonset",
+            "kube-proxy",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "registry.k8s.io/kube-proxy:v1.20.2"
+    );
+    assert!(
+        get(&[
+            "-n",
+            "kube-system",
+            "get",
+            "configmap",
+            "kube-proxy",
+            "-o",
+            "jsonpath={.data.kubeconfig\\.conf}"
+        ])
+        .contains("server: https://127.0.0.60:16460")
+    );
+    for (ns, kind, name) in [
+        ("kube-system", "serviceaccount", "coredns"),
+        ("kube-system", "serviceaccount", "kube-proxy"),
+        (
+            "",
+            "clusterrole.rbac.authorization.k8s.io",
+            "system:coredns",
+        ),
+        (
+            "",
+            "clusterrolebinding.rbac.authorization.k8s.io",
+            "system:coredns",
+        ),
+        (
+            "",
+            "clusterrolebinding.rbac.authorization.k8s.io",
+            "kubeadm:node-proxier",
+        ),
+        (
+            "kube-system",
+            "role.rbac.authorization.k8s.io",
+            "kube-proxy",
+        ),
+        (
+            "kube-system",
+            "rolebinding.rbac.authorization.k8s.io",
+            "kube-proxy",
+        ),
+    ] {
+        let mut args = vec!["get", kind, name, "-o", "name"];
+        if !ns.is_empty() {
+            args.extend(["-n", ns]);
+        }
+        assert_eq!(get(&args).trim(), format!("{kind}/{name}"));
+    }
+    // The service account can do what kube-proxy needs (system:node-proxier).
+    assert_eq!(
+        get(&[
+            "auth",
+            "can-i",
+            "watch",
+            "endpointslices.discovery.k8s.io",
+            "--as",
+            "system:serviceaccount:kube-system:kube-proxy"
+        ])
+        .trim(),
+        "yes"
+    );
+    assert_eq!(
+        get(&[
+            "auth",
+            "can-i",
+            "list",
+            "services",
+            "--as",
+            "system:serviceaccount:kube-system:coredns"
+        ])
+        .trim(),
+        "yes"
+    );
+
+    // Let the controllers finish with the new objects (status, service-account tokens, the
+    // node lifecycle controller marking the kubelet-less Node unreachable after its startup
+    // grace period) so that only a change by kubestrap could move a resourceVersion.
+    wait_for(
+        "the node lifecycle controller to mark n1",
+        Duration::from_secs(150),
+        || {
+            get(&["get", "node", "n1", "-o", "jsonpath={.spec.taints}"])
+                .contains("node.kubernetes.io/unreachable")
+        },
+    );
+    let written: std::collections::BTreeSet<_> = written_objects(&ev).into_iter().collect();
+    let of_written = |all: std::collections::BTreeMap<(String, String, String), String>| {
+        all.into_iter()
+            .filter(|(k, _)| written.contains(k))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let mut before = of_written(resource_versions(r));
+    let mut stable_since = Instant::now();
+    let settle = Instant::now();
+    while stable_since.elapsed() < Duration::from_secs(8) {
+        assert!(
+            settle.elapsed() < Duration::from_secs(120),
+            "objects never settled"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let now = of_written(resource_versions(r));
+        if now != before {
+            before = now;
+            stable_since = Instant::now();
+        }
+    }
+    // Everything init wrote is in the snapshot: the addons, the token, the Node, the RBAC.
+    for key in [
+        ("Deployment", "kube-system", "coredns"),
+        ("DaemonSet", "kube-system", "kube-proxy"),
+        ("Service", "kube-system", "kube-dns"),
+        ("ConfigMap", "kube-public", "cluster-info"),
+        ("Secret", "kube-system", "bootstrap-token-abcdef"),
+        ("ClusterRoleBinding", "", "kubeadm:cluster-admins"),
+        ("Node", "", "n1"),
+    ] {
+        let key = (key.0.to_string(), key.1.to_string(), key.2.to_string());
+        assert!(before.contains_key(&key), "{key:?} not in {before:#?}");
+    }
+
+    // The second init on the same node: succeeds, creates and updates nothing, and every
+    // object keeps its resourceVersion.
+    let started = Instant::now();
+    let (code, ev2) = init_with(r, advertise, 16460, &config, &token);
+    eprintln!("second init: {:?}", started.elapsed());
+    assert_completed_past_the_wait(code, &ev2);
+    let verbs: Vec<&str> = ev2.last().unwrap()["api_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["verb"].as_str().unwrap())
+        .collect();
+    assert!(
+        verbs.iter().all(|v| *v == "apply"),
+        "{:#?}",
+        ev2.last().unwrap()["api_objects"]
+    );
+    let after = of_written(resource_versions(r));
+    assert_eq!(after, before, "objects changed by the second init");
 }

@@ -587,6 +587,44 @@ impl crate::bootstrap_token::BootstrapTokenContext for InitContext {
     }
 }
 
+impl InitContext {
+    /// `host:port` clients reach the cluster at: the controlPlaneEndpoint (its port defaulting
+    /// to the bind port), else this node's advertise address and bind port.
+    fn control_plane_host_port(&self) -> String {
+        let c = &self.config;
+        let bind_port = c.local_api_endpoint.bind_port;
+        match &c.cluster.control_plane_endpoint {
+            Some(ep) => config::HostPort {
+                host: ep.host.clone(),
+                port: Some(ep.port.unwrap_or(bind_port)),
+            }
+            .to_string(),
+            None => SocketAddr::new(c.local_api_endpoint.advertise_address, bind_port).to_string(),
+        }
+    }
+}
+
+impl crate::addons::AddonContext for InitContext {
+    fn addon_spec(&self) -> crate::addons::AddonSpec {
+        let c = &self.config;
+        let networking = &c.cluster.networking;
+        crate::addons::AddonSpec {
+            access: InitContext::cluster_access(self),
+            kubernetes_version: c.cluster.kubernetes_version.clone(),
+            image_repository: c.cluster.image_repository.clone(),
+            dns_image: c.cluster.dns.image.clone(),
+            dns_disabled: c.cluster.dns.disabled,
+            proxy_disabled: c.cluster.proxy_disabled,
+            dns_domain: networking.dns_domain.to_string(),
+            dns_ip: nth_address(networking.service_subnet.primary(), 10),
+            pod_subnet: networking.pod_subnet.as_ref().map(ToString::to_string),
+            control_plane_url: format!("https://{}", self.control_plane_host_port()),
+            advertise_address: c.local_api_endpoint.advertise_address,
+            kube_proxy_config: c.kube_proxy_config.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_address;

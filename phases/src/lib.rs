@@ -3,6 +3,7 @@
 //! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
 //! the engine, the journal or how progress is shown.
 
+pub mod addons;
 pub mod apiclient;
 pub mod bootstrap_token;
 pub mod certs;

@@ -1,11 +1,11 @@
 //! `kubestrap token …`: bootstrap tokens on a running cluster, as `kubeadm token` does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::apiclient::ApiClient;
+use kubestrap_phases::apiclient::{ADMIN_CONF, ApiClient, admin_client};
 use kubestrap_phases::bootstrap_token::{
     cluster_info_source, create_token, delete_token, join_command, list_tokens, render_json,
     render_table,
@@ -44,15 +44,36 @@ fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathB
     match &args.kubeconfig {
         Some(p) => Ok(p.clone()),
         None => kubestrap_phases::NodeRoot::new(&global.root)
-            .map(|r| r.resolve("/etc/kubernetes/admin.conf"))
+            .map(|r| r.resolve("/etc/kubernetes").join(ADMIN_CONF))
             .map_err(|e| format!("flag --root {}: {e}", global.root.display())),
     }
 }
 
-async fn client(path: &std::path::Path) -> Result<ApiClient, String> {
-    ApiClient::from_kubeconfig(&HostFs::real(), path, API_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())
+/// The client the phases use for an admin.conf — which, on a fresh cluster, first grants
+/// admin.conf its rights with the super-admin.conf next to it (ClusterRoleBinding
+/// kubeadm:cluster-admins) — or, for any other kubeconfig, a plain client, as kubeadm's
+/// token commands use it.
+async fn client(path: &Path, fx: &mut Effects<'_>) -> Result<ApiClient, String> {
+    let fs = fx.fs();
+    let is_admin_conf = path.file_name().is_some_and(|n| n == ADMIN_CONF);
+    let result = match path.parent() {
+        Some(dir) if is_admin_conf => admin_client(fs, dir, API_TIMEOUT, fx).await,
+        _ => ApiClient::from_kubeconfig(fs, path, API_TIMEOUT).await,
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// The filesystem view of a token command: staged under `--dry-run`, so nothing is written.
+fn host_fs(global: &GlobalArgs, staging: &tempfile::TempDir) -> HostFs {
+    if global.dry_run {
+        HostFs::staged(staging.path())
+    } else {
+        HostFs::real()
+    }
+}
+
+fn staging() -> Result<tempfile::TempDir, String> {
+    tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))
 }
 
 /// Parses the flags of `token create` into a token, each error naming its flag.
@@ -98,14 +119,10 @@ fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
 async fn create(args: &TokenCreateArgs, global: &GlobalArgs) -> Result<(), String> {
     let token = parse_create(args)?;
     let path = kubeconfig_path(&args.cluster, global)?;
-    let staging = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let fs = if global.dry_run {
-        HostFs::staged(staging.path())
-    } else {
-        HostFs::real()
-    };
-    let client = client(&path).await?;
+    let staging = staging()?;
+    let fs = host_fs(global, &staging);
     let mut fx = Effects::new("token create", &fs, &Silent);
+    let client = client(&path, &mut fx).await?;
     create_token(&client, &mut fx, &token)
         .await
         .map_err(|e| e.to_string())?;
@@ -122,7 +139,10 @@ async fn create(args: &TokenCreateArgs, global: &GlobalArgs) -> Result<(), Strin
 
 async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), String> {
     let path = kubeconfig_path(cluster, global)?;
-    let tokens = list_tokens(&client(&path).await?)
+    let staging = staging()?;
+    let fs = host_fs(global, &staging);
+    let mut fx = Effects::new("token list", &fs, &Silent);
+    let tokens = list_tokens(&client(&path, &mut fx).await?)
         .await
         .map_err(|e| e.to_string())?;
     if global.output == Format::Json {
@@ -155,14 +175,10 @@ async fn delete(
         .map(|t| parse_id(t))
         .collect::<Result<Vec<_>, _>>()?;
     let path = kubeconfig_path(cluster, global)?;
-    let client = client(&path).await?;
-    let staging = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let fs = if global.dry_run {
-        HostFs::staged(staging.path())
-    } else {
-        HostFs::real()
-    };
+    let staging = staging()?;
+    let fs = host_fs(global, &staging);
     let mut fx = Effects::new("token delete", &fs, &Silent);
+    let client = client(&path, &mut fx).await?;
     for id in ids {
         if delete_token(&client, &mut fx, &id)
             .await

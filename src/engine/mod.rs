@@ -162,7 +162,13 @@ pub async fn run<C: Sync>(
         };
         journal.phases.insert(path.to_string(), record);
         outcome.files.extend(files);
-        outcome.api_objects.extend(api);
+        // Phases that share a prerequisite object (ClusterRoleBinding kubeadm:cluster-admins)
+        // each record it under --dry-run; the plan lists each change once.
+        for change in api {
+            if !outcome.api_objects.contains(&change) {
+                outcome.api_objects.push(change);
+            }
+        }
         match result {
             Ok(()) => {
                 save(&journal)?;

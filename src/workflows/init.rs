@@ -6,21 +6,17 @@ use kubestrap_phases::InitContext;
 use kubestrap_phases::bootstrap_token::BootstrapTokenPhase;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::kubelet::KubeletStart;
+use kubestrap_phases::kubelet::finalize::EnableClientCertRotation;
 use kubestrap_phases::preflight::Preflight;
-use kubestrap_phases::step::Pending;
 use kubestrap_phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{
-    certs, control_plane, etcd, kubeconfig, mark_control_plane, show_join_command, upload_certs,
-    upload_config,
+    addons, certs, control_plane, etcd, kubeconfig, mark_control_plane, show_join_command,
+    upload_certs, upload_config,
 };
 
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
-
-fn pending(name: &'static str, help: &'static str, issue: u32) -> Node<InitContext> {
-    Node::leaf(Pending { name, help, issue })
-}
 
 /// kubeadm's init phase tree.
 pub fn tree() -> PhaseTree<InitContext> {
@@ -64,26 +60,15 @@ pub fn tree() -> PhaseTree<InitContext> {
             Node::leaf(upload_certs::UploadCerts),
             Node::leaf(mark_control_plane::MarkControlPlane),
             Node::leaf(BootstrapTokenPhase),
-            pending(
+            Node::group(
                 "kubelet-finalize",
-                "Point kubelet.conf at the rotated client certificate.",
-                5,
+                "Update the kubelet's settings after its TLS bootstrap.",
+                vec![Node::leaf(EnableClientCertRotation::new())],
             ),
             Node::group(
                 "addon",
                 "Install the cluster's required addons.",
-                vec![
-                    pending(
-                        "coredns",
-                        "Create CoreDNS's Deployment, Service, ConfigMap and RBAC.",
-                        5,
-                    ),
-                    pending(
-                        "kube-proxy",
-                        "Create kube-proxy's DaemonSet, ConfigMap and RBAC.",
-                        5,
-                    ),
-                ],
+                vec![Node::leaf(addons::CoreDns), Node::leaf(addons::KubeProxy)],
             ),
             Node::leaf(show_join_command::ShowJoinCommand),
         ],

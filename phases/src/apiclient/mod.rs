@@ -501,6 +501,12 @@ pub async fn admin_client(
 ) -> Result<ApiClient, ApiError> {
     let admin = ApiClient::from_kubeconfig(fs, &kubeconfig_dir.join(ADMIN_CONF), timeout).await?;
     if fx.is_dry_run() {
+        // Listed in the plan: a real run creates it unless it exists already.
+        fx.record_api(change::<ClusterRoleBinding>(
+            ApiVerb::Create,
+            None,
+            CLUSTER_ADMINS_GROUP,
+        ));
         return Ok(admin);
     }
     let binding = cluster_admins_binding();

@@ -81,6 +81,20 @@ pub struct User {
     pub client_key_data: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// A certificate file instead of embedded data: kubelet.conf after `kubelet-finalize`
+    /// points at the kubelet's rotated `kubelet-client-current.pem`.
+    #[serde(
+        rename = "client-certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate: Option<String>,
+    #[serde(
+        rename = "client-key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key: Option<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -92,6 +106,8 @@ impl std::fmt::Debug for User {
             )
             .field("client_key_data", &"<redacted>")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -131,7 +147,7 @@ impl KubeConfig {
                 user: User {
                     client_certificate_data: cert_pem.map(|c| B64.encode(c)).unwrap_or_default(),
                     client_key_data: B64.encode(key_pem),
-                    token: None,
+                    ..User::default()
                 },
             }],
         }
@@ -209,6 +225,24 @@ impl KubeConfig {
             ca,
             client_cert,
             client_key,
+        })
+    }
+
+    /// Whether the current context's user names client certificate and key files instead of
+    /// embedding them (kubelet.conf once the kubelet rotates its certificate).
+    pub fn current_user_cert_file(&self) -> bool {
+        let Some(user_name) = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .map(|c| &c.context.user)
+        else {
+            return false;
+        };
+        self.users.iter().any(|u| {
+            &u.name == user_name
+                && u.user.client_certificate.is_some()
+                && u.user.client_key.is_some()
         })
     }
 

@@ -210,6 +210,9 @@ fn ensure_kubeconfig(
             fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
             return Ok(());
         }
+        // kubelet.conf after kubelet-finalize: the kubelet's own rotating certificate file,
+        // which kubeadm accepts as is.
+        (None, None, _) if name == KubeconfigName::Kubelet && kc.current_user_cert_file() => {}
         (None, _, _) => {
             problems.push("embeds no client certificate (client-certificate-data)".into())
         }

@@ -30,6 +30,8 @@ use crate::host::{Mode, NodeRoot};
 use crate::static_pod::{arg, command, merge_args};
 use crate::step::{PhaseError, Step};
 
+pub mod finalize;
+
 /// dockershim's socket: kubeadm passes different flags for it (below v1.24 only).
 pub const DOCKERSHIM_SOCKET: &str = "unix:///var/run/dockershim.sock";
 
@@ -129,7 +131,7 @@ impl KubeletSpec {
             map.insert("cgroupDriver".into(), Value::String("systemd".into()));
         }
         if let Some(user) = &self.user_config {
-            merge(&mut defaults, user);
+            merge_json(&mut defaults, user);
         }
         defaults
     }
@@ -165,12 +167,14 @@ impl KubeletSpec {
 }
 
 /// Merges `over` into `base`: objects recursively, anything else replaced.
-fn merge(base: &mut Value, over: &Value) {
+/// Merges `over` into `base` (objects key by key, anything else replaced): a user's component
+/// config document over kubeadm's defaults.
+pub(crate) fn merge_json(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(existing) => merge(existing, v),
+                    Some(existing) => merge_json(existing, v),
                     None => {
                         b.insert(k.clone(), v.clone());
                     }
@@ -365,7 +369,7 @@ mod tests {
     #[test]
     fn user_values_win_and_nested_defaults_stay() {
         let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1]});
-        merge(&mut base, &json!({"a": {"b": 5}, "d": [2, 3], "e": true}));
+        merge_json(&mut base, &json!({"a": {"b": 5}, "d": [2, 3], "e": true}));
         assert_eq!(base, json!({"a": {"b": 5, "c": 2}, "d": [2, 3], "e": true}));
     }
 }
