@@ -149,6 +149,25 @@ pub fn load_join(file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, C
     build::join(file, docs, flags)
 }
 
+/// [`load_init`] over a file's contents already in memory (`path` only names it in errors):
+/// the edge the fuzzer drives.
+pub fn load_init_text(
+    path: &Path,
+    text: &str,
+    flags: &InitFlags,
+) -> Result<InitConfig, ConfigError> {
+    build::init(Some(path), document::parse_documents(path, text)?, flags)
+}
+
+/// [`load_join`] over a file's contents already in memory.
+pub fn load_join_text(
+    path: &Path,
+    text: &str,
+    flags: &JoinFlags,
+) -> Result<JoinConfig, ConfigError> {
+    build::join(Some(path), document::parse_documents(path, text)?, flags)
+}
+
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn init_defaults_yaml() -> String {
     render::init_defaults()

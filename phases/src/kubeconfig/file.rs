@@ -147,9 +147,19 @@ impl KubeConfig {
             path: path.to_path_buf(),
             problem: "not a kubeconfig (not UTF-8 text)".into(),
         })?;
-        serde_saphyr::from_str(text).map_err(|e| PkiError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("not a kubeconfig: {e}"),
+        // Only the first line of the parser's message: the rest quotes the offending lines,
+        // which may be client-key-data. Type errors name the field, never the value.
+        serde_saphyr::from_str(text).map_err(|e| {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            let reason = match first.find(": invalid type: string") {
+                Some(at) => format!("{}: invalid type: a string", &first[..at]),
+                None => first.to_owned(),
+            };
+            PkiError::Invalid {
+                path: path.to_path_buf(),
+                problem: format!("not a kubeconfig: {reason}"),
+            }
         })
     }
 
