@@ -452,7 +452,7 @@ fn bad_join_inputs() {
                 endpoint: Some("10.0.0.1".into()),
                 ..token()
             },
-            vec!["<api-server-endpoint> argument of join", "host:port"],
+            vec!["argument <api-server-endpoint>: \"10.0.0.1\"", "host:port"],
         ),
         (
             JoinFlags {

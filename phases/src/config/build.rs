@@ -843,8 +843,7 @@ fn discovery(
     let discovery_token_flag =
         flag::<BootstrapTokenString>("discovery-token", &flags.discovery_token)?;
     let tls_flag = flag::<BootstrapTokenString>("tls-bootstrap-token", &flags.tls_bootstrap_token)?;
-    let endpoint_flag =
-        flag::<Endpoint>("<api-server-endpoint> argument of join", &flags.endpoint)?;
+    let endpoint_flag = flag::<Endpoint>("<api-server-endpoint>", &flags.endpoint)?;
     let hashes_flag = flags
         .discovery_token_ca_cert_hashes
         .iter()

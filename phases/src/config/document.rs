@@ -86,10 +86,42 @@ impl Document {
                 } else {
                     field
                 },
-                message: inner,
+                message: without_string_values(&inner),
             }
         })
     }
+}
+
+/// serde's type errors quote the rejected string (`invalid type: string "…", expected …`);
+/// that string may be a token or key put at the wrong level, so the message drops it (the
+/// field path already says where to look).
+fn without_string_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(&rest[..at]);
+        out.push_str("string (value not shown)");
+        let quoted = &rest[at + "string \"".len()..];
+        // serde_json escapes quotes inside the value as \".
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        match end {
+            Some(i) => rest = &quoted[i + 1..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Splits on `---` lines (as kubeadm's YAML reader does) and returns the raw chunks with
@@ -242,6 +274,25 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_do_not_echo_string_values() {
+        assert_eq!(
+            without_string_values(
+                r#"invalid type: string "abcdef.0123456789abcdef", expected a sequence"#
+            ),
+            "invalid type: string (value not shown), expected a sequence"
+        );
+        assert_eq!(
+            without_string_values(r#"a string "x\"y" and string "z"."#),
+            "a string (value not shown) and string (value not shown)."
+        );
+        assert_eq!(
+            without_string_values("string \"open"),
+            "string (value not shown)"
+        );
+        assert_eq!(without_string_values("plain"), "plain");
+    }
 
     #[test]
     fn splits_and_counts_empty_documents() {

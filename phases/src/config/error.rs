@@ -111,8 +111,9 @@ pub enum ConfigError {
         message: String,
     },
 
-    /// A command-line flag with an invalid value.
-    #[error("flag --{flag}: {message}")]
+    /// A command-line flag (or, named `<like-this>`, a positional argument) with an invalid
+    /// value.
+    #[error("{}: {message}", if flag.starts_with('<') { format!("argument {flag}") } else { format!("flag --{flag}") })]
     InvalidFlag { flag: String, message: String },
 
     /// A value that has to be detected on the host (advertise address, node name) could not be.

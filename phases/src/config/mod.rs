@@ -33,8 +33,9 @@ pub use values::{
 };
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
-/// rules (and errors naming the flag) as the file's fields.
-#[derive(Debug, Clone, Default)]
+/// rules (and errors naming the flag) as the file's fields. `Debug` redacts the token and
+/// certificate key.
+#[derive(Clone, Default)]
 pub struct InitFlags {
     pub apiserver_advertise_address: Option<String>,
     pub apiserver_bind_port: Option<u16>,
@@ -58,7 +59,8 @@ pub struct InitFlags {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+/// `kubestrap join` flags as typed; `Debug` redacts the tokens and certificate key.
+#[derive(Clone, Default)]
 pub struct JoinFlags {
     /// The positional `join <host:port>`.
     pub endpoint: Option<String>,
@@ -79,6 +81,71 @@ pub struct JoinFlags {
     pub cri_socket: Option<String>,
     /// `--dry-run` (ORed with the file's `dryRun`).
     pub dry_run: bool,
+}
+
+/// Shows whether a secret flag was given, never its value.
+fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for InitFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitFlags")
+            .field(
+                "apiserver_advertise_address",
+                &self.apiserver_advertise_address,
+            )
+            .field("apiserver_bind_port", &self.apiserver_bind_port)
+            .field("apiserver_cert_extra_sans", &self.apiserver_cert_extra_sans)
+            .field("control_plane_endpoint", &self.control_plane_endpoint)
+            .field("kubernetes_version", &self.kubernetes_version)
+            .field("node_name", &self.node_name)
+            .field("pod_network_cidr", &self.pod_network_cidr)
+            .field("service_cidr", &self.service_cidr)
+            .field("service_dns_domain", &self.service_dns_domain)
+            .field("cert_dir", &self.cert_dir)
+            .field("token", &redacted(&self.token))
+            .field("token_ttl", &self.token_ttl)
+            .field("upload_certs", &self.upload_certs)
+            .field("certificate_key", &redacted(&self.certificate_key))
+            .field("skip_phases", &self.skip_phases)
+            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
+            .field("cri_socket", &self.cri_socket)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for JoinFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinFlags")
+            .field("endpoint", &self.endpoint)
+            .field("token", &redacted(&self.token))
+            .field("discovery_token", &redacted(&self.discovery_token))
+            .field("tls_bootstrap_token", &redacted(&self.tls_bootstrap_token))
+            .field(
+                "discovery_token_ca_cert_hashes",
+                &self.discovery_token_ca_cert_hashes,
+            )
+            .field(
+                "discovery_token_unsafe_skip_ca_verification",
+                &self.discovery_token_unsafe_skip_ca_verification,
+            )
+            .field("discovery_file", &self.discovery_file)
+            .field("control_plane", &self.control_plane)
+            .field("certificate_key", &redacted(&self.certificate_key))
+            .field("node_name", &self.node_name)
+            .field(
+                "apiserver_advertise_address",
+                &self.apiserver_advertise_address,
+            )
+            .field("apiserver_bind_port", &self.apiserver_bind_port)
+            .field("skip_phases", &self.skip_phases)
+            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
+            .field("cri_socket", &self.cri_socket)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
 }
 
 impl InitConfig {
@@ -147,6 +214,25 @@ pub fn load_join(file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, C
         None => Vec::new(),
     };
     build::join(file, docs, flags)
+}
+
+/// [`load_init`] over a file's contents already in memory (`path` only names it in errors):
+/// the edge the fuzzer drives.
+pub fn load_init_text(
+    path: &Path,
+    text: &str,
+    flags: &InitFlags,
+) -> Result<InitConfig, ConfigError> {
+    build::init(Some(path), document::parse_documents(path, text)?, flags)
+}
+
+/// [`load_join`] over a file's contents already in memory.
+pub fn load_join_text(
+    path: &Path,
+    text: &str,
+    flags: &JoinFlags,
+) -> Result<JoinConfig, ConfigError> {
+    build::join(Some(path), document::parse_documents(path, text)?, flags)
 }
 
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.

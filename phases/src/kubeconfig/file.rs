@@ -13,18 +13,28 @@ use crate::pki::{CertInfo, PkiError, PrivateKey};
 pub struct KubeConfig {
     #[serde(rename = "apiVersion", default)]
     pub api_version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub clusters: Vec<NamedCluster>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub contexts: Vec<NamedContext>,
     #[serde(rename = "current-context", default)]
     pub current_context: String,
     #[serde(default)]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub preferences: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub users: Vec<NamedUser>,
+}
+
+/// client-go writes empty lists as `null` (kubeadm's cluster-info has `contexts: null`,
+/// `users: null`): read those as empty.
+fn null_as_empty<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -163,9 +173,19 @@ impl KubeConfig {
             path: path.to_path_buf(),
             problem: "not a kubeconfig (not UTF-8 text)".into(),
         })?;
-        serde_saphyr::from_str(text).map_err(|e| PkiError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("not a kubeconfig: {e}"),
+        // Only the first line of the parser's message: the rest quotes the offending lines,
+        // which may be client-key-data. Type errors name the field, never the value.
+        serde_saphyr::from_str(text).map_err(|e| {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            let reason = match first.find(": invalid type: string") {
+                Some(at) => format!("{}: invalid type: a string", &first[..at]),
+                None => first.to_owned(),
+            };
+            PkiError::Invalid {
+                path: path.to_path_buf(),
+                problem: format!("not a kubeconfig: {reason}"),
+            }
         })
     }
 

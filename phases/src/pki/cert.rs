@@ -324,7 +324,11 @@ impl CertInfo {
         let block = blocks
             .into_iter()
             .find(|b| b.tag() == "CERTIFICATE")
-            .ok_or_else(|| invalid("no PEM CERTIFICATE block".into()))?;
+            .ok_or_else(|| {
+                invalid(
+                    "no complete PEM CERTIFICATE block (truncated?): expected -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----".into(),
+                )
+            })?;
         Self::from_der(path, block.contents())
     }
 

@@ -49,7 +49,11 @@ impl PrivateKey {
             problem: problem.to_string(),
         };
         let text = std::str::from_utf8(pem).map_err(|_| invalid("not a PEM file (not text)"))?;
-        let block = pem::parse(text).map_err(|_| invalid("not a PEM private key"))?;
+        let block = pem::parse(text).map_err(|_| {
+            invalid(
+                "not a complete PEM private key (truncated?): expected -----BEGIN … PRIVATE KEY----- … -----END … PRIVATE KEY-----",
+            )
+        })?;
         if !block.tag().ends_with("PRIVATE KEY") {
             return Err(invalid(&format!(
                 "expected a PEM private key, found a {:?} block",

@@ -1,0 +1,738 @@
+//! Bad input through the real binary, table-driven: malformed YAML, wrong kinds and API
+//! versions, unknown fields, invalid CIDRs/IPs/durations/tokens/CA hashes (as flags and as
+//! config fields), and damaged files under an existing /etc/kubernetes (truncated PEM, a key
+//! that belongs to another certificate, a kubeconfig of another cluster).
+//!
+//! Every case must fail with a non-zero exit and a message that names the file, flag or field
+//! and says what was expected, and must write nothing under `--root`. A case that fails while
+//! validating input leaves the root byte-for-byte untouched; one that fails inside a phase may
+//! only record the failure in the resume journal (`/var/lib/kubestrap`), nothing else.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::kubestrap;
+
+/// The journal: the one file a failed phase is meant to write (so the next run resumes).
+const JOURNAL_DIR: &str = "var/lib/kubestrap";
+
+/// Everything observable about every entry under `root`: content, mode and inode (an atomic
+/// replace with identical bytes is still a write).
+fn snapshot(root: &Path, skip_journal: bool) -> BTreeMap<PathBuf, (u32, u64, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, skip: bool, out: &mut BTreeMap<PathBuf, (u32, u64, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if skip && rel.starts_with(JOURNAL_DIR) {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let content = if md.is_file() {
+                std::fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.insert(rel, (md.permissions().mode(), md.ino(), content));
+            if md.is_dir() {
+                walk(root, &p, skip, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, skip_journal, &mut out);
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+        let mode = e.metadata().unwrap().permissions().mode();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// Where a case starts from.
+#[derive(Clone, Copy)]
+enum Start {
+    /// An empty root (which the command must not even create).
+    Empty,
+    /// A root holding a complete PKI and kubeconfigs, damaged by the case.
+    Pki(fn(&Path, &Path)),
+}
+
+struct Case {
+    name: &'static str,
+    /// The command; `{cfg}` is replaced by the case's config file (kept outside the root).
+    args: &'static [&'static str],
+    /// The config file's content, if the case has one.
+    config: Option<&'static [u8]>,
+    start: Start,
+    /// Substrings the error must contain: the file/flag/field, and what was expected.
+    expect: &'static [&'static str],
+}
+
+const INIT: &[&str] = &[
+    "init",
+    "--node-name",
+    "node1",
+    "--apiserver-advertise-address",
+    "10.0.0.1",
+    "--ignore-preflight-errors",
+    "all",
+];
+
+fn pki_file(root: &Path, rel: &str) -> PathBuf {
+    root.join("etc/kubernetes").join(rel)
+}
+
+fn truncate(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+fn cases() -> Vec<Case> {
+    macro_rules! cfg {
+        ($s:expr) => {
+            Some($s.as_bytes())
+        };
+    }
+    vec![
+        // --- config files ---
+        Case {
+            name: "malformed YAML",
+            args: &["--config", "{cfg}"],
+            config: cfg!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n  bad: [\n"),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "invalid YAML", "line 3"],
+        },
+        Case {
+            name: "unterminated quote",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  name: \"node1\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "invalid YAML"],
+        },
+        Case {
+            name: "not UTF-8",
+            args: &["--config", "{cfg}"],
+            config: Some(b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: \xff\xfe\n"),
+            start: Start::Empty,
+            expect: &["config file", "kubeadm.yaml", "UTF-8"],
+        },
+        Case {
+            name: "a document that is not a mapping",
+            args: &["--config", "{cfg}"],
+            config: cfg!("- apiVersion: kubeadm.k8s.io/v1beta4\n"),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "document 1",
+                "expected a mapping with apiVersion and kind",
+            ],
+        },
+        Case {
+            name: "wrong kind",
+            args: &["--config", "{cfg}"],
+            config: cfg!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: Pod\n"),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "\"Pod\"",
+                "expected one of",
+                "InitConfiguration",
+            ],
+        },
+        Case {
+            name: "no kind",
+            args: &["--config", "{cfg}"],
+            config: cfg!("apiVersion: kubeadm.k8s.io/v1beta4\nnetworking: {}\n"),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "unknown apiVersion/kind", "expected one of"],
+        },
+        Case {
+            name: "unknown apiVersion",
+            args: &["--config", "{cfg}"],
+            config: cfg!("apiVersion: kubeadm.k8s.io/v1beta9\nkind: InitConfiguration\n"),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "kubeadm.k8s.io/v1beta9", "expected one of"],
+        },
+        Case {
+            name: "retired apiVersion",
+            args: &["--config", "{cfg}"],
+            config: cfg!("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n"),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "v1beta2", "no longer supported", "v1beta4"],
+        },
+        Case {
+            name: "kind given twice",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "document 2", "given twice"],
+        },
+        Case {
+            name: "unknown nested field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnt: 10.0.0.0/8\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "unknown field networking.podSubnt",
+                "podSubnet",
+            ],
+        },
+        Case {
+            name: "unknown top-level field (v1beta3)",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nkubenetesVersion: v1.33.0\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "unknown field kubenetesVersion",
+                "expected one of",
+            ],
+        },
+        Case {
+            name: "wrong type",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens: abcdef.0123456789abcdef\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "bootstrapTokens", "expected a sequence"],
+        },
+        Case {
+            name: "invalid service CIDR field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: 10.96.0.0/99\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "networking.serviceSubnet",
+                "10.96.0.0/99",
+                "expected an address/prefix",
+            ],
+        },
+        Case {
+            name: "invalid pod CIDR field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.244.0.0\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "networking.podSubnet", "CIDR"],
+        },
+        Case {
+            name: "invalid advertise address field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 1.2.3\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "localAPIEndpoint.advertiseAddress",
+                "\"1.2.3\"",
+                "IP address",
+            ],
+        },
+        Case {
+            name: "out-of-range bind port",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: 70000\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "localAPIEndpoint.bindPort"],
+        },
+        Case {
+            name: "invalid token field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdeZ\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "bootstrapTokens[0].token",
+                "[a-z0-9]{6}.[a-z0-9]{16}",
+            ],
+        },
+        Case {
+            name: "invalid token TTL field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 5d\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "bootstrapTokens[0].ttl",
+                "\"5d\"",
+                "Go duration",
+            ],
+        },
+        Case {
+            name: "negative duration field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: -1h\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "certificateValidityPeriod",
+                "non-negative Go duration",
+            ],
+        },
+        Case {
+            name: "invalid token usage field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- usages: [signing, sign]\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "bootstrapTokens[0].usages",
+                "\"sign\"",
+                "\"signing\" or \"authentication\"",
+            ],
+        },
+        Case {
+            name: "invalid token group field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- groups: [system:nodes]\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "bootstrapTokens[0].groups",
+                "system:bootstrappers:",
+            ],
+        },
+        Case {
+            name: "invalid certificate key field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ncertificateKey: \"0123\"\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "certificateKey", "64 hex characters"],
+        },
+        Case {
+            name: "invalid cert SAN field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSANs: [\"a_b\"]\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "apiServer.certSANs", "\"a_b\"", "DNS name"],
+        },
+        Case {
+            name: "invalid control-plane endpoint field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: \"lb:99999\"\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "controlPlaneEndpoint", "port 1-65535"],
+        },
+        Case {
+            name: "invalid key algorithm field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-1024\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "encryptionAlgorithm", "RSA-2048"],
+        },
+        Case {
+            name: "invalid Kubernetes version field",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: latest\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "kubernetesVersion", "semantic version"],
+        },
+        Case {
+            name: "missing config file",
+            args: &["--config", "/nonexistent/kubeadm.yaml"],
+            config: None,
+            start: Start::Empty,
+            expect: &["cannot read config file /nonexistent/kubeadm.yaml"],
+        },
+        // --- init flags ---
+        Case {
+            name: "--apiserver-advertise-address",
+            args: &["--apiserver-advertise-address", "1.2.3"],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --apiserver-advertise-address",
+                "\"1.2.3\"",
+                "IP address",
+            ],
+        },
+        Case {
+            name: "--service-cidr",
+            args: &["--service-cidr", "10.96.0.0/40"],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --service-cidr",
+                "10.96.0.0/40",
+                "expected an address/prefix",
+            ],
+        },
+        Case {
+            name: "--pod-network-cidr",
+            args: &["--pod-network-cidr", "10.244.0.0/16,x"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --pod-network-cidr", "CIDR"],
+        },
+        Case {
+            name: "--token",
+            args: &["--token", "abcdef.0123456789ABCDEF"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --token", "[a-z0-9]{6}.[a-z0-9]{16}"],
+        },
+        Case {
+            name: "--token-ttl",
+            args: &["--token-ttl", "1 day"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --token-ttl", "Go duration"],
+        },
+        Case {
+            name: "--certificate-key",
+            args: &["--upload-certs", "--certificate-key", "xyz"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --certificate-key", "64 hex characters"],
+        },
+        Case {
+            name: "--control-plane-endpoint",
+            args: &["--control-plane-endpoint", "a b:1"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --control-plane-endpoint", "host[:port]"],
+        },
+        Case {
+            name: "--apiserver-cert-extra-sans",
+            args: &["--apiserver-cert-extra-sans", "ok.example.com,-bad-"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --apiserver-cert-extra-sans", "\"-bad-\"", "DNS name"],
+        },
+        Case {
+            name: "--service-dns-domain",
+            args: &["--service-dns-domain", "Cluster..Local"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --service-dns-domain", "RFC 1123"],
+        },
+        Case {
+            name: "--kubernetes-version",
+            args: &["--kubernetes-version", "v1.x"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --kubernetes-version", "semantic version"],
+        },
+        Case {
+            name: "--cert-dir",
+            args: &["--cert-dir", "relative/pki"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --cert-dir", "absolute path"],
+        },
+        Case {
+            name: "a flag overriding a bad file is still checked",
+            args: &["--config", "{cfg}", "--service-cidr", "10.96.0.0/12"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  dnsDomain: \"UPPER\"\n"
+            ),
+            start: Start::Empty,
+            expect: &["kubeadm.yaml", "networking.dnsDomain", "RFC 1123"],
+        },
+        // --- damaged files under an existing /etc/kubernetes ---
+        Case {
+            name: "truncated certificate",
+            args: &["phase", "certs", "apiserver"],
+            config: None,
+            start: Start::Pki(|root, _| truncate(&pki_file(root, "pki/apiserver.crt"))),
+            expect: &["pki/apiserver.crt", "truncated", "BEGIN CERTIFICATE"],
+        },
+        Case {
+            name: "truncated CA key",
+            args: &["phase", "certs", "apiserver"],
+            config: None,
+            start: Start::Pki(|root, _| truncate(&pki_file(root, "pki/ca.key"))),
+            expect: &["pki/ca.key", "truncated", "PRIVATE KEY"],
+        },
+        Case {
+            name: "truncated etcd CA certificate",
+            args: &["phase", "certs", "etcd-server"],
+            config: None,
+            start: Start::Pki(|root, _| truncate(&pki_file(root, "pki/etcd/ca.crt"))),
+            expect: &["pki/etcd/ca.crt", "truncated"],
+        },
+        Case {
+            name: "truncated service-account key",
+            args: &["phase", "certs", "sa"],
+            config: None,
+            start: Start::Pki(|root, _| truncate(&pki_file(root, "pki/sa.key"))),
+            expect: &["pki/sa.key", "PRIVATE KEY"],
+        },
+        Case {
+            name: "a key that belongs to another certificate",
+            args: &["phase", "certs", "apiserver"],
+            config: None,
+            start: Start::Pki(|root, other| {
+                std::fs::copy(
+                    pki_file(other, "pki/apiserver.key"),
+                    pki_file(root, "pki/apiserver.key"),
+                )
+                .unwrap();
+            }),
+            expect: &[
+                "pki/apiserver.crt",
+                "does not match its key",
+                "pki/apiserver.key",
+            ],
+        },
+        Case {
+            name: "a CA key that belongs to another CA",
+            args: &["phase", "certs", "front-proxy-client"],
+            config: None,
+            start: Start::Pki(|root, other| {
+                std::fs::copy(
+                    pki_file(other, "pki/front-proxy-ca.key"),
+                    pki_file(root, "pki/front-proxy-ca.key"),
+                )
+                .unwrap();
+            }),
+            expect: &[
+                "pki/front-proxy-ca.key",
+                "does not match the certificate",
+                "front-proxy-ca.crt",
+            ],
+        },
+        Case {
+            name: "a certificate from another cluster",
+            args: &["phase", "certs", "apiserver-etcd-client"],
+            config: None,
+            start: Start::Pki(|root, other| {
+                for f in [
+                    "pki/apiserver-etcd-client.crt",
+                    "pki/apiserver-etcd-client.key",
+                ] {
+                    std::fs::copy(pki_file(other, f), pki_file(root, f)).unwrap();
+                }
+            }),
+            expect: &[
+                "pki/apiserver-etcd-client.crt",
+                "not signed by the CA",
+                "etcd/ca.crt",
+            ],
+        },
+        Case {
+            name: "a certificate where the key should be",
+            args: &["phase", "certs", "apiserver"],
+            config: None,
+            start: Start::Pki(|root, _| {
+                std::fs::copy(
+                    pki_file(root, "pki/apiserver.crt"),
+                    pki_file(root, "pki/apiserver.key"),
+                )
+                .unwrap();
+            }),
+            expect: &[
+                "pki/apiserver.key",
+                "expected a PEM private key",
+                "CERTIFICATE",
+            ],
+        },
+        Case {
+            name: "a kubeconfig that is not YAML",
+            args: &["phase", "kubeconfig", "admin"],
+            config: None,
+            start: Start::Pki(|root, _| {
+                std::fs::write(pki_file(root, "admin.conf"), "clusters: [\n").unwrap();
+            }),
+            expect: &["admin.conf", "not a kubeconfig"],
+        },
+        Case {
+            name: "a kubeconfig with a truncated client key",
+            args: &["phase", "kubeconfig", "scheduler"],
+            config: None,
+            start: Start::Pki(|root, _| {
+                let p = pki_file(root, "scheduler.conf");
+                let text = std::fs::read_to_string(&p).unwrap();
+                let (head, tail) = text.split_once("client-key-data: ").unwrap();
+                let key = tail.lines().next().unwrap();
+                let text = format!("{head}client-key-data: {}\n", &key[..key.len() / 2]);
+                std::fs::write(&p, text).unwrap();
+            }),
+            expect: &["scheduler.conf"],
+        },
+        Case {
+            name: "a kubeconfig of another cluster",
+            args: &["phase", "kubeconfig", "controller-manager"],
+            config: None,
+            start: Start::Pki(|root, other| {
+                std::fs::copy(
+                    pki_file(other, "controller-manager.conf"),
+                    pki_file(root, "controller-manager.conf"),
+                )
+                .unwrap();
+            }),
+            expect: &[
+                "controller-manager.conf",
+                "not signed by the CA",
+                "pki/ca.crt",
+            ],
+        },
+    ]
+}
+
+/// `certs all` + `kubeconfig all` under a fresh root: the healthy node the PKI cases damage.
+fn healthy_node(root: &Path) {
+    let out = kubestrap()
+        .args(INIT)
+        .args(["phase", "certs", "all", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kubestrap()
+        .args(INIT)
+        .args(["phase", "kubeconfig", "all", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_bad_input_fails_clearly_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let template = work.path().join("template");
+    let other = work.path().join("other");
+    healthy_node(&template);
+    healthy_node(&other);
+
+    let cases = cases();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let dir = work.path().join(format!("case{i}"));
+        let root = dir.join("root");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("kubeadm.yaml");
+        if let Some(content) = case.config {
+            std::fs::write(&cfg, content).unwrap();
+        }
+        if let Start::Pki(damage) = case.start {
+            copy_tree(&template, &root);
+            damage(&root, &other);
+        }
+        let before = snapshot(&root, matches!(case.start, Start::Pki(_)));
+
+        // `phase …` cases run under `init`: the workflow flags first, then the phase path.
+        let mut args: Vec<String> = Vec::new();
+        let split = if case.args.first() == Some(&"phase") {
+            3
+        } else {
+            0
+        };
+        let (head, tail) = case.args.split_at(split);
+        args.push("init".into());
+        args.extend(head.iter().map(|s| s.to_string()));
+        // A case's own flag wins over the defaults (clap rejects a repeated flag).
+        for kv in INIT[1..].chunks(2).filter(|kv| !tail.contains(&kv[0])) {
+            args.extend(kv.iter().map(|s| s.to_string()));
+        }
+        args.extend(
+            tail.iter()
+                .map(|a| a.replace("{cfg}", cfg.to_str().unwrap())),
+        );
+        args.push("--root".into());
+        args.push(root.to_str().unwrap().into());
+
+        let out = kubestrap().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let after = snapshot(&root, matches!(case.start, Start::Pki(_)));
+        let mut problems = Vec::new();
+        if out.status.code() != Some(1) {
+            problems.push(format!("exit {:?}, expected 1", out.status.code()));
+        }
+        for want in case.expect {
+            if !stderr.contains(want) {
+                problems.push(format!("error lacks {want:?}"));
+            }
+        }
+        if stderr.contains("panicked") {
+            problems.push("panicked".into());
+        }
+        if before != after {
+            let changed: Vec<_> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|k| before.get(*k) != after.get(*k))
+                .collect();
+            problems.push(format!("wrote under --root: {changed:?}"));
+        }
+        if matches!(case.start, Start::Empty) && root.exists() {
+            problems.push("created the root".into());
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {}\n  {args:?}\n  {stderr}",
+                case.name,
+                problems.join("; ")
+            ));
+        }
+    }
+    println!("bad inputs tried: {}", cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

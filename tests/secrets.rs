@@ -1,0 +1,609 @@
+//! Secrets stay secret: the bootstrap token's secret half, private keys and the certificate
+//! key never appear in stderr logs (`-v` … `-vvv`), JSON events or error messages — except in
+//! what the user ran the command for: the join commands (and the certificate key that
+//! `--upload-certs` prints for them). Keys and kubeconfigs are written 0600, in directories
+//! nobody else may write to.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{events, kubestrap};
+use kubestrap_phases::kubeconfig::KubeConfig;
+use serde_json::Value;
+
+const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";
+const SECRET: &str = "s3cr3ts3cr3ts3cr";
+const CERT_KEY: &str = "0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de";
+
+/// Fields of the final `result` event that exist to show a secret the user asked for.
+const REQUESTED: &[&str] = &[
+    "join_command",
+    "control_plane_join_command",
+    "certificate_key",
+];
+
+const NODE: &[&str] = &[
+    "--node-name",
+    "node1",
+    "--apiserver-advertise-address",
+    "10.0.0.1",
+    "--ignore-preflight-errors",
+    "all",
+];
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str], root: &Path) -> Run {
+    let out = kubestrap()
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        out.push(p.clone());
+        if e.file_type().unwrap().is_dir() {
+            walk(&p, out);
+        }
+    }
+}
+
+/// Every private key under `dir` (PEM files and the keys embedded in kubeconfigs), as the
+/// base64 lines of their bodies: finding any one of them in output is a leak.
+fn key_material(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    let mut lines = Vec::new();
+    for f in files.iter().filter(|f| f.is_file()) {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let mut pems = Vec::new();
+        if text.contains("PRIVATE KEY-----") {
+            pems.push(text.clone());
+        }
+        if text.contains("client-key-data:")
+            && let Ok(kc) = KubeConfig::from_yaml(f, text.as_bytes())
+        {
+            for u in &kc.users {
+                // The kubeconfig's base64 itself, and the PEM inside it.
+                let b64 = u.user.client_key_data.trim();
+                lines.push(b64[..48].to_owned());
+                lines.push(b64[b64.len() / 2..b64.len() / 2 + 48].to_owned());
+                pems.push(String::from_utf8(decode_b64(b64)).unwrap());
+            }
+        }
+        for pem in pems {
+            let mut in_key = false;
+            for l in pem.lines() {
+                if l.contains("BEGIN") && l.contains("PRIVATE KEY") {
+                    in_key = true;
+                } else if l.contains("END") {
+                    in_key = false;
+                } else if in_key && l.len() >= 32 {
+                    lines.push(l.to_owned());
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn decode_b64(s: &str) -> Vec<u8> {
+    // Standard alphabet with padding; a tiny decoder keeps this test free of extra crates.
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
+    bytes
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &v)| n | u32::from(v) << (18 - 6 * i));
+            let out = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            out[..c.len() - 1].to_vec()
+        })
+        .collect()
+}
+
+fn assert_hidden(what: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "{what} shows a secret ({}…):\n{text}",
+            &s[..8.min(s.len())]
+        );
+    }
+}
+
+fn basic_secrets() -> Vec<String> {
+    vec![SECRET.into(), CERT_KEY.into(), CERT_KEY[..32].into()]
+}
+
+/// The JSON events minus the result's requested fields, which are checked separately.
+fn events_without_requested(stdout: &str) -> (String, Vec<Value>) {
+    let mut ev = events(stdout.as_bytes());
+    let mut requested = Vec::new();
+    for e in &mut ev {
+        if e["event"] == "result"
+            && let Some(obj) = e.as_object_mut()
+        {
+            for f in REQUESTED {
+                if let Some(v) = obj.remove(*f) {
+                    requested.push(v);
+                }
+            }
+        }
+    }
+    (serde_json::to_string(&ev).unwrap(), requested)
+}
+
+#[test]
+fn dry_run_init_shows_secrets_only_in_the_join_commands() {
+    let root = tempfile::tempdir().unwrap();
+    let common = [
+        "init",
+        "--dry-run",
+        "--token",
+        TOKEN,
+        "--upload-certs",
+        "--certificate-key",
+        CERT_KEY,
+        "--skip-phases",
+        "kubelet-finalize,addon",
+    ];
+    let json = run(
+        &[&common[..], NODE, &["-o", "json", "-vvv"]].concat(),
+        root.path(),
+    );
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    let (ev, requested) = events_without_requested(&json.stdout);
+    let result = events(json.stdout.as_bytes()).pop().unwrap();
+    let staging = PathBuf::from(result["staging_dir"].as_str().unwrap());
+    let mut secrets = basic_secrets();
+    let keys = key_material(&staging);
+    assert!(
+        keys.len() > 100,
+        "the dry run staged the keys: {}",
+        keys.len()
+    );
+    secrets.extend(keys);
+
+    assert_hidden("stderr at -vvv", &json.stderr, &secrets);
+    assert_hidden("JSON events", &ev, &secrets);
+    // What the user asked for is there, and whole.
+    let requested = serde_json::to_string(&requested).unwrap();
+    assert!(
+        requested.contains(&format!("--token {TOKEN}")),
+        "{requested}"
+    );
+    assert!(
+        requested.contains(&format!("--certificate-key {CERT_KEY}")),
+        "{requested}"
+    );
+
+    // Staged keys are as private as real ones.
+    let mut staged = Vec::new();
+    walk(&staging, &mut staged);
+    for f in staged.iter().filter(|f| {
+        let n = f.to_string_lossy();
+        n.ends_with(".key") || n.ends_with(".conf")
+    }) {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+    let staging_mode = std::fs::metadata(&staging).unwrap().permissions().mode() & 0o777;
+    assert_eq!(staging_mode & 0o022, 0, "staging dir {staging_mode:o}");
+    std::fs::remove_dir_all(&staging).unwrap();
+
+    // Text output at -vv: secrets only on the join command lines and under the certificate
+    // key heading.
+    let text = run(&[&common[..], NODE, &["-vv"]].concat(), root.path());
+    assert_eq!(text.code, Some(0), "{}", text.stderr);
+    assert_hidden("stderr at -vv", &text.stderr, &basic_secrets());
+    let mut shown = 0;
+    for line in text.stdout.lines() {
+        if line.contains(SECRET) || line.contains(CERT_KEY) {
+            assert!(line.trim_start().starts_with("kubestrap join "), "{line}");
+            shown += 1;
+        }
+    }
+    assert_eq!(
+        shown, 2,
+        "worker and control-plane join commands:\n{}",
+        text.stdout
+    );
+    if let Some(dir) = text.stdout.lines().find_map(|l| {
+        l.split_whitespace()
+            .find(|w| w.contains("kubestrap-dry-run"))
+    }) {
+        let _ = std::fs::remove_dir_all(dir.trim_end_matches(['.', ',', ')']));
+    }
+    assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+}
+
+/// The phases that need no cluster, for real under a root: what they print hides every key
+/// they wrote, and the tree has kubeadm's modes.
+#[test]
+fn offline_init_phases_hide_keys_and_write_private_files_0600() {
+    let root = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for phase in [
+        &["certs", "all"][..],
+        &["kubeconfig", "all"],
+        &["etcd", "local"],
+        &["control-plane", "all"],
+    ] {
+        for format in [&["-o", "json", "-vvv"][..], &["-vv"]] {
+            let args = [
+                &["init", "phase"][..],
+                phase,
+                NODE,
+                format,
+                &["--token", TOKEN],
+            ]
+            .concat();
+            let r = run(&args, root.path());
+            assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+            if format[0] == "-o" {
+                events(r.stdout.as_bytes());
+            }
+            outputs.push((args.join(" "), r));
+        }
+    }
+    // Renewal and inspection commands read every key.
+    for args in [
+        &["certs", "check-expiration", "-vvv"][..],
+        &["certs", "check-expiration", "-o", "json", "-vvv"],
+        &["certs", "renew", "apiserver", "-vvv"],
+        &["certs", "renew", "admin.conf", "-o", "json", "-vvv"],
+    ] {
+        let r = run(args, root.path());
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        outputs.push((args.join(" "), r));
+    }
+
+    let mut secrets = basic_secrets();
+    let keys = key_material(root.path());
+    assert!(keys.len() > 100, "keys found: {}", keys.len());
+    secrets.extend(keys);
+    for (what, r) in &outputs {
+        assert_hidden(&format!("{what}: stdout"), &r.stdout, &secrets);
+        assert_hidden(&format!("{what}: stderr"), &r.stderr, &secrets);
+    }
+    // Nothing on disk holds the token (it lives in the cluster only), not even the journal.
+    let mut files = Vec::new();
+    walk(root.path(), &mut files);
+    for f in files.iter().filter(|f| f.is_file()) {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(!text.contains(SECRET), "{} holds the token", f.display());
+    }
+
+    let mut checked = (0, 0);
+    for f in &files {
+        let md = std::fs::symlink_metadata(f).unwrap();
+        let mode = md.permissions().mode() & 0o7777;
+        let name = f.file_name().unwrap().to_string_lossy();
+        if md.is_dir() {
+            assert_eq!(
+                mode & 0o002,
+                0,
+                "{} is world-writable ({mode:o})",
+                f.display()
+            );
+            assert_eq!(
+                mode & 0o020,
+                0,
+                "{} is group-writable ({mode:o})",
+                f.display()
+            );
+            checked.0 += 1;
+        } else if name.ends_with(".key") || name.ends_with(".conf") {
+            assert_eq!(mode, 0o600, "{}", f.display());
+            checked.1 += 1;
+        } else {
+            assert_eq!(
+                mode & 0o022,
+                0,
+                "{} is writable by others ({mode:o})",
+                f.display()
+            );
+        }
+    }
+    // 6 keys, etcd's 4 and sa.key; 5 kubeconfigs.
+    assert_eq!(checked.1, 16, "private files checked");
+    assert!(checked.0 >= 4, "directories checked: {}", checked.0);
+}
+
+#[test]
+fn error_messages_never_echo_secrets() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let near_token = "abcdef.s3cr3ts3cr3ts3cR"; // one character off: still the user's secret
+    let cfg = |name: &str, text: &str| {
+        let p = work.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let v4 = "apiVersion: kubeadm.k8s.io/v1beta4\n";
+    let configs = [
+        cfg(
+            "wrong-type.yaml",
+            &format!("{v4}kind: InitConfiguration\nbootstrapTokens: {TOKEN}\n"),
+        ),
+        cfg(
+            "wrong-level.yaml",
+            &format!("{v4}kind: InitConfiguration\nbootstrapTokens:\n- {TOKEN}\n"),
+        ),
+        cfg(
+            "bad-ttl.yaml",
+            &format!(
+                "{v4}kind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\n  ttl: 1d\n"
+            ),
+        ),
+        cfg(
+            "unterminated.yaml",
+            &format!("{v4}kind: InitConfiguration\nbootstrapTokens:\n- token: \"{TOKEN}\n"),
+        ),
+        cfg(
+            "tab.yaml",
+            &format!(
+                "{v4}kind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\n\tttl: 1h\n"
+            ),
+        ),
+        cfg(
+            "near-token.yaml",
+            &format!("{v4}kind: InitConfiguration\nbootstrapTokens:\n- token: {near_token}\n"),
+        ),
+        cfg(
+            "key-type.yaml",
+            &format!("{v4}kind: InitConfiguration\ncertificateKey: [{CERT_KEY}]\n"),
+        ),
+        cfg(
+            "key-short.yaml",
+            &format!(
+                "{v4}kind: InitConfiguration\ncertificateKey: {}\n",
+                &CERT_KEY[1..]
+            ),
+        ),
+        cfg(
+            "key-unknown.yaml",
+            &format!(
+                "{v4}kind: InitConfiguration\ncertificateKey: {CERT_KEY}\ncertificatekey: {CERT_KEY}\n"
+            ),
+        ),
+    ];
+    let join_configs = [
+        cfg(
+            "join-wrong-level.yaml",
+            &format!("{v4}kind: JoinConfiguration\ndiscovery:\n  bootstrapToken: {TOKEN}\n"),
+        ),
+        cfg(
+            "join-tls.yaml",
+            &format!(
+                "{v4}kind: JoinConfiguration\ndiscovery:\n  tlsBootstrapToken: {TOKEN}\n  bootstrapToken:\n    token: {near_token}\n"
+            ),
+        ),
+    ];
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for c in &configs {
+        cases.push(s(&[&["init"][..], NODE, &["--config", c, "-vvv"]].concat()));
+    }
+    for c in &join_configs {
+        cases.push(s(&["join", "--config", c, "-vvv"]));
+    }
+    cases.extend([
+        s(&[&["init"][..], NODE, &["--token", near_token, "-vvv"]].concat()),
+        s(&[
+            &["init"][..],
+            NODE,
+            &["--certificate-key", &CERT_KEY[2..], "--upload-certs"],
+        ]
+        .concat()),
+        s(&[
+            &["init"][..],
+            NODE,
+            &["--token", TOKEN, "--service-cidr", "x", "-o", "json"],
+        ]
+        .concat()),
+        s(&[
+            "join",
+            "10.0.0.1:6443",
+            "--token",
+            near_token,
+            "--discovery-token-unsafe-skip-ca-verification",
+        ]),
+        s(&[
+            "join",
+            "10.0.0.1:6443",
+            "--discovery-token",
+            TOKEN,
+            "--tls-bootstrap-token",
+            near_token,
+            "--discovery-token-unsafe-skip-ca-verification",
+        ]),
+        s(&[
+            "join",
+            "10.0.0.1:6443",
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            "sha256:00",
+            "-vvv",
+        ]),
+        s(&[
+            "join",
+            "10.0.0.1:6443",
+            "--token",
+            TOKEN,
+            "--discovery-token-unsafe-skip-ca-verification",
+            "--control-plane",
+            "--certificate-key",
+            &CERT_KEY[1..],
+        ]),
+        s(&[
+            "token",
+            "create",
+            TOKEN,
+            "--ttl",
+            "1x",
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+        ]),
+        s(&[
+            "token",
+            "create",
+            near_token,
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+            "-vvv",
+        ]),
+        s(&[
+            "token",
+            "create",
+            TOKEN,
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+            "-vvv",
+        ]),
+        s(&[
+            "token",
+            "create",
+            TOKEN,
+            "--print-join-command",
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+            "-vvv",
+        ]),
+        s(&[
+            "token",
+            "delete",
+            TOKEN,
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+            "-vvv",
+        ]),
+        s(&[
+            "token",
+            "delete",
+            near_token,
+            "--kubeconfig",
+            "/nonexistent/admin.conf",
+        ]),
+    ]);
+    let secrets = {
+        let mut v = basic_secrets();
+        v.push(near_token[7..].to_owned());
+        v.push(CERT_KEY[2..34].to_owned());
+        v
+    };
+    for args in &cases {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&argv, &root);
+        assert_eq!(r.code, Some(1), "{argv:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            !r.stderr.is_empty() || !r.stdout.is_empty(),
+            "{argv:?} said nothing"
+        );
+        assert_hidden(&format!("{argv:?}: stderr"), &r.stderr, &secrets);
+        assert_hidden(&format!("{argv:?}: stdout"), &r.stdout, &secrets);
+    }
+    println!("secret-bearing bad inputs tried: {}", cases.len());
+}
+
+/// A damaged key file or kubeconfig is named in the error, and none of its content is shown.
+#[test]
+fn errors_about_damaged_key_files_show_none_of_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    for phase in [&["certs", "all"][..], &["kubeconfig", "all"]] {
+        let r = run(&[&["init", "phase"][..], phase, NODE].concat(), root.path());
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+    }
+    let etc = root.path().join("etc/kubernetes");
+    let secrets = key_material(root.path());
+
+    // A key with a damaged middle line; a kubeconfig whose client key line is followed by
+    // broken indentation (YAML parsers quote the neighbouring lines in their messages).
+    let key_path = etc.join("pki/apiserver.key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    let mut lines: Vec<&str> = key.lines().collect();
+    lines[3] = "!!!!";
+    std::fs::write(&key_path, lines.join("\n")).unwrap();
+    let conf_path = etc.join("admin.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    let conf = conf.replace("    client-key-data:", "   client-key-data:");
+    std::fs::write(&conf_path, conf).unwrap();
+    let sa = etc.join("pki/sa.key");
+    let sa_text = std::fs::read_to_string(&sa).unwrap();
+    std::fs::write(&sa, sa_text.replace("PRIVATE KEY", "PUBLIC KEY")).unwrap();
+
+    let mut tried = 0;
+    for (args, file) in [
+        (
+            &["init", "phase", "certs", "apiserver", "-vvv"][..],
+            "pki/apiserver.key",
+        ),
+        (
+            &["init", "phase", "kubeconfig", "admin", "-vvv"],
+            "admin.conf",
+        ),
+        (
+            &["init", "phase", "certs", "sa", "-o", "json", "-vvv"],
+            "pki/sa.key",
+        ),
+        (&["certs", "check-expiration", "-vvv"], "admin.conf"),
+        // Renewal makes new keys (as kubeadm's does), so a damaged leaf key is no obstacle;
+        // a damaged CA key is.
+        (
+            &["certs", "renew", "front-proxy-client", "-vvv"],
+            "pki/front-proxy-ca.key",
+        ),
+        (
+            &["certs", "renew", "front-proxy-client", "-o", "json"],
+            "pki/front-proxy-ca.key",
+        ),
+    ] {
+        if args[1] == "renew" {
+            let ca_key = etc.join("pki/front-proxy-ca.key");
+            let text = std::fs::read_to_string(&ca_key).unwrap();
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines[5] = "!!!!";
+            std::fs::write(&ca_key, lines.join("\n")).unwrap();
+        }
+        let mut argv = args.to_vec();
+        if args[0] == "init" {
+            argv.extend_from_slice(NODE);
+        }
+        let r = run(&argv, root.path());
+        // check-expiration reports a broken file in its table (as kubeadm's does) and goes on.
+        if args[1] != "check-expiration" {
+            assert_ne!(r.code, Some(0), "{argv:?}");
+        }
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(all.contains(file), "{argv:?} does not name {file}: {all}");
+        assert_hidden(&format!("{argv:?}"), &all, &secrets);
+        tried += 1;
+    }
+    println!("damaged key files tried: {tried}");
+}
