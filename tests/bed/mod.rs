@@ -15,8 +15,7 @@ use kubestrap_testbed::{Runner, RunnerConfig};
 pub const PENDING_PHASES: &str = "kubelet-finalize,addon";
 
 /// The preflight checks a test machine cannot meet (no container runtime, kubelet, conntrack,
-/// iptables; IP forwarding off) and the ports a control plane of an earlier trial on the same
-/// address holds (the crash test re-runs init on a running control plane).
+/// iptables; IP forwarding off).
 pub const IGNORED_PREFLIGHT: &str = "CRI,KubeletVersion,FileExisting-conntrack,FileExisting-iptables,FileContent--proc-sys-net-ipv4-ip_forward";
 
 pub fn kube_bin() -> PathBuf {
@@ -79,13 +78,24 @@ timeouts:
 
 /// `kubestrap init -o json` for node `n1` on `advertise:port`, the pending phases skipped.
 pub fn init_command(root: &Path, advertise: &str, port: u16, config: &Path) -> Command {
+    init_command_ignoring(root, advertise, port, config, IGNORED_PREFLIGHT)
+}
+
+/// [`init_command`] with another list of preflight checks to ignore.
+pub fn init_command_ignoring(
+    root: &Path,
+    advertise: &str,
+    port: u16,
+    config: &Path,
+    ignore_preflight: &str,
+) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("kubestrap"));
     cmd.args(["init", "-o", "json", "--root"])
         .arg(root)
         .args(["--apiserver-advertise-address", advertise])
         .args(["--apiserver-bind-port", &port.to_string()])
         .args(["--node-name", "n1", "--kubernetes-version", "v1.20.2"])
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
+        .args(["--ignore-preflight-errors", ignore_preflight])
         .args(["--skip-phases", PENDING_PHASES])
         // A fixed token: every run after the first finds it in place.
         .args(["--token", "abcdef.0123456789abcdef", "--config"])
