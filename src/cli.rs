@@ -328,6 +328,10 @@ pub struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// Where certificates are kept (under --root) [default: from the API server's manifest,
+    /// else /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// A phase tree's shape, for building `phase` subcommands.

@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
         Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
         Command::Config(cmd) => commands::config(cmd),
-        Command::Reset(_) => commands::not_implemented(events, "reset", 7),
+        Command::Reset(args) => commands::reset::run(args, &cli.global, events),
         Command::Version => commands::version(cli.global.output == Format::Json),
         Command::Completion { shell } => {
             commands::completion(*shell, cli::command(&init_tree, &join_tree))

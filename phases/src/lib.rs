@@ -22,6 +22,7 @@ pub mod mark_control_plane;
 pub mod node_name;
 pub mod pki;
 pub mod preflight;
+pub mod reset;
 pub mod show_join_command;
 pub mod static_pod;
 pub mod step;

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 pub mod certs;
 pub mod kubeconfig;
 mod pki;
+pub mod reset;
 pub mod token;
 
 use crate::cli::{ConfigCommand, PrintWhat};
-use crate::output::EventSink;
-use crate::workflows::fail_early;
 
 pub fn config(cmd: &ConfigCommand) -> ExitCode {
     use kubestrap_phases::config;
@@ -23,16 +22,6 @@ pub fn config(cmd: &ConfigCommand) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
-}
-
-/// A command that later work implements: it fails, loudly, never pretends.
-pub fn not_implemented(events: &dyn EventSink, command: &str, issue: u32) -> ExitCode {
-    fail_early(
-        events,
-        command,
-        format!("not implemented yet: `kubestrap {command}` is tracked in issue #{issue}"),
-        None,
-    )
 }
 
 pub fn version(json: bool) -> ExitCode {

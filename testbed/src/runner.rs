@@ -6,7 +6,7 @@
 //! What it shares with the kubelet: a manifest that appears is started, a manifest whose
 //! content changes is stopped and started again, a manifest that disappears is stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
@@ -153,6 +153,7 @@ pub struct Runner {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Mutex<Vec<ContainerState>>>,
+    paused: Arc<Mutex<BTreeSet<String>>>,
     log_dir: PathBuf,
 }
 
@@ -168,6 +169,7 @@ impl Runner {
             source,
         })?;
         let shared = Arc::new(Mutex::new(Vec::new()));
+        let paused = Arc::new(Mutex::new(BTreeSet::new()));
         let (stop_tx, stop_rx) = mpsc::channel();
         let mut lp = Loop {
             manifests_dir: config.root.join(MANIFESTS_DIR),
@@ -176,6 +178,7 @@ impl Runner {
             config,
             pods: BTreeMap::new(),
             shared: Arc::clone(&shared),
+            paused: Arc::clone(&paused),
         };
         // The children's PR_SET_PDEATHSIG is tied to this thread: it lives until stop.
         let thread = std::thread::Builder::new()
@@ -186,6 +189,7 @@ impl Runner {
             stop: Some(stop_tx),
             thread: Some(thread),
             shared,
+            paused,
             log_dir,
         })
     }
@@ -202,6 +206,18 @@ impl Runner {
     /// Every container started so far, as of the last poll.
     pub fn containers(&self) -> Vec<ContainerState> {
         lock(&self.shared).clone()
+    }
+
+    /// Stops the pod of manifest `<stem>.yaml` (as if the node lost it: a crashed or killed
+    /// component) and keeps it stopped, manifest or not, until [`Runner::unpause`]. Takes
+    /// effect at the next poll; [`Runner::containers`] no longer lists it once it is stopped.
+    pub fn pause(&self, manifest_stem: &str) {
+        lock(&self.paused).insert(manifest_stem.to_string());
+    }
+
+    /// Lets the pod of `<stem>.yaml` run again: started at the next poll, as a fresh process.
+    pub fn unpause(&self, manifest_stem: &str) {
+        lock(&self.paused).remove(manifest_stem);
     }
 
     /// Stops every pod and waits for them to exit.
@@ -248,6 +264,8 @@ struct Loop {
     /// By manifest path.
     pods: BTreeMap<PathBuf, Tracked>,
     shared: Arc<Mutex<Vec<ContainerState>>>,
+    /// Manifest stems whose pods are held stopped.
+    paused: Arc<Mutex<BTreeSet<String>>>,
 }
 
 struct Tracked {
@@ -311,7 +329,12 @@ impl Loop {
     }
 
     fn reconcile(&mut self) {
-        let found = self.scan();
+        let mut found = self.scan();
+        let paused = lock(&self.paused).clone();
+        found.retain(|path, _| {
+            path.file_stem()
+                .is_none_or(|stem| !paused.contains(stem.to_string_lossy().as_ref()))
+        });
         let gone_or_changed: Vec<PathBuf> = self
             .pods
             .iter()

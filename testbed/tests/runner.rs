@@ -266,3 +266,35 @@ fn pods_die_with_a_killed_binary() {
     bin.wait().unwrap();
     wait_for("the orphan to die (PR_SET_PDEATHSIG)", || !alive(pod_pid));
 }
+
+#[test]
+fn a_paused_pod_is_stopped_and_kept_stopped_until_unpaused() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let runner = Runner::start(config(r)).unwrap();
+    write_manifest(r, "p.yaml", &pod("p", "sleep 300", ""));
+    write_manifest(r, "q.yaml", &pod("q", "sleep 300", ""));
+    let pid_of = |name: &str| {
+        runner
+            .containers()
+            .into_iter()
+            .find(|s| s.pod == name)
+            .and_then(|s| s.pid)
+    };
+    wait_for("p and q running", || {
+        pid_of("p").is_some() && pid_of("q").is_some()
+    });
+    let (p1, q1) = (pid_of("p").unwrap(), pid_of("q").unwrap());
+
+    runner.pause("p");
+    wait_for("p stopped", || !alive(p1) && pid_of("p").is_none());
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(pid_of("p").is_none(), "not restarted while paused");
+    assert_eq!(pid_of("q"), Some(q1), "the other pod is untouched");
+
+    runner.unpause("p");
+    wait_for("p running again", || pid_of("p").is_some());
+    let p2 = pid_of("p").unwrap();
+    assert_ne!(p2, p1, "a fresh process");
+    assert!(alive(p2));
+}

@@ -134,6 +134,19 @@ impl Debug for ApiClient {
     }
 }
 
+/// The first pause between attempts, doubled after each failure up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest pause between attempts: a server that comes back is noticed within this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What one attempt of a retried call came to.
+enum Attempt<T> {
+    Done(T),
+    /// May go away by itself; the error in words.
+    Transient(String),
+    Final(kube::Error),
+}
+
 /// Whether an error may go away by itself (the server is starting, restarting, overloaded).
 fn is_transient(e: &kube::Error) -> bool {
     match e {
@@ -230,50 +243,92 @@ impl ApiClient {
     }
 
     /// Runs `call` until it succeeds, fails for good, or `timeouts.kubernetesAPICall` has
-    /// passed; transient failures (connection errors, 5xx, 429) are retried with backoff.
+    /// passed; transient failures (connection errors, timeouts, 5xx, 429) are retried with
+    /// exponential backoff (200 ms doubling, capped at [`MAX_BACKOFF`]). The timeout bounds
+    /// the whole: each attempt gets only the time that is left, so a server that hangs
+    /// cannot stretch it.
+    ///
+    /// After a failure the server must first answer `GET /version` for this identity before
+    /// the call is made again: a kube-apiserver that restarts accepts connections before its
+    /// RBAC caches are filled, and would answer the call with a 403 that is not final.
     pub async fn retry<T, F, Fut>(&self, action: &str, mut call: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, kube::Error>>,
     {
         let start = Instant::now();
-        let mut delay = Duration::from_millis(200);
+        let mut delay = FIRST_BACKOFF;
         let mut attempts = 0;
+        let mut was_down = false;
         loop {
             attempts += 1;
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) if is_transient(&e) && start.elapsed() + delay < self.timeout => {
-                    tracing::debug!(endpoint = %self.endpoint, action, error = %describe(&e), "retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(e) if is_transient(&e) => {
-                    return Err(ApiError::Unreachable {
-                        endpoint: self.endpoint.clone(),
-                        action: action.to_string(),
-                        attempts,
-                        waited: start.elapsed(),
-                        last: describe(&e),
-                    });
-                }
-                Err(kube::Error::Api(s)) => {
-                    return Err(ApiError::Rejected {
-                        endpoint: self.endpoint.clone(),
-                        action: action.to_string(),
-                        code: s.code,
-                        reason: s.reason.clone(),
-                        message: s.message.clone(),
-                    });
-                }
-                Err(e) => {
-                    return Err(ApiError::Client {
-                        endpoint: self.endpoint.clone(),
-                        action: action.to_string(),
-                        message: describe(&e),
-                    });
-                }
+            let remaining = self
+                .timeout
+                .saturating_sub(start.elapsed())
+                .max(FIRST_BACKOFF);
+            let last = match self.attempt(&mut call, was_down, remaining).await {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Final(e) => return Err(self.final_error(action, e)),
+                Attempt::Transient(last) => last,
+            };
+            was_down = true;
+            if start.elapsed() + delay >= self.timeout {
+                return Err(ApiError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    action: action.to_string(),
+                    attempts,
+                    waited: start.elapsed(),
+                    last,
+                });
             }
+            tracing::debug!(endpoint = %self.endpoint, action, attempts, error = %last, ?delay, "retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One attempt within `budget`: the readiness check first when the server was down.
+    async fn attempt<T, F, Fut>(&self, call: &mut F, was_down: bool, budget: Duration) -> Attempt<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let deadline = tokio::time::Instant::now() + budget;
+        let timed_out = || Attempt::Transient(format!("no answer within {budget:?}"));
+        if was_down {
+            match tokio::time::timeout_at(deadline, self.client.apiserver_version()).await {
+                Err(_) => return timed_out(),
+                Ok(Err(e)) => {
+                    return Attempt::Transient(format!(
+                        "not serving yet (GET /version: {})",
+                        describe(&e)
+                    ));
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, call()).await {
+            Err(_) => timed_out(),
+            Ok(Ok(v)) => Attempt::Done(v),
+            Ok(Err(e)) if is_transient(&e) => Attempt::Transient(describe(&e)),
+            Ok(Err(e)) => Attempt::Final(e),
+        }
+    }
+
+    fn final_error(&self, action: &str, e: kube::Error) -> ApiError {
+        match e {
+            kube::Error::Api(s) => ApiError::Rejected {
+                endpoint: self.endpoint.clone(),
+                action: action.to_string(),
+                code: s.code,
+                reason: s.reason.clone(),
+                message: s.message.clone(),
+            },
+            e => ApiError::Client {
+                endpoint: self.endpoint.clone(),
+                action: action.to_string(),
+                message: describe(&e),
+            },
         }
     }
 
@@ -626,6 +681,40 @@ users:
         assert!(msg.contains("https://127.0.0.1:1"), "{msg}");
         assert!(msg.contains("ConfigMap kube-system/x"), "{msg}");
         assert!(!msg.contains("not-a-real-token"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_within_the_timeout() {
+        // Accepts connections and never says a word: the TLS handshake hangs.
+        let listener = std::net::TcpListener::bind("127.0.0.118:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _keep = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let yaml = KUBECONFIG.replace(
+            "https://127.0.0.1:1",
+            &format!("https://127.0.0.118:{port}"),
+        );
+        let timeout = Duration::from_millis(1500);
+        let client = ApiClient::from_kubeconfig_yaml(&yaml, Path::new("/x/admin.conf"), timeout)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let err = client
+            .get_opt::<ConfigMap>(Some("kube-system"), "x")
+            .await
+            .unwrap_err();
+        let took = start.elapsed();
+        assert!(took < timeout + Duration::from_millis(500), "{took:?}");
+        let msg = err.to_string();
+        assert!(matches!(err, ApiError::Unreachable { .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("https://127.0.0.118:{port}")),
+            "{msg}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,361 @@
+//! `kubestrap reset`: undo what init or join did on this node (kubeadm's `reset`), as the
+//! phases `preflight`, `remove-etcd-member`, `cleanup-node` and `verify`, each reported like
+//! a workflow phase so `-o json` consumers follow it the same way. The logic is in
+//! `kubestrap_phases::reset`; this is the order, the confirmation and the reporting.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use kubestrap_phases::NodeRoot;
+use kubestrap_phases::reset::{
+    self, EtcdMembership, GatewayClient, Inventory, KubeletService, MemberOutcome, ResetOptions,
+    Systemd,
+};
+use serde_json::{Value, json};
+
+use crate::cli::{GlobalArgs, ResetArgs};
+use crate::output::{Event, EventSink, Format, RunResult, Status};
+use crate::workflows::fail_early;
+
+const WORKFLOW: &str = "reset";
+/// How long the kubelet gets to stop the static pods once their manifests are gone.
+const POD_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Each etcd membership call.
+const ETCD_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+    let root = match NodeRoot::new(&global.root) {
+        Ok(r) => r,
+        Err(e) => return fail_early(events, WORKFLOW, format!("--root: {e}"), None),
+    };
+    let opts = ResetOptions {
+        cert_dir: args.cert_dir.clone(),
+    };
+    let mut run = Run {
+        events,
+        text: global.output == Format::Text,
+        extra: serde_json::Map::new(),
+    };
+
+    let inv = run.phase("preflight", |run| {
+        let inv = reset::inventory(&root, &opts);
+        for w in &inv.warnings {
+            run.warn("preflight", w);
+        }
+        Ok(inv)
+    });
+    let Ok(inv) = inv else {
+        return ExitCode::FAILURE;
+    };
+
+    if global.dry_run {
+        return run.dry_run(&inv);
+    }
+    if !args.force
+        && let Err(message) = confirm(&root)
+    {
+        return fail_early(
+            events,
+            WORKFLOW,
+            message,
+            Some("pass --force to reset without asking".into()),
+        );
+    }
+
+    // While the local etcd still runs: take its member out of a multi-member cluster.
+    match &inv.etcd {
+        None => events.emit(Event::PhaseSkipped {
+            phase: "remove-etcd-member".into(),
+            reason: crate::output::SkipReason::NotApplicable,
+            detail: Some("no local etcd manifest on this node".into()),
+        }),
+        Some(etcd) => {
+            let _ = run.phase("remove-etcd-member", |run| {
+                run.remove_etcd_member(etcd);
+                Ok(())
+            });
+        }
+    }
+
+    let cleaned = run.phase("cleanup-node", |run| run.cleanup(&inv, &root));
+    let verified = run.phase("verify", |run| run.verify(&inv, &opts));
+    let status = if cleaned.is_ok() && verified.is_ok() {
+        Status::Success
+    } else {
+        Status::Failed
+    };
+    let failed_phase = match (&cleaned, &verified) {
+        (Err(()), _) => Some("cleanup-node".to_string()),
+        (_, Err(())) => Some("verify".to_string()),
+        _ => None,
+    };
+    run.extra
+        .insert("not_cleaned".into(), json!(reset::not_cleaned(&root)));
+    if run.text {
+        println!();
+        for note in reset::not_cleaned(&root) {
+            println!("{note}");
+        }
+    }
+    events.emit(Event::Result(RunResult {
+        status,
+        workflow: WORKFLOW.into(),
+        dry_run: false,
+        staging_dir: None,
+        failed_phase,
+        files: Vec::new(),
+        api_objects: Vec::new(),
+        extra: run.extra,
+    }));
+    match status {
+        Status::Success => ExitCode::SUCCESS,
+        Status::Failed => ExitCode::FAILURE,
+    }
+}
+
+/// kubeadm asks before it resets; an answer other than y/yes, or none (end of input), stops.
+/// Input is read even when it is not a terminal, as kubeadm does, so `yes | kubestrap reset`
+/// works; only the prompt depends on a terminal.
+fn confirm(root: &NodeRoot) -> Result<(), String> {
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "[reset] WARNING: changes made to this host (root {}) by 'kubestrap init' or 'kubestrap join' will be reverted.",
+        root.as_path().display()
+    );
+    let _ = write!(err, "[reset] Are you sure you want to proceed? [y/N]: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer);
+    match read {
+        Ok(0) | Err(_) => Err(if std::io::stdin().is_terminal() {
+            "reset aborted: no answer".into()
+        } else {
+            "reset aborted: no confirmation on standard input".into()
+        }),
+        Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Ok(()),
+            _ => Err("reset aborted: the answer was not y".into()),
+        },
+    }
+}
+
+struct Run<'a> {
+    events: &'a dyn EventSink,
+    text: bool,
+    extra: serde_json::Map<String, Value>,
+}
+
+impl Run<'_> {
+    /// Runs one reset phase between its started/finished (or error) events.
+    fn phase<T>(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, ()> {
+        self.events.emit(Event::PhaseStarted {
+            phase: name.to_string(),
+        });
+        let started = Instant::now();
+        match body(self) {
+            Ok(v) => {
+                self.events.emit(Event::PhaseFinished {
+                    phase: name.to_string(),
+                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+                Ok(v)
+            }
+            Err(message) => {
+                self.events.emit(Event::Error {
+                    phase: Some(name.to_string()),
+                    message,
+                    hint: Some(
+                        "fix the cause and run `kubestrap reset` again: it removes what is left"
+                            .into(),
+                    ),
+                });
+                Err(())
+            }
+        }
+    }
+
+    fn warn(&self, phase: &str, message: &str) {
+        self.events.emit(Event::Warning {
+            phase: Some(phase.to_string()),
+            message: message.to_string(),
+        });
+    }
+
+    fn progress(&self, phase: &str, message: impl Into<String>) {
+        self.events.emit(Event::Progress {
+            phase: phase.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn dry_run(mut self, inv: &Inventory) -> ExitCode {
+        let would: Vec<Value> = inv
+            .targets
+            .iter()
+            .map(|t| json!({ "path": t.path, "kind": t.kind, "contents_only": t.kind.is_dir() }))
+            .collect();
+        self.extra
+            .insert("would_remove".into(), Value::Array(would));
+        if let Some(etcd) = &inv.etcd {
+            self.extra.insert(
+                "etcd_member".into(),
+                json!(format!(
+                    "would remove member {:?} from the etcd cluster at {} if other members remain",
+                    etcd.member.name, etcd.client_url
+                )),
+            );
+        }
+        self.extra
+            .insert("not_cleaned".into(), json!(reset::not_cleaned(&inv.root)));
+        if self.text {
+            println!("[dry-run] reset would remove:");
+            for t in &inv.targets {
+                let what = if t.kind.is_dir() { " (contents)" } else { "" };
+                println!("  {}{what}", t.path.display());
+            }
+            if inv.targets.is_empty() {
+                println!("  nothing: no file kubestrap writes is on this node");
+            }
+            if let Some(etcd) = &inv.etcd {
+                println!(
+                    "[dry-run] and remove etcd member {:?} via {} when the cluster has other members",
+                    etcd.member.name, etcd.client_url
+                );
+            }
+        }
+        self.events.emit(Event::Result(RunResult {
+            status: Status::Success,
+            workflow: WORKFLOW.into(),
+            dry_run: true,
+            staging_dir: None,
+            failed_phase: None,
+            files: Vec::new(),
+            api_objects: Vec::new(),
+            extra: self.extra,
+        }));
+        ExitCode::SUCCESS
+    }
+
+    /// Failures here are warnings, as in kubeadm: a node whose etcd is already gone must
+    /// still be resettable; the warning says what to do by hand.
+    fn remove_etcd_member(&mut self, etcd: &reset::LocalEtcd) {
+        const PHASE: &str = "remove-etcd-member";
+        let outcome = GatewayClient::new(&etcd.client_url, &etcd.credentials, ETCD_CALL_TIMEOUT)
+            .and_then(|client| {
+                self.progress(
+                    PHASE,
+                    format!("asking {} for the member list", client.endpoint()),
+                );
+                reset::remove_this_member(&client, &etcd.member)
+            });
+        let said = match outcome {
+            Ok(MemberOutcome::Removed { id, remaining }) => format!(
+                "removed member {:?} (ID {id:x}) from the etcd cluster; {remaining} member(s) remain",
+                etcd.member.name
+            ),
+            Ok(MemberOutcome::OnlyMember) => {
+                "this node is the etcd cluster's only member: no member to remove".to_string()
+            }
+            Ok(MemberOutcome::NotAMember { members }) => format!(
+                "the etcd cluster ({members} member(s)) does not list this node: nothing to remove"
+            ),
+            Err(e) => {
+                let msg = format!(
+                    "could not remove this node's etcd member: {e}; if the cluster has other members, remove it with `etcdctl member remove` on one of them"
+                );
+                self.warn(PHASE, &msg);
+                msg
+            }
+        };
+        self.progress(PHASE, &said);
+        self.extra.insert("etcd_member".into(), json!(said));
+    }
+
+    fn cleanup(&mut self, inv: &Inventory, root: &NodeRoot) -> Result<(), String> {
+        const PHASE: &str = "cleanup-node";
+        let mut errors: Vec<String> = reset::remove_manifests(inv)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if !inv.listeners.is_empty() {
+            self.progress(
+                PHASE,
+                "static-pod manifests removed; waiting for the kubelet to stop the pods",
+            );
+            let still = reset::wait_until_stopped(&inv.listeners, POD_STOP_TIMEOUT, |up| {
+                self.progress(PHASE, format!("still listening: {}", list(up)));
+            });
+            if !still.is_empty() {
+                self.warn(
+                    PHASE,
+                    &format!(
+                        "the static pods still listen on {} after {POD_STOP_TIMEOUT:?}: is the kubelet running? Their files are removed anyway",
+                        list(&still)
+                    ),
+                );
+            }
+        }
+        if root.is_system() {
+            self.progress(PHASE, "stopping the kubelet (systemctl stop kubelet)");
+            if let Err(e) = Systemd.stop_kubelet() {
+                self.warn(PHASE, &format!("the kubelet was not stopped: {e}"));
+            }
+        } else {
+            self.progress(
+                PHASE,
+                format!(
+                    "the host's kubelet is not touched: --root is {}, not /",
+                    root.as_path().display()
+                ),
+            );
+        }
+        errors.extend(reset::remove_the_rest(inv).iter().map(ToString::to_string));
+        let removed: Vec<&PathBuf> = inv.targets.iter().map(|t| &t.path).collect();
+        for t in &inv.targets {
+            let what = if t.kind.is_dir() { " (contents)" } else { "" };
+            self.progress(PHASE, format!("removed {}{what}", t.path.display()));
+        }
+        self.extra.insert("removed".into(), json!(removed));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("cannot remove: {}", errors.join("; ")))
+        }
+    }
+
+    fn verify(&mut self, inv: &Inventory, opts: &ResetOptions) -> Result<(), String> {
+        let left = reset::leftovers(inv);
+        self.extra.insert("left".into(), json!(left));
+        // Anything new since the inventory (a pod that wrote on its way out).
+        let again = reset::inventory(&inv.root, opts);
+        let mut left: Vec<PathBuf> = left;
+        for t in again.targets {
+            if !left.contains(&t.path) {
+                left.push(t.path);
+            }
+        }
+        if left.is_empty() {
+            self.progress("verify", "nothing kubestrap wrote is left on this node");
+            Ok(())
+        } else {
+            let names: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+            self.extra.insert("left".into(), json!(left));
+            Err(format!("still there after reset: {}", names.join(", ")))
+        }
+    }
+}
+
+fn list(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

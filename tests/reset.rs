@@ -1,0 +1,209 @@
+//! `kubestrap reset` after a real `kubestrap init` on the test bed: the dry run lists and
+//! removes nothing, a reset without confirmation refuses, a confirmed reset removes every file
+//! kubestrap wrote and stops the control plane, and a fresh init afterwards works.
+
+mod bed;
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::events;
+use serde_json::Value;
+
+fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
+        .args(["reset", "-o", "json", "--root"])
+        .arg(root)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        events(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Content of every file under the root, by relative path.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    bed::files_under(root)
+        .into_iter()
+        .filter(|p| !p.starts_with("var/log"))
+        .map(|p| {
+            let bytes = std::fs::read(root.join(&p)).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn run_init(root: &Path, advertise: &str, port: u16, config: &Path) -> Vec<Value> {
+    let registrar = bed::register_node_when_up(root, Duration::from_secs(170));
+    let out = bed::init_command(root, advertise, port, config)
+        .output()
+        .unwrap();
+    let ev = events(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{ev:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(registrar.join().unwrap());
+    ev
+}
+
+#[test]
+fn reset_undoes_init_and_a_fresh_init_works_after_it() {
+    bed::kube_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    std::fs::create_dir(&root).unwrap();
+    let config = bed::config_file(dir.path(), "2m", "1m");
+    let (advertise, port) = ("127.0.0.100", 16500);
+    let pods = bed::stand_in(&root);
+
+    let started = Instant::now();
+    run_init(&root, advertise, port, &config);
+    eprintln!("init: {:?}", started.elapsed());
+    let written = snapshot(&root);
+    for f in [
+        "etc/kubernetes/pki/ca.key",
+        "etc/kubernetes/pki/etcd/peer.crt",
+        "etc/kubernetes/admin.conf",
+        "etc/kubernetes/super-admin.conf",
+        "etc/kubernetes/manifests/etcd.yaml",
+        "var/lib/kubelet/config.yaml",
+        "var/lib/kubestrap/init.json",
+    ] {
+        assert!(written.contains_key(Path::new(f)), "{f}: {written:?}");
+    }
+    assert!(
+        written.keys().any(|p| p.starts_with("var/lib/etcd/member")),
+        "etcd wrote its data"
+    );
+
+    // Dry run: the plan lists the node's files, nothing changes, nothing is asked.
+    let (code, ev, _) = reset(&root, &["--dry-run"], "");
+    assert_eq!(code, Some(0), "{ev:#?}");
+    let result = ev.last().unwrap();
+    assert_eq!(result["dry_run"], true);
+    let would: Vec<&str> = result["would_remove"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["path"].as_str().unwrap())
+        .collect();
+    for f in [
+        "etc/kubernetes/manifests/kube-apiserver.yaml",
+        "etc/kubernetes/pki",
+        "var/lib/etcd",
+        "etc/kubernetes/kubelet.conf",
+        "var/lib/kubestrap/init.json",
+    ] {
+        let f = root.join(f);
+        assert!(would.contains(&f.to_str().unwrap()), "{f:?}: {would:?}");
+    }
+    assert!(result["not_cleaned"].to_string().contains("etc/cni/net.d"));
+    // etcd writes on its own while it runs: compare what kubestrap wrote.
+    let kubestrap_files = |s: &BTreeMap<PathBuf, Vec<u8>>| -> BTreeMap<PathBuf, Vec<u8>> {
+        s.iter()
+            .filter(|(p, _)| !p.starts_with("var/lib/etcd"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect()
+    };
+    assert_eq!(kubestrap_files(&snapshot(&root)), kubestrap_files(&written));
+
+    // No --force and no "y" on stdin: refused, nothing removed.
+    let (code, ev, stderr) = reset(&root, &[], "n\n");
+    assert_eq!(code, Some(1), "{ev:#?}");
+    assert!(stderr.contains("[y/N]"), "{stderr}");
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "error" && e["hint"].as_str().unwrap_or("").contains("--force"))
+    );
+    assert_eq!(kubestrap_files(&snapshot(&root)), kubestrap_files(&written));
+
+    // The confirmed reset ("y" on stdin, as kubeadm's prompt takes it).
+    let started = Instant::now();
+    let (code, ev, stderr) = reset(&root, &[], "y\n");
+    let took = started.elapsed();
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    eprintln!("reset: {took:?}");
+    let finished: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "phase_finished")
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        finished,
+        ["preflight", "remove-etcd-member", "cleanup-node", "verify"]
+    );
+    let result = ev.last().unwrap();
+    assert_eq!(result["status"], "success", "{result}");
+    // The real etcd answered the membership call over mutual TLS.
+    assert!(
+        result["etcd_member"]
+            .as_str()
+            .unwrap()
+            .contains("only member"),
+        "{result}"
+    );
+    assert_eq!(result["left"], Value::Array(vec![]));
+    assert!(ev.iter().any(|e| {
+        e["event"] == "progress"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .contains("host's kubelet is not touched")
+    }));
+    // Nothing kubestrap wrote is left: only the test's own files and the stand-in's logs.
+    let left: Vec<PathBuf> = bed::files_under(&root)
+        .into_iter()
+        .filter(|p| !p.starts_with("var/log"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The stand-in stopped every pod when the manifests went.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pods.containers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pods.containers().is_empty(), "{:#?}", pods.containers());
+
+    // Resetting a clean node is a no-op that succeeds.
+    let (code, ev, _) = reset(&root, &["--force"], "");
+    assert_eq!(code, Some(0), "{ev:#?}");
+    assert_eq!(ev.last().unwrap()["removed"], Value::Array(vec![]));
+
+    // A fresh init on the reset node: new CA, a control plane that works.
+    let ev = run_init(&root, advertise, port, &config);
+    let completed = ev
+        .iter()
+        .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")
+        .count();
+    assert_eq!(completed, 0, "nothing is resumed from before the reset");
+    assert_ne!(
+        std::fs::read(root.join("etc/kubernetes/pki/ca.key")).unwrap(),
+        written[Path::new("etc/kubernetes/pki/ca.key")],
+        "a new CA"
+    );
+    assert_eq!(
+        bed::kubectl(&root, &["get", "--raw", "/readyz"]).trim(),
+        "ok"
+    );
+    let (code, _, _) = reset(&root, &["--force"], "");
+    assert_eq!(code, Some(0));
+}
