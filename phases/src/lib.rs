@@ -4,11 +4,13 @@
 //! the engine, the journal or how progress is shown.
 
 pub mod apiclient;
+pub mod bootstrap_client;
 pub mod bootstrap_token;
 pub mod certs;
 pub mod config;
 pub mod context;
 pub mod control_plane;
+pub mod discovery;
 pub mod effects;
 pub mod etcd;
 pub mod fingerprint;
@@ -16,6 +18,7 @@ pub mod host;
 pub mod jws;
 pub mod kubeconfig;
 pub mod kubelet;
+pub mod kubelet_join;
 pub mod kubernetes_version;
 pub mod mark_control_plane;
 pub mod node_name;
@@ -24,6 +27,7 @@ pub mod preflight;
 pub mod show_join_command;
 pub mod static_pod;
 pub mod step;
+pub mod tls_bootstrap;
 pub mod token;
 pub mod upload_certs;
 pub mod upload_config;
