@@ -147,6 +147,9 @@ async fn fetch_signed(
     let cm = match client.config_map(KUBE_PUBLIC, CLUSTER_INFO).await {
         Ok(Some(cm)) => cm,
         Ok(None) => return Err(Failure::Final(DiscoveryError::NoClusterInfo { endpoint })),
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return Err(Failure::Final(DiscoveryError::NoClusterInfo { endpoint }));
+        }
         Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403 => {
             return Err(Failure::Final(DiscoveryError::Refused {
                 endpoint,
