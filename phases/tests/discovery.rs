@@ -151,13 +151,19 @@ fn endpoint(port: u16) -> String {
     format!("127.0.0.70:{port}")
 }
 
-/// cluster-info for a server on `port` with CA `ca_pem`, signed with `signer` (if any).
+/// cluster-info for a server on `port` with CA `ca_pem`, signed with `signer` (if any) and
+/// for another token that the signer knows.
 fn cluster_info(port: u16, ca_pem: &str, signer: Option<&BootstrapTokenString>) -> String {
     let kubeconfig = cluster_info_kubeconfig(&ClusterInfoSource {
         server: format!("https://{}", endpoint(port)),
         certificate_authority_data: STANDARD.encode(ca_pem),
     });
     let mut data = serde_json::Map::new();
+    let other: BootstrapTokenString = "zzzzzz.zzzzzzzzzzzzzzzz".parse().unwrap();
+    data.insert(
+        signature_key(other.id()),
+        json!(sign_detached(other.id(), other.secret(), &kubeconfig)),
+    );
     if let Some(t) = signer {
         data.insert(
             signature_key(t.id()),
@@ -304,6 +310,29 @@ async fn missing_signature_fails_after_the_signer_grace_naming_the_token_id() {
         "{heard:?}"
     );
     assert!(server.requests().len() >= 2, "retried within the grace");
+}
+
+#[tokio::test]
+async fn with_no_signature_at_all_discovery_waits_for_the_signer_until_the_timeout() {
+    let server = port_aware(|port, ca, _| {
+        let body: serde_json::Value = serde_json::from_str(&cluster_info(port, ca, None)).unwrap();
+        let kubeconfig = body["data"]["kubeconfig"].clone();
+        let unsigned = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-info"}, "data": {"kubeconfig": kubeconfig}});
+        (200, unsigned.to_string())
+    });
+    let d = discovery(server.port, vec![pin(&server.ca_pem)]);
+    let start = Instant::now();
+    let (result, heard, _) = run(&d, &patience(1500)).await;
+    let took = start.elapsed();
+    assert!(
+        matches!(result, Err(DiscoveryError::NoSignature { .. })),
+        "{result:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1000),
+        "waited past the grace: {took:?}"
+    );
+    assert!(heard.iter().any(|m| m.contains("has not run")), "{heard:?}");
 }
 
 #[tokio::test]

@@ -58,10 +58,12 @@ pub struct Patience {
     pub timeout: Duration,
     /// Between attempts; kubeadm waits 5 s, a second is plenty for a local API server.
     pub interval: Duration,
-    /// How long a missing or mismatching signature is retried: the bootstrap signer adds a
-    /// new token's signature (and re-signs a changed kubeconfig) within moments, while an
-    /// unknown, expired or deleted token never gets one — waiting the full timeout for it is
-    /// kubeadm's "join silently stuck" (kubernetes#86936).
+    /// How long a missing or mismatching signature is retried while the signer is evidently
+    /// running (other tokens are signed): it adds a new token's signature (and re-signs a
+    /// changed kubeconfig) within moments, while an unknown, expired or deleted token never
+    /// gets one — waiting the full timeout for it is kubeadm's "join silently stuck"
+    /// (kubernetes#86936). With no signature at all, the signer has not run yet (the
+    /// controller-manager is starting) and discovery waits up to `timeout`.
     pub signer_grace: Duration,
 }
 

@@ -8,7 +8,7 @@ use crate::bootstrap_client::{
 };
 use crate::bootstrap_token::{CLUSTER_INFO, KUBE_PUBLIC};
 use crate::config::BootstrapTokenDiscovery;
-use crate::jws::{JwsError, signature_key, verify_detached};
+use crate::jws::{JWS_KEY_PREFIX, JwsError, signature_key, verify_detached};
 
 const KUBECONFIG_KEY: &str = "kubeconfig";
 
@@ -16,8 +16,11 @@ const KUBECONFIG_KEY: &str = "kubeconfig";
 enum Failure {
     /// No answer: the endpoint may still come up.
     Unreachable(String),
-    /// No or a stale signature: the bootstrap signer may still be catching up.
+    /// No or a stale signature: the bootstrap signer may still be catching up with this token.
     Signer(DiscoveryError),
+    /// No signature for any token yet: the signer has not run since cluster-info was
+    /// published (kube-controller-manager still starting, right after init).
+    SignerIdle(DiscoveryError),
     /// Waiting cannot help.
     Final(DiscoveryError),
 }
@@ -80,11 +83,21 @@ pub async fn discover_token(
                 }
                 (until, Failure::Signer(e))
             }
+            Failure::SignerIdle(e) => {
+                if now + patience.interval >= deadline {
+                    return Err(e);
+                }
+                signer_since = None;
+                (deadline, Failure::SignerIdle(e))
+            }
         };
         let left = until.saturating_duration_since(now);
         match what {
             Failure::Unreachable(last) => progress(format!(
                 "{endpoint} does not answer yet ({last}); retrying for up to {left:?}"
+            )),
+            Failure::SignerIdle(_) => progress(format!(
+                "cluster-info carries no token signature yet: kube-controller-manager's bootstrap signer has not run; retrying for up to {left:?}"
             )),
             Failure::Signer(e) | Failure::Final(e) => progress(format!(
                 "{e}; retrying for up to {left:?} while the bootstrap signer catches up"
@@ -180,10 +193,15 @@ async fn fetch_signed(
     })?;
     let id = d.token.id();
     let jws = data.get(&signature_key(id)).ok_or_else(|| {
-        Failure::Signer(DiscoveryError::NoSignature {
+        let e = DiscoveryError::NoSignature {
             endpoint: endpoint.clone(),
             id: id.clone(),
-        })
+        };
+        if data.keys().any(|k| k.starts_with(JWS_KEY_PREFIX)) {
+            Failure::Signer(e)
+        } else {
+            Failure::SignerIdle(e)
+        }
     })?;
     verify_detached(id, d.token.secret(), &kubeconfig, jws).map_err(|e| {
         let detail = match &e {
