@@ -514,6 +514,62 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert_eq!(again.result()["api_requests"], 0);
     assert_eq!(csr_names(cp).len(), csrs_before.len() + 1);
 
+    // Without the binding that lets the token's group have node CSRs auto-approved, the CSR
+    // stays Pending: the join says why while it waits, and fails at timeouts.tlsBootstrap
+    // with the cause, having written nothing.
+    let (ok, out) = kubectl(
+        &admin(cp),
+        &[
+            "delete",
+            "clusterrolebinding",
+            "kubeadm:node-autoapprove-bootstrap",
+        ],
+    );
+    assert!(ok, "{out}");
+    let stalled = tempfile::tempdir().unwrap();
+    let config = stalled.path().join("join.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 14s\n",
+    )
+    .unwrap();
+    let j = join(
+        stalled.path(),
+        &endpoint(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--tls-bootstrap",
+            "builtin",
+            "--node-name",
+            "w2",
+        ],
+    );
+    assert_eq!(j.code, Some(1));
+    let said: Vec<&str> = j
+        .events
+        .iter()
+        .filter(|e| e["event"] == "progress" && e["phase"] == "kubelet-start")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        said.iter().any(
+            |m| m.contains("still Pending") && m.contains("kubeadm:node-autoapprove-bootstrap")
+        ),
+        "{said:?}"
+    );
+    let e = j.error();
+    assert!(
+        e.contains("no certificate within") && e.contains("nodeclient"),
+        "{e}"
+    );
+    assert!(j.took < Duration::from_secs(30), "{:?}", j.took);
+    assert_eq!(files_left(stalled.path()), Vec::<PathBuf>::new());
+
     // Tampered cluster-info: with the controller-manager (whose signer would re-sign it)
     // stopped, the published kubeconfig is changed; its signature no longer matches.
     let manifests = cp.join("etc/kubernetes/manifests");
