@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use kubestrap_phases::tls_bootstrap::TlsBootstrap;
 
 use crate::output::Format;
 
@@ -185,6 +186,15 @@ pub struct JoinArgs {
     /// The port this control-plane node's API server binds to.
     #[arg(long, global = true, value_name = "PORT")]
     pub apiserver_bind_port: Option<u16>,
+    /// Who gets the node's client certificate: the kubelet from bootstrap-kubelet.conf
+    /// (`kubelet`, kubeadm's way), or kubestrap itself during kubelet-start (`builtin`: for
+    /// agents other than the kubelet, and nodes without one).
+    #[arg(long, global = true, value_name = "MODE", default_value = "kubelet", value_parser = tls_bootstrap_mode)]
+    pub tls_bootstrap: TlsBootstrap,
+}
+
+fn tls_bootstrap_mode(s: &str) -> Result<TlsBootstrap, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]

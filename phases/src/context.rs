@@ -10,8 +10,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
+use crate::discovery::{ClusterDiscovery, Patience};
 use crate::host::{HostFs, NodeRoot};
 use crate::kubelet::{KubeletContext, KubeletSpec, nth_address};
+use crate::kubelet_join::{JoinKubeletContext, JoinKubeletSpec};
 use crate::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
 use crate::preflight::{
@@ -225,16 +227,66 @@ pub struct JoinContext {
     pub config: JoinConfig,
     pub root: NodeRoot,
     ignore: IgnoreSet,
+    join_kubelet: JoinKubeletSpec,
+    /// Discovery runs once, when the first phase needs the cluster, and counts every request
+    /// the join makes.
+    discovery: ClusterDiscovery,
 }
 
 impl JoinContext {
     pub fn new(config: JoinConfig, root: NodeRoot) -> Result<Self, ContextError> {
         let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
+        let join_kubelet = join_kubelet_spec(&config, &root, host_name());
+        let discovery = ClusterDiscovery::new(
+            config.discovery.method.clone(),
+            Patience::new(config.timeouts.discovery.as_duration()),
+        );
         Ok(Self {
             config,
             root,
             ignore,
+            join_kubelet,
+            discovery,
         })
+    }
+
+    /// Whether this join makes a control-plane node (`--control-plane`).
+    pub fn is_control_plane(&self) -> bool {
+        self.config.control_plane.is_some()
+    }
+}
+
+/// The kubelet slice of a join configuration, paths resolved under the root.
+pub fn join_kubelet_spec(
+    config: &JoinConfig,
+    root: &NodeRoot,
+    hostname: Option<String>,
+) -> JoinKubeletSpec {
+    let nr = &config.node_registration;
+    JoinKubeletSpec {
+        root: root.clone(),
+        node_name: nr.name.as_str().to_string(),
+        hostname,
+        cri_socket: nr.cri_socket.clone(),
+        kubelet_extra_args: nr.kubelet_extra_args.clone(),
+        kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+        ca_cert: root.resolve(config.ca_cert_path.as_path()),
+        kubelet_dir: root.resolve(KUBELET_DIR),
+        manifests_dir: root.resolve(MANIFESTS_DIR),
+        tls_bootstrap: config.tls_bootstrap,
+        tls_bootstrap_token: config.discovery.tls_bootstrap_token.clone(),
+        api_timeout: config.timeouts.kubernetes_api_call.as_duration(),
+        tls_bootstrap_timeout: config.timeouts.tls_bootstrap.as_duration(),
+    }
+}
+
+impl JoinKubeletContext for JoinContext {
+    fn join_kubelet(&self) -> &JoinKubeletSpec {
+        &self.join_kubelet
+    }
+
+    fn discovery(&self) -> &ClusterDiscovery {
+        &self.discovery
     }
 }
 

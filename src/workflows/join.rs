@@ -3,16 +3,53 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::{self, JoinFlags};
+use kubestrap_phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
 use kubestrap_phases::preflight::Preflight;
 use kubestrap_phases::step::Pending;
-use kubestrap_phases::{HostFs, JoinContext};
+use kubestrap_phases::{
+    Applicability, Effects, Fingerprint, HostFs, JoinContext, PhaseError, Step, async_trait,
+};
 
 use crate::cli::{GlobalArgs, JoinArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
 fn pending(name: &'static str, help: &'static str, issue: u32) -> Node<JoinContext> {
-    Node::leaf(Pending { name, help, issue })
+    Node::leaf(ControlPlaneOnly(Pending { name, help, issue }))
+}
+
+/// A phase that only a control-plane join runs; a worker join skips it as not applicable.
+struct ControlPlaneOnly<S>(S);
+
+#[async_trait]
+impl<S: Step<JoinContext>> Step<JoinContext> for ControlPlaneOnly<S> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn help(&self) -> &'static str {
+        self.0.help()
+    }
+
+    fn applicability(&self, ctx: &JoinContext) -> Applicability {
+        if ctx.is_control_plane() {
+            self.0.applicability(ctx)
+        } else {
+            Applicability::NotApplicable("a worker join (no --control-plane)".into())
+        }
+    }
+
+    fn inputs(&self, ctx: &JoinContext, fp: &mut Fingerprint<'_>) {
+        self.0.inputs(ctx, fp)
+    }
+
+    fn always_run(&self) -> bool {
+        self.0.always_run()
+    }
+
+    async fn run(&self, ctx: &JoinContext, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        self.0.run(ctx, fx).await
+    }
 }
 
 /// kubeadm's join phase tree.
@@ -47,21 +84,13 @@ pub fn tree() -> PhaseTree<JoinContext> {
                     ),
                 ],
             ),
-            pending(
-                "kubelet-start",
-                "Write bootstrap-kubelet.conf, ca.crt, the kubelet config and flags, then start the kubelet (or bootstrap the node's certificate with --tls-bootstrap builtin).",
-                6,
-            ),
+            Node::leaf(KubeletStartJoin::new()),
             pending(
                 "etcd-join",
                 "With --control-plane: add this node's etcd member and write its manifest.",
                 6,
             ),
-            pending(
-                "kubelet-wait-bootstrap",
-                "Wait for the kubelet's TLS bootstrap to produce kubelet.conf; changes nothing.",
-                6,
-            ),
+            Node::leaf(KubeletWaitBootstrap),
             Node::group(
                 "control-plane-join",
                 "With --control-plane: finish joining as a control plane.",
@@ -90,6 +119,7 @@ fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
         discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
         discovery_token_unsafe_skip_ca_verification: a.discovery_token_unsafe_skip_ca_verification,
         discovery_file: a.discovery_file.clone(),
+        tls_bootstrap: a.tls_bootstrap,
         control_plane: a.control_plane,
         certificate_key: a.certificate_key.clone(),
         node_name: a.workflow.node_name.clone(),

@@ -822,6 +822,7 @@ pub fn join(
             .ca_cert_path
             .unwrap_or_else(|| constant(DEFAULT_CA_CERT_PATH)),
         discovery,
+        tls_bootstrap: flags.tls_bootstrap,
         control_plane,
         skip_phases: skip_phases(j.skip_phases, &flags.skip_phases),
         ignore_preflight_errors: ignore_preflight(&file_ignores, &flags.ignore_preflight_errors)?,

@@ -53,6 +53,8 @@ pub struct JoinConfig {
     pub node_registration: NodeRegistration,
     pub ca_cert_path: AbsPath,
     pub discovery: Discovery,
+    /// `--tls-bootstrap` (no config field: kubeadm always leaves it to the kubelet).
+    pub tls_bootstrap: crate::tls_bootstrap::TlsBootstrap,
     /// Present when joining as a control-plane node (`--control-plane`).
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,

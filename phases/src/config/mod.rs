@@ -70,6 +70,8 @@ pub struct JoinFlags {
     pub discovery_token_ca_cert_hashes: Vec<String>,
     pub discovery_token_unsafe_skip_ca_verification: bool,
     pub discovery_file: Option<String>,
+    /// `--tls-bootstrap`: who completes the node's TLS bootstrap (a kubestrap flag).
+    pub tls_bootstrap: crate::tls_bootstrap::TlsBootstrap,
     pub control_plane: bool,
     pub certificate_key: Option<String>,
     pub node_name: Option<String>,
