@@ -9,6 +9,8 @@ pub mod certs;
 pub mod config;
 pub mod context;
 pub mod control_plane;
+pub mod control_plane_join;
+pub mod download_certs;
 pub mod effects;
 pub mod etcd;
 pub mod fingerprint;

@@ -149,6 +149,16 @@ pub fn load_join(file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, C
     build::join(file, docs, flags)
 }
 
+/// Parses a ClusterConfiguration document (v1beta3 or v1beta4) as stored under the
+/// `ClusterConfiguration` key of ConfigMap kube-system/kubeadm-config; `origin` names the
+/// source in errors.
+pub fn parse_cluster_configuration(
+    origin: &Path,
+    text: &str,
+) -> Result<ClusterConfig, ConfigError> {
+    build::cluster_only(origin, document::parse_documents(origin, text)?)
+}
+
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn init_defaults_yaml() -> String {
     render::init_defaults()
