@@ -92,7 +92,23 @@ impl InitContext {
 /// The PKI slice of an init configuration; also what the `certs` and `kubeconfig user`
 /// commands work from.
 pub fn init_pki_spec(config: &InitConfig, root: &NodeRoot) -> PkiSpec {
-    let cluster = &config.cluster;
+    control_plane_pki_spec(
+        &config.cluster,
+        &config.node_registration,
+        config.local_api_endpoint,
+        root,
+    )
+}
+
+/// The PKI slice of any control-plane node: the cluster's configuration plus this node's own
+/// name and API endpoint. `init` passes its InitConfiguration's; a joining control plane
+/// passes the kubeadm-config ConfigMap's ClusterConfiguration and its JoinConfiguration's.
+pub fn control_plane_pki_spec(
+    cluster: &config::ClusterConfig,
+    node: &config::NodeRegistration,
+    endpoint: config::ApiEndpoint,
+    root: &NodeRoot,
+) -> PkiSpec {
     let (etcd, server_sans, peer_sans) = match &cluster.etcd {
         EtcdConfig::Local(local) => (
             EtcdTopology::Local,
@@ -104,9 +120,9 @@ pub fn init_pki_spec(config: &InitConfig, root: &NodeRoot) -> PkiSpec {
     PkiSpec {
         cert_dir: root.resolve(cluster.certificates_dir.as_path()),
         kubeconfig_dir: root.resolve(KUBERNETES_DIR),
-        node_name: config.node_registration.name.as_str().to_string(),
-        advertise_address: config.local_api_endpoint.advertise_address,
-        bind_port: config.local_api_endpoint.bind_port,
+        node_name: node.name.as_str().to_string(),
+        advertise_address: endpoint.advertise_address,
+        bind_port: endpoint.bind_port,
         control_plane_endpoint: cluster.control_plane_endpoint.as_ref().map(|ep| {
             ControlPlaneEndpoint {
                 host: ep.host.to_string(),
@@ -439,7 +455,21 @@ impl crate::wait_control_plane::WaitContext for InitContext {
 
 /// The static-pod slice of an init configuration, every host path resolved under the root.
 pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSpec {
-    let cluster = &config.cluster;
+    control_plane_static_pod_spec(
+        &config.cluster,
+        &config.node_registration,
+        config.local_api_endpoint,
+        root,
+    )
+}
+
+/// The static-pod slice of any control-plane node (see [`control_plane_pki_spec`]).
+pub fn control_plane_static_pod_spec(
+    cluster: &config::ClusterConfig,
+    node: &config::NodeRegistration,
+    endpoint: config::ApiEndpoint,
+    root: &NodeRoot,
+) -> StaticPodSpec {
     let component = |c: &config::ControlPlaneComponent| ComponentSpec {
         extra_args: c.extra_args.clone(),
         extra_volumes: c
@@ -479,10 +509,10 @@ pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSp
         kubeconfig_dir: root.resolve(KUBERNETES_DIR),
         kubernetes_version: cluster.kubernetes_version.clone(),
         image_repository: cluster.image_repository.clone(),
-        image_pull_policy: config.node_registration.image_pull_policy,
-        node_name: config.node_registration.name.as_str().to_string(),
-        advertise_address: config.local_api_endpoint.advertise_address,
-        bind_port: config.local_api_endpoint.bind_port,
+        image_pull_policy: node.image_pull_policy,
+        node_name: node.name.as_str().to_string(),
+        advertise_address: endpoint.advertise_address,
+        bind_port: endpoint.bind_port,
         service_subnet: cluster.networking.service_subnet.to_string(),
         pod_subnet: cluster
             .networking

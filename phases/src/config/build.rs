@@ -643,6 +643,27 @@ fn ignored(d: &Document) -> String {
     )
 }
 
+/// The ClusterConfiguration of `docs` alone, as a joining control plane reads it from the
+/// kubeadm-config ConfigMap: defaulted and validated as `init` does, without flags.
+pub fn cluster_only(origin: &Path, docs: Vec<Document>) -> Result<ClusterConfig, ConfigError> {
+    let mut found = None;
+    for d in &docs {
+        match d.kind {
+            Kind::Cluster(ApiVersion::V1beta4) => found = Some((d.at.clone(), d.decode()?)),
+            Kind::Cluster(ApiVersion::V1beta3) => {
+                let (c, _) = d.decode::<v1beta3::ClusterConfiguration>()?.into_v1beta4();
+                found = Some((d.at.clone(), c));
+            }
+            _ => {}
+        }
+    }
+    let (at, c) = found.ok_or_else(|| ConfigError::MissingKind {
+        file: origin.to_path_buf(),
+        expected: "ClusterConfiguration".to_owned(),
+    })?;
+    cluster(&at, c, None)
+}
+
 pub fn init(
     file: Option<&Path>,
     docs: Vec<Document>,

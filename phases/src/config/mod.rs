@@ -237,6 +237,16 @@ pub fn load_join_text(
     build::join(Some(path), document::parse_documents(path, text)?, flags)
 }
 
+/// Parses a ClusterConfiguration document (v1beta3 or v1beta4) as stored under the
+/// `ClusterConfiguration` key of ConfigMap kube-system/kubeadm-config; `origin` names the
+/// source in errors.
+pub fn parse_cluster_configuration(
+    origin: &Path,
+    text: &str,
+) -> Result<ClusterConfig, ConfigError> {
+    build::cluster_only(origin, document::parse_documents(origin, text)?)
+}
+
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn init_defaults_yaml() -> String {
     render::init_defaults()

@@ -28,6 +28,9 @@ use crate::static_pod::{
 };
 use crate::step::{Applicability, PhaseError, Step};
 
+mod member;
+pub use member::*;
+
 pub const COMPONENT: &str = "etcd";
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
@@ -65,13 +68,45 @@ pub fn local_client_url(spec: &StaticPodSpec) -> String {
     url("https", spec.local_address(), CLIENT_PORT)
 }
 
+/// One member of `--initial-cluster`: its name and peer URL.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InitialMember {
+    pub name: String,
+    pub peer_url: String,
+}
+
+/// How this node's etcd member starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialCluster {
+    /// `init`: the first member founds a new cluster of itself.
+    New,
+    /// A joining control plane: the members etcd reported after `MemberAdd` (this one
+    /// included), started with `--initial-cluster-state=existing`.
+    Existing(Vec<InitialMember>),
+}
+
+/// This node's peer URL (`https://<advertise>:2380`): what `MemberAdd` registers and
+/// `--initial-advertise-peer-urls` announces.
+pub fn peer_url(spec: &StaticPodSpec) -> String {
+    url("https", spec.advertise_address, PEER_PORT)
+}
+
 /// Renders the etcd manifest; `None` with an external etcd.
 pub fn render(spec: &StaticPodSpec) -> Result<Option<Pod>, PhaseError> {
+    render_member(spec, &InitialCluster::New)
+}
+
+/// Renders the etcd manifest of a member that founds or joins the cluster; `None` with an
+/// external etcd.
+pub fn render_member(
+    spec: &StaticPodSpec,
+    initial: &InitialCluster,
+) -> Result<Option<Pod>, PhaseError> {
     let EtcdSpec::Local(local) = &spec.etcd else {
         return Ok(None);
     };
     let minor = spec.minor()?;
-    let args = merge_args(default_args(spec, local, minor), &local.extra_args);
+    let args = merge_args(default_args(spec, local, minor, initial), &local.extra_args);
     let (probe_host, probe_port) = probe_endpoint(spec, &args);
     let mounts = merge_mounts(
         vec![
@@ -122,7 +157,12 @@ pub fn render(spec: &StaticPodSpec) -> Result<Option<Pod>, PhaseError> {
     Ok(Some(pod))
 }
 
-fn default_args(spec: &StaticPodSpec, local: &LocalEtcdSpec, minor: u64) -> Vec<Arg> {
+fn default_args(
+    spec: &StaticPodSpec,
+    local: &LocalEtcdSpec,
+    minor: u64,
+    initial: &InitialCluster,
+) -> Vec<Arg> {
     let advertise = advertise_client_url(spec);
     let local_client = local_client_url(spec);
     let listen_clients = if local_client == advertise {
@@ -130,7 +170,15 @@ fn default_args(spec: &StaticPodSpec, local: &LocalEtcdSpec, minor: u64) -> Vec<
     } else {
         format!("{local_client},{advertise}")
     };
-    let peer = url("https", spec.advertise_address, PEER_PORT);
+    let peer = peer_url(spec);
+    let initial_cluster = match initial {
+        InitialCluster::New => format!("{}={peer}", spec.node_name),
+        InitialCluster::Existing(members) => members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
     let etcd_ca = spec.cert("etcd/ca.crt");
     let mut args = vec![
         arg("name", &spec.node_name),
@@ -138,7 +186,7 @@ fn default_args(spec: &StaticPodSpec, local: &LocalEtcdSpec, minor: u64) -> Vec<
         arg("advertise-client-urls", advertise),
         arg("listen-peer-urls", &peer),
         arg("initial-advertise-peer-urls", &peer),
-        arg("initial-cluster", format!("{}={peer}", spec.node_name)),
+        arg("initial-cluster", initial_cluster),
         path_arg("data-dir", &local.data_dir),
         path_arg("cert-file", &spec.cert("etcd/server.crt")),
         path_arg("key-file", &spec.cert("etcd/server.key")),
@@ -154,6 +202,9 @@ fn default_args(spec: &StaticPodSpec, local: &LocalEtcdSpec, minor: u64) -> Vec<
             url("http", spec.local_address(), METRICS_PORT),
         ),
     ];
+    if matches!(initial, InitialCluster::Existing(_)) {
+        args.push(arg("initial-cluster-state", "existing"));
+    }
     if minor >= 24 {
         args.push(arg("experimental-initial-corrupt-check", "true"));
     }

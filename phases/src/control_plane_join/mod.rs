@@ -1,0 +1,197 @@
+//! What a joining control plane builds from: the cluster's ClusterConfiguration (ConfigMap
+//! kube-system/kubeadm-config) combined with this node's own name and API endpoint (its
+//! JoinConfiguration). kubeadm does the same: a control-plane join fetches the cluster's
+//! configuration and overrides the node-local parts, then runs the very phases `init` runs.
+//!
+//! So the specs here are the existing ones ([`PkiSpec`], [`StaticPodSpec`]) built by the same
+//! constructors as init's ([`control_plane_pki_spec`], [`control_plane_static_pod_spec`]), plus
+//! the join-only pieces: [`DownloadCertsSpec`] and [`EtcdJoinSpec`].
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use crate::apiclient::ApiClient;
+use crate::config::{
+    self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, NodeRegistration,
+};
+use crate::context::{KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec};
+use crate::download_certs::DownloadCertsSpec;
+use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinSpec};
+use crate::host::NodeRoot;
+use crate::kubeconfig::KubeconfigName;
+use crate::mark_control_plane::MarkSpec;
+use crate::pki::PkiSpec;
+use crate::static_pod::{StaticPodSpec, url};
+use crate::step::PhaseError;
+use crate::upload_certs::EtcdFiles;
+use crate::upload_config::{
+    CLUSTER_CONFIGURATION_KEY, ClusterAccess, KUBEADM_CONFIG_MAP, NAMESPACE,
+};
+
+/// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/
+/// kubeconfig`): super-admin.conf stays on the first control plane, and kubelet.conf comes
+/// from the kubelet's TLS bootstrap.
+pub const JOIN_KUBECONFIGS: [KubeconfigName; 3] = [
+    KubeconfigName::Admin,
+    KubeconfigName::ControllerManager,
+    KubeconfigName::Scheduler,
+];
+
+/// Why this node cannot join as a control plane with the cluster's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneJoinError {
+    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP} does not exist")]
+    NoKubeadmConfig,
+
+    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP} has no {CLUSTER_CONFIGURATION_KEY} key")]
+    NoClusterConfiguration,
+
+    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}, key {CLUSTER_CONFIGURATION_KEY}: {0}")]
+    Config(#[from] ConfigError),
+
+    /// kubeadm refuses too: each control plane's certificates and kubeconfigs must name a
+    /// shared, stable endpoint, not the first node's address.
+    #[error(
+        "the cluster has no controlPlaneEndpoint: a control plane cannot be added to a cluster that does not have a stable controlPlaneEndpoint address"
+    )]
+    NoControlPlaneEndpoint,
+}
+
+impl From<ControlPlaneJoinError> for PhaseError {
+    fn from(e: ControlPlaneJoinError) -> Self {
+        let hint = match &e {
+            ControlPlaneJoinError::NoControlPlaneEndpoint => {
+                "set controlPlaneEndpoint in the ClusterConfiguration (kubeadm-config ConfigMap) to a DNS name or address every control plane serves, then join again"
+            }
+            _ => {
+                "run `kubeadm init phase upload-config kubeadm` (or kubestrap's) on an existing control plane"
+            }
+        };
+        PhaseError::with_hint(e.to_string(), hint)
+    }
+}
+
+/// Parses the ClusterConfiguration stored in a kubeadm-config ConfigMap.
+pub fn cluster_from_config_map(cm: &ConfigMap) -> Result<ClusterConfig, ControlPlaneJoinError> {
+    let text = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(CLUSTER_CONFIGURATION_KEY))
+        .ok_or(ControlPlaneJoinError::NoClusterConfiguration)?;
+    let origin = format!("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}");
+    Ok(config::parse_cluster_configuration(
+        Path::new(&origin),
+        text,
+    )?)
+}
+
+/// Reads and parses the cluster's ClusterConfiguration (the bootstrap-token client may: init
+/// binds kubeadm:nodes-kubeadm-config to the token group).
+pub async fn fetch_cluster_configuration(client: &ApiClient) -> Result<ClusterConfig, PhaseError> {
+    let cm = client
+        .get_opt::<ConfigMap>(Some(NAMESPACE), KUBEADM_CONFIG_MAP)
+        .await?
+        .ok_or(ControlPlaneJoinError::NoKubeadmConfig)?;
+    Ok(cluster_from_config_map(&cm)?)
+}
+
+/// Everything the control-plane phases of a join run with.
+#[derive(Debug, Clone)]
+pub struct JoiningControlPlane {
+    pub cluster: ClusterConfig,
+    /// For `certs/*` and `kubeconfig/*` (only [`JOIN_KUBECONFIGS`]).
+    pub pki: PkiSpec,
+    /// For `control-plane/*` and `etcd-join`.
+    pub static_pods: StaticPodSpec,
+    /// `None` without a certificate key (the shared certificates were copied by hand).
+    pub download_certs: Option<DownloadCertsSpec>,
+    /// `None` with an external etcd.
+    pub etcd_join: Option<EtcdJoinSpec>,
+    /// For `control-plane-join/mark-control-plane`.
+    pub mark: MarkSpec,
+}
+
+/// This node's own settings, from its JoinConfiguration and flags.
+#[derive(Debug, Clone)]
+pub struct JoiningNode<'a> {
+    pub node: &'a NodeRegistration,
+    /// `controlPlane.localAPIEndpoint` / `--apiserver-advertise-address`, `--apiserver-bind-port`.
+    pub endpoint: ApiEndpoint,
+    /// `controlPlane.certificateKey` / `--certificate-key`.
+    pub certificate_key: Option<CertificateKey>,
+    pub timeouts: &'a config::Timeouts,
+}
+
+impl JoiningControlPlane {
+    /// Combines the cluster's configuration with this node's settings under `root`.
+    pub fn new(
+        cluster: ClusterConfig,
+        joining: &JoiningNode<'_>,
+        root: &NodeRoot,
+    ) -> Result<Self, ControlPlaneJoinError> {
+        let Some(cp_endpoint) = cluster.control_plane_endpoint.clone() else {
+            return Err(ControlPlaneJoinError::NoControlPlaneEndpoint);
+        };
+        let pki = control_plane_pki_spec(&cluster, joining.node, joining.endpoint, root);
+        let static_pods =
+            control_plane_static_pod_spec(&cluster, joining.node, joining.endpoint, root);
+        let cert_dir = pki.cert_dir.clone();
+        let etcd_files = match &cluster.etcd {
+            EtcdConfig::Local(_) => EtcdFiles::Local,
+            EtcdConfig::External(ext) => {
+                let tls = ext.tls.as_ref();
+                EtcdFiles::External {
+                    ca: tls.map(|t| root.resolve(t.ca_file.as_path())),
+                    cert: tls.map(|t| root.resolve(t.cert_file.as_path())),
+                    key: tls.map(|t| root.resolve(t.key_file.as_path())),
+                }
+            }
+        };
+        let download_certs = joining
+            .certificate_key
+            .clone()
+            .map(|key| DownloadCertsSpec {
+                cert_dir: cert_dir.clone(),
+                etcd: etcd_files,
+                key,
+            });
+        let etcd_join = match &cluster.etcd {
+            EtcdConfig::Local(_) => Some(EtcdJoinSpec {
+                endpoints: vec![seed_etcd_endpoint(&cp_endpoint.host)],
+                client: EtcdClientTls::apiserver_etcd_client(&cert_dir),
+                call_timeout: joining.timeouts.etcd_api_call.as_duration(),
+                wait: Some(joining.timeouts.etcd_api_call.as_duration()),
+            }),
+            EtcdConfig::External(_) => None,
+        };
+        let mark = MarkSpec {
+            access: ClusterAccess {
+                kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+                timeout: joining.timeouts.kubernetes_api_call.as_duration(),
+            },
+            node_name: joining.node.name.as_str().to_string(),
+            taints: joining.node.taints.clone(),
+            register_timeout: joining.timeouts.kubelet_health_check.as_duration(),
+        };
+        Ok(Self {
+            cluster,
+            pki,
+            static_pods,
+            download_certs,
+            etcd_join,
+            mark,
+        })
+    }
+}
+
+/// The etcd client URL to start from: the control-plane endpoint's host on etcd's client
+/// port. The member list then names every member. (kubeadm ≥ 1.22 reads the etcd pods'
+/// `kubeadm.kubernetes.io/etcd.advertise-client-urls` annotations instead; without a kubelet
+/// there are no mirror pods, so the endpoint is the one address known to exist.)
+pub fn seed_etcd_endpoint(host: &config::Host) -> String {
+    match host {
+        config::Host::Ip(ip) => url("https", *ip, CLIENT_PORT),
+        config::Host::Dns(name) => format!("https://{name}:{CLIENT_PORT}"),
+    }
+}

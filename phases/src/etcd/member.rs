@@ -1,0 +1,563 @@
+//! Cluster membership of the local etcd: `etcd-join` adds this node's member to the existing
+//! cluster and writes its manifest with `--initial-cluster-state=existing`; `reset` removes it.
+//!
+//! The etcd v3 API is reached through etcd's JSON gRPC gateway (`POST /v3/cluster/member/…`
+//! on the client port, served by etcd 3.4 and 3.5 alike) over mutual TLS with the API server's
+//! etcd client certificate, as kubeadm uses `apiserver-etcd-client`. This keeps kubestrap on
+//! its existing blocking HTTPS client (ureq + rustls) instead of a gRPC stack; the gateway
+//! emits 64-bit member IDs as JSON strings.
+//!
+//! Adding a member to a one-member cluster raises the quorum to two: until the new member
+//! starts, the cluster (and every API server on it) cannot write. kubeadm therefore writes the
+//! manifest right after `MemberAdd`, and so does [`EtcdJoin`]; it then waits, when asked, for
+//! the member to start and publish its name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Deserializer};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+
+use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
+use crate::effects::Effects;
+use crate::fingerprint::Fingerprint;
+use crate::static_pod::{EtcdSpec, StaticPodContext, fingerprint_common, write_manifest};
+use crate::step::{Applicability, PhaseError, Step};
+
+/// The client certificate, key and CA an etcd client authenticates with (host paths).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EtcdClientTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl EtcdClientTls {
+    /// kubeadm's choice for membership changes: the API server's etcd client certificate
+    /// (`apiserver-etcd-client.*`) and the etcd CA, under the certificates dir.
+    pub fn apiserver_etcd_client(cert_dir: &Path) -> Self {
+        Self {
+            ca: cert_dir.join("etcd/ca.crt"),
+            cert: cert_dir.join("apiserver-etcd-client.crt"),
+            key: cert_dir.join("apiserver-etcd-client.key"),
+        }
+    }
+}
+
+/// One etcd member as the cluster reports it. A member that was added but has not started
+/// yet has no name and no client URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Member {
+    #[serde(rename = "ID", deserialize_with = "u64_or_string")]
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "peerURLs", default)]
+    pub peer_urls: Vec<String>,
+    #[serde(rename = "clientURLs", default)]
+    pub client_urls: Vec<String>,
+}
+
+impl Member {
+    /// Whether the member has started and joined (it publishes its name once it has).
+    pub fn is_started(&self) -> bool {
+        !self.name.is_empty()
+    }
+}
+
+/// The gateway writes uint64 as a string; accept a number too.
+fn u64_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Deserialize)]
+struct MembersResponse {
+    #[serde(default)]
+    members: Vec<Member>,
+}
+
+/// What etcd's gateway returns for a refused call (`{"error", "message", "code"}`).
+#[derive(Deserialize)]
+struct GatewayError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+}
+
+/// Why a membership call failed. Names the endpoint or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    #[error("etcd client TLS file {}: {problem}", path.display())]
+    Tls { path: PathBuf, problem: String },
+
+    #[error("no etcd endpoint to talk to")]
+    NoEndpoints,
+
+    #[error("no etcd endpoint answered ({endpoints}): {last}")]
+    Unreachable { endpoints: String, last: String },
+
+    #[error("etcd at {endpoint} refused {call}: {message} (gRPC code {code})")]
+    Rejected {
+        endpoint: String,
+        call: &'static str,
+        message: String,
+        code: i64,
+    },
+
+    #[error("etcd at {endpoint} answered {call} with something unexpected: {problem}")]
+    Response {
+        endpoint: String,
+        call: &'static str,
+        problem: String,
+    },
+
+    #[error("etcd member {peer_url} did not start within {waited:?}")]
+    NotStarted { peer_url: String, waited: Duration },
+}
+
+impl From<EtcdError> for PhaseError {
+    fn from(e: EtcdError) -> Self {
+        let hint = match &e {
+            EtcdError::Tls { .. } => {
+                "run `certs` first: the etcd CA and apiserver-etcd-client certificate are needed"
+            }
+            EtcdError::NoEndpoints | EtcdError::Unreachable { .. } => {
+                "check that the existing control plane's etcd answers on its client URL (port 2379) from this node"
+            }
+            EtcdError::NotStarted { .. } => {
+                "check that the kubelet started the etcd static pod (its log), and that this node's peer URL (port 2380) is reachable from the other members"
+            }
+            _ => "check the etcd cluster's health (`etcdctl endpoint health --cluster`)",
+        };
+        PhaseError::with_hint(e.to_string(), hint)
+    }
+}
+
+/// A connection to an etcd cluster for membership calls: tries each endpoint in turn.
+pub struct EtcdCluster {
+    endpoints: Vec<String>,
+    agent: ureq::Agent,
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, EtcdError> {
+    std::fs::read(path).map_err(|e| EtcdError::Tls {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })
+}
+
+impl EtcdCluster {
+    /// Reads the client TLS files; `timeout` bounds each call.
+    pub fn connect(
+        endpoints: Vec<String>,
+        tls: &EtcdClientTls,
+        timeout: Duration,
+    ) -> Result<Self, EtcdError> {
+        if endpoints.is_empty() {
+            return Err(EtcdError::NoEndpoints);
+        }
+        let bad = |path: &Path, problem: &str| EtcdError::Tls {
+            path: path.to_path_buf(),
+            problem: problem.to_string(),
+        };
+        let certs_in = |path: &Path| -> Result<Vec<Certificate<'static>>, EtcdError> {
+            let pem = read_pem(path)?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(bad(path, "no PEM certificate in it"));
+            }
+            Ok(certs)
+        };
+        let ca = certs_in(&tls.ca)?;
+        let chain = certs_in(&tls.cert)?;
+        let key_pem = read_pem(&tls.key)?;
+        let key = PrivateKey::from_pem(&key_pem)
+            .map_err(|_| bad(&tls.key, "no PEM private key in it"))?
+            .to_owned();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls_config = TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(provider)
+            .root_certs(RootCerts::new_with_certs(&ca))
+            .client_cert(Some(ClientCert::new_with_certs(&chain, key)))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls_config)
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Ok(Self { endpoints, agent })
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers.
+    fn call(
+        &self,
+        call: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<MembersResponse, EtcdError> {
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+            let response = match self
+                .agent
+                .post(&url)
+                .content_type("application/json")
+                .send(body.to_string().as_bytes())
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("{endpoint}: {e}");
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let text = response
+                .into_body()
+                .read_to_string()
+                .map_err(|e| EtcdError::Response {
+                    endpoint: endpoint.clone(),
+                    call,
+                    problem: e.to_string(),
+                })?;
+            if status != 200 {
+                let refused: Option<GatewayError> = serde_json::from_str(&text).ok();
+                return Err(match refused {
+                    Some(g) => EtcdError::Rejected {
+                        endpoint: endpoint.clone(),
+                        call,
+                        message: g.message,
+                        code: g.code,
+                    },
+                    None => EtcdError::Response {
+                        endpoint: endpoint.clone(),
+                        call,
+                        problem: format!("HTTP {status}"),
+                    },
+                });
+            }
+            return serde_json::from_str(&text).map_err(|e| EtcdError::Response {
+                endpoint: endpoint.clone(),
+                call,
+                problem: e.to_string(),
+            });
+        }
+        Err(EtcdError::Unreachable {
+            endpoints: self.endpoints.join(", "),
+            last,
+        })
+    }
+
+    /// `MemberList`.
+    pub fn members(&self) -> Result<Vec<Member>, EtcdError> {
+        Ok(self
+            .call(
+                "MemberList",
+                "/v3/cluster/member/list",
+                &serde_json::json!({}),
+            )?
+            .members)
+    }
+
+    /// `MemberAdd`: returns every member afterwards, the new one included.
+    pub fn add_member(&self, peer_url: &str) -> Result<Vec<Member>, EtcdError> {
+        Ok(self
+            .call(
+                "MemberAdd",
+                "/v3/cluster/member/add",
+                &serde_json::json!({ "peerURLs": [peer_url] }),
+            )?
+            .members)
+    }
+
+    /// `MemberRemove` by ID: what `reset` of a control plane does first.
+    pub fn remove_member(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        Ok(self
+            .call(
+                "MemberRemove",
+                "/v3/cluster/member/remove",
+                &serde_json::json!({ "ID": id.to_string() }),
+            )?
+            .members)
+    }
+
+    /// Removes the member with this peer URL; `Ok(false)` when there is none (already gone).
+    pub fn remove_member_by_peer_url(&self, peer_url: &str) -> Result<bool, EtcdError> {
+        match find_member(&self.members()?, peer_url) {
+            Some(m) => {
+                self.remove_member(m.id)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Adds the member unless its peer URL is already registered (a re-run): idempotent.
+    /// Returns the members afterwards and whether this call added it.
+    pub fn ensure_member(&self, peer_url: &str) -> Result<(Vec<Member>, bool), EtcdError> {
+        let members = self.members()?;
+        if find_member(&members, peer_url).is_some() {
+            return Ok((members, false));
+        }
+        Ok((self.add_member(peer_url)?, true))
+    }
+
+    /// Polls until the member with `peer_url` has started (published its name).
+    pub fn wait_started(
+        &self,
+        peer_url: &str,
+        limit: Duration,
+        interval: Duration,
+    ) -> Result<Member, EtcdError> {
+        let started = Instant::now();
+        loop {
+            if let Ok(members) = self.members()
+                && let Some(m) = find_member(&members, peer_url).filter(|m| m.is_started())
+            {
+                return Ok(m.clone());
+            }
+            if started.elapsed() >= limit {
+                return Err(EtcdError::NotStarted {
+                    peer_url: peer_url.to_string(),
+                    waited: limit,
+                });
+            }
+            std::thread::sleep(interval);
+        }
+    }
+}
+
+/// The member registered with `peer_url`, if any.
+pub fn find_member<'a>(members: &'a [Member], peer_url: &str) -> Option<&'a Member> {
+    members
+        .iter()
+        .find(|m| m.peer_urls.iter().any(|u| u == peer_url))
+}
+
+/// `--initial-cluster` for a joining member: every member etcd reports. The joining member
+/// has no name yet and gets `node_name`; another member that has not started yet (a
+/// concurrent join) gets a placeholder, since etcd matches the initial cluster by peer URLs
+/// and needs every name distinct.
+pub fn initial_cluster(members: &[Member], node_name: &str, own_peer_url: &str) -> InitialCluster {
+    let mut out: Vec<InitialMember> = members
+        .iter()
+        .filter_map(|m| {
+            let url = m.peer_urls.first()?;
+            let name = if m.peer_urls.iter().any(|u| u == own_peer_url) {
+                node_name.to_string()
+            } else if m.name.is_empty() {
+                format!("unstarted-{:x}", m.id)
+            } else {
+                m.name.clone()
+            };
+            Some(InitialMember {
+                name,
+                peer_url: url.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    InitialCluster::Existing(out)
+}
+
+/// What `etcd-join` needs besides the node's static-pod spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdJoinSpec {
+    /// Client URLs of the existing cluster's etcd (`https://<control plane>:2379`); the
+    /// first that answers is used.
+    pub endpoints: Vec<String>,
+    pub client: EtcdClientTls,
+    /// Bound for each call.
+    pub call_timeout: Duration,
+    /// Wait this long for the new member to start after writing its manifest; `None` to
+    /// return as soon as the manifest is written.
+    pub wait: Option<Duration>,
+}
+
+/// The contract between `etcd-join` and the join context.
+pub trait EtcdJoinContext: StaticPodContext {
+    fn etcd_join_spec(&self) -> EtcdJoinSpec;
+}
+
+/// `etcd-join`: `MemberAdd` (unless already a member) and this node's etcd manifest.
+pub struct EtcdJoin;
+
+#[async_trait]
+impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
+    fn name(&self) -> &'static str {
+        "etcd-join"
+    }
+
+    fn help(&self) -> &'static str {
+        "Add this node's member to the cluster's etcd and write /etc/kubernetes/manifests/etcd.yaml to join it."
+    }
+
+    fn applicability(&self, ctx: &C) -> Applicability {
+        match ctx.static_pods().etcd {
+            EtcdSpec::Local(_) => Applicability::Applies,
+            EtcdSpec::External(_) => {
+                Applicability::NotApplicable("etcd is external (etcd.external)".into())
+            }
+        }
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        fingerprint_common(ctx.static_pods(), fp);
+        let spec = ctx.etcd_join_spec();
+        fp.value("endpoints", &spec.endpoints);
+        fp.value("client", &spec.client);
+    }
+
+    /// Membership lives in etcd, not in a file: check it on every run.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let pods = ctx.static_pods();
+        let spec = ctx.etcd_join_spec();
+        let own = peer_url(pods);
+        let dry_run = fx.is_dry_run();
+        let cluster = {
+            let (endpoints, client) = (spec.endpoints.clone(), spec.client.clone());
+            blocking(move || EtcdCluster::connect(endpoints, &client, spec.call_timeout)).await?
+        };
+        let cluster = Arc::new(cluster);
+        let (members, added) = {
+            let (c, own) = (cluster.clone(), own.clone());
+            blocking(move || {
+                if dry_run {
+                    // Read only: show the manifest the join would write.
+                    let mut members = c.members()?;
+                    let added = find_member(&members, &own).is_none();
+                    if added {
+                        members.push(Member {
+                            id: 0,
+                            name: String::new(),
+                            peer_urls: vec![own.clone()],
+                            client_urls: Vec::new(),
+                        });
+                    }
+                    Ok((members, added))
+                } else {
+                    c.ensure_member(&own)
+                }
+            })
+            .await?
+        };
+        fx.progress(match (added, dry_run) {
+            (true, true) => format!("would add etcd member {own}"),
+            (true, false) => format!("added etcd member {own}"),
+            (false, _) => format!("etcd member {own} already exists"),
+        });
+        let initial = initial_cluster(&members, &pods.node_name, &own);
+        if let Some(pod) = render_member(pods, &initial)? {
+            write_manifest(fx, pods, COMPONENT, &pod)?;
+        }
+        if let (Some(limit), false) = (spec.wait, dry_run) {
+            let c = cluster.clone();
+            blocking(move || c.wait_started(&own, limit, Duration::from_millis(500))).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs blocking etcd calls off the async executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EtcdError> + Send + 'static,
+) -> Result<T, PhaseError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PhaseError::failed(format!("etcd call panicked or was cancelled: {e}")))?
+        .map_err(PhaseError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_gateway_member_list() {
+        // Captured from etcd 3.4.23's gateway right after MemberAdd.
+        let body = r#"{"header":{"cluster_id":"6015671548961619914","member_id":"14027017935904480761","raft_term":"2"},"members":[{"ID":"10223529130422906233","peerURLs":["http://127.0.0.98:2380"]},{"ID":"14027017935904480761","name":"a","peerURLs":["http://127.0.0.99:2380"],"clientURLs":["http://127.0.0.99:2379"]}]}"#;
+        let r: MembersResponse = serde_json::from_str(body).unwrap();
+        assert_eq!(r.members.len(), 2);
+        assert_eq!(r.members[0].id, 10223529130422906233);
+        assert!(!r.members[0].is_started());
+        assert_eq!(r.members[1].name, "a");
+        assert_eq!(
+            find_member(&r.members, "http://127.0.0.98:2380").map(|m| m.id),
+            Some(10223529130422906233)
+        );
+        assert!(find_member(&r.members, "http://127.0.0.97:2380").is_none());
+    }
+
+    #[test]
+    fn initial_cluster_names_this_member_and_keeps_others_distinct() {
+        let m = |id, name: &str, url: &str| Member {
+            id,
+            name: name.into(),
+            peer_urls: vec![url.into()],
+            client_urls: vec![],
+        };
+        let members = [
+            m(1, "node-1", "https://10.0.0.1:2380"),
+            m(2, "", "https://10.0.0.2:2380"),
+            m(3, "", "https://10.0.0.3:2380"),
+        ];
+        let InitialCluster::Existing(list) =
+            initial_cluster(&members, "node-2", "https://10.0.0.2:2380")
+        else {
+            panic!("a join starts from the existing cluster");
+        };
+        let flat: Vec<String> = list
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect();
+        assert_eq!(
+            flat,
+            [
+                "node-1=https://10.0.0.1:2380",
+                "node-2=https://10.0.0.2:2380",
+                "unstarted-3=https://10.0.0.3:2380"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_tls_files_are_named() {
+        let tls = EtcdClientTls::apiserver_etcd_client(Path::new("/nonexistent/pki"));
+        let err = EtcdCluster::connect(
+            vec!["https://127.0.0.1:2379".into()],
+            &tls,
+            Duration::from_secs(1),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string().contains("/nonexistent/pki/etcd/ca.crt"),
+            "{err}"
+        );
+        assert!(matches!(
+            EtcdCluster::connect(vec![], &tls, Duration::from_secs(1)),
+            Err(EtcdError::NoEndpoints)
+        ));
+    }
+}

@@ -1,0 +1,428 @@
+//! A second control plane joins a real first one: etcd 3.4 (/usr/bin/etcd) and
+//! kube-apiserver v1.20.2 from the test bed, started from the rendered manifests on simulated
+//! nodes (own root, own loopback address). The joiner reads the cluster's configuration and
+//! the kubeadm-certs Secret with a bootstrap token, as `join --control-plane` does, builds its
+//! specs with the same constructors as init, adds its etcd member through the v3 API and
+//! starts its own etcd and API server. A missing binary fails the test.
+
+mod api_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_support::*;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, PostParams};
+use kubestrap_phases::apiclient::ApiClient;
+use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
+use kubestrap_phases::control_plane_join::{
+    JOIN_KUBECONFIGS, JoiningControlPlane, JoiningNode, fetch_cluster_configuration,
+};
+use kubestrap_phases::download_certs::{DownloadCerts, DownloadCertsContext};
+use kubestrap_phases::effects::Silent;
+use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext, EtcdJoinSpec};
+use kubestrap_phases::kubeconfig::KubeconfigPhase;
+use kubestrap_phases::mark_control_plane::{MarkControlPlane, MarkControlPlaneContext, MarkSpec};
+use kubestrap_phases::pki::{PkiContext, PkiSession, PkiSpec};
+use kubestrap_phases::static_pod::{StaticPodContext, StaticPodSpec};
+use kubestrap_phases::upload_certs::UploadCerts;
+use kubestrap_phases::upload_config::UploadKubeadmConfig;
+use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
+
+const IP1: &str = "127.0.0.90";
+const IP2: &str = "127.0.0.2";
+/// Not 6443, to stay clear of API servers other tests bind on every address.
+const PORT: u16 = 6643;
+const TOKEN: &str = "jcp000.0123456789abcdef";
+
+fn init_context(root: &Path) -> InitContext {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP1}\n  bindPort: {PORT}\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: {IP1}:{PORT}\n"
+        ),
+    )
+    .unwrap();
+    let flags = InitFlags {
+        upload_certs: true,
+        ..InitFlags::default()
+    };
+    let cfg = config::load_init(Some(&file), &flags).unwrap();
+    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+}
+
+/// What JoinContext will be for a control-plane join: the join's own configuration plus the
+/// specs built from the cluster's.
+struct Joiner {
+    plane: JoiningControlPlane,
+    session: PkiSession,
+    /// Stands in for discovery's result: a kubeconfig authenticated by the bootstrap token.
+    bootstrap_kubeconfig: String,
+}
+
+impl Joiner {
+    async fn new(root: &Path, key: &str, bootstrap_kubeconfig: String) -> Joiner {
+        let flags = JoinFlags {
+            endpoint: Some(format!("{IP1}:{PORT}")),
+            token: Some(TOKEN.into()),
+            discovery_token_unsafe_skip_ca_verification: true,
+            control_plane: true,
+            certificate_key: Some(key.into()),
+            node_name: Some("node-2".into()),
+            apiserver_advertise_address: Some(IP2.into()),
+            apiserver_bind_port: Some(PORT),
+            ..JoinFlags::default()
+        };
+        let join = config::load_join(None, &flags).unwrap();
+        let cp = join.control_plane.clone().unwrap();
+        let client = bootstrap_client(&bootstrap_kubeconfig).await;
+        let cluster = fetch_cluster_configuration(&client).await.unwrap();
+        let plane = JoiningControlPlane::new(
+            cluster,
+            &JoiningNode {
+                node: &join.node_registration,
+                endpoint: cp.local_api_endpoint,
+                certificate_key: cp.certificate_key,
+                timeouts: &join.timeouts,
+            },
+            &NodeRoot::new(root).unwrap(),
+        )
+        .unwrap();
+        let session = PkiSession::for_spec(&plane.pki, &HostFs::real());
+        Joiner {
+            plane,
+            session,
+            bootstrap_kubeconfig,
+        }
+    }
+}
+
+async fn bootstrap_client(kubeconfig: &str) -> ApiClient {
+    ApiClient::from_kubeconfig_yaml(
+        kubeconfig,
+        Path::new("bootstrap-kubeconfig"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap()
+}
+
+#[kubestrap_phases::async_trait]
+impl DownloadCertsContext for Joiner {
+    fn download_certs_spec(&self) -> Option<kubestrap_phases::download_certs::DownloadCertsSpec> {
+        self.plane.download_certs.clone()
+    }
+    async fn download_certs_client(&self) -> Result<ApiClient, PhaseError> {
+        Ok(bootstrap_client(&self.bootstrap_kubeconfig).await)
+    }
+}
+
+impl PkiContext for Joiner {
+    fn pki(&self) -> &PkiSpec {
+        &self.plane.pki
+    }
+    fn pki_session(&self) -> &PkiSession {
+        &self.session
+    }
+}
+
+impl StaticPodContext for Joiner {
+    fn static_pods(&self) -> &StaticPodSpec {
+        &self.plane.static_pods
+    }
+}
+
+impl EtcdJoinContext for Joiner {
+    fn etcd_join_spec(&self) -> EtcdJoinSpec {
+        let mut spec = self.plane.etcd_join.clone().unwrap();
+        spec.wait = Some(Duration::from_secs(90));
+        spec.call_timeout = Duration::from_secs(10);
+        spec
+    }
+}
+
+impl MarkControlPlaneContext for Joiner {
+    fn mark_spec(&self) -> MarkSpec {
+        self.plane.mark.clone()
+    }
+}
+
+async fn run<C: Sync>(ctx: &C, step: &dyn Step<C>) -> Result<Vec<String>, PhaseError> {
+    #[derive(Default)]
+    struct Progress(std::sync::Mutex<Vec<String>>);
+    impl kubestrap_phases::Reporter for Progress {
+        fn warning(&self, _: &str, _: &str) {}
+        fn progress(&self, _: &str, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+    let fs = HostFs::real();
+    let progress = Progress::default();
+    let mut fx = Effects::new(step.name(), &fs, &progress);
+    step.run(ctx, &mut fx).await?;
+    drop(fx);
+    Ok(progress.0.into_inner().unwrap())
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn kubeconfig_with_token(ca_pem: &[u8]) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{IP1}:{PORT}\n    certificate-authority-data: {ca}\nusers:\n- name: u\n  user:\n    token: {TOKEN}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+    )
+}
+
+fn readyz(ca: &Path, ip: &str) -> Result<String, String> {
+    curl(&[
+        "--cacert",
+        &ca.display().to_string(),
+        &format!("https://{ip}:{PORT}/readyz"),
+    ])
+    .and_then(|b| if b.trim() == "ok" { Ok(b) } else { Err(b) })
+}
+
+fn flag_of(manifest: &Path, name: &str) -> Option<String> {
+    let pod = read_pod(manifest);
+    flag(&command_of(&pod), name).map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_control_plane_joins_a_real_cluster() {
+    // The first control plane, with its configuration, a token and the uploaded certificates.
+    let root1 = tempfile::tempdir().unwrap();
+    let ctx1 = init_context(root1.path());
+    run_steps(&ctx1, &init_steps()).await;
+    let etc1 = root1.path().join("etc/kubernetes");
+    let pki1 = etc1.join("pki");
+    let logs1 = root1.path().join("logs");
+    std::fs::create_dir_all(&logs1).unwrap();
+    let mut procs = vec![start(&etc1.join("manifests/etcd.yaml"), &logs1)];
+    procs.push(start(&etc1.join("manifests/kube-apiserver.yaml"), &logs1));
+    let ca = pki1.join("ca.crt");
+    wait_for(
+        "first kube-apiserver /readyz",
+        Duration::from_secs(120),
+        &mut procs,
+        || readyz(&ca, IP1),
+    );
+    run(&ctx1, &UploadKubeadmConfig).await.unwrap();
+    run(
+        &ctx1,
+        &kubestrap_phases::bootstrap_token::BootstrapTokenPhase,
+    )
+    .await
+    .unwrap();
+    let fs = HostFs::real();
+    let mut fx = Effects::new("upload-certs", &fs, &Silent);
+    Step::<InitContext>::run(&UploadCerts, &ctx1, &mut fx)
+        .await
+        .unwrap();
+    let key = fx.take_result_fields()["certificate_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(fx);
+    let bootstrap = kubeconfig_with_token(&std::fs::read(&ca).unwrap());
+
+    // A wrong certificate key: a clear error, and not one file written.
+    let root2 = tempfile::tempdir().unwrap();
+    let pki2 = root2.path().join("etc/kubernetes/pki");
+    let wrong: CertificateKey = hex::encode([0x42u8; 32]).parse().unwrap();
+    let wrong_joiner = Joiner::new(root2.path(), &wrong.expose_hex(), bootstrap.clone()).await;
+    let err = run(&wrong_joiner, &DownloadCerts).await.unwrap_err();
+    assert!(err.to_string().contains("wrong certificate key"), "{err}");
+    assert!(
+        err.to_string().contains("kube-system/kubeadm-certs"),
+        "{err}"
+    );
+    assert!(err.hint().unwrap().contains("--certificate-key"));
+    assert!(files_under(root2.path()).is_empty(), "nothing written");
+
+    // The right key: the shared certificates and keys, byte for byte, with kubeadm's modes.
+    let joiner = Arc::new(Joiner::new(root2.path(), &key, bootstrap.clone()).await);
+    assert_eq!(joiner.plane.pki.advertise_address.to_string(), IP2);
+    assert_eq!(joiner.plane.pki.node_name, "node-2");
+    run(joiner.as_ref(), &DownloadCerts).await.unwrap();
+    for (file, want_mode) in [
+        ("ca.crt", 0o644),
+        ("ca.key", 0o600),
+        ("front-proxy-ca.crt", 0o644),
+        ("front-proxy-ca.key", 0o600),
+        ("sa.pub", 0o644),
+        ("sa.key", 0o600),
+        ("etcd/ca.crt", 0o644),
+        ("etcd/ca.key", 0o600),
+    ] {
+        assert_eq!(
+            std::fs::read(pki2.join(file)).unwrap(),
+            std::fs::read(pki1.join(file)).unwrap(),
+            "{file}"
+        );
+        assert_eq!(mode(&pki2.join(file)), want_mode, "{file}");
+    }
+    assert_eq!(files_under(root2.path()).len(), 8);
+
+    // This node's certificates, kubeconfigs and control-plane manifests, by init's phases.
+    let mut steps = kubestrap_phases::certs::phases::<Joiner>();
+    steps.extend(
+        JOIN_KUBECONFIGS
+            .into_iter()
+            .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<Joiner>>),
+    );
+    steps.extend(kubestrap_phases::control_plane::phases::<Joiner>());
+    for step in &steps {
+        run(joiner.as_ref(), step.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
+    }
+    let etc2 = root2.path().join("etc/kubernetes");
+    assert_eq!(
+        std::fs::read(pki2.join("ca.crt")).unwrap(),
+        std::fs::read(&ca).unwrap(),
+        "the downloaded CA was reused, not replaced"
+    );
+    assert!(!etc2.join("super-admin.conf").exists());
+    let admin = std::fs::read_to_string(etc2.join("admin.conf")).unwrap();
+    assert!(
+        admin.contains(&format!("server: https://{IP1}:{PORT}")),
+        "{admin}"
+    );
+    let apiserver_manifest = etc2.join("manifests/kube-apiserver.yaml");
+    assert_eq!(
+        flag_of(&apiserver_manifest, "advertise-address").as_deref(),
+        Some(IP2)
+    );
+
+    // etcd-join: MemberAdd, then the manifest; the phase waits for the member to start, so
+    // start it (as the kubelet would) once the manifest is there.
+    let etcd_manifest = etc2.join("manifests/etcd.yaml");
+    let join_task = {
+        let joiner = joiner.clone();
+        tokio::spawn(async move { run(joiner.as_ref(), &EtcdJoin).await })
+    };
+    let logs2 = root2.path().join("logs");
+    std::fs::create_dir_all(&logs2).unwrap();
+    for _ in 0..300 {
+        if etcd_manifest.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(etcd_manifest.exists(), "etcd-join wrote no manifest");
+    assert_eq!(
+        flag_of(&etcd_manifest, "initial-cluster-state").as_deref(),
+        Some("existing")
+    );
+    assert_eq!(
+        flag_of(&etcd_manifest, "initial-cluster").as_deref(),
+        Some(format!("node-1=https://{IP1}:2380,node-2=https://{IP2}:2380").as_str())
+    );
+    procs.push(start(&etcd_manifest, &logs2));
+    let progress = join_task.await.unwrap().unwrap();
+    assert_eq!(progress, [format!("added etcd member https://{IP2}:2380")]);
+    let etcd = EtcdCluster::connect(
+        vec![format!("https://{IP2}:2379")],
+        &joiner.etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let members = etcd.members().unwrap();
+    let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["node-1", "node-2"], "{members:?}");
+
+    // A re-run changes nothing: no second MemberAdd, the same manifest.
+    let before = std::fs::read(&etcd_manifest).unwrap();
+    let again = run(joiner.as_ref(), &EtcdJoin).await.unwrap();
+    assert_eq!(
+        again,
+        [format!("etcd member https://{IP2}:2380 already exists")]
+    );
+    assert_eq!(etcd.members().unwrap().len(), 2);
+    assert_eq!(std::fs::read(&etcd_manifest).unwrap(), before);
+
+    // This node's API server, on its own etcd member; both API servers answer.
+    procs.push(start(&apiserver_manifest, &logs2));
+    wait_for(
+        "second kube-apiserver /readyz",
+        Duration::from_secs(120),
+        &mut procs,
+        || readyz(&ca, IP2),
+    );
+    readyz(&ca, IP1).expect("the first API server still answers");
+
+    // mark-control-plane, once the Node is registered (as the kubelet would, here by hand).
+    let admin2 = ApiClient::from_kubeconfig(
+        &HostFs::real(),
+        &etc2.join("admin.conf"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let nodes: Api<Node> = Api::all(admin2.client().clone());
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-2"}
+    }))
+    .unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    run(joiner.as_ref(), &MarkControlPlane).await.unwrap();
+    let marked = nodes.get("node-2").await.unwrap();
+    assert!(
+        marked
+            .metadata
+            .labels
+            .unwrap()
+            .contains_key("node-role.kubernetes.io/control-plane")
+    );
+    let taints = marked.spec.unwrap().taints.unwrap();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t.key == "node-role.kubernetes.io/control-plane" && t.effect == "NoSchedule")
+    );
+
+    // MemberRemove (what reset does): the member goes, a second removal finds nothing.
+    let via_first = EtcdCluster::connect(
+        vec![format!("https://{IP1}:2379")],
+        &joiner.etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        via_first
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .unwrap()
+    );
+    assert!(
+        !via_first
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .unwrap()
+    );
+    let left = via_first.members().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].name, "node-1");
+}
