@@ -129,24 +129,19 @@ fn an_unknown_skipped_phase_is_an_error_listing_the_known_ones() {
 fn json_output_is_ndjson_only_and_ends_with_the_result() {
     let root = tempfile::tempdir().unwrap();
     let out = kubestrap()
-        .args(["init", "phase", "kubelet-finalize", "-o", "json", "--root"])
+        .args(["init", "phase", "upload-config", "kubeadm", "-o", "json", "--root"])
         .arg(root.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "a pending phase never succeeds");
+    assert_eq!(out.status.code(), Some(1), "no admin.conf on an empty node");
     let ev = events(&out.stdout);
     let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["phase_started", "error", "result"]);
-    assert_eq!(ev[0]["phase"], "kubelet-finalize");
-    assert!(
-        ev[1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not implemented yet")
-    );
-    assert!(ev[1]["hint"].is_string());
+    assert_eq!(ev[0]["phase"], "upload-config/kubeadm");
+    let message = ev[1]["message"].as_str().unwrap();
+    assert!(message.contains("etc/kubernetes/admin.conf"), "{message}");
     assert_eq!(ev[2]["status"], "failed");
-    assert_eq!(ev[2]["failed_phase"], "kubelet-finalize");
+    assert_eq!(ev[2]["failed_phase"], "upload-config/kubeadm");
 }
 
 #[test]

@@ -38,7 +38,8 @@ pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 /// contain a kubeconfig's credentials or a Secret's data.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("cannot read kubeconfig {}: {source}", path.display())]
+    /// `source` names the path.
+    #[error("cannot read kubeconfig: {source}")]
     ReadKubeconfig {
         path: PathBuf,
         #[source]
