@@ -38,6 +38,7 @@ const INIT_PHASES: &[&str] = &[
     "mark-control-plane",
     "bootstrap-token",
     "kubelet-finalize",
+    "kubelet-finalize enable-client-cert-rotation",
     "addon coredns",
     "addon kube-proxy",
     "show-join-command",
@@ -128,25 +129,49 @@ fn an_unknown_skipped_phase_is_an_error_listing_the_known_ones() {
 #[test]
 fn json_output_is_ndjson_only_and_ends_with_the_result() {
     let root = tempfile::tempdir().unwrap();
+    // No kubelet has bootstrapped under this root: the phase warns and changes nothing.
     let out = kubestrap()
         .args(["init", "phase", "kubelet-finalize", "-o", "json", "--root"])
         .arg(root.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "a pending phase never succeeds");
+    assert_eq!(out.status.code(), Some(0));
     let ev = events(&out.stdout);
     let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["phase_started", "error", "result"]);
-    assert_eq!(ev[0]["phase"], "kubelet-finalize");
+    assert_eq!(
+        kinds,
+        ["phase_started", "warning", "phase_finished", "result"]
+    );
+    assert_eq!(
+        ev[0]["phase"],
+        "kubelet-finalize/enable-client-cert-rotation"
+    );
     assert!(
         ev[1]["message"]
             .as_str()
             .unwrap()
-            .contains("not implemented yet")
+            .contains("kubelet-client-current.pem")
     );
-    assert!(ev[1]["hint"].is_string());
+    assert_eq!(ev[3]["status"], "success");
+    assert_eq!(ev[3]["files"], serde_json::json!([]));
+
+    // A phase that fails: its error, then the result naming it.
+    let out = kubestrap()
+        .args(["init", "phase", "addon", "coredns", "-o", "json", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let ev = events(&out.stdout);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["phase_started", "error", "result"]);
+    assert!(
+        ev[1]["message"].as_str().unwrap().contains("admin.conf"),
+        "{}",
+        ev[1]
+    );
     assert_eq!(ev[2]["status"], "failed");
-    assert_eq!(ev[2]["failed_phase"], "kubelet-finalize");
+    assert_eq!(ev[2]["failed_phase"], "addon/coredns");
 }
 
 #[test]
