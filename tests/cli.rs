@@ -38,6 +38,7 @@ const INIT_PHASES: &[&str] = &[
     "mark-control-plane",
     "bootstrap-token",
     "kubelet-finalize",
+    "kubelet-finalize enable-client-cert-rotation",
     "addon coredns",
     "addon kube-proxy",
     "show-join-command",
@@ -128,37 +129,58 @@ fn an_unknown_skipped_phase_is_an_error_listing_the_known_ones() {
 #[test]
 fn json_output_is_ndjson_only_and_ends_with_the_result() {
     let root = tempfile::tempdir().unwrap();
+    // No kubelet has bootstrapped under this root: the phase warns and changes nothing.
     let out = kubestrap()
-        .args(["init", "phase", "upload-config", "kubeadm", "-o", "json", "--root"])
+        .args(["init", "phase", "kubelet-finalize", "-o", "json", "--root"])
         .arg(root.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "no admin.conf on an empty node");
+    assert_eq!(out.status.code(), Some(0));
+    let ev = events(&out.stdout);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["phase_started", "warning", "phase_finished", "result"]
+    );
+    assert_eq!(
+        ev[0]["phase"],
+        "kubelet-finalize/enable-client-cert-rotation"
+    );
+    assert!(
+        ev[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kubelet-client-current.pem")
+    );
+    assert_eq!(ev[3]["status"], "success");
+    assert_eq!(ev[3]["files"], serde_json::json!([]));
+
+    // A phase that fails: its error, then the result naming it.
+    let out = kubestrap()
+        .args(["init", "phase", "addon", "coredns", "-o", "json", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
     let ev = events(&out.stdout);
     let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["phase_started", "error", "result"]);
-    assert_eq!(ev[0]["phase"], "upload-config/kubeadm");
-    let message = ev[1]["message"].as_str().unwrap();
-    assert!(message.contains("etc/kubernetes/admin.conf"), "{message}");
+    assert!(
+        ev[1]["message"].as_str().unwrap().contains("admin.conf"),
+        "{}",
+        ev[1]
+    );
     assert_eq!(ev[2]["status"], "failed");
-    assert_eq!(ev[2]["failed_phase"], "upload-config/kubeadm");
+    assert_eq!(ev[2]["failed_phase"], "addon/coredns");
 }
 
 #[test]
-fn reset_without_force_or_confirmation_refuses() {
-    let root = tempfile::tempdir().unwrap();
-    let kept = root.path().join("etc/kubernetes/admin.conf");
-    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
-    std::fs::write(&kept, "x").unwrap();
+fn unimplemented_commands_fail_and_say_so() {
     kubestrap()
         .arg("reset")
-        .arg("--root")
-        .arg(root.path())
-        .write_stdin("")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("[y/N]").and(predicate::str::contains("--force")));
-    assert!(kept.exists());
+        .stderr(predicate::str::contains("not implemented yet"));
 }
 
 #[test]

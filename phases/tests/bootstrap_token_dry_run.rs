@@ -47,6 +47,13 @@ async fn dry_run_plans_every_object_without_an_api_server() {
     assert_eq!(
         plan,
         [
+            // The admin binding the phase would first make (kubeadm:cluster-admins).
+            (
+                ApiVerb::Create,
+                "ClusterRoleBinding",
+                None,
+                "kubeadm:cluster-admins"
+            ),
             (
                 ApiVerb::Create,
                 "Secret",
