@@ -24,6 +24,9 @@ const WORKFLOW: &str = "reset";
 const POD_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Each etcd membership call.
 const ETCD_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long transient etcd failures are retried (a member that just joined cannot be removed
+/// until its peers have been connected for a few seconds).
+const ETCD_PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let root = match NodeRoot::new(&global.root) {
@@ -253,7 +256,7 @@ impl Run<'_> {
                     PHASE,
                     format!("asking {} for the member list", client.endpoint()),
                 );
-                reset::remove_this_member(&client, &etcd.member)
+                reset::remove_this_member(&client, &etcd.member, ETCD_PATIENCE)
             });
         let said = match outcome {
             Ok(MemberOutcome::Removed { id, remaining }) => format!(
