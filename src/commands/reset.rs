@@ -132,6 +132,10 @@ fn confirm(root: &NodeRoot) -> Result<(), String> {
     let _ = err.flush();
     let mut answer = String::new();
     let read = std::io::stdin().lock().read_line(&mut answer);
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line.
+        let _ = writeln!(err);
+    }
     match read {
         Ok(0) | Err(_) => Err(if std::io::stdin().is_terminal() {
             "reset aborted: no answer".into()
@@ -232,6 +236,12 @@ impl Run<'_> {
                     etcd.member.name, etcd.client_url
                 );
             }
+        }
+        if self.text {
+            // The text sink's dry-run summary lists files to be written; reset's plan is the
+            // list above.
+            eprintln!("reset (dry run) finished: nothing was removed");
+            return ExitCode::SUCCESS;
         }
         self.events.emit(Event::Result(RunResult {
             status: Status::Success,
