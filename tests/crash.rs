@@ -17,7 +17,7 @@ mod bed;
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -180,21 +180,53 @@ fn phase_at_end(ev: &[Value]) -> String {
     current.unwrap_or(last_done)
 }
 
-/// Runs init, kills it after `delay`; returns the phase it was in.
-fn killed_run(root: &Path, config: &Path, no_resume: bool, delay: Duration) -> String {
+/// Runs init and SIGKILLs it `delay` after phase `target` starts (after the start of the run
+/// when `target` is `None`, or when the run never reaches it); returns the phase it was in.
+fn killed_run(
+    root: &Path,
+    config: &Path,
+    no_resume: bool,
+    target: Option<&str>,
+    delay: Duration,
+) -> String {
     let mut child = spawn_init(root, config, no_resume);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ev: Vec<Value> = Vec::new();
+    if let Some(target) = target {
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Ok(e) = serde_json::from_str::<Value>(&line) {
+                let hit = e["event"] == "phase_started" && e["phase"] == target;
+                let end = e["event"] == "result";
+                ev.push(e);
+                if hit || end {
+                    break;
+                }
+            }
+            line.clear();
+        }
+    }
     std::thread::sleep(delay);
     let _ = child.kill(); // SIGKILL; it may have finished already
     let _ = child.wait();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
     // A kill mid-line leaves a partial last line: keep the whole ones.
-    let text = String::from_utf8_lossy(&out);
-    let ev: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    ev.extend(rest.lines().filter_map(|l| serde_json::from_str(l).ok()));
     phase_at_end(&ev)
+}
+
+/// How long each phase took in a run, from its events.
+fn durations(ev: &[Value]) -> BTreeMap<String, Duration> {
+    ev.iter()
+        .filter(|e| e["event"] == "phase_finished")
+        .map(|e| {
+            (
+                e["phase"].as_str().unwrap().to_string(),
+                Duration::from_millis(e["duration_ms"].as_u64().unwrap()),
+            )
+        })
+        .collect()
 }
 
 /// Runs init to the end; returns (exit code, duration, phases it ran, events).
@@ -265,14 +297,24 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
     let stop_registrar = Arc::new(AtomicBool::new(false));
     let registrar = registrar(root.clone(), Arc::clone(&stop_registrar));
 
-    // Calibration: how long a run from an empty node and a --no-resume run on a healthy one
-    // take; the kill instants are spread over those windows.
-    let (code, scratch_window, ev) = full_run(&root, &config, false);
+    // Calibration: every phase's duration from an empty node and in a --no-resume run on a
+    // healthy one. Trials take the phases in turn and kill at a random instant within the
+    // phase's duration (plus a little: some kills land just after it), so every phase gets
+    // kills, the short ones too.
+    let (code, scratch_took, ev) = full_run(&root, &config, false);
     assert_eq!(code, Some(0), "{ev:#?}");
-    let (code, rerun_window, ev) = full_run(&root, &config, true);
+    let scratch_durations = durations(&ev);
+    let (code, rerun_took, ev) = full_run(&root, &config, true);
     assert_eq!(code, Some(0), "{ev:#?}");
+    let rerun_durations = durations(&ev);
+    let phases: Vec<String> = ev
+        .iter()
+        .filter(|e| e["event"] == "phase_started")
+        .map(|e| e["phase"].as_str().unwrap().to_string())
+        .collect();
     eprintln!(
-        "calibration: from scratch {scratch_window:?}, --no-resume on a running control plane {rerun_window:?}"
+        "calibration: from scratch {scratch_took:?}, --no-resume on a running control plane {rerun_took:?}; {} phases: {phases:?}",
+        phases.len()
     );
 
     let started = Instant::now();
@@ -285,16 +327,21 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
         if scratch {
             reset(&root);
         }
-        let window = if scratch {
-            scratch_window
+        let target = &phases[trial % phases.len()];
+        let took = if scratch {
+            &scratch_durations
         } else {
-            rerun_window
-        };
-        let delay = Duration::from_millis(rng.below(window.as_millis() as u64 + 1));
+            &rerun_durations
+        }
+        .get(target)
+        .copied()
+        .unwrap_or_default();
+        let window = took + took / 5 + Duration::from_millis(5);
+        let delay = Duration::from_micros(rng.below(window.as_micros() as u64 + 1));
         let stop = Arc::new(AtomicBool::new(false));
         let watch = watcher(root.clone(), Arc::clone(&stop));
 
-        let phase = killed_run(&root, &config, !scratch, delay);
+        let phase = killed_run(&root, &config, !scratch, Some(target), delay);
         for v in check_tree(&root) {
             failures.push(format!(
                 "trial {trial} (seed {seed}), killed in {phase} after {delay:?}: {v}"
@@ -304,7 +351,7 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
         if rng.below(3) == 0 {
             second_kills += 1;
             let d2 = Duration::from_millis(rng.below(1500));
-            killed_run(&root, &config, false, d2);
+            killed_run(&root, &config, false, None, d2);
             for v in check_tree(&root) {
                 failures.push(format!(
                     "trial {trial} (seed {seed}), second kill after {d2:?}: {v}"
@@ -368,7 +415,7 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
     assert!(failures.is_empty(), "{failures:#?}");
     let phases_hit = by_phase.len();
     assert!(
-        phases_hit >= 8,
+        phases_hit >= phases.len().min(trials) / 2,
         "kills landed in only {phases_hit} distinct places: {:?}",
         by_phase.keys().collect::<Vec<_>>()
     );

@@ -207,3 +207,129 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
     let (code, _, _) = reset(&root, &["--force"], "");
     assert_eq!(code, Some(0));
 }
+
+/// `kubestrap init phase …` for a node of its own.
+fn phase(root: &Path, advertise: &str, node: &str, phase: &[&str]) {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
+        .args(["init", "phase"])
+        .args(phase)
+        .arg("--root")
+        .arg(root)
+        .args(["--apiserver-advertise-address", advertise])
+        .args(["--node-name", node, "--kubernetes-version", "v1.20.2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{phase:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// etcd's JSON gateway through curl, with a node's etcd client certificate.
+fn etcd_call(root: &Path, advertise: &str, path: &str, body: &str) -> Value {
+    let pki = root.join("etc/kubernetes/pki");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(pki.join("etcd/ca.crt"))
+        .arg("--cert")
+        .arg(pki.join("apiserver-etcd-client.crt"))
+        .arg("--key")
+        .arg(pki.join("apiserver-etcd-client.key"))
+        .args(["-X", "POST", "-d", body])
+        .arg(format!("https://{advertise}:2379{path}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{path}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn member_names(root: &Path, advertise: &str) -> Vec<String> {
+    let list = etcd_call(root, advertise, "/v3/cluster/member/list", "{}");
+    let mut names: Vec<String> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn reset_of_a_member_of_a_two_member_etcd_removes_it_from_the_cluster() {
+    bed::kube_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let (ip_a, ip_b) = ("127.0.0.104", "127.0.0.105");
+    // Node a: a one-member etcd, run by its kubelet stand-in.
+    phase(&a, ip_a, "n1", &["certs", "all"]);
+    phase(&a, ip_a, "n1", &["etcd", "local"]);
+    let _pods_a = bed::stand_in(&a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "2"])
+        .arg(format!("http://{ip_a}:2381/health"))
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "etcd on {ip_a} did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Node b: certificates from the same etcd CA, added as a member, then started with
+    // --initial-cluster-state=existing, as a joining control plane's etcd is.
+    for f in ["ca.crt", "ca.key"] {
+        let to = b.join("etc/kubernetes/pki/etcd").join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(a.join("etc/kubernetes/pki/etcd").join(f), to).unwrap();
+    }
+    phase(&b, ip_b, "n2", &["certs", "all"]);
+    phase(&b, ip_b, "n2", &["etcd", "local"]);
+    let added = etcd_call(
+        &a,
+        ip_a,
+        "/v3/cluster/member/add",
+        &format!(r#"{{"peerURLs":["https://{ip_b}:2380"]}}"#),
+    );
+    assert!(added["member"]["ID"].is_string(), "{added}");
+    let manifest = b.join("etc/kubernetes/manifests/etcd.yaml");
+    let mut pod =
+        kubestrap_phases::static_pod::Pod::from_yaml(&std::fs::read_to_string(&manifest).unwrap())
+            .unwrap();
+    let command = &mut pod.spec.containers[0].command;
+    let single = format!("--initial-cluster=n2=https://{ip_b}:2380");
+    let at = command.iter().position(|a| *a == single).unwrap();
+    command[at] = format!("--initial-cluster=n1=https://{ip_a}:2380,n2=https://{ip_b}:2380");
+    command.push("--initial-cluster-state=existing".into());
+    let joined = pod.to_yaml().unwrap();
+    std::fs::write(&manifest, joined).unwrap();
+    let _pods_b = bed::stand_in(&b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while member_names(&a, ip_a) != ["n1", "n2"] {
+        assert!(Instant::now() < deadline, "{:?}", member_names(&a, ip_a));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let (code, ev, stderr) = reset(&b, &["--force"], "");
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    let result = ev.last().unwrap();
+    let said = result["etcd_member"].as_str().unwrap();
+    assert!(
+        said.contains("removed member \"n2\"") && said.contains("1 member(s) remain"),
+        "{said}"
+    );
+    assert_eq!(
+        member_names(&a, ip_a),
+        ["n1"],
+        "the cluster no longer lists n2"
+    );
+    assert!(bed::files_under(&b.join("var/lib/etcd")).is_empty());
+    assert!(bed::files_under(&b.join("etc/kubernetes")).is_empty());
+}

@@ -24,6 +24,9 @@ const WORKFLOW: &str = "reset";
 const POD_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Each etcd membership call.
 const ETCD_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long transient etcd failures are retried (a member that just joined cannot be removed
+/// until its peers have been connected for a few seconds).
+const ETCD_PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let root = match NodeRoot::new(&global.root) {
@@ -129,6 +132,10 @@ fn confirm(root: &NodeRoot) -> Result<(), String> {
     let _ = err.flush();
     let mut answer = String::new();
     let read = std::io::stdin().lock().read_line(&mut answer);
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line.
+        let _ = writeln!(err);
+    }
     match read {
         Ok(0) | Err(_) => Err(if std::io::stdin().is_terminal() {
             "reset aborted: no answer".into()
@@ -230,6 +237,12 @@ impl Run<'_> {
                 );
             }
         }
+        if self.text {
+            // The text sink's dry-run summary lists files to be written; reset's plan is the
+            // list above.
+            eprintln!("reset (dry run) finished: nothing was removed");
+            return ExitCode::SUCCESS;
+        }
         self.events.emit(Event::Result(RunResult {
             status: Status::Success,
             workflow: WORKFLOW.into(),
@@ -253,7 +266,7 @@ impl Run<'_> {
                     PHASE,
                     format!("asking {} for the member list", client.endpoint()),
                 );
-                reset::remove_this_member(&client, &etcd.member)
+                reset::remove_this_member(&client, &etcd.member, ETCD_PATIENCE)
             });
         let said = match outcome {
             Ok(MemberOutcome::Removed { id, remaining }) => format!(

@@ -250,8 +250,10 @@ impl ApiClient {
     /// cannot stretch it.
     ///
     /// After a failure the server must first answer `GET /version` for this identity before
-    /// the call is made again: a kube-apiserver that restarts accepts connections before its
-    /// RBAC caches are filled, and would answer the call with a 403 that is not final.
+    /// the call is made again. A precaution: a kube-apiserver that restarts accepts
+    /// connections before its post-start hooks are done (what `/readyz` reports), and an
+    /// answer it gives then (a 403 while authorization is not in place) must not end the
+    /// phase as if it were final.
     pub async fn retry<T, F, Fut>(&self, action: &str, mut call: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,

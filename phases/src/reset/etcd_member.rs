@@ -36,7 +36,42 @@ pub enum EtcdMemberError {
         endpoint: String,
         action: &'static str,
         reason: String,
+        /// No answer, or a 5xx: may go away by itself (etcd refuses to remove a member until
+        /// every peer has been connected for a few seconds: "unhealthy cluster").
+        transient: bool,
     },
+}
+
+impl EtcdMemberError {
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Call {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Runs `call` until it succeeds, fails for good, or `patience` has passed (backoff 250 ms
+/// doubling to 2 s), as kubeadm retries its etcd calls.
+fn with_retries<T>(
+    patience: Duration,
+    mut call: impl FnMut() -> Result<T, EtcdMemberError>,
+) -> Result<T, EtcdMemberError> {
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match call() {
+            Err(e) if e.is_transient() && start.elapsed() + delay < patience => {
+                tracing::debug!(error = %e, ?delay, "etcd call failed; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The two membership calls reset needs.
@@ -65,12 +100,14 @@ pub enum MemberOutcome {
     NotAMember { members: usize },
 }
 
-/// Removes this node's member from the cluster when there are other members.
+/// Removes this node's member from the cluster when there are other members, retrying
+/// transient failures for up to `patience`.
 pub fn remove_this_member(
     client: &dyn EtcdMembership,
     this: &ThisMember,
+    patience: Duration,
 ) -> Result<MemberOutcome, EtcdMemberError> {
-    let members = client.members()?;
+    let members = with_retries(patience, || client.members())?;
     let ours = members.iter().find(|m| {
         this.peer_url
             .as_ref()
@@ -85,7 +122,7 @@ pub fn remove_this_member(
     if members.len() == 1 {
         return Ok(MemberOutcome::OnlyMember);
     }
-    client.remove(ours.id)?;
+    with_retries(patience, || client.remove(ours.id))?;
     Ok(MemberOutcome::Removed {
         id: ours.id,
         remaining: members.len() - 1,
@@ -181,25 +218,26 @@ impl GatewayClient {
         path: &str,
         body: &str,
     ) -> Result<String, EtcdMemberError> {
-        let fail = |reason: String| EtcdMemberError::Call {
+        let fail = |reason: String, transient: bool| EtcdMemberError::Call {
             endpoint: self.endpoint.clone(),
             action,
             reason,
+            transient,
         };
         let mut response = self
             .agent
             .post(format!("{}{path}", self.endpoint))
             .header("Content-Type", "application/json")
             .send(body)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string(), true))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .read_to_string()
-            .map_err(|e| fail(format!("cannot read the answer: {e}")))?;
+            .map_err(|e| fail(format!("cannot read the answer: {e}"), true))?;
         if status != 200 {
             let snippet: String = text.chars().take(300).collect();
-            return Err(fail(format!("HTTP {status}: {snippet}")));
+            return Err(fail(format!("HTTP {status}: {snippet}"), status >= 500));
         }
         Ok(text)
     }
@@ -236,6 +274,7 @@ impl EtcdMembership for GatewayClient {
             endpoint: self.endpoint.clone(),
             action,
             reason,
+            transient: false,
         };
         let answer: ListAnswer =
             serde_json::from_str(&text).map_err(|e| bad(format!("unexpected answer: {e}")))?;
@@ -266,7 +305,9 @@ impl EtcdMembership for GatewayClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
+
+    const PATIENCE: Duration = Duration::from_secs(5);
 
     struct Fake {
         members: Vec<Member>,
@@ -311,7 +352,8 @@ mod tests {
             ],
             removed: RefCell::new(vec![]),
         };
-        let out = remove_this_member(&fake, &this("b", "https://10.0.0.2:2380/")).unwrap();
+        let out =
+            remove_this_member(&fake, &this("b", "https://10.0.0.2:2380/"), PATIENCE).unwrap();
         assert_eq!(
             out,
             MemberOutcome::Removed {
@@ -325,7 +367,8 @@ mod tests {
             members: vec![member(1, "a", "https://10.0.0.1:2380")],
             removed: RefCell::new(vec![]),
         };
-        let out = remove_this_member(&alone, &this("a", "https://10.0.0.1:2380")).unwrap();
+        let out =
+            remove_this_member(&alone, &this("a", "https://10.0.0.1:2380"), PATIENCE).unwrap();
         assert_eq!(out, MemberOutcome::OnlyMember);
         assert!(alone.removed.borrow().is_empty());
     }
@@ -339,9 +382,41 @@ mod tests {
             ],
             removed: RefCell::new(vec![]),
         };
-        let out = remove_this_member(&fake, &this("c", "https://10.0.0.3:2380")).unwrap();
+        let out = remove_this_member(&fake, &this("c", "https://10.0.0.3:2380"), PATIENCE).unwrap();
         assert_eq!(out, MemberOutcome::NotAMember { members: 2 });
         assert!(fake.removed.borrow().is_empty());
+    }
+
+    #[test]
+    fn transient_failures_are_retried_final_ones_are_not() {
+        let calls = Cell::new(0);
+        let out = with_retries(PATIENCE, || {
+            calls.set(calls.get() + 1);
+            if calls.get() < 3 {
+                Err(EtcdMemberError::Call {
+                    endpoint: "e".into(),
+                    action: "remove member",
+                    reason: "HTTP 503: unhealthy cluster".into(),
+                    transient: true,
+                })
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(out.unwrap(), 7);
+        assert_eq!(calls.get(), 3);
+        calls.set(0);
+        let out: Result<(), _> = with_retries(PATIENCE, || {
+            calls.set(calls.get() + 1);
+            Err(EtcdMemberError::Call {
+                endpoint: "e".into(),
+                action: "remove member",
+                reason: "HTTP 400".into(),
+                transient: false,
+            })
+        });
+        assert!(out.is_err());
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]

@@ -358,6 +358,18 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
         if covered || !under_root(root, &out, "recorded file", &mut warnings) {
             continue;
         }
+        // A journal is trusted only for files in kubestrap's own directories: a stale or
+        // edited record must not make reset delete anything else on the host.
+        let ours = [&kubernetes_dir, &kubelet_dir, &journal_dir, &cert_dir]
+            .iter()
+            .any(|d| out.starts_with(d));
+        if !ours {
+            warnings.push(format!(
+                "recorded file {} is outside /etc/kubernetes, /var/lib/kubelet and the certificates dir: left alone",
+                out.display()
+            ));
+            continue;
+        }
         add(out, TargetKind::RecordedFile, &mut targets);
     }
     for dir in [&manifests_dir, &kubernetes_dir, &kubelet_dir, &journal_dir] {
@@ -418,6 +430,27 @@ mod tests {
         assert!(!under_root(&root, Path::new("/tmp/n/var/lib"), "d", &mut w));
         assert!(!under_root(&root, Path::new("/tmp/n"), "d", &mut w));
         assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn a_journal_cannot_point_reset_outside_kubestrap_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(dir.path()).unwrap();
+        let elsewhere = root.resolve("/home/user/notes.txt");
+        std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+        std::fs::write(&elsewhere, "keep").unwrap();
+        let journal = root.resolve("/var/lib/kubestrap/init.json");
+        std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+        let record = serde_json::json!({"phases": {"x": {"outputs": [{"path": elsewhere}]}}});
+        std::fs::write(&journal, record.to_string()).unwrap();
+        let inv = inventory(&root, &ResetOptions::default());
+        let paths: Vec<&Path> = inv.targets.iter().map(|t| t.path.as_path()).collect();
+        assert_eq!(paths, [journal.as_path()]);
+        assert!(
+            inv.warnings.iter().any(|w| w.contains("notes.txt")),
+            "{:?}",
+            inv.warnings
+        );
     }
 
     #[test]
