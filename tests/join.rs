@@ -102,7 +102,6 @@ fn control_plane(cp: &Path) -> Runner {
         .args(["--token", TOKEN])
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
         // Not implemented on this branch yet (issue #5); a worker join needs neither.
-        .args(["--skip-phases", "kubelet-finalize,addon"])
         .timeout(Duration::from_secs(200))
         .output()
         .unwrap();

@@ -169,8 +169,6 @@ fn dry_run_init_shows_secrets_only_in_the_join_commands() {
         "--upload-certs",
         "--certificate-key",
         CERT_KEY,
-        "--skip-phases",
-        "kubelet-finalize,addon",
     ];
     let json = run(
         &[&common[..], NODE, &["-o", "json", "-vvv"]].concat(),

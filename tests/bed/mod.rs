@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 
 use kubestrap_testbed::{Runner, RunnerConfig};
 
-/// The init phases this build does not implement yet, skipped so that init runs to the end.
-/// One place, so the lead can empty it when they land.
-pub const PENDING_PHASES: &str = "kubelet-finalize,addon";
-
 /// The preflight checks a test machine cannot meet (no container runtime, kubelet, conntrack,
 /// iptables; IP forwarding off).
 pub const IGNORED_PREFLIGHT: &str = "CRI,KubeletVersion,FileExisting-conntrack,FileExisting-iptables,FileContent--proc-sys-net-ipv4-ip_forward";
@@ -96,7 +92,6 @@ pub fn init_command_ignoring(
         .args(["--apiserver-bind-port", &port.to_string()])
         .args(["--node-name", "n1", "--kubernetes-version", "v1.20.2"])
         .args(["--ignore-preflight-errors", ignore_preflight])
-        .args(["--skip-phases", PENDING_PHASES])
         // A fixed token: every run after the first finds it in place.
         .args(["--token", "abcdef.0123456789abcdef", "--config"])
         .arg(config);
