@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::NodeRoot;
+use kubestrap_phases::etcd::EtcdCluster;
 use kubestrap_phases::reset::{
-    self, EtcdMembership, GatewayClient, Inventory, KubeletService, MemberOutcome, ResetOptions,
-    Systemd,
+    self, Inventory, KubeletService, MemberOutcome, ResetOptions, Systemd,
 };
 use serde_json::{Value, json};
 
@@ -260,11 +260,12 @@ impl Run<'_> {
     /// still be resettable; the warning says what to do by hand.
     fn remove_etcd_member(&mut self, etcd: &reset::LocalEtcd) {
         const PHASE: &str = "remove-etcd-member";
-        let outcome = GatewayClient::new(&etcd.client_url, &etcd.credentials, ETCD_CALL_TIMEOUT)
+        let endpoints = vec![etcd.client_url.clone()];
+        let outcome = EtcdCluster::connect(endpoints, &etcd.credentials, ETCD_CALL_TIMEOUT)
             .and_then(|client| {
                 self.progress(
                     PHASE,
-                    format!("asking {} for the member list", client.endpoint()),
+                    format!("asking {} for the member list", etcd.client_url),
                 );
                 reset::remove_this_member(&client, &etcd.member, ETCD_PATIENCE)
             });

@@ -127,6 +127,21 @@ pub enum EtcdError {
     NotStarted { peer_url: String, waited: Duration },
 }
 
+impl EtcdError {
+    /// Whether the call may succeed when repeated: no endpoint answered, or etcd refused with
+    /// gRPC `Unavailable`/`DeadlineExceeded` (e.g. "unhealthy cluster" right after a member
+    /// started).
+    pub fn is_transient(&self) -> bool {
+        const DEADLINE_EXCEEDED: i64 = 4;
+        const UNAVAILABLE: i64 = 14;
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Rejected { code, .. } => matches!(*code, DEADLINE_EXCEEDED | UNAVAILABLE),
+            _ => false,
+        }
+    }
+}
+
 impl From<EtcdError> for PhaseError {
     fn from(e: EtcdError) -> Self {
         let hint = match &e {

@@ -4,62 +4,21 @@
 //! never answers again: the quorum shrinks in effect, and the next node that joins with the
 //! same name is refused. kubeadm's `reset` phase `remove-etcd-member` does the same.
 //!
-//! The membership API is behind [`EtcdMembership`] so the reset logic is testable without an
-//! etcd and can later use the shared etcd client (`etcd::member`, written for `join`) instead
-//! of the minimal [`GatewayClient`] here, which speaks etcd 3.4+'s JSON gateway
-//! (`POST /v3/cluster/member/{list,remove}`) over mutual TLS.
+//! The membership calls are behind [`EtcdMembership`] so the decision is testable without an
+//! etcd; the real implementation is the shared client, [`EtcdCluster`].
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
-
-/// One member as the cluster lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub id: u64,
-    /// Empty for a member that was added but has not started yet.
-    pub name: String,
-    pub peer_urls: Vec<String>,
-    pub client_urls: Vec<String>,
-}
-
-/// Why a membership call failed; names the endpoint and what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum EtcdMemberError {
-    #[error("etcd client credentials {}: {reason}", path.display())]
-    Credentials { path: PathBuf, reason: String },
-    #[error("etcd {endpoint}: {action}: {reason}")]
-    Call {
-        endpoint: String,
-        action: &'static str,
-        reason: String,
-        /// No answer, or a 5xx: may go away by itself (etcd refuses to remove a member until
-        /// every peer has been connected for a few seconds: "unhealthy cluster").
-        transient: bool,
-    },
-}
-
-impl EtcdMemberError {
-    fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Call {
-                transient: true,
-                ..
-            }
-        )
-    }
-}
+use crate::etcd::{EtcdCluster, EtcdError, Member};
 
 /// Runs `call` until it succeeds, fails for good, or `patience` has passed (backoff 250 ms
-/// doubling to 2 s), as kubeadm retries its etcd calls.
+/// doubling to 2 s), as kubeadm retries its etcd calls. etcd refuses to remove a member until
+/// every peer has been connected for a few seconds ("unhealthy cluster"), so a refusal as
+/// unavailable is worth waiting out.
 fn with_retries<T>(
     patience: Duration,
-    mut call: impl FnMut() -> Result<T, EtcdMemberError>,
-) -> Result<T, EtcdMemberError> {
+    mut call: impl FnMut() -> Result<T, EtcdError>,
+) -> Result<T, EtcdError> {
     let start = std::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
@@ -76,10 +35,18 @@ fn with_retries<T>(
 
 /// The two membership calls reset needs.
 pub trait EtcdMembership {
-    /// The endpoint the calls go to, for messages.
-    fn endpoint(&self) -> &str;
-    fn members(&self) -> Result<Vec<Member>, EtcdMemberError>;
-    fn remove(&self, id: u64) -> Result<(), EtcdMemberError>;
+    fn members(&self) -> Result<Vec<Member>, EtcdError>;
+    fn remove(&self, id: u64) -> Result<(), EtcdError>;
+}
+
+impl EtcdMembership for EtcdCluster {
+    fn members(&self) -> Result<Vec<Member>, EtcdError> {
+        EtcdCluster::members(self)
+    }
+
+    fn remove(&self, id: u64) -> Result<(), EtcdError> {
+        self.remove_member(id).map(drop)
+    }
 }
 
 /// Which member is this node's: its peer URL (what the cluster knows it by), else its name.
@@ -100,13 +67,12 @@ pub enum MemberOutcome {
     NotAMember { members: usize },
 }
 
-/// Removes this node's member from the cluster when there are other members, retrying
-/// transient failures for up to `patience`.
+/// Removes this node's member from the cluster when there are other members.
 pub fn remove_this_member(
     client: &dyn EtcdMembership,
     this: &ThisMember,
     patience: Duration,
-) -> Result<MemberOutcome, EtcdMemberError> {
+) -> Result<MemberOutcome, EtcdError> {
     let members = with_retries(patience, || client.members())?;
     let ours = members.iter().find(|m| {
         this.peer_url
@@ -133,175 +99,6 @@ fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
-/// Client certificate, key and CA to talk to etcd with (kubeadm uses the API server's etcd
-/// client certificate).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdCredentials {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-/// etcd's JSON gateway over mutual TLS, blocking.
-pub struct GatewayClient {
-    endpoint: String,
-    agent: ureq::Agent,
-}
-
-impl std::fmt::Debug for GatewayClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayClient")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, EtcdMemberError> {
-    std::fs::read(path).map_err(|e| EtcdMemberError::Credentials {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
-}
-
-fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>, EtcdMemberError> {
-    let certs: Vec<_> = ureq::tls::parse_pem(&read(path)?)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(EtcdMemberError::Credentials {
-            path: path.to_path_buf(),
-            reason: "no PEM certificate in it".into(),
-        });
-    }
-    Ok(certs)
-}
-
-impl GatewayClient {
-    /// `endpoint` is a client URL (`https://10.0.0.1:2379`); `timeout` bounds each call.
-    pub fn new(
-        endpoint: &str,
-        creds: &EtcdCredentials,
-        timeout: Duration,
-    ) -> Result<Self, EtcdMemberError> {
-        let roots = certificates(&creds.ca)?;
-        let chain = certificates(&creds.cert)?;
-        // The key's parse error could quote nothing but its kind; still, say only that.
-        let key =
-            PrivateKey::from_pem(&read(&creds.key)?).map_err(|_| EtcdMemberError::Credentials {
-                path: creds.key.clone(),
-                reason: "not a PEM private key".into(),
-            })?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(provider)
-            .root_certs(RootCerts::new_with_certs(&roots))
-            .client_cert(Some(ClientCert::new_with_certs(&chain, key)))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        Ok(Self {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-            agent,
-        })
-    }
-
-    fn post(
-        &self,
-        action: &'static str,
-        path: &str,
-        body: &str,
-    ) -> Result<String, EtcdMemberError> {
-        let fail = |reason: String, transient: bool| EtcdMemberError::Call {
-            endpoint: self.endpoint.clone(),
-            action,
-            reason,
-            transient,
-        };
-        let mut response = self
-            .agent
-            .post(format!("{}{path}", self.endpoint))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .map_err(|e| fail(e.to_string(), true))?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| fail(format!("cannot read the answer: {e}"), true))?;
-        if status != 200 {
-            let snippet: String = text.chars().take(300).collect();
-            return Err(fail(format!("HTTP {status}: {snippet}"), status >= 500));
-        }
-        Ok(text)
-    }
-}
-
-/// The gateway's JSON: uint64 ids are strings (proto3 JSON mapping).
-#[derive(Deserialize)]
-struct ListAnswer {
-    #[serde(default)]
-    members: Vec<WireMember>,
-}
-
-#[derive(Deserialize)]
-struct WireMember {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "peerURLs")]
-    peer_urls: Vec<String>,
-    #[serde(default, rename = "clientURLs")]
-    client_urls: Vec<String>,
-}
-
-impl EtcdMembership for GatewayClient {
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    fn members(&self) -> Result<Vec<Member>, EtcdMemberError> {
-        let action = "list members";
-        let text = self.post(action, "/v3/cluster/member/list", "{}")?;
-        let bad = |reason: String| EtcdMemberError::Call {
-            endpoint: self.endpoint.clone(),
-            action,
-            reason,
-            transient: false,
-        };
-        let answer: ListAnswer =
-            serde_json::from_str(&text).map_err(|e| bad(format!("unexpected answer: {e}")))?;
-        answer
-            .members
-            .into_iter()
-            .map(|m| {
-                let id =
-                    m.id.parse::<u64>()
-                        .map_err(|_| bad(format!("member ID {:?} is not a number", m.id)))?;
-                Ok(Member {
-                    id,
-                    name: m.name,
-                    peer_urls: m.peer_urls,
-                    client_urls: m.client_urls,
-                })
-            })
-            .collect()
-    }
-
-    fn remove(&self, id: u64) -> Result<(), EtcdMemberError> {
-        let body = serde_json::json!({ "ID": id.to_string() }).to_string();
-        self.post("remove member", "/v3/cluster/member/remove", &body)
-            .map(drop)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,13 +112,10 @@ mod tests {
     }
 
     impl EtcdMembership for Fake {
-        fn endpoint(&self) -> &str {
-            "https://127.0.0.1:2379"
-        }
-        fn members(&self) -> Result<Vec<Member>, EtcdMemberError> {
+        fn members(&self) -> Result<Vec<Member>, EtcdError> {
             Ok(self.members.clone())
         }
-        fn remove(&self, id: u64) -> Result<(), EtcdMemberError> {
+        fn remove(&self, id: u64) -> Result<(), EtcdError> {
             self.removed.borrow_mut().push(id);
             Ok(())
         }
@@ -393,11 +187,11 @@ mod tests {
         let out = with_retries(PATIENCE, || {
             calls.set(calls.get() + 1);
             if calls.get() < 3 {
-                Err(EtcdMemberError::Call {
+                Err(EtcdError::Rejected {
                     endpoint: "e".into(),
-                    action: "remove member",
-                    reason: "HTTP 503: unhealthy cluster".into(),
-                    transient: true,
+                    call: "MemberRemove",
+                    message: "etcdserver: unhealthy cluster".into(),
+                    code: 14,
                 })
             } else {
                 Ok(7)
@@ -408,11 +202,11 @@ mod tests {
         calls.set(0);
         let out: Result<(), _> = with_retries(PATIENCE, || {
             calls.set(calls.get() + 1);
-            Err(EtcdMemberError::Call {
+            Err(EtcdError::Rejected {
                 endpoint: "e".into(),
-                action: "remove member",
-                reason: "HTTP 400".into(),
-                transient: false,
+                call: "MemberRemove",
+                message: "etcdserver: member not found".into(),
+                code: 5,
             })
         });
         assert!(out.is_err());
@@ -422,14 +216,16 @@ mod tests {
     #[test]
     fn missing_credentials_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let creds = EtcdCredentials {
+        let creds = crate::etcd::EtcdClientTls {
             ca: dir.path().join("ca.crt"),
             cert: dir.path().join("c.crt"),
             key: dir.path().join("c.key"),
         };
-        let err = GatewayClient::new("https://127.0.0.1:1", &creds, Duration::from_secs(1))
-            .unwrap_err()
-            .to_string();
+        let endpoints = vec!["https://127.0.0.1:1".to_string()];
+        let Err(err) = EtcdCluster::connect(endpoints, &creds, Duration::from_secs(1)) else {
+            panic!("connected without credentials");
+        };
+        let err = err.to_string();
         assert!(err.contains("ca.crt"), "{err}");
     }
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::host::NodeRoot;
 use crate::static_pod::Pod;
 
-use super::etcd_member::{EtcdCredentials, ThisMember};
+use super::etcd_member::ThisMember;
+use crate::etcd::EtcdClientTls;
 
 /// Static-pod manifests kubestrap writes, by file name.
 pub const MANIFESTS: [&str; 4] = [
@@ -79,7 +80,7 @@ pub struct Target {
 pub struct LocalEtcd {
     pub member: ThisMember,
     pub client_url: String,
-    pub credentials: EtcdCredentials,
+    pub credentials: EtcdClientTls,
 }
 
 /// Everything reset needs to know about the node.
@@ -277,7 +278,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
                     .map(str::to_string),
             },
             client_url,
-            credentials: EtcdCredentials {
+            credentials: EtcdClientTls {
                 ca: from_apiserver("etcd-cafile", "etcd/ca.crt"),
                 cert: from_apiserver("etcd-certfile", "apiserver-etcd-client.crt"),
                 key: from_apiserver("etcd-keyfile", "apiserver-etcd-client.key"),

@@ -22,8 +22,5 @@ pub use cleanup::{
     KubeletService, Systemd, leftovers, not_cleaned, remove_manifests, remove_the_rest,
     wait_until_stopped,
 };
-pub use etcd_member::{
-    EtcdCredentials, EtcdMemberError, EtcdMembership, GatewayClient, Member, MemberOutcome,
-    ThisMember, remove_this_member,
-};
+pub use etcd_member::{EtcdMembership, MemberOutcome, ThisMember, remove_this_member};
 pub use inventory::{Inventory, LocalEtcd, ResetOptions, Target, TargetKind, inventory};
