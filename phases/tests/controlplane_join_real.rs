@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_support::*;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
@@ -317,6 +317,32 @@ async fn second_control_plane_joins_a_real_cluster() {
         Some(IP2)
     );
 
+    // A dry run of etcd-join only reads the membership and stages the manifest.
+    let staging = tempfile::tempdir().unwrap();
+    let staged_fs = HostFs::staged(staging.path());
+    let mut fx = Effects::new("etcd-join", &staged_fs, &Silent);
+    Step::<Joiner>::run(&EtcdJoin, joiner.as_ref(), &mut fx)
+        .await
+        .unwrap();
+    drop(fx);
+    let staged_manifest = staged_fs.target(&etc2.join("manifests/etcd.yaml"));
+    assert_eq!(
+        flag_of(&staged_manifest, "initial-cluster").as_deref(),
+        Some(format!("node-1=https://{IP1}:2380,node-2=https://{IP2}:2380").as_str())
+    );
+    let first_etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP1}:2379")],
+        &joiner.etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        first_etcd.members().unwrap().len(),
+        1,
+        "a dry run adds nothing"
+    );
+
     // etcd-join: MemberAdd, then the manifest; the phase waits for the member to start, so
     // start it (as the kubelet would) once the manifest is there.
     let etcd_manifest = etc2.join("manifests/etcd.yaml");
@@ -345,6 +371,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let progress = join_task.await.unwrap().unwrap();
     assert_eq!(progress, [format!("added etcd member https://{IP2}:2380")]);
     let etcd = EtcdCluster::connect(
+        &HostFs::real(),
         vec![format!("https://{IP2}:2379")],
         &joiner.etcd_join_spec().client,
         Duration::from_secs(10),
@@ -407,6 +434,7 @@ async fn second_control_plane_joins_a_real_cluster() {
 
     // MemberRemove (what reset does): the member goes, a second removal finds nothing.
     let via_first = EtcdCluster::connect(
+        &HostFs::real(),
         vec![format!("https://{IP1}:2379")],
         &joiner.etcd_join_spec().client,
         Duration::from_secs(10),
@@ -425,4 +453,21 @@ async fn second_control_plane_joins_a_real_cluster() {
     let left = via_first.members().unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].name, "node-1");
+
+    // The Secret gone (expired with its token): say so and how to upload it again.
+    let secrets: Api<Secret> = Api::namespaced(admin2.client().clone(), "kube-system");
+    secrets
+        .delete("kubeadm-certs", &Default::default())
+        .await
+        .unwrap();
+    let root3 = tempfile::tempdir().unwrap();
+    let late = Joiner::new(root3.path(), &key, bootstrap).await;
+    let err = run(&late, &DownloadCerts).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(
+        err.hint()
+            .unwrap()
+            .contains("kubeadm init phase upload-certs --upload-certs")
+    );
+    assert!(files_under(root3.path()).is_empty());
 }

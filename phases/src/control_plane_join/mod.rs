@@ -195,3 +195,157 @@ pub fn seed_etcd_endpoint(host: &config::Host) -> String {
         config::Host::Dns(name) => format!("https://{name}:{CLIENT_PORT}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{InitFlags, JoinFlags};
+
+    fn init_config(cluster_extra: &str) -> config::InitConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kubeadm.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.1\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\n{cluster_extra}"
+            ),
+        )
+        .unwrap();
+        config::load_init(Some(&file), &InitFlags::default()).unwrap()
+    }
+
+    fn config_map(text: String) -> ConfigMap {
+        ConfigMap {
+            data: Some(BTreeMap::from([(
+                CLUSTER_CONFIGURATION_KEY.to_string(),
+                text,
+            )])),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn join_config() -> config::JoinConfig {
+        config::load_join(
+            None,
+            &JoinFlags {
+                endpoint: Some("cp.example:6443".into()),
+                token: Some("abcdef.0123456789abcdef".into()),
+                discovery_token_unsafe_skip_ca_verification: true,
+                control_plane: true,
+                certificate_key: Some(hex::encode([7u8; 32])),
+                node_name: Some("node-2".into()),
+                apiserver_advertise_address: Some("10.0.0.2".into()),
+                apiserver_bind_port: Some(6444),
+                ..JoinFlags::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn plane(
+        cluster: ClusterConfig,
+        join: &config::JoinConfig,
+    ) -> Result<JoiningControlPlane, ControlPlaneJoinError> {
+        let cp = join.control_plane.clone().unwrap();
+        JoiningControlPlane::new(
+            cluster,
+            &JoiningNode {
+                node: &join.node_registration,
+                endpoint: cp.local_api_endpoint,
+                certificate_key: cp.certificate_key,
+                timeouts: &join.timeouts,
+            },
+            &NodeRoot::new("/nodes/two").unwrap(),
+        )
+    }
+
+    /// What init uploads is exactly what a joining control plane reads back.
+    #[test]
+    fn uploaded_cluster_configuration_round_trips() {
+        let init = init_config(
+            "controlPlaneEndpoint: cp.example:6443\napiServer:\n  certSANs: [lb.example]\nnetworking:\n  podSubnet: 10.244.0.0/16\n",
+        );
+        let cm = config_map(init.cluster_configuration_yaml());
+        assert_eq!(cluster_from_config_map(&cm).unwrap(), init.cluster);
+    }
+
+    #[test]
+    fn specs_combine_the_cluster_with_this_node() {
+        let init = init_config(
+            "controlPlaneEndpoint: cp.example:6443\napiServer:\n  certSANs: [lb.example]\n",
+        );
+        let join = join_config();
+        let p = plane(init.cluster.clone(), &join).unwrap();
+        // This node's own identity and endpoint…
+        assert_eq!(p.pki.node_name, "node-2");
+        assert_eq!(p.pki.advertise_address.to_string(), "10.0.0.2");
+        assert_eq!(p.pki.bind_port, 6444);
+        assert_eq!(p.static_pods.advertise_address.to_string(), "10.0.0.2");
+        assert_eq!(p.mark.node_name, "node-2");
+        // …the cluster's everything else, with paths under this node's root.
+        assert_eq!(p.pki.apiserver_cert_sans, ["lb.example"]);
+        assert_eq!(p.pki.cluster_api_url(), "https://cp.example:6443");
+        assert_eq!(p.pki.cert_dir, Path::new("/nodes/two/etc/kubernetes/pki"));
+        let download = p.download_certs.unwrap();
+        assert_eq!(download.cert_dir, p.pki.cert_dir);
+        assert_eq!(download.etcd, EtcdFiles::Local);
+        let etcd = p.etcd_join.unwrap();
+        assert_eq!(etcd.endpoints, ["https://cp.example:2379"]);
+        assert_eq!(
+            etcd.client.cert,
+            Path::new("/nodes/two/etc/kubernetes/pki/apiserver-etcd-client.crt")
+        );
+        // The same constructor as init's: init with this node's settings gives the same spec.
+        let mut as_init = init.clone();
+        as_init.node_registration = join.node_registration.clone();
+        as_init.local_api_endpoint = join.control_plane.unwrap().local_api_endpoint;
+        let root = NodeRoot::new("/nodes/two").unwrap();
+        assert_eq!(p.pki, crate::context::init_pki_spec(&as_init, &root));
+        assert_eq!(
+            p.static_pods,
+            crate::context::init_static_pod_spec(&as_init, &root)
+        );
+    }
+
+    #[test]
+    fn refuses_a_cluster_without_control_plane_endpoint() {
+        let init = init_config("");
+        let err = plane(init.cluster, &join_config()).unwrap_err();
+        assert!(matches!(err, ControlPlaneJoinError::NoControlPlaneEndpoint));
+        let phase: PhaseError = err.into();
+        assert!(phase.hint().unwrap().contains("controlPlaneEndpoint"));
+    }
+
+    #[test]
+    fn external_etcd_downloads_its_client_files_and_joins_no_member() {
+        let init = init_config(
+            "controlPlaneEndpoint: 10.0.0.10:6443\netcd:\n  external:\n    endpoints: [https://10.0.0.50:2379]\n    caFile: /etc/etcd/ca.pem\n    certFile: /etc/etcd/client.pem\n    keyFile: /etc/etcd/client-key.pem\n",
+        );
+        let p = plane(init.cluster, &join_config()).unwrap();
+        assert!(p.etcd_join.is_none());
+        assert_eq!(
+            p.download_certs.unwrap().etcd,
+            EtcdFiles::External {
+                ca: Some("/nodes/two/etc/etcd/ca.pem".into()),
+                cert: Some("/nodes/two/etc/etcd/client.pem".into()),
+                key: Some("/nodes/two/etc/etcd/client-key.pem".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_kubeadm_config_is_named() {
+        let err = cluster_from_config_map(&ConfigMap::default()).unwrap_err();
+        assert!(err.to_string().contains("has no ClusterConfiguration key"));
+        let err = cluster_from_config_map(&config_map(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersoin: v1.30.0\n"
+                .into(),
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("kube-system/kubeadm-config"), "{text}");
+        assert!(text.contains("kubernetesVersoin"), "{text}");
+    }
+}

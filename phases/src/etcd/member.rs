@@ -23,6 +23,7 @@ use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConf
 use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
+use crate::host::HostFs;
 use crate::static_pod::{EtcdSpec, StaticPodContext, fingerprint_common, write_manifest};
 use crate::step::{Applicability, PhaseError, Step};
 
@@ -151,16 +152,18 @@ pub struct EtcdCluster {
     agent: ureq::Agent,
 }
 
-fn read_pem(path: &Path) -> Result<Vec<u8>, EtcdError> {
-    std::fs::read(path).map_err(|e| EtcdError::Tls {
+fn read_pem(fs: &HostFs, path: &Path) -> Result<Vec<u8>, EtcdError> {
+    fs.read(path).map_err(|e| EtcdError::Tls {
         path: path.to_path_buf(),
-        problem: e.to_string(),
+        problem: e.source.to_string(),
     })
 }
 
 impl EtcdCluster {
-    /// Reads the client TLS files; `timeout` bounds each call.
+    /// Reads the client TLS files through `fs` (a dry run's staged certificates included);
+    /// `timeout` bounds each call.
     pub fn connect(
+        fs: &HostFs,
         endpoints: Vec<String>,
         tls: &EtcdClientTls,
         timeout: Duration,
@@ -173,7 +176,7 @@ impl EtcdCluster {
             problem: problem.to_string(),
         };
         let certs_in = |path: &Path| -> Result<Vec<Certificate<'static>>, EtcdError> {
-            let pem = read_pem(path)?;
+            let pem = read_pem(fs, path)?;
             let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
@@ -187,7 +190,7 @@ impl EtcdCluster {
         };
         let ca = certs_in(&tls.ca)?;
         let chain = certs_in(&tls.cert)?;
-        let key_pem = read_pem(&tls.key)?;
+        let key_pem = read_pem(fs, &tls.key)?;
         let key = PrivateKey::from_pem(&key_pem)
             .map_err(|_| bad(&tls.key, "no PEM private key in it"))?
             .to_owned();
@@ -436,8 +439,10 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         let own = peer_url(pods);
         let dry_run = fx.is_dry_run();
         let cluster = {
-            let (endpoints, client) = (spec.endpoints.clone(), spec.client.clone());
-            blocking(move || EtcdCluster::connect(endpoints, &client, spec.call_timeout)).await?
+            let (fs, endpoints, client) =
+                (fx.fs().clone(), spec.endpoints.clone(), spec.client.clone());
+            blocking(move || EtcdCluster::connect(&fs, endpoints, &client, spec.call_timeout))
+                .await?
         };
         let cluster = Arc::new(cluster);
         let (members, added) = {
@@ -544,7 +549,9 @@ mod tests {
     #[test]
     fn missing_tls_files_are_named() {
         let tls = EtcdClientTls::apiserver_etcd_client(Path::new("/nonexistent/pki"));
+        let fs = HostFs::real();
         let err = EtcdCluster::connect(
+            &fs,
             vec!["https://127.0.0.1:2379".into()],
             &tls,
             Duration::from_secs(1),
@@ -556,7 +563,7 @@ mod tests {
             "{err}"
         );
         assert!(matches!(
-            EtcdCluster::connect(vec![], &tls, Duration::from_secs(1)),
+            EtcdCluster::connect(&fs, vec![], &tls, Duration::from_secs(1)),
             Err(EtcdError::NoEndpoints)
         ));
     }
