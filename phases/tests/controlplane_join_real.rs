@@ -65,21 +65,33 @@ struct Joiner {
 
 impl Joiner {
     async fn new(root: &Path, key: &str, bootstrap_kubeconfig: String) -> Joiner {
+        let client = bootstrap_client(&bootstrap_kubeconfig).await;
+        let cluster = fetch_cluster_configuration(&client).await.unwrap();
+        Joiner::with_cluster(root, key, bootstrap_kubeconfig, cluster, IP2, "node-2")
+    }
+
+    /// `join --control-plane` of `node` on `ip` into a cluster with this configuration.
+    fn with_cluster(
+        root: &Path,
+        key: &str,
+        bootstrap_kubeconfig: String,
+        cluster: config::ClusterConfig,
+        ip: &str,
+        node: &str,
+    ) -> Joiner {
         let flags = JoinFlags {
             endpoint: Some(format!("{IP1}:{PORT}")),
             token: Some(TOKEN.into()),
             discovery_token_unsafe_skip_ca_verification: true,
             control_plane: true,
             certificate_key: Some(key.into()),
-            node_name: Some("node-2".into()),
-            apiserver_advertise_address: Some(IP2.into()),
+            node_name: Some(node.into()),
+            apiserver_advertise_address: Some(ip.into()),
             apiserver_bind_port: Some(PORT),
             ..JoinFlags::default()
         };
         let join = config::load_join(None, &flags).unwrap();
         let cp = join.control_plane.clone().unwrap();
-        let client = bootstrap_client(&bootstrap_kubeconfig).await;
-        let cluster = fetch_cluster_configuration(&client).await.unwrap();
         let plane = JoiningControlPlane::new(
             cluster,
             &JoiningNode {
@@ -138,7 +150,7 @@ impl StaticPodContext for Joiner {
 impl EtcdJoinContext for Joiner {
     fn etcd_join_spec(&self) -> EtcdJoinSpec {
         let mut spec = self.plane.etcd_join.clone().unwrap();
-        spec.wait = Some(Duration::from_secs(90));
+        spec.wait = Duration::from_secs(90);
         spec.call_timeout = Duration::from_secs(10);
         spec
     }
@@ -266,6 +278,10 @@ async fn second_control_plane_joins_a_real_cluster() {
     let joiner = Arc::new(Joiner::new(root2.path(), &key, bootstrap.clone()).await);
     assert_eq!(joiner.plane.pki.advertise_address.to_string(), IP2);
     assert_eq!(joiner.plane.pki.node_name, "node-2");
+    assert!(
+        !joiner.plane.etcd_join.as_ref().unwrap().learner,
+        "v1.20 adds a voting member, as kubeadm 1.20"
+    );
     run(joiner.as_ref(), &DownloadCerts).await.unwrap();
     for (file, want_mode) in [
         ("ca.crt", 0o644),
@@ -470,4 +486,125 @@ async fn second_control_plane_joins_a_real_cluster() {
             .contains("kubeadm init phase upload-certs --upload-certs")
     );
     assert!(files_under(root3.path()).is_empty());
+}
+
+/// kubeadm's EtcdLearnerMode on etcd 3.4: the member joins as a learner, the first member keeps
+/// its quorum (it still writes) until the learner has started, and the learner is promoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn learner_member_keeps_quorum_and_is_promoted() {
+    const IP3: &str = "127.0.0.91";
+    const IP4: &str = "127.0.0.92";
+    let root1 = tempfile::tempdir().unwrap();
+    let ctx1 = api_support::init_context(root1.path(), "v1.20.2", IP3, "");
+    let mut steps = kubestrap_phases::certs::phases::<InitContext>();
+    steps.push(Box::new(kubestrap_phases::etcd::EtcdLocal));
+    run_steps(&ctx1, &steps).await;
+    let pki1 = root1.path().join("etc/kubernetes/pki");
+    let logs1 = root1.path().join("logs");
+    std::fs::create_dir_all(&logs1).unwrap();
+    let mut procs = vec![start(
+        &root1.path().join("etc/kubernetes/manifests/etcd.yaml"),
+        &logs1,
+    )];
+    let p1 = |f: &str| pki1.join(f).display().to_string();
+    let etcd_curl = |ip: &str, path: &str, body: &str| {
+        curl(&[
+            "--cacert",
+            &p1("etcd/ca.crt"),
+            "--cert",
+            &p1("apiserver-etcd-client.crt"),
+            "--key",
+            &p1("apiserver-etcd-client.key"),
+            "-X",
+            "POST",
+            "-d",
+            body,
+            &format!("https://{ip}:2379{path}"),
+        ])
+    };
+    wait_for("etcd /health", Duration::from_secs(30), &mut procs, || {
+        etcd_curl(IP3, "/v3/cluster/member/list", "{}")
+            .and_then(|b| if b.contains("node-1") { Ok(b) } else { Err(b) })
+    });
+
+    // The joiner: the CAs copied (download-certs proper is tested above), its own certs.
+    let root2 = tempfile::tempdir().unwrap();
+    let pki2 = root2.path().join("etc/kubernetes/pki");
+    for f in ["ca.crt", "ca.key", "etcd/ca.crt", "etcd/ca.key"] {
+        std::fs::create_dir_all(pki2.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(pki1.join(f), pki2.join(f)).unwrap();
+    }
+    let mut cluster = ctx1.config.cluster.clone();
+    cluster.control_plane_endpoint = Some(config::HostPort {
+        host: config::Host::Ip(IP3.parse().unwrap()),
+        port: Some(6443),
+    });
+    cluster.feature_gates.insert("EtcdLearnerMode".into(), true);
+    let key = hex::encode([1u8; 32]);
+    let joiner = Arc::new(Joiner::with_cluster(
+        root2.path(),
+        &key,
+        String::new(),
+        cluster,
+        IP4,
+        "node-3",
+    ));
+    assert!(joiner.plane.etcd_join.as_ref().unwrap().learner);
+    for step in kubestrap_phases::certs::phases::<Joiner>() {
+        run(joiner.as_ref(), step.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
+    }
+
+    let etcd_manifest = root2.path().join("etc/kubernetes/manifests/etcd.yaml");
+    let join_task = {
+        let joiner = joiner.clone();
+        tokio::spawn(async move { run(joiner.as_ref(), &EtcdJoin).await })
+    };
+    for _ in 0..300 {
+        if etcd_manifest.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(etcd_manifest.exists(), "etcd-join wrote no manifest");
+    let etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP3}:2379")],
+        &joiner.etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let own = format!("https://{IP4}:2380");
+    let before: Vec<_> = etcd.members().unwrap();
+    let learner = before
+        .iter()
+        .find(|m| m.peer_urls.contains(&own))
+        .expect("the member was added");
+    assert!(learner.is_learner && !learner.is_started(), "{before:?}");
+    // A learner does not count towards quorum: the lone voter still commits writes.
+    etcd_curl(IP3, "/v3/kv/put", r#"{"key":"a2V5","value":"dmFsdWU="}"#)
+        .expect("the first member still writes while the learner is down");
+
+    let logs2 = root2.path().join("logs");
+    std::fs::create_dir_all(&logs2).unwrap();
+    procs.push(start(&etcd_manifest, &logs2));
+    let progress = join_task.await.unwrap().unwrap();
+    assert_eq!(
+        progress,
+        [
+            format!("added etcd learner {own}"),
+            format!("promoted etcd learner {own} to a voting member"),
+        ]
+    );
+    let after = etcd.members().unwrap();
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|m| m.is_started() && !m.is_learner),
+        "{after:?}"
+    );
+    // Re-running finds a voting member and changes nothing.
+    let again = run(joiner.as_ref(), &EtcdJoin).await.unwrap();
+    assert_eq!(again, [format!("etcd member {own} already exists")]);
+    assert_eq!(etcd.members().unwrap(), after);
 }

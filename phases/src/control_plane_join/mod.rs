@@ -17,7 +17,7 @@ use crate::config::{
 };
 use crate::context::{KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec};
 use crate::download_certs::DownloadCertsSpec;
-use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinSpec};
+use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinSpec, learner_mode};
 use crate::host::NodeRoot;
 use crate::kubeconfig::KubeconfigName;
 use crate::mark_control_plane::MarkSpec;
@@ -161,7 +161,8 @@ impl JoiningControlPlane {
                 endpoints: vec![seed_etcd_endpoint(&cp_endpoint.host)],
                 client: EtcdClientTls::apiserver_etcd_client(&cert_dir),
                 call_timeout: joining.timeouts.etcd_api_call.as_duration(),
-                wait: Some(joining.timeouts.etcd_api_call.as_duration()),
+                wait: joining.timeouts.etcd_api_call.as_duration(),
+                learner: learner_mode(&cluster.feature_gates, cluster.kubernetes_version.minor()),
             }),
             EtcdConfig::External(_) => None,
         };
@@ -293,6 +294,10 @@ mod tests {
         assert_eq!(download.etcd, EtcdFiles::Local);
         let etcd = p.etcd_join.unwrap();
         assert_eq!(etcd.endpoints, ["https://cp.example:2379"]);
+        assert!(
+            etcd.learner,
+            "v1.30: kubeadm's EtcdLearnerMode is on by default"
+        );
         assert_eq!(
             etcd.client.cert,
             Path::new("/nodes/two/etc/kubernetes/pki/apiserver-etcd-client.crt")

@@ -7,10 +7,12 @@
 //! its existing blocking HTTPS client (ureq + rustls) instead of a gRPC stack; the gateway
 //! emits 64-bit member IDs as JSON strings.
 //!
-//! Adding a member to a one-member cluster raises the quorum to two: until the new member
-//! starts, the cluster (and every API server on it) cannot write. kubeadm therefore writes the
-//! manifest right after `MemberAdd`, and so does [`EtcdJoin`]; it then waits, when asked, for
-//! the member to start and publish its name.
+//! Adding a voting member to a one-member cluster raises the quorum to two: until the new
+//! member starts, the cluster (and every API server on it) cannot write. kubeadm therefore
+//! writes the manifest right after `MemberAdd`, and so does [`EtcdJoin`]; it then waits for the
+//! member to start. From v1.29 (kubeadm's `EtcdLearnerMode`, beta and on by default; alpha
+//! from v1.27) the member is added as a non-voting learner instead, which leaves the quorum
+//! alone, and promoted once it has caught up with the leader.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +61,8 @@ pub struct Member {
     pub peer_urls: Vec<String>,
     #[serde(rename = "clientURLs", default)]
     pub client_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    pub is_learner: bool,
 }
 
 impl Member {
@@ -126,6 +130,15 @@ pub enum EtcdError {
 
     #[error("etcd member {peer_url} did not start within {waited:?}")]
     NotStarted { peer_url: String, waited: Duration },
+
+    #[error(
+        "etcd learner {peer_url} was not promoted to a voting member within {waited:?}: {last}"
+    )]
+    NotPromoted {
+        peer_url: String,
+        waited: Duration,
+        last: String,
+    },
 }
 
 impl From<EtcdError> for PhaseError {
@@ -137,7 +150,7 @@ impl From<EtcdError> for PhaseError {
             EtcdError::NoEndpoints | EtcdError::Unreachable { .. } => {
                 "check that the existing control plane's etcd answers on its client URL (port 2379) from this node"
             }
-            EtcdError::NotStarted { .. } => {
+            EtcdError::NotStarted { .. } | EtcdError::NotPromoted { .. } => {
                 "check that the kubelet started the etcd static pod (its log), and that this node's peer URL (port 2380) is reachable from the other members"
             }
             _ => "check the etcd cluster's health (`etcdctl endpoint health --cluster`)",
@@ -279,13 +292,26 @@ impl EtcdCluster {
             .members)
     }
 
-    /// `MemberAdd`: returns every member afterwards, the new one included.
-    pub fn add_member(&self, peer_url: &str) -> Result<Vec<Member>, EtcdError> {
+    /// `MemberAdd`, as a voting member or a learner: returns every member afterwards, the
+    /// new one included.
+    pub fn add_member(&self, peer_url: &str, learner: bool) -> Result<Vec<Member>, EtcdError> {
         Ok(self
             .call(
                 "MemberAdd",
                 "/v3/cluster/member/add",
-                &serde_json::json!({ "peerURLs": [peer_url] }),
+                &serde_json::json!({ "peerURLs": [peer_url], "isLearner": learner }),
+            )?
+            .members)
+    }
+
+    /// `MemberPromote`: a learner becomes a voting member. etcd refuses while the learner is
+    /// not started or not yet in sync with the leader.
+    pub fn promote_member(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        Ok(self
+            .call(
+                "MemberPromote",
+                "/v3/cluster/member/promote",
+                &serde_json::json!({ "ID": id.to_string() }),
             )?
             .members)
     }
@@ -314,12 +340,48 @@ impl EtcdCluster {
 
     /// Adds the member unless its peer URL is already registered (a re-run): idempotent.
     /// Returns the members afterwards and whether this call added it.
-    pub fn ensure_member(&self, peer_url: &str) -> Result<(Vec<Member>, bool), EtcdError> {
+    pub fn ensure_member(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Vec<Member>, bool), EtcdError> {
         let members = self.members()?;
         if find_member(&members, peer_url).is_some() {
             return Ok((members, false));
         }
-        Ok((self.add_member(peer_url)?, true))
+        Ok((self.add_member(peer_url, learner)?, true))
+    }
+
+    /// Promotes the learner with `peer_url`, retrying while etcd says it is not ready yet;
+    /// a member that already votes is left alone. Returns whether this call promoted it.
+    pub fn promote_when_ready(
+        &self,
+        peer_url: &str,
+        limit: Duration,
+        interval: Duration,
+    ) -> Result<bool, EtcdError> {
+        let started = Instant::now();
+        loop {
+            let last = match find_member(&self.members()?, peer_url) {
+                Some(m) if !m.is_learner => return Ok(false),
+                Some(m) => match self.promote_member(m.id) {
+                    Ok(_) => return Ok(true),
+                    // "can only promote a learner member which is in sync with leader",
+                    // "etcdserver: learner member not ready yet"…: keep asking.
+                    Err(e @ EtcdError::Rejected { .. }) => e.to_string(),
+                    Err(e) => return Err(e),
+                },
+                None => format!("no member has peer URL {peer_url}"),
+            };
+            if started.elapsed() >= limit {
+                return Err(EtcdError::NotPromoted {
+                    peer_url: peer_url.to_string(),
+                    waited: limit,
+                    last,
+                });
+            }
+            std::thread::sleep(interval);
+        }
     }
 
     /// Polls until the member with `peer_url` has started (published its name).
@@ -389,9 +451,21 @@ pub struct EtcdJoinSpec {
     pub client: EtcdClientTls,
     /// Bound for each call.
     pub call_timeout: Duration,
-    /// Wait this long for the new member to start after writing its manifest; `None` to
-    /// return as soon as the manifest is written.
-    pub wait: Option<Duration>,
+    /// How long the new member may take to start (and, as a learner, to be promoted) after
+    /// its manifest is written.
+    pub wait: Duration,
+    /// Add the member as a learner and promote it once in sync (kubeadm's EtcdLearnerMode):
+    /// see [`learner_mode`].
+    pub learner: bool,
+}
+
+/// Whether a join adds its etcd member as a learner: kubeadm's `EtcdLearnerMode` feature gate
+/// when set, else its default (on from v1.29, when the gate went beta).
+pub fn learner_mode(feature_gates: &std::collections::BTreeMap<String, bool>, minor: u64) -> bool {
+    feature_gates
+        .get("EtcdLearnerMode")
+        .copied()
+        .unwrap_or(minor >= 29)
 }
 
 /// The contract between `etcd-join` and the join context.
@@ -438,6 +512,7 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         let spec = ctx.etcd_join_spec();
         let own = peer_url(pods);
         let dry_run = fx.is_dry_run();
+        let learner = spec.learner;
         let cluster = {
             let (fs, endpoints, client) =
                 (fx.fs().clone(), spec.endpoints.clone(), spec.client.clone());
@@ -458,27 +533,44 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
                             name: String::new(),
                             peer_urls: vec![own.clone()],
                             client_urls: Vec::new(),
+                            is_learner: learner,
                         });
                     }
                     Ok((members, added))
                 } else {
-                    c.ensure_member(&own)
+                    c.ensure_member(&own, learner)
                 }
             })
             .await?
         };
+        let kind = if learner { "learner" } else { "member" };
         fx.progress(match (added, dry_run) {
-            (true, true) => format!("would add etcd member {own}"),
-            (true, false) => format!("added etcd member {own}"),
+            (true, true) => format!("would add etcd {kind} {own}"),
+            (true, false) => format!("added etcd {kind} {own}"),
             (false, _) => format!("etcd member {own} already exists"),
         });
         let initial = initial_cluster(&members, &pods.node_name, &own);
         if let Some(pod) = render_member(pods, &initial)? {
             write_manifest(fx, pods, COMPONENT, &pod)?;
         }
-        if let (Some(limit), false) = (spec.wait, dry_run) {
-            let c = cluster.clone();
-            blocking(move || c.wait_started(&own, limit, Duration::from_millis(500))).await?;
+        if dry_run {
+            return Ok(());
+        }
+        let interval = Duration::from_millis(500);
+        let limit = spec.wait;
+        let promoted = {
+            let (c, own) = (cluster.clone(), own.clone());
+            blocking(move || {
+                // A learner (this run's, or an earlier run's) is promoted once in sync;
+                // a voting member is only waited for.
+                let promoted = c.promote_when_ready(&own, limit, interval)?;
+                c.wait_started(&own, limit, interval)?;
+                Ok(promoted)
+            })
+            .await?
+        };
+        if promoted {
+            fx.progress(format!("promoted etcd learner {own} to a voting member"));
         }
         Ok(())
     }
@@ -521,6 +613,7 @@ mod tests {
             name: name.into(),
             peer_urls: vec![url.into()],
             client_urls: vec![],
+            is_learner: false,
         };
         let members = [
             m(1, "node-1", "https://10.0.0.1:2380"),
@@ -544,6 +637,18 @@ mod tests {
                 "unstarted-3=https://10.0.0.3:2380"
             ]
         );
+    }
+
+    #[test]
+    fn learner_mode_follows_kubeadm_gate_and_default() {
+        let none = std::collections::BTreeMap::new();
+        assert!(!learner_mode(&none, 20));
+        assert!(!learner_mode(&none, 28));
+        assert!(learner_mode(&none, 29));
+        let on = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), true)]);
+        let off = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), false)]);
+        assert!(learner_mode(&on, 27));
+        assert!(!learner_mode(&off, 30));
     }
 
     #[test]
