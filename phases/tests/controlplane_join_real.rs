@@ -8,7 +8,7 @@
 mod api_support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use api_support::*;
@@ -17,15 +17,13 @@ use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
 use kubestrap_phases::control_plane_join::{
-    JOIN_KUBECONFIGS, JoiningControlPlane, JoiningNode, fetch_cluster_configuration,
+    ControlPlaneJoin, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
+    JoiningNode, OnControlPlane, prepare_steps,
 };
-use kubestrap_phases::download_certs::{DownloadCerts, DownloadCertsContext};
+use kubestrap_phases::download_certs::DownloadCerts;
 use kubestrap_phases::effects::Silent;
-use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext, EtcdJoinSpec};
-use kubestrap_phases::kubeconfig::KubeconfigPhase;
-use kubestrap_phases::mark_control_plane::{MarkControlPlane, MarkControlPlaneContext, MarkSpec};
-use kubestrap_phases::pki::{PkiContext, PkiSession, PkiSpec};
-use kubestrap_phases::static_pod::{StaticPodContext, StaticPodSpec};
+use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext};
+use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::upload_certs::UploadCerts;
 use kubestrap_phases::upload_config::UploadKubeadmConfig;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
@@ -54,112 +52,67 @@ fn init_context(root: &Path) -> InitContext {
     InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
 }
 
-/// What JoinContext will be for a control-plane join: the join's own configuration plus the
-/// specs built from the cluster's.
-struct Joiner {
-    plane: JoiningControlPlane,
-    session: PkiSession,
-    /// Stands in for discovery's result: a kubeconfig authenticated by the bootstrap token.
-    bootstrap_kubeconfig: String,
+/// Stands in for `JoinContext`: its control-plane part is the library's
+/// [`ControlPlaneJoinContext`], set once the cluster's configuration has been read, and the
+/// phases reach it through [`OnControlPlane`] — the wiring the join workflow uses.
+struct JoinHost {
+    cp: OnceLock<ControlPlaneJoinContext>,
 }
 
-impl Joiner {
-    async fn new(root: &Path, key: &str, bootstrap_kubeconfig: String) -> Joiner {
-        let client = bootstrap_client(&bootstrap_kubeconfig).await;
-        let cluster = fetch_cluster_configuration(&client).await.unwrap();
-        Joiner::with_cluster(root, key, bootstrap_kubeconfig, cluster, IP2, "node-2")
-    }
-
-    /// `join --control-plane` of `node` on `ip` into a cluster with this configuration.
-    fn with_cluster(
-        root: &Path,
-        key: &str,
-        bootstrap_kubeconfig: String,
-        cluster: config::ClusterConfig,
-        ip: &str,
-        node: &str,
-    ) -> Joiner {
-        let flags = JoinFlags {
-            endpoint: Some(format!("{IP1}:{PORT}")),
-            token: Some(TOKEN.into()),
-            discovery_token_unsafe_skip_ca_verification: true,
-            control_plane: true,
-            certificate_key: Some(key.into()),
-            node_name: Some(node.into()),
-            apiserver_advertise_address: Some(ip.into()),
-            apiserver_bind_port: Some(PORT),
-            ..JoinFlags::default()
-        };
-        let join = config::load_join(None, &flags).unwrap();
-        let cp = join.control_plane.clone().unwrap();
-        let plane = JoiningControlPlane::new(
-            cluster,
-            &JoiningNode {
-                node: &join.node_registration,
-                endpoint: cp.local_api_endpoint,
-                certificate_key: cp.certificate_key,
-                timeouts: &join.timeouts,
-            },
-            &NodeRoot::new(root).unwrap(),
-        )
-        .unwrap();
-        let session = PkiSession::for_spec(&plane.pki, &HostFs::real());
-        Joiner {
-            plane,
-            session,
-            bootstrap_kubeconfig,
+impl HasControlPlaneJoin for JoinHost {
+    fn control_plane_join(&self) -> ControlPlaneJoin<'_> {
+        match self.cp.get() {
+            Some(cp) => ControlPlaneJoin::Ready(cp),
+            None => ControlPlaneJoin::NotFetched,
         }
     }
 }
 
-async fn bootstrap_client(kubeconfig: &str) -> ApiClient {
-    ApiClient::from_kubeconfig_yaml(
-        kubeconfig,
-        Path::new("bootstrap-kubeconfig"),
-        Duration::from_secs(30),
+impl JoinHost {
+    fn ready(cp: ControlPlaneJoinContext) -> JoinHost {
+        let host = JoinHost {
+            cp: OnceLock::new(),
+        };
+        host.cp.set(cp).unwrap();
+        host
+    }
+
+    fn cp(&self) -> &ControlPlaneJoinContext {
+        self.cp.get().unwrap()
+    }
+}
+
+/// `join <IP1:PORT> --control-plane --certificate-key <key>` of `node` on `ip`.
+fn join_config(key: &str, ip: &str, node: &str) -> config::JoinConfig {
+    let flags = JoinFlags {
+        endpoint: Some(format!("{IP1}:{PORT}")),
+        token: Some(TOKEN.into()),
+        discovery_token_unsafe_skip_ca_verification: true,
+        control_plane: true,
+        certificate_key: Some(key.into()),
+        node_name: Some(node.into()),
+        apiserver_advertise_address: Some(ip.into()),
+        apiserver_bind_port: Some(PORT),
+        ..JoinFlags::default()
+    };
+    config::load_join(None, &flags).unwrap()
+}
+
+/// After discovery: the cluster's configuration read with the bootstrap token.
+async fn fetched(root: &Path, key: &str, bootstrap: &str) -> JoinHost {
+    let cp = ControlPlaneJoinContext::fetch(
+        bootstrap.to_string(),
+        &join_config(key, IP2, "node-2"),
+        &NodeRoot::new(root).unwrap(),
+        &HostFs::real(),
     )
     .await
-    .unwrap()
+    .unwrap();
+    JoinHost::ready(cp)
 }
 
-#[kubestrap_phases::async_trait]
-impl DownloadCertsContext for Joiner {
-    fn download_certs_spec(&self) -> Option<kubestrap_phases::download_certs::DownloadCertsSpec> {
-        self.plane.download_certs.clone()
-    }
-    async fn download_certs_client(&self) -> Result<ApiClient, PhaseError> {
-        Ok(bootstrap_client(&self.bootstrap_kubeconfig).await)
-    }
-}
-
-impl PkiContext for Joiner {
-    fn pki(&self) -> &PkiSpec {
-        &self.plane.pki
-    }
-    fn pki_session(&self) -> &PkiSession {
-        &self.session
-    }
-}
-
-impl StaticPodContext for Joiner {
-    fn static_pods(&self) -> &StaticPodSpec {
-        &self.plane.static_pods
-    }
-}
-
-impl EtcdJoinContext for Joiner {
-    fn etcd_join_spec(&self) -> EtcdJoinSpec {
-        let mut spec = self.plane.etcd_join.clone().unwrap();
-        spec.wait = Duration::from_secs(90);
-        spec.call_timeout = Duration::from_secs(10);
-        spec
-    }
-}
-
-impl MarkControlPlaneContext for Joiner {
-    fn mark_spec(&self) -> MarkSpec {
-        self.plane.mark.clone()
-    }
+fn on_cp(step: impl Step<ControlPlaneJoinContext> + 'static) -> OnControlPlane {
+    OnControlPlane::new(step)
 }
 
 async fn run<C: Sync>(ctx: &C, step: &dyn Step<C>) -> Result<Vec<String>, PhaseError> {
@@ -264,8 +217,8 @@ async fn second_control_plane_joins_a_real_cluster() {
     let root2 = tempfile::tempdir().unwrap();
     let pki2 = root2.path().join("etc/kubernetes/pki");
     let wrong: CertificateKey = hex::encode([0x42u8; 32]).parse().unwrap();
-    let wrong_joiner = Joiner::new(root2.path(), &wrong.expose_hex(), bootstrap.clone()).await;
-    let err = run(&wrong_joiner, &DownloadCerts).await.unwrap_err();
+    let wrong_joiner = fetched(root2.path(), &wrong.expose_hex(), &bootstrap).await;
+    let err = run(&wrong_joiner, &on_cp(DownloadCerts)).await.unwrap_err();
     assert!(err.to_string().contains("wrong certificate key"), "{err}");
     assert!(
         err.to_string().contains("kube-system/kubeadm-certs"),
@@ -275,14 +228,15 @@ async fn second_control_plane_joins_a_real_cluster() {
     assert!(files_under(root2.path()).is_empty(), "nothing written");
 
     // The right key: the shared certificates and keys, byte for byte, with kubeadm's modes.
-    let joiner = Arc::new(Joiner::new(root2.path(), &key, bootstrap.clone()).await);
-    assert_eq!(joiner.plane.pki.advertise_address.to_string(), IP2);
-    assert_eq!(joiner.plane.pki.node_name, "node-2");
+    let joiner = Arc::new(fetched(root2.path(), &key, &bootstrap).await);
+    let plane = &joiner.cp().plane;
+    assert_eq!(plane.pki.advertise_address.to_string(), IP2);
+    assert_eq!(plane.pki.node_name, "node-2");
     assert!(
-        !joiner.plane.etcd_join.as_ref().unwrap().learner,
+        !plane.etcd_join.as_ref().unwrap().learner,
         "v1.20 adds a voting member, as kubeadm 1.20"
     );
-    run(joiner.as_ref(), &DownloadCerts).await.unwrap();
+    run(joiner.as_ref(), &on_cp(DownloadCerts)).await.unwrap();
     for (file, want_mode) in [
         ("ca.crt", 0o644),
         ("ca.key", 0o600),
@@ -302,14 +256,22 @@ async fn second_control_plane_joins_a_real_cluster() {
     }
     assert_eq!(files_under(root2.path()).len(), 8);
 
-    // This node's certificates, kubeconfigs and control-plane manifests, by init's phases.
-    let mut steps = kubestrap_phases::certs::phases::<Joiner>();
-    steps.extend(
-        JOIN_KUBECONFIGS
-            .into_iter()
-            .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<Joiner>>),
+    // control-plane-prepare: download-certs again (no change), then this node's certificates,
+    // kubeconfigs and control-plane manifests, by init's phases.
+    let steps = prepare_steps::<JoinHost>();
+    let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
+    assert_eq!(names[0], "download-certs");
+    assert!(
+        names.ends_with(&[
+            "admin",
+            "controller-manager",
+            "scheduler",
+            "apiserver",
+            "controller-manager",
+            "scheduler"
+        ]),
+        "{names:?}"
     );
-    steps.extend(kubestrap_phases::control_plane::phases::<Joiner>());
     for step in &steps {
         run(joiner.as_ref(), step.as_ref())
             .await
@@ -337,7 +299,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let staging = tempfile::tempdir().unwrap();
     let staged_fs = HostFs::staged(staging.path());
     let mut fx = Effects::new("etcd-join", &staged_fs, &Silent);
-    Step::<Joiner>::run(&EtcdJoin, joiner.as_ref(), &mut fx)
+    Step::<JoinHost>::run(&on_cp(EtcdJoin), joiner.as_ref(), &mut fx)
         .await
         .unwrap();
     drop(fx);
@@ -349,7 +311,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let first_etcd = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP1}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -364,7 +326,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let etcd_manifest = etc2.join("manifests/etcd.yaml");
     let join_task = {
         let joiner = joiner.clone();
-        tokio::spawn(async move { run(joiner.as_ref(), &EtcdJoin).await })
+        tokio::spawn(async move { run(joiner.as_ref(), &on_cp(EtcdJoin)).await })
     };
     let logs2 = root2.path().join("logs");
     std::fs::create_dir_all(&logs2).unwrap();
@@ -389,7 +351,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let etcd = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP2}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -400,7 +362,7 @@ async fn second_control_plane_joins_a_real_cluster() {
 
     // A re-run changes nothing: no second MemberAdd, the same manifest.
     let before = std::fs::read(&etcd_manifest).unwrap();
-    let again = run(joiner.as_ref(), &EtcdJoin).await.unwrap();
+    let again = run(joiner.as_ref(), &on_cp(EtcdJoin)).await.unwrap();
     assert_eq!(
         again,
         [format!("etcd member https://{IP2}:2380 already exists")]
@@ -432,7 +394,9 @@ async fn second_control_plane_joins_a_real_cluster() {
     }))
     .unwrap();
     nodes.create(&PostParams::default(), &node).await.unwrap();
-    run(joiner.as_ref(), &MarkControlPlane).await.unwrap();
+    run(joiner.as_ref(), &on_cp(MarkControlPlane))
+        .await
+        .unwrap();
     let marked = nodes.get("node-2").await.unwrap();
     assert!(
         marked
@@ -452,7 +416,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     let via_first = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP1}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -477,8 +441,8 @@ async fn second_control_plane_joins_a_real_cluster() {
         .await
         .unwrap();
     let root3 = tempfile::tempdir().unwrap();
-    let late = Joiner::new(root3.path(), &key, bootstrap).await;
-    let err = run(&late, &DownloadCerts).await.unwrap_err();
+    let late = fetched(root3.path(), &key, &bootstrap).await;
+    let err = run(&late, &on_cp(DownloadCerts)).await.unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(
         err.hint()
@@ -540,18 +504,28 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
         port: Some(6443),
     });
     cluster.feature_gates.insert("EtcdLearnerMode".into(), true);
-    let key = hex::encode([1u8; 32]);
-    let joiner = Arc::new(Joiner::with_cluster(
-        root2.path(),
-        &key,
-        String::new(),
+    let join = join_config(&hex::encode([1u8; 32]), IP4, "node-3");
+    let cp = join.control_plane.clone().unwrap();
+    let plane = JoiningControlPlane::new(
         cluster,
-        IP4,
-        "node-3",
-    ));
-    assert!(joiner.plane.etcd_join.as_ref().unwrap().learner);
-    for step in kubestrap_phases::certs::phases::<Joiner>() {
-        run(joiner.as_ref(), step.as_ref())
+        &JoiningNode {
+            node: &join.node_registration,
+            endpoint: cp.local_api_endpoint,
+            certificate_key: cp.certificate_key,
+            timeouts: &join.timeouts,
+        },
+        &NodeRoot::new(root2.path()).unwrap(),
+    )
+    .unwrap();
+    assert!(plane.etcd_join.as_ref().unwrap().learner);
+    let joiner = Arc::new(JoinHost::ready(ControlPlaneJoinContext::new(
+        plane,
+        String::new(),
+        Duration::from_secs(30),
+        &HostFs::real(),
+    )));
+    for step in kubestrap_phases::certs::phases::<ControlPlaneJoinContext>() {
+        run(joiner.cp(), step.as_ref())
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
     }
@@ -559,7 +533,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     let etcd_manifest = root2.path().join("etc/kubernetes/manifests/etcd.yaml");
     let join_task = {
         let joiner = joiner.clone();
-        tokio::spawn(async move { run(joiner.as_ref(), &EtcdJoin).await })
+        tokio::spawn(async move { run(joiner.as_ref(), &on_cp(EtcdJoin)).await })
     };
     for _ in 0..300 {
         if etcd_manifest.exists() {
@@ -571,7 +545,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     let etcd = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP3}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -604,7 +578,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
         "{after:?}"
     );
     // Re-running finds a voting member and changes nothing.
-    let again = run(joiner.as_ref(), &EtcdJoin).await.unwrap();
+    let again = run(joiner.as_ref(), &on_cp(EtcdJoin)).await.unwrap();
     assert_eq!(again, [format!("etcd member {own} already exists")]);
     assert_eq!(etcd.members().unwrap(), after);
 }

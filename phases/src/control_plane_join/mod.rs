@@ -7,23 +7,30 @@
 //! constructors as init's ([`control_plane_pki_spec`], [`control_plane_static_pod_spec`]), plus
 //! the join-only pieces: [`DownloadCertsSpec`] and [`EtcdJoinSpec`].
 
+use std::fmt;
 use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use crate::apiclient::ApiClient;
 use crate::config::{
-    self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, NodeRegistration,
+    self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, JoinConfig,
+    NodeRegistration,
 };
 use crate::context::{KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec};
-use crate::download_certs::DownloadCertsSpec;
-use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinSpec, learner_mode};
-use crate::host::NodeRoot;
-use crate::kubeconfig::KubeconfigName;
-use crate::mark_control_plane::MarkSpec;
-use crate::pki::PkiSpec;
-use crate::static_pod::{StaticPodSpec, url};
-use crate::step::PhaseError;
+use crate::download_certs::{DownloadCerts, DownloadCertsContext, DownloadCertsSpec};
+use crate::effects::Effects;
+use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinContext, EtcdJoinSpec, learner_mode};
+use crate::fingerprint::Fingerprint;
+use crate::host::{HostFs, NodeRoot};
+use crate::kubeconfig::{KubeconfigName, KubeconfigPhase};
+use crate::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
+use crate::pki::{PkiContext, PkiSession, PkiSpec};
+use crate::static_pod::{StaticPodContext, StaticPodSpec, url};
+use crate::step::{Applicability, PhaseError, Step};
 use crate::upload_certs::EtcdFiles;
 use crate::upload_config::{
     CLUSTER_CONFIGURATION_KEY, ClusterAccess, KUBEADM_CONFIG_MAP, NAMESPACE,
@@ -197,6 +204,215 @@ pub fn seed_etcd_endpoint(host: &config::Host) -> String {
     }
 }
 
+/// The context the control-plane phases of a join run with: the specs above, the run's PKI
+/// session, and how to reach the cluster before this node has credentials of its own.
+///
+/// `JoinContext` holds one (in a `OnceLock`, set right after discovery, when the cluster's
+/// configuration can be read) and hands it out through [`HasControlPlaneJoin`]; the phases
+/// reach it through [`OnControlPlane`].
+pub struct ControlPlaneJoinContext {
+    pub plane: JoiningControlPlane,
+    session: PkiSession,
+    /// Discovery's kubeconfig, authenticated by the bootstrap token: a secret.
+    bootstrap_kubeconfig: String,
+    api_timeout: Duration,
+}
+
+impl fmt::Debug for ControlPlaneJoinContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlPlaneJoinContext")
+            .field("plane", &self.plane)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlaneJoinContext {
+    /// Starts the PKI session (background key generation) for this node's certificates.
+    pub fn new(
+        plane: JoiningControlPlane,
+        bootstrap_kubeconfig: String,
+        api_timeout: Duration,
+        fs: &HostFs,
+    ) -> Self {
+        let session = PkiSession::for_spec(&plane.pki, fs);
+        Self {
+            plane,
+            session,
+            bootstrap_kubeconfig,
+            api_timeout,
+        }
+    }
+
+    /// What a `join --control-plane` does after discovery: read the cluster's
+    /// ClusterConfiguration with the bootstrap-token kubeconfig and combine it with `join`.
+    pub async fn fetch(
+        bootstrap_kubeconfig: String,
+        join: &JoinConfig,
+        root: &NodeRoot,
+        fs: &HostFs,
+    ) -> Result<Self, PhaseError> {
+        let Some(cp) = &join.control_plane else {
+            return Err(PhaseError::failed(
+                "a worker join has no control-plane configuration to fetch",
+            ));
+        };
+        let api_timeout = join.timeouts.kubernetes_api_call.as_duration();
+        let client = bootstrap_client(&bootstrap_kubeconfig, api_timeout).await?;
+        let cluster = fetch_cluster_configuration(&client).await?;
+        let plane = JoiningControlPlane::new(
+            cluster,
+            &JoiningNode {
+                node: &join.node_registration,
+                endpoint: cp.local_api_endpoint,
+                certificate_key: cp.certificate_key.clone(),
+                timeouts: &join.timeouts,
+            },
+            root,
+        )?;
+        Ok(Self::new(plane, bootstrap_kubeconfig, api_timeout, fs))
+    }
+}
+
+async fn bootstrap_client(kubeconfig: &str, timeout: Duration) -> Result<ApiClient, PhaseError> {
+    Ok(
+        ApiClient::from_kubeconfig_yaml(kubeconfig, Path::new("bootstrap kubeconfig"), timeout)
+            .await?,
+    )
+}
+
+impl PkiContext for ControlPlaneJoinContext {
+    fn pki(&self) -> &PkiSpec {
+        &self.plane.pki
+    }
+
+    fn pki_session(&self) -> &PkiSession {
+        &self.session
+    }
+}
+
+impl StaticPodContext for ControlPlaneJoinContext {
+    fn static_pods(&self) -> &StaticPodSpec {
+        &self.plane.static_pods
+    }
+}
+
+#[async_trait]
+impl DownloadCertsContext for ControlPlaneJoinContext {
+    fn download_certs_spec(&self) -> Option<DownloadCertsSpec> {
+        self.plane.download_certs.clone()
+    }
+
+    async fn download_certs_client(&self) -> Result<ApiClient, PhaseError> {
+        bootstrap_client(&self.bootstrap_kubeconfig, self.api_timeout).await
+    }
+}
+
+impl EtcdJoinContext for ControlPlaneJoinContext {
+    /// With an external etcd `etcd-join` is not applicable (it checks the static-pod spec
+    /// first); the default returned then names no endpoint and is never used.
+    fn etcd_join_spec(&self) -> EtcdJoinSpec {
+        self.plane
+            .etcd_join
+            .clone()
+            .unwrap_or_else(|| EtcdJoinSpec {
+                endpoints: Vec::new(),
+                client: EtcdClientTls::apiserver_etcd_client(&self.plane.pki.cert_dir),
+                call_timeout: self.api_timeout,
+                wait: self.api_timeout,
+                learner: false,
+            })
+    }
+}
+
+impl MarkControlPlaneContext for ControlPlaneJoinContext {
+    fn mark_spec(&self) -> MarkSpec {
+        self.plane.mark.clone()
+    }
+}
+
+/// Where a join context keeps its control-plane part.
+pub enum ControlPlaneJoin<'a> {
+    /// A worker join: the control-plane phases do not apply.
+    Worker,
+    /// `--control-plane`, but the cluster's configuration has not been fetched yet.
+    NotFetched,
+    Ready(&'a ControlPlaneJoinContext),
+}
+
+/// What `JoinContext` implements so that [`OnControlPlane`] phases can run in it.
+pub trait HasControlPlaneJoin: Sync {
+    fn control_plane_join(&self) -> ControlPlaneJoin<'_>;
+}
+
+/// Runs a control-plane phase (written for [`ControlPlaneJoinContext`]) in a join context:
+/// not applicable on a worker join, an error if the cluster's configuration was not fetched.
+pub struct OnControlPlane(pub Box<dyn Step<ControlPlaneJoinContext>>);
+
+impl OnControlPlane {
+    pub fn new(step: impl Step<ControlPlaneJoinContext> + 'static) -> Self {
+        Self(Box::new(step))
+    }
+}
+
+#[async_trait]
+impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn help(&self) -> &'static str {
+        self.0.help()
+    }
+
+    fn applicability(&self, ctx: &C) -> Applicability {
+        match ctx.control_plane_join() {
+            ControlPlaneJoin::Worker => Applicability::NotApplicable(
+                "only a control-plane join (--control-plane) runs this phase".into(),
+            ),
+            ControlPlaneJoin::NotFetched => Applicability::Applies,
+            ControlPlaneJoin::Ready(cp) => self.0.applicability(cp),
+        }
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        if let ControlPlaneJoin::Ready(cp) = ctx.control_plane_join() {
+            self.0.inputs(cp, fp);
+        }
+    }
+
+    fn always_run(&self) -> bool {
+        self.0.always_run()
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        match ctx.control_plane_join() {
+            ControlPlaneJoin::Worker => Ok(()),
+            ControlPlaneJoin::NotFetched => Err(PhaseError::failed(format!(
+                "{}: the cluster's configuration (ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}) was not read before this phase; discovery must run first",
+                self.0.name()
+            ))),
+            ControlPlaneJoin::Ready(cp) => self.0.run(cp, fx).await,
+        }
+    }
+}
+
+/// `control-plane-prepare`'s phases in kubeadm's order — download-certs, every `certs/*`,
+/// the three kubeconfigs, `control-plane/*` — for a join context.
+pub fn prepare_steps<C: HasControlPlaneJoin + 'static>() -> Vec<Box<dyn Step<C>>> {
+    let mut inner: Vec<Box<dyn Step<ControlPlaneJoinContext>>> = vec![Box::new(DownloadCerts)];
+    inner.extend(crate::certs::phases::<ControlPlaneJoinContext>());
+    inner.extend(
+        JOIN_KUBECONFIGS
+            .into_iter()
+            .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<ControlPlaneJoinContext>>),
+    );
+    inner.extend(crate::control_plane::phases::<ControlPlaneJoinContext>());
+    inner
+        .into_iter()
+        .map(|s| Box::new(OnControlPlane(s)) as Box<dyn Step<C>>)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -311,6 +527,37 @@ mod tests {
         assert_eq!(
             p.static_pods,
             crate::context::init_static_pod_spec(&as_init, &root)
+        );
+    }
+
+    struct Host(ControlPlaneJoin<'static>);
+
+    impl HasControlPlaneJoin for Host {
+        fn control_plane_join(&self) -> ControlPlaneJoin<'_> {
+            match self.0 {
+                ControlPlaneJoin::Worker => ControlPlaneJoin::Worker,
+                _ => ControlPlaneJoin::NotFetched,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn control_plane_phases_skip_workers_and_need_the_cluster_configuration() {
+        let steps = prepare_steps::<Host>();
+        assert_eq!(steps[0].name(), "download-certs");
+        let worker = Host(ControlPlaneJoin::Worker);
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s.applicability(&worker), Applicability::NotApplicable(_)))
+        );
+        let early = Host(ControlPlaneJoin::NotFetched);
+        let fs = HostFs::real();
+        let mut fx = Effects::new("download-certs", &fs, &crate::effects::Silent);
+        let err = steps[0].run(&early, &mut fx).await.unwrap_err();
+        assert!(
+            err.to_string().contains("discovery must run first"),
+            "{err}"
         );
     }
 
