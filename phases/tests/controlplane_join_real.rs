@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use api_support::*;
-use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
@@ -100,15 +100,18 @@ fn join_config(key: &str, ip: &str, node: &str) -> config::JoinConfig {
 
 /// After discovery: the cluster's configuration read with the bootstrap token.
 async fn fetched(root: &Path, key: &str, bootstrap: &str) -> JoinHost {
-    let cp = ControlPlaneJoinContext::fetch(
+    JoinHost::ready(fetched_context(root, key, bootstrap).await)
+}
+
+async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> ControlPlaneJoinContext {
+    ControlPlaneJoinContext::fetch(
         bootstrap.to_string(),
         &join_config(key, IP2, "node-2"),
         &NodeRoot::new(root).unwrap(),
         &HostFs::real(),
     )
     .await
-    .unwrap();
-    JoinHost::ready(cp)
+    .unwrap()
 }
 
 fn on_cp(step: impl Step<ControlPlaneJoinContext> + 'static) -> OnControlPlane {
@@ -228,7 +231,12 @@ async fn second_control_plane_joins_a_real_cluster() {
     assert!(files_under(root2.path()).is_empty(), "nothing written");
 
     // The right key: the shared certificates and keys, byte for byte, with kubeadm's modes.
-    let joiner = Arc::new(fetched(root2.path(), &key, &bootstrap).await);
+    let mut cp = fetched_context(root2.path(), &key, &bootstrap).await;
+    let etcd_spec = cp.plane.etcd_join.as_mut().unwrap();
+    assert_eq!(etcd_spec.endpoints, [format!("https://{IP1}:2379")]);
+    // Nothing answers here: etcd-join must find the member through the etcd pods' annotation.
+    etcd_spec.endpoints = vec!["https://127.0.0.99:2379".into()];
+    let joiner = Arc::new(JoinHost::ready(cp));
     let plane = &joiner.cp().plane;
     assert_eq!(plane.pki.advertise_address.to_string(), IP2);
     assert_eq!(plane.pki.node_name, "node-2");
@@ -294,6 +302,38 @@ async fn second_control_plane_joins_a_real_cluster() {
         flag_of(&apiserver_manifest, "advertise-address").as_deref(),
         Some(IP2)
     );
+
+    // The first etcd's mirror pod, as the kubelet would post it, carrying kubeadm's annotation.
+    let first_manifest = read_pod(&etc1.join("manifests/etcd.yaml"));
+    let mut annotations = first_manifest.metadata.annotations.clone();
+    // What makes it a mirror pod (and spares it the service-account admission).
+    annotations.insert("kubernetes.io/config.mirror".into(), "testbed".into());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "etcd-node-1",
+            "namespace": "kube-system",
+            "labels": {"component": "etcd", "tier": "control-plane"},
+            "annotations": annotations,
+        },
+        "spec": {
+            "nodeName": "node-1",
+            "containers": [{"name": "etcd", "image": first_manifest.container().unwrap().image}],
+        },
+    }))
+    .unwrap();
+    let admin1 = ApiClient::from_kubeconfig(
+        &HostFs::real(),
+        &etc1.join("admin.conf"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    Api::<Pod>::namespaced(admin1.client().clone(), "kube-system")
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
 
     // A dry run of etcd-join only reads the membership and stages the manifest.
     let staging = tempfile::tempdir().unwrap();

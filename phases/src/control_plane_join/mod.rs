@@ -166,6 +166,7 @@ impl JoiningControlPlane {
         let etcd_join = match &cluster.etcd {
             EtcdConfig::Local(_) => Some(EtcdJoinSpec {
                 endpoints: vec![seed_etcd_endpoint(&cp_endpoint.host)],
+                admin_kubeconfig: Some(KubeconfigName::Admin.path(&pki)),
                 client: EtcdClientTls::apiserver_etcd_client(&cert_dir),
                 call_timeout: joining.timeouts.etcd_api_call.as_duration(),
                 wait: joining.timeouts.etcd_api_call.as_duration(),
@@ -193,10 +194,10 @@ impl JoiningControlPlane {
     }
 }
 
-/// The etcd client URL to start from: the control-plane endpoint's host on etcd's client
-/// port. The member list then names every member. (kubeadm ≥ 1.22 reads the etcd pods'
-/// `kubeadm.kubernetes.io/etcd.advertise-client-urls` annotations instead; without a kubelet
-/// there are no mirror pods, so the endpoint is the one address known to exist.)
+/// The etcd client URL to fall back to when the etcd pods (kubeadm's source, see
+/// [`crate::etcd::client_urls_from_pods`]) name none — no kubelet mirrors them on a test bed:
+/// the control-plane endpoint's host on etcd's client port. Wrong behind a load balancer that
+/// only forwards 6443, which is why the pods come first.
 pub fn seed_etcd_endpoint(host: &config::Host) -> String {
     match host {
         config::Host::Ip(ip) => url("https", *ip, CLIENT_PORT),
@@ -316,6 +317,7 @@ impl EtcdJoinContext for ControlPlaneJoinContext {
             .clone()
             .unwrap_or_else(|| EtcdJoinSpec {
                 endpoints: Vec::new(),
+                admin_kubeconfig: None,
                 client: EtcdClientTls::apiserver_etcd_client(&self.plane.pki.cert_dir),
                 call_timeout: self.api_timeout,
                 wait: self.api_timeout,

@@ -442,12 +442,58 @@ pub fn initial_cluster(members: &[Member], node_name: &str, own_peer_url: &str) 
     InitialCluster::Existing(out)
 }
 
+/// The annotation kubeadm puts on each etcd static pod, and reads back to find the members.
+pub const ADVERTISE_CLIENT_URLS_ANNOTATION: &str =
+    "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+
+/// The client URLs the etcd pods advertise (kubeadm ≥ 1.22's `NewFromCluster`), in order,
+/// without repeats.
+pub fn client_urls_from_pods(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for pod in pods {
+        let urls = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ADVERTISE_CLIENT_URLS_ANNOTATION));
+        for url in urls.into_iter().flat_map(|u| u.split(',')) {
+            let url = url.trim();
+            if !url.is_empty() && !out.iter().any(|u| u == url) {
+                out.push(url.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.
+async fn etcd_pod_urls(
+    fs: &HostFs,
+    admin_kubeconfig: &Path,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let client = crate::apiclient::ApiClient::from_kubeconfig(fs, admin_kubeconfig, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.client().clone(), "kube-system");
+    let params = kube::api::ListParams::default().labels("component=etcd,tier=control-plane");
+    let list = tokio::time::timeout(timeout, pods.list(&params))
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|e| e.to_string())?;
+    Ok(client_urls_from_pods(&list.items))
+}
+
 /// What `etcd-join` needs besides the node's static-pod spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcdJoinSpec {
-    /// Client URLs of the existing cluster's etcd (`https://<control plane>:2379`); the
-    /// first that answers is used.
+    /// Client URLs to try when the etcd pods name none (`https://<control plane>:2379`).
     pub endpoints: Vec<String>,
+    /// This node's admin.conf (written by `control-plane-prepare/kubeconfig`): the etcd
+    /// pods' advertised client URLs are read with it first, as kubeadm does. `None` to use
+    /// `endpoints` only.
+    pub admin_kubeconfig: Option<PathBuf>,
     pub client: EtcdClientTls,
     /// Bound for each call.
     pub call_timeout: Duration,
@@ -513,9 +559,25 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         let own = peer_url(pods);
         let dry_run = fx.is_dry_run();
         let learner = spec.learner;
+        let mut endpoints = Vec::new();
+        if let Some(admin) = &spec.admin_kubeconfig {
+            let limit = spec.call_timeout.min(Duration::from_secs(15));
+            match etcd_pod_urls(fx.fs(), admin, limit).await {
+                Ok(urls) => endpoints = urls,
+                Err(e) => fx.warn(format!(
+                    "cannot list the etcd pods with {} ({e}); trying {}",
+                    admin.display(),
+                    spec.endpoints.join(", ")
+                )),
+            }
+        }
+        for seed in &spec.endpoints {
+            if !endpoints.contains(seed) {
+                endpoints.push(seed.clone());
+            }
+        }
         let cluster = {
-            let (fs, endpoints, client) =
-                (fx.fs().clone(), spec.endpoints.clone(), spec.client.clone());
+            let (fs, client) = (fx.fs().clone(), spec.client.clone());
             blocking(move || EtcdCluster::connect(&fs, endpoints, &client, spec.call_timeout))
                 .await?
         };
@@ -636,6 +698,29 @@ mod tests {
                 "node-2=https://10.0.0.2:2380",
                 "unstarted-3=https://10.0.0.3:2380"
             ]
+        );
+    }
+
+    #[test]
+    fn client_urls_come_from_the_etcd_pods_annotation() {
+        let pod = |urls: Option<&str>| {
+            let mut p = k8s_openapi::api::core::v1::Pod::default();
+            p.metadata.annotations = urls.map(|u| {
+                std::collections::BTreeMap::from([(
+                    ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
+                    u.to_string(),
+                )])
+            });
+            p
+        };
+        let pods = [
+            pod(Some("https://10.0.0.1:2379")),
+            pod(None),
+            pod(Some("https://10.0.0.2:2379, https://10.0.0.1:2379")),
+        ];
+        assert_eq!(
+            client_urls_from_pods(&pods),
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
         );
     }
 
