@@ -462,12 +462,12 @@ async fn second_control_plane_joins_a_real_cluster() {
     .unwrap();
     assert!(
         via_first
-            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"), Duration::from_secs(30))
             .unwrap()
     );
     assert!(
         !via_first
-            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"), Duration::from_secs(30))
             .unwrap()
     );
     let left = via_first.members().unwrap();

@@ -216,6 +216,8 @@ impl EtcdCluster {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls_config)
             .timeout_global(Some(timeout))
+            // A dead endpoint should not cost the whole call budget before the next is tried.
+            .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
             .http_status_as_error(false)
             .build()
             .new_agent();
@@ -328,13 +330,29 @@ impl EtcdCluster {
     }
 
     /// Removes the member with this peer URL; `Ok(false)` when there is none (already gone).
-    pub fn remove_member_by_peer_url(&self, peer_url: &str) -> Result<bool, EtcdError> {
-        match find_member(&self.members()?, peer_url) {
-            Some(m) => {
-                self.remove_member(m.id)?;
-                Ok(true)
+    /// etcd refuses ("unhealthy cluster", gRPC Unavailable) while a member that recently
+    /// joined is not yet counted as active; that is retried for up to `limit`, as kubeadm's
+    /// reset retries.
+    pub fn remove_member_by_peer_url(
+        &self,
+        peer_url: &str,
+        limit: Duration,
+    ) -> Result<bool, EtcdError> {
+        const UNAVAILABLE: i64 = 14;
+        let started = Instant::now();
+        loop {
+            let Some(id) = find_member(&self.members()?, peer_url).map(|m| m.id) else {
+                return Ok(false);
+            };
+            match self.remove_member(id) {
+                Ok(_) => return Ok(true),
+                Err(EtcdError::Rejected { code, .. })
+                    if code == UNAVAILABLE && started.elapsed() < limit =>
+                {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
             }
-            None => Ok(false),
         }
     }
 
