@@ -8,7 +8,7 @@
 mod api_support;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use api_support::*;
@@ -17,7 +17,7 @@ use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
 use kubestrap_phases::control_plane_join::{
-    ControlPlaneJoin, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
+    ControlPlaneJoinCell, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
     JoiningNode, OnControlPlane, prepare_steps,
 };
 use kubestrap_phases::download_certs::DownloadCerts;
@@ -53,28 +53,59 @@ fn init_context(root: &Path) -> InitContext {
 }
 
 /// Stands in for `JoinContext`: its control-plane part is the library's
-/// [`ControlPlaneJoinContext`], set once the cluster's configuration has been read, and the
-/// phases reach it through [`OnControlPlane`] — the wiring the join workflow uses.
+/// [`ControlPlaneJoinContext`], fetched on first use with discovery's bootstrap kubeconfig,
+/// and the phases reach it through [`OnControlPlane`] — the wiring the join workflow uses.
 struct JoinHost {
-    cp: OnceLock<ControlPlaneJoinContext>,
+    join: config::JoinConfig,
+    root: NodeRoot,
+    /// Stands in for discovery's result: a kubeconfig authenticated by the bootstrap token.
+    bootstrap: String,
+    cp: ControlPlaneJoinCell,
 }
 
+#[kubestrap_phases::async_trait]
 impl HasControlPlaneJoin for JoinHost {
-    fn control_plane_join(&self) -> ControlPlaneJoin<'_> {
-        match self.cp.get() {
-            Some(cp) => ControlPlaneJoin::Ready(cp),
-            None => ControlPlaneJoin::NotFetched,
-        }
+    fn is_control_plane_join(&self) -> bool {
+        self.join.control_plane.is_some()
+    }
+
+    fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext> {
+        self.cp.get()
+    }
+
+    async fn control_plane_join(
+        &self,
+        fx: &mut Effects<'_>,
+    ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+        self.cp
+            .get_or_fetch(ControlPlaneJoinContext::fetch(
+                self.bootstrap.clone(),
+                &self.join,
+                &self.root,
+                fx.fs(),
+            ))
+            .await
     }
 }
 
 impl JoinHost {
-    fn ready(cp: ControlPlaneJoinContext) -> JoinHost {
-        let host = JoinHost {
-            cp: OnceLock::new(),
-        };
-        host.cp.set(cp).unwrap();
-        host
+    /// A control-plane join of node-2 on IP2 that has not fetched anything yet.
+    fn new(root: &Path, key: &str, bootstrap: &str) -> JoinHost {
+        JoinHost {
+            join: join_config(key, IP2, "node-2"),
+            root: NodeRoot::new(root).unwrap(),
+            bootstrap: bootstrap.to_string(),
+            cp: ControlPlaneJoinCell::default(),
+        }
+    }
+
+    fn ready(cp: ControlPlaneJoinContext, join: config::JoinConfig, root: &Path) -> JoinHost {
+        JoinHost {
+            join,
+            root: NodeRoot::new(root).unwrap(),
+            bootstrap: String::new(),
+            cp: ControlPlaneJoinCell::with(cp),
+        }
     }
 
     fn cp(&self) -> &ControlPlaneJoinContext {
@@ -99,10 +130,6 @@ fn join_config(key: &str, ip: &str, node: &str) -> config::JoinConfig {
 }
 
 /// After discovery: the cluster's configuration read with the bootstrap token.
-async fn fetched(root: &Path, key: &str, bootstrap: &str) -> JoinHost {
-    JoinHost::ready(fetched_context(root, key, bootstrap).await)
-}
-
 async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> ControlPlaneJoinContext {
     ControlPlaneJoinContext::fetch(
         bootstrap.to_string(),
@@ -220,8 +247,10 @@ async fn second_control_plane_joins_a_real_cluster() {
     let root2 = tempfile::tempdir().unwrap();
     let pki2 = root2.path().join("etc/kubernetes/pki");
     let wrong: CertificateKey = hex::encode([0x42u8; 32]).parse().unwrap();
-    let wrong_joiner = fetched(root2.path(), &wrong.expose_hex(), &bootstrap).await;
+    let wrong_joiner = JoinHost::new(root2.path(), &wrong.expose_hex(), &bootstrap);
+    assert!(wrong_joiner.cp.get().is_none());
     let err = run(&wrong_joiner, &on_cp(DownloadCerts)).await.unwrap_err();
+    assert!(wrong_joiner.cp.get().is_some(), "fetched on first use");
     assert!(err.to_string().contains("wrong certificate key"), "{err}");
     assert!(
         err.to_string().contains("kube-system/kubeadm-certs"),
@@ -236,7 +265,11 @@ async fn second_control_plane_joins_a_real_cluster() {
     assert_eq!(etcd_spec.endpoints, [format!("https://{IP1}:2379")]);
     // Nothing answers here: etcd-join must find the member through the etcd pods' annotation.
     etcd_spec.endpoints = vec!["https://127.0.0.99:2379".into()];
-    let joiner = Arc::new(JoinHost::ready(cp));
+    let joiner = Arc::new(JoinHost::ready(
+        cp,
+        join_config(&key, IP2, "node-2"),
+        root2.path(),
+    ));
     let plane = &joiner.cp().plane;
     assert_eq!(plane.pki.advertise_address.to_string(), IP2);
     assert_eq!(plane.pki.node_name, "node-2");
@@ -481,7 +514,7 @@ async fn second_control_plane_joins_a_real_cluster() {
         .await
         .unwrap();
     let root3 = tempfile::tempdir().unwrap();
-    let late = fetched(root3.path(), &key, &bootstrap).await;
+    let late = JoinHost::new(root3.path(), &key, &bootstrap);
     let err = run(&late, &on_cp(DownloadCerts)).await.unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(
@@ -558,12 +591,16 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     )
     .unwrap();
     assert!(plane.etcd_join.as_ref().unwrap().learner);
-    let joiner = Arc::new(JoinHost::ready(ControlPlaneJoinContext::new(
-        plane,
-        String::new(),
-        Duration::from_secs(30),
-        &HostFs::real(),
-    )));
+    let joiner = Arc::new(JoinHost::ready(
+        ControlPlaneJoinContext::new(
+            plane,
+            String::new(),
+            Duration::from_secs(30),
+            &HostFs::real(),
+        ),
+        join.clone(),
+        root2.path(),
+    ));
     for step in kubestrap_phases::certs::phases::<ControlPlaneJoinContext>() {
         run(joiner.cp(), step.as_ref())
             .await

@@ -8,7 +8,9 @@
 //! the join-only pieces: [`DownloadCertsSpec`] and [`EtcdJoinSpec`].
 
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -208,9 +210,9 @@ pub fn seed_etcd_endpoint(host: &config::Host) -> String {
 /// The context the control-plane phases of a join run with: the specs above, the run's PKI
 /// session, and how to reach the cluster before this node has credentials of its own.
 ///
-/// `JoinContext` holds one (in a `OnceLock`, set right after discovery, when the cluster's
-/// configuration can be read) and hands it out through [`HasControlPlaneJoin`]; the phases
-/// reach it through [`OnControlPlane`].
+/// `JoinContext` holds one in a [`ControlPlaneJoinCell`], filled on first use (after
+/// discovery, when the cluster's configuration can be read), and hands it out through
+/// [`HasControlPlaneJoin`]; the phases reach it through [`OnControlPlane`].
 pub struct ControlPlaneJoinContext {
     pub plane: JoiningControlPlane,
     session: PkiSession,
@@ -332,22 +334,61 @@ impl MarkControlPlaneContext for ControlPlaneJoinContext {
     }
 }
 
-/// Where a join context keeps its control-plane part.
-pub enum ControlPlaneJoin<'a> {
-    /// A worker join: the control-plane phases do not apply.
-    Worker,
-    /// `--control-plane`, but the cluster's configuration has not been fetched yet.
-    NotFetched,
-    Ready(&'a ControlPlaneJoinContext),
+/// The join context's slot for its [`ControlPlaneJoinContext`]: empty until the first
+/// control-plane phase needs it, then filled once (discovery, then the cluster's
+/// configuration) and shared by every later phase — as `ClusterDiscovery` is.
+#[derive(Default)]
+pub struct ControlPlaneJoinCell(OnceLock<ControlPlaneJoinContext>);
+
+impl ControlPlaneJoinCell {
+    /// A cell already holding `cp` (tests, or a context built eagerly).
+    pub fn with(cp: ControlPlaneJoinContext) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(cp);
+        Self(cell)
+    }
+
+    pub fn get(&self) -> Option<&ControlPlaneJoinContext> {
+        self.0.get()
+    }
+
+    /// The context, fetched by `fetch` on first use. Phases run one at a time; should two
+    /// ever race, the first value stored wins and the other is dropped.
+    pub async fn get_or_fetch(
+        &self,
+        fetch: impl Future<Output = Result<ControlPlaneJoinContext, PhaseError>> + Send,
+    ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+        if let Some(cp) = self.0.get() {
+            return Ok(cp);
+        }
+        let cp = fetch.await?;
+        Ok(self.0.get_or_init(|| cp))
+    }
 }
 
 /// What `JoinContext` implements so that [`OnControlPlane`] phases can run in it.
+#[async_trait]
 pub trait HasControlPlaneJoin: Sync {
-    fn control_plane_join(&self) -> ControlPlaneJoin<'_>;
+    /// `--control-plane` (or a JoinConfiguration with `controlPlane`).
+    fn is_control_plane_join(&self) -> bool;
+
+    /// The control-plane context if it has been fetched already (for applicability and
+    /// fingerprints, which cannot wait for the network).
+    fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext>;
+
+    /// The control-plane context, fetched on first use: typically
+    /// `cell.get_or_fetch(ControlPlaneJoinContext::fetch(<discovery's bootstrap kubeconfig>, …))`.
+    async fn control_plane_join(
+        &self,
+        fx: &mut Effects<'_>,
+    ) -> Result<&ControlPlaneJoinContext, PhaseError>;
 }
 
 /// Runs a control-plane phase (written for [`ControlPlaneJoinContext`]) in a join context:
-/// not applicable on a worker join, an error if the cluster's configuration was not fetched.
+/// not applicable on a worker join; before the cluster's configuration is known it applies,
+/// and its run fetches the configuration first and then skips, with a progress line, what
+/// the configuration makes inapplicable (`etcd-join` with an external etcd, `download-certs`
+/// without a certificate key).
 pub struct OnControlPlane(pub Box<dyn Step<ControlPlaneJoinContext>>);
 
 impl OnControlPlane {
@@ -367,17 +408,19 @@ impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
     }
 
     fn applicability(&self, ctx: &C) -> Applicability {
-        match ctx.control_plane_join() {
-            ControlPlaneJoin::Worker => Applicability::NotApplicable(
+        if !ctx.is_control_plane_join() {
+            return Applicability::NotApplicable(
                 "only a control-plane join (--control-plane) runs this phase".into(),
-            ),
-            ControlPlaneJoin::NotFetched => Applicability::Applies,
-            ControlPlaneJoin::Ready(cp) => self.0.applicability(cp),
+            );
+        }
+        match ctx.control_plane_join_fetched() {
+            Some(cp) => self.0.applicability(cp),
+            None => Applicability::Applies,
         }
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
-        if let ControlPlaneJoin::Ready(cp) = ctx.control_plane_join() {
+        if let Some(cp) = ctx.control_plane_join_fetched() {
             self.0.inputs(cp, fp);
         }
     }
@@ -387,13 +430,16 @@ impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        match ctx.control_plane_join() {
-            ControlPlaneJoin::Worker => Ok(()),
-            ControlPlaneJoin::NotFetched => Err(PhaseError::failed(format!(
-                "{}: the cluster's configuration (ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}) was not read before this phase; discovery must run first",
-                self.0.name()
-            ))),
-            ControlPlaneJoin::Ready(cp) => self.0.run(cp, fx).await,
+        if !ctx.is_control_plane_join() {
+            return Ok(());
+        }
+        let cp = ctx.control_plane_join(fx).await?;
+        match self.0.applicability(cp) {
+            Applicability::Applies => self.0.run(cp, fx).await,
+            Applicability::NotApplicable(why) => {
+                fx.progress(format!("skipped: {why}"));
+                Ok(())
+            }
         }
     }
 }
@@ -532,35 +578,48 @@ mod tests {
         );
     }
 
-    struct Host(ControlPlaneJoin<'static>);
+    /// A join context whose fetch always fails, to see what runs before it.
+    struct Host {
+        control_plane: bool,
+    }
 
+    #[async_trait]
     impl HasControlPlaneJoin for Host {
-        fn control_plane_join(&self) -> ControlPlaneJoin<'_> {
-            match self.0 {
-                ControlPlaneJoin::Worker => ControlPlaneJoin::Worker,
-                _ => ControlPlaneJoin::NotFetched,
-            }
+        fn is_control_plane_join(&self) -> bool {
+            self.control_plane
+        }
+        fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext> {
+            None
+        }
+        async fn control_plane_join(
+            &self,
+            _: &mut Effects<'_>,
+        ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+            Err(PhaseError::failed("discovery: token unknown"))
         }
     }
 
     #[tokio::test]
-    async fn control_plane_phases_skip_workers_and_need_the_cluster_configuration() {
+    async fn control_plane_phases_skip_workers_and_fetch_first() {
         let steps = prepare_steps::<Host>();
         assert_eq!(steps[0].name(), "download-certs");
-        let worker = Host(ControlPlaneJoin::Worker);
+        let worker = Host {
+            control_plane: false,
+        };
         assert!(
             steps
                 .iter()
                 .all(|s| matches!(s.applicability(&worker), Applicability::NotApplicable(_)))
         );
-        let early = Host(ControlPlaneJoin::NotFetched);
+        let joining = Host {
+            control_plane: true,
+        };
+        assert_eq!(steps[0].applicability(&joining), Applicability::Applies);
         let fs = HostFs::real();
         let mut fx = Effects::new("download-certs", &fs, &crate::effects::Silent);
-        let err = steps[0].run(&early, &mut fx).await.unwrap_err();
-        assert!(
-            err.to_string().contains("discovery must run first"),
-            "{err}"
-        );
+        steps[0].run(&worker, &mut fx).await.unwrap();
+        let err = steps[0].run(&joining, &mut fx).await.unwrap_err();
+        assert!(err.to_string().contains("token unknown"), "{err}");
     }
 
     #[test]
