@@ -12,20 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api_support::*;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
 use kubestrap_phases::control_plane_join::{
-    JOIN_KUBECONFIGS, JoiningControlPlane, JoiningNode, fetch_cluster_configuration,
+    ControlPlaneJoinCell, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
+    JoiningNode, OnControlPlane, prepare_steps,
 };
-use kubestrap_phases::download_certs::{DownloadCerts, DownloadCertsContext};
+use kubestrap_phases::download_certs::DownloadCerts;
 use kubestrap_phases::effects::Silent;
-use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext, EtcdJoinSpec};
-use kubestrap_phases::kubeconfig::KubeconfigPhase;
-use kubestrap_phases::mark_control_plane::{MarkControlPlane, MarkControlPlaneContext, MarkSpec};
-use kubestrap_phases::pki::{PkiContext, PkiSession, PkiSpec};
-use kubestrap_phases::static_pod::{StaticPodContext, StaticPodSpec};
+use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext};
+use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::upload_certs::UploadCerts;
 use kubestrap_phases::upload_config::UploadKubeadmConfig;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
@@ -54,100 +52,97 @@ fn init_context(root: &Path) -> InitContext {
     InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
 }
 
-/// What JoinContext will be for a control-plane join: the join's own configuration plus the
-/// specs built from the cluster's.
-struct Joiner {
-    plane: JoiningControlPlane,
-    session: PkiSession,
+/// Stands in for `JoinContext`: its control-plane part is the library's
+/// [`ControlPlaneJoinContext`], fetched on first use with discovery's bootstrap kubeconfig,
+/// and the phases reach it through [`OnControlPlane`] — the wiring the join workflow uses.
+struct JoinHost {
+    join: config::JoinConfig,
+    root: NodeRoot,
     /// Stands in for discovery's result: a kubeconfig authenticated by the bootstrap token.
-    bootstrap_kubeconfig: String,
+    bootstrap: String,
+    cp: ControlPlaneJoinCell,
 }
 
-impl Joiner {
-    async fn new(root: &Path, key: &str, bootstrap_kubeconfig: String) -> Joiner {
-        let flags = JoinFlags {
-            endpoint: Some(format!("{IP1}:{PORT}")),
-            token: Some(TOKEN.into()),
-            discovery_token_unsafe_skip_ca_verification: true,
-            control_plane: true,
-            certificate_key: Some(key.into()),
-            node_name: Some("node-2".into()),
-            apiserver_advertise_address: Some(IP2.into()),
-            apiserver_bind_port: Some(PORT),
-            ..JoinFlags::default()
-        };
-        let join = config::load_join(None, &flags).unwrap();
-        let cp = join.control_plane.clone().unwrap();
-        let client = bootstrap_client(&bootstrap_kubeconfig).await;
-        let cluster = fetch_cluster_configuration(&client).await.unwrap();
-        let plane = JoiningControlPlane::new(
-            cluster,
-            &JoiningNode {
-                node: &join.node_registration,
-                endpoint: cp.local_api_endpoint,
-                certificate_key: cp.certificate_key,
-                timeouts: &join.timeouts,
-            },
-            &NodeRoot::new(root).unwrap(),
-        )
-        .unwrap();
-        let session = PkiSession::for_spec(&plane.pki, &HostFs::real());
-        Joiner {
-            plane,
-            session,
-            bootstrap_kubeconfig,
-        }
+#[kubestrap_phases::async_trait]
+impl HasControlPlaneJoin for JoinHost {
+    fn is_control_plane_join(&self) -> bool {
+        self.join.control_plane.is_some()
+    }
+
+    fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext> {
+        self.cp.get()
+    }
+
+    async fn control_plane_join(
+        &self,
+        fx: &mut Effects<'_>,
+    ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+        self.cp
+            .get_or_fetch(ControlPlaneJoinContext::fetch(
+                self.bootstrap.clone(),
+                &self.join,
+                &self.root,
+                fx.fs(),
+            ))
+            .await
     }
 }
 
-async fn bootstrap_client(kubeconfig: &str) -> ApiClient {
-    ApiClient::from_kubeconfig_yaml(
-        kubeconfig,
-        Path::new("bootstrap-kubeconfig"),
-        Duration::from_secs(30),
+impl JoinHost {
+    /// A control-plane join of node-2 on IP2 that has not fetched anything yet.
+    fn new(root: &Path, key: &str, bootstrap: &str) -> JoinHost {
+        JoinHost {
+            join: join_config(key, IP2, "node-2"),
+            root: NodeRoot::new(root).unwrap(),
+            bootstrap: bootstrap.to_string(),
+            cp: ControlPlaneJoinCell::default(),
+        }
+    }
+
+    fn ready(cp: ControlPlaneJoinContext, join: config::JoinConfig, root: &Path) -> JoinHost {
+        JoinHost {
+            join,
+            root: NodeRoot::new(root).unwrap(),
+            bootstrap: String::new(),
+            cp: ControlPlaneJoinCell::with(cp),
+        }
+    }
+
+    fn cp(&self) -> &ControlPlaneJoinContext {
+        self.cp.get().unwrap()
+    }
+}
+
+/// `join <IP1:PORT> --control-plane --certificate-key <key>` of `node` on `ip`.
+fn join_config(key: &str, ip: &str, node: &str) -> config::JoinConfig {
+    let flags = JoinFlags {
+        endpoint: Some(format!("{IP1}:{PORT}")),
+        token: Some(TOKEN.into()),
+        discovery_token_unsafe_skip_ca_verification: true,
+        control_plane: true,
+        certificate_key: Some(key.into()),
+        node_name: Some(node.into()),
+        apiserver_advertise_address: Some(ip.into()),
+        apiserver_bind_port: Some(PORT),
+        ..JoinFlags::default()
+    };
+    config::load_join(None, &flags).unwrap()
+}
+
+/// After discovery: the cluster's configuration read with the bootstrap token.
+async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> ControlPlaneJoinContext {
+    ControlPlaneJoinContext::fetch(
+        bootstrap.to_string(),
+        &join_config(key, IP2, "node-2"),
+        &NodeRoot::new(root).unwrap(),
+        &HostFs::real(),
     )
     .await
     .unwrap()
 }
 
-#[kubestrap_phases::async_trait]
-impl DownloadCertsContext for Joiner {
-    fn download_certs_spec(&self) -> Option<kubestrap_phases::download_certs::DownloadCertsSpec> {
-        self.plane.download_certs.clone()
-    }
-    async fn download_certs_client(&self) -> Result<ApiClient, PhaseError> {
-        Ok(bootstrap_client(&self.bootstrap_kubeconfig).await)
-    }
-}
-
-impl PkiContext for Joiner {
-    fn pki(&self) -> &PkiSpec {
-        &self.plane.pki
-    }
-    fn pki_session(&self) -> &PkiSession {
-        &self.session
-    }
-}
-
-impl StaticPodContext for Joiner {
-    fn static_pods(&self) -> &StaticPodSpec {
-        &self.plane.static_pods
-    }
-}
-
-impl EtcdJoinContext for Joiner {
-    fn etcd_join_spec(&self) -> EtcdJoinSpec {
-        let mut spec = self.plane.etcd_join.clone().unwrap();
-        spec.wait = Some(Duration::from_secs(90));
-        spec.call_timeout = Duration::from_secs(10);
-        spec
-    }
-}
-
-impl MarkControlPlaneContext for Joiner {
-    fn mark_spec(&self) -> MarkSpec {
-        self.plane.mark.clone()
-    }
+fn on_cp(step: impl Step<ControlPlaneJoinContext> + 'static) -> OnControlPlane {
+    OnControlPlane::new(step)
 }
 
 async fn run<C: Sync>(ctx: &C, step: &dyn Step<C>) -> Result<Vec<String>, PhaseError> {
@@ -252,8 +247,10 @@ async fn second_control_plane_joins_a_real_cluster() {
     let root2 = tempfile::tempdir().unwrap();
     let pki2 = root2.path().join("etc/kubernetes/pki");
     let wrong: CertificateKey = hex::encode([0x42u8; 32]).parse().unwrap();
-    let wrong_joiner = Joiner::new(root2.path(), &wrong.expose_hex(), bootstrap.clone()).await;
-    let err = run(&wrong_joiner, &DownloadCerts).await.unwrap_err();
+    let wrong_joiner = JoinHost::new(root2.path(), &wrong.expose_hex(), &bootstrap);
+    assert!(wrong_joiner.cp.get().is_none());
+    let err = run(&wrong_joiner, &on_cp(DownloadCerts)).await.unwrap_err();
+    assert!(wrong_joiner.cp.get().is_some(), "fetched on first use");
     assert!(err.to_string().contains("wrong certificate key"), "{err}");
     assert!(
         err.to_string().contains("kube-system/kubeadm-certs"),
@@ -263,10 +260,24 @@ async fn second_control_plane_joins_a_real_cluster() {
     assert!(files_under(root2.path()).is_empty(), "nothing written");
 
     // The right key: the shared certificates and keys, byte for byte, with kubeadm's modes.
-    let joiner = Arc::new(Joiner::new(root2.path(), &key, bootstrap.clone()).await);
-    assert_eq!(joiner.plane.pki.advertise_address.to_string(), IP2);
-    assert_eq!(joiner.plane.pki.node_name, "node-2");
-    run(joiner.as_ref(), &DownloadCerts).await.unwrap();
+    let mut cp = fetched_context(root2.path(), &key, &bootstrap).await;
+    let etcd_spec = cp.plane.etcd_join.as_mut().unwrap();
+    assert_eq!(etcd_spec.endpoints, [format!("https://{IP1}:2379")]);
+    // Nothing answers here: etcd-join must find the member through the etcd pods' annotation.
+    etcd_spec.endpoints = vec!["https://127.0.0.99:2379".into()];
+    let joiner = Arc::new(JoinHost::ready(
+        cp,
+        join_config(&key, IP2, "node-2"),
+        root2.path(),
+    ));
+    let plane = &joiner.cp().plane;
+    assert_eq!(plane.pki.advertise_address.to_string(), IP2);
+    assert_eq!(plane.pki.node_name, "node-2");
+    assert!(
+        !plane.etcd_join.as_ref().unwrap().learner,
+        "v1.20 adds a voting member, as kubeadm 1.20"
+    );
+    run(joiner.as_ref(), &on_cp(DownloadCerts)).await.unwrap();
     for (file, want_mode) in [
         ("ca.crt", 0o644),
         ("ca.key", 0o600),
@@ -286,14 +297,22 @@ async fn second_control_plane_joins_a_real_cluster() {
     }
     assert_eq!(files_under(root2.path()).len(), 8);
 
-    // This node's certificates, kubeconfigs and control-plane manifests, by init's phases.
-    let mut steps = kubestrap_phases::certs::phases::<Joiner>();
-    steps.extend(
-        JOIN_KUBECONFIGS
-            .into_iter()
-            .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<Joiner>>),
+    // control-plane-prepare: download-certs again (no change), then this node's certificates,
+    // kubeconfigs and control-plane manifests, by init's phases.
+    let steps = prepare_steps::<JoinHost>();
+    let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
+    assert_eq!(names[0], "download-certs");
+    assert!(
+        names.ends_with(&[
+            "admin",
+            "controller-manager",
+            "scheduler",
+            "apiserver",
+            "controller-manager",
+            "scheduler"
+        ]),
+        "{names:?}"
     );
-    steps.extend(kubestrap_phases::control_plane::phases::<Joiner>());
     for step in &steps {
         run(joiner.as_ref(), step.as_ref())
             .await
@@ -317,12 +336,70 @@ async fn second_control_plane_joins_a_real_cluster() {
         Some(IP2)
     );
 
+    // The first etcd's mirror pod, as the kubelet would post it, carrying kubeadm's annotation.
+    let first_manifest = read_pod(&etc1.join("manifests/etcd.yaml"));
+    let mut annotations = first_manifest.metadata.annotations.clone();
+    // What makes it a mirror pod (and spares it the service-account admission).
+    annotations.insert("kubernetes.io/config.mirror".into(), "testbed".into());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "etcd-node-1",
+            "namespace": "kube-system",
+            "labels": {"component": "etcd", "tier": "control-plane"},
+            "annotations": annotations,
+        },
+        "spec": {
+            "nodeName": "node-1",
+            "containers": [{"name": "etcd", "image": first_manifest.container().unwrap().image}],
+        },
+    }))
+    .unwrap();
+    let admin1 = ApiClient::from_kubeconfig(
+        &HostFs::real(),
+        &etc1.join("admin.conf"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    Api::<Pod>::namespaced(admin1.client().clone(), "kube-system")
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+
+    // A dry run of etcd-join only reads the membership and stages the manifest.
+    let staging = tempfile::tempdir().unwrap();
+    let staged_fs = HostFs::staged(staging.path());
+    let mut fx = Effects::new("etcd-join", &staged_fs, &Silent);
+    Step::<JoinHost>::run(&on_cp(EtcdJoin), joiner.as_ref(), &mut fx)
+        .await
+        .unwrap();
+    drop(fx);
+    let staged_manifest = staged_fs.target(&etc2.join("manifests/etcd.yaml"));
+    assert_eq!(
+        flag_of(&staged_manifest, "initial-cluster").as_deref(),
+        Some(format!("node-1=https://{IP1}:2380,node-2=https://{IP2}:2380").as_str())
+    );
+    let first_etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP1}:2379")],
+        &joiner.cp().etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        first_etcd.members().unwrap().len(),
+        1,
+        "a dry run adds nothing"
+    );
+
     // etcd-join: MemberAdd, then the manifest; the phase waits for the member to start, so
     // start it (as the kubelet would) once the manifest is there.
     let etcd_manifest = etc2.join("manifests/etcd.yaml");
     let join_task = {
         let joiner = joiner.clone();
-        tokio::spawn(async move { run(joiner.as_ref(), &EtcdJoin).await })
+        tokio::spawn(async move { run(joiner.as_ref(), &on_cp(EtcdJoin)).await })
     };
     let logs2 = root2.path().join("logs");
     std::fs::create_dir_all(&logs2).unwrap();
@@ -345,8 +422,9 @@ async fn second_control_plane_joins_a_real_cluster() {
     let progress = join_task.await.unwrap().unwrap();
     assert_eq!(progress, [format!("added etcd member https://{IP2}:2380")]);
     let etcd = EtcdCluster::connect(
+        &HostFs::real(),
         vec![format!("https://{IP2}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
@@ -357,7 +435,7 @@ async fn second_control_plane_joins_a_real_cluster() {
 
     // A re-run changes nothing: no second MemberAdd, the same manifest.
     let before = std::fs::read(&etcd_manifest).unwrap();
-    let again = run(joiner.as_ref(), &EtcdJoin).await.unwrap();
+    let again = run(joiner.as_ref(), &on_cp(EtcdJoin)).await.unwrap();
     assert_eq!(
         again,
         [format!("etcd member https://{IP2}:2380 already exists")]
@@ -389,7 +467,9 @@ async fn second_control_plane_joins_a_real_cluster() {
     }))
     .unwrap();
     nodes.create(&PostParams::default(), &node).await.unwrap();
-    run(joiner.as_ref(), &MarkControlPlane).await.unwrap();
+    run(joiner.as_ref(), &on_cp(MarkControlPlane))
+        .await
+        .unwrap();
     let marked = nodes.get("node-2").await.unwrap();
     assert!(
         marked
@@ -407,22 +487,175 @@ async fn second_control_plane_joins_a_real_cluster() {
 
     // MemberRemove (what reset does): the member goes, a second removal finds nothing.
     let via_first = EtcdCluster::connect(
+        &HostFs::real(),
         vec![format!("https://{IP1}:2379")],
-        &joiner.etcd_join_spec().client,
+        &joiner.cp().etcd_join_spec().client,
         Duration::from_secs(10),
     )
     .unwrap();
     assert!(
         via_first
-            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"), Duration::from_secs(30))
             .unwrap()
     );
     assert!(
         !via_first
-            .remove_member_by_peer_url(&format!("https://{IP2}:2380"))
+            .remove_member_by_peer_url(&format!("https://{IP2}:2380"), Duration::from_secs(30))
             .unwrap()
     );
     let left = via_first.members().unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].name, "node-1");
+
+    // The Secret gone (expired with its token): say so and how to upload it again.
+    let secrets: Api<Secret> = Api::namespaced(admin2.client().clone(), "kube-system");
+    secrets
+        .delete("kubeadm-certs", &Default::default())
+        .await
+        .unwrap();
+    let root3 = tempfile::tempdir().unwrap();
+    let late = JoinHost::new(root3.path(), &key, &bootstrap);
+    let err = run(&late, &on_cp(DownloadCerts)).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(
+        err.hint()
+            .unwrap()
+            .contains("kubeadm init phase upload-certs --upload-certs")
+    );
+    assert!(files_under(root3.path()).is_empty());
+}
+
+/// kubeadm's EtcdLearnerMode on etcd 3.4: the member joins as a learner, the first member keeps
+/// its quorum (it still writes) until the learner has started, and the learner is promoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn learner_member_keeps_quorum_and_is_promoted() {
+    const IP3: &str = "127.0.0.91";
+    const IP4: &str = "127.0.0.92";
+    let root1 = tempfile::tempdir().unwrap();
+    let ctx1 = api_support::init_context(root1.path(), "v1.20.2", IP3, "");
+    let mut steps = kubestrap_phases::certs::phases::<InitContext>();
+    steps.push(Box::new(kubestrap_phases::etcd::EtcdLocal));
+    run_steps(&ctx1, &steps).await;
+    let pki1 = root1.path().join("etc/kubernetes/pki");
+    let logs1 = root1.path().join("logs");
+    std::fs::create_dir_all(&logs1).unwrap();
+    let mut procs = vec![start(
+        &root1.path().join("etc/kubernetes/manifests/etcd.yaml"),
+        &logs1,
+    )];
+    let p1 = |f: &str| pki1.join(f).display().to_string();
+    let etcd_curl = |ip: &str, path: &str, body: &str| {
+        curl(&[
+            "--cacert",
+            &p1("etcd/ca.crt"),
+            "--cert",
+            &p1("apiserver-etcd-client.crt"),
+            "--key",
+            &p1("apiserver-etcd-client.key"),
+            "-X",
+            "POST",
+            "-d",
+            body,
+            &format!("https://{ip}:2379{path}"),
+        ])
+    };
+    wait_for("etcd /health", Duration::from_secs(30), &mut procs, || {
+        etcd_curl(IP3, "/v3/cluster/member/list", "{}")
+            .and_then(|b| if b.contains("node-1") { Ok(b) } else { Err(b) })
+    });
+
+    // The joiner: the CAs copied (download-certs proper is tested above), its own certs.
+    let root2 = tempfile::tempdir().unwrap();
+    let pki2 = root2.path().join("etc/kubernetes/pki");
+    for f in ["ca.crt", "ca.key", "etcd/ca.crt", "etcd/ca.key"] {
+        std::fs::create_dir_all(pki2.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(pki1.join(f), pki2.join(f)).unwrap();
+    }
+    let mut cluster = ctx1.config.cluster.clone();
+    cluster.control_plane_endpoint = Some(config::HostPort {
+        host: config::Host::Ip(IP3.parse().unwrap()),
+        port: Some(6443),
+    });
+    cluster.feature_gates.insert("EtcdLearnerMode".into(), true);
+    let join = join_config(&hex::encode([1u8; 32]), IP4, "node-3");
+    let cp = join.control_plane.clone().unwrap();
+    let plane = JoiningControlPlane::new(
+        cluster,
+        &JoiningNode {
+            node: &join.node_registration,
+            endpoint: cp.local_api_endpoint,
+            certificate_key: cp.certificate_key,
+            timeouts: &join.timeouts,
+        },
+        &NodeRoot::new(root2.path()).unwrap(),
+    )
+    .unwrap();
+    assert!(plane.etcd_join.as_ref().unwrap().learner);
+    let joiner = Arc::new(JoinHost::ready(
+        ControlPlaneJoinContext::new(
+            plane,
+            String::new(),
+            Duration::from_secs(30),
+            &HostFs::real(),
+        ),
+        join.clone(),
+        root2.path(),
+    ));
+    for step in kubestrap_phases::certs::phases::<ControlPlaneJoinContext>() {
+        run(joiner.cp(), step.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
+    }
+
+    let etcd_manifest = root2.path().join("etc/kubernetes/manifests/etcd.yaml");
+    let join_task = {
+        let joiner = joiner.clone();
+        tokio::spawn(async move { run(joiner.as_ref(), &on_cp(EtcdJoin)).await })
+    };
+    for _ in 0..300 {
+        if etcd_manifest.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(etcd_manifest.exists(), "etcd-join wrote no manifest");
+    let etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP3}:2379")],
+        &joiner.cp().etcd_join_spec().client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let own = format!("https://{IP4}:2380");
+    let before: Vec<_> = etcd.members().unwrap();
+    let learner = before
+        .iter()
+        .find(|m| m.peer_urls.contains(&own))
+        .expect("the member was added");
+    assert!(learner.is_learner && !learner.is_started(), "{before:?}");
+    // A learner does not count towards quorum: the lone voter still commits writes.
+    etcd_curl(IP3, "/v3/kv/put", r#"{"key":"a2V5","value":"dmFsdWU="}"#)
+        .expect("the first member still writes while the learner is down");
+
+    let logs2 = root2.path().join("logs");
+    std::fs::create_dir_all(&logs2).unwrap();
+    procs.push(start(&etcd_manifest, &logs2));
+    let progress = join_task.await.unwrap().unwrap();
+    assert_eq!(
+        progress,
+        [
+            format!("added etcd learner {own}"),
+            format!("promoted etcd learner {own} to a voting member"),
+        ]
+    );
+    let after = etcd.members().unwrap();
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|m| m.is_started() && !m.is_learner),
+        "{after:?}"
+    );
+    // Re-running finds a voting member and changes nothing.
+    let again = run(joiner.as_ref(), &on_cp(EtcdJoin)).await.unwrap();
+    assert_eq!(again, [format!("etcd member {own} already exists")]);
+    assert_eq!(etcd.members().unwrap(), after);
 }

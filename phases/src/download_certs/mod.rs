@@ -375,6 +375,43 @@ mod tests {
     }
 
     #[test]
+    fn external_etcd_files_go_where_the_configuration_says() {
+        let k = key(8);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [("ca.crt", CERT), ("ca.key", RSA_KEY)] {
+            std::fs::write(dir.path().join(name), body).unwrap();
+        }
+        let src = dir.path().join("etcd-src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("ca.pem"), CERT).unwrap();
+        std::fs::write(src.join("client-key.pem"), RSA_KEY).unwrap();
+        let uploaded = EtcdFiles::External {
+            ca: Some(src.join("ca.pem")),
+            cert: Some(src.join("client.pem")),
+            key: Some(src.join("client-key.pem")),
+        };
+        let layout = upload_certs::files_to_upload(dir.path(), &uploaded);
+        let data = upload_certs::encrypted_entries(&HostFs::real(), &layout, &k).unwrap();
+        let target = EtcdFiles::External {
+            ca: Some("/n/etc/etcd/ca.pem".into()),
+            cert: Some("/n/etc/etcd/client.pem".into()),
+            key: Some("/n/etc/etcd/client-key.pem".into()),
+        };
+        let files = shared_files(&data, &k, Path::new("/n/pki"), &target).unwrap();
+        let paths: Vec<(&Path, Mode)> = files.iter().map(|f| (f.path.as_path(), f.mode)).collect();
+        assert_eq!(
+            paths,
+            [
+                (Path::new("/n/pki/ca.crt"), Mode::PUBLIC),
+                (Path::new("/n/pki/ca.key"), Mode::PRIVATE),
+                (Path::new("/n/etc/etcd/ca.pem"), Mode::PUBLIC),
+                (Path::new("/n/etc/etcd/client-key.pem"), Mode::PRIVATE),
+            ],
+            "the missing client cert was an empty entry and writes nothing"
+        );
+    }
+
+    #[test]
     fn missing_secret_points_at_reupload() {
         let phase: PhaseError = DownloadCertsError::SecretMissing.into();
         assert!(phase.to_string().contains("kube-system/kubeadm-certs"));

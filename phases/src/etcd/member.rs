@@ -7,10 +7,12 @@
 //! its existing blocking HTTPS client (ureq + rustls) instead of a gRPC stack; the gateway
 //! emits 64-bit member IDs as JSON strings.
 //!
-//! Adding a member to a one-member cluster raises the quorum to two: until the new member
-//! starts, the cluster (and every API server on it) cannot write. kubeadm therefore writes the
-//! manifest right after `MemberAdd`, and so does [`EtcdJoin`]; it then waits, when asked, for
-//! the member to start and publish its name.
+//! Adding a voting member to a one-member cluster raises the quorum to two: until the new
+//! member starts, the cluster (and every API server on it) cannot write. kubeadm therefore
+//! writes the manifest right after `MemberAdd`, and so does [`EtcdJoin`]; it then waits for the
+//! member to start. From v1.29 (kubeadm's `EtcdLearnerMode`, beta and on by default; alpha
+//! from v1.27) the member is added as a non-voting learner instead, which leaves the quorum
+//! alone, and promoted once it has caught up with the leader.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConf
 use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
+use crate::host::HostFs;
 use crate::static_pod::{EtcdSpec, StaticPodContext, fingerprint_common, write_manifest};
 use crate::step::{Applicability, PhaseError, Step};
 
@@ -58,6 +61,8 @@ pub struct Member {
     pub peer_urls: Vec<String>,
     #[serde(rename = "clientURLs", default)]
     pub client_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    pub is_learner: bool,
 }
 
 impl Member {
@@ -125,6 +130,15 @@ pub enum EtcdError {
 
     #[error("etcd member {peer_url} did not start within {waited:?}")]
     NotStarted { peer_url: String, waited: Duration },
+
+    #[error(
+        "etcd learner {peer_url} was not promoted to a voting member within {waited:?}: {last}"
+    )]
+    NotPromoted {
+        peer_url: String,
+        waited: Duration,
+        last: String,
+    },
 }
 
 impl EtcdError {
@@ -151,7 +165,7 @@ impl From<EtcdError> for PhaseError {
             EtcdError::NoEndpoints | EtcdError::Unreachable { .. } => {
                 "check that the existing control plane's etcd answers on its client URL (port 2379) from this node"
             }
-            EtcdError::NotStarted { .. } => {
+            EtcdError::NotStarted { .. } | EtcdError::NotPromoted { .. } => {
                 "check that the kubelet started the etcd static pod (its log), and that this node's peer URL (port 2380) is reachable from the other members"
             }
             _ => "check the etcd cluster's health (`etcdctl endpoint health --cluster`)",
@@ -166,16 +180,18 @@ pub struct EtcdCluster {
     agent: ureq::Agent,
 }
 
-fn read_pem(path: &Path) -> Result<Vec<u8>, EtcdError> {
-    std::fs::read(path).map_err(|e| EtcdError::Tls {
+fn read_pem(fs: &HostFs, path: &Path) -> Result<Vec<u8>, EtcdError> {
+    fs.read(path).map_err(|e| EtcdError::Tls {
         path: path.to_path_buf(),
-        problem: e.to_string(),
+        problem: e.source.to_string(),
     })
 }
 
 impl EtcdCluster {
-    /// Reads the client TLS files; `timeout` bounds each call.
+    /// Reads the client TLS files through `fs` (a dry run's staged certificates included);
+    /// `timeout` bounds each call.
     pub fn connect(
+        fs: &HostFs,
         endpoints: Vec<String>,
         tls: &EtcdClientTls,
         timeout: Duration,
@@ -188,7 +204,7 @@ impl EtcdCluster {
             problem: problem.to_string(),
         };
         let certs_in = |path: &Path| -> Result<Vec<Certificate<'static>>, EtcdError> {
-            let pem = read_pem(path)?;
+            let pem = read_pem(fs, path)?;
             let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
@@ -202,7 +218,7 @@ impl EtcdCluster {
         };
         let ca = certs_in(&tls.ca)?;
         let chain = certs_in(&tls.cert)?;
-        let key_pem = read_pem(&tls.key)?;
+        let key_pem = read_pem(fs, &tls.key)?;
         let key = PrivateKey::from_pem(&key_pem)
             .map_err(|_| bad(&tls.key, "no PEM private key in it"))?
             .to_owned();
@@ -215,6 +231,8 @@ impl EtcdCluster {
         let agent = ureq::Agent::config_builder()
             .tls_config(tls_config)
             .timeout_global(Some(timeout))
+            // A dead endpoint should not cost the whole call budget before the next is tried.
+            .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
             .http_status_as_error(false)
             .build()
             .new_agent();
@@ -291,13 +309,26 @@ impl EtcdCluster {
             .members)
     }
 
-    /// `MemberAdd`: returns every member afterwards, the new one included.
-    pub fn add_member(&self, peer_url: &str) -> Result<Vec<Member>, EtcdError> {
+    /// `MemberAdd`, as a voting member or a learner: returns every member afterwards, the
+    /// new one included.
+    pub fn add_member(&self, peer_url: &str, learner: bool) -> Result<Vec<Member>, EtcdError> {
         Ok(self
             .call(
                 "MemberAdd",
                 "/v3/cluster/member/add",
-                &serde_json::json!({ "peerURLs": [peer_url] }),
+                &serde_json::json!({ "peerURLs": [peer_url], "isLearner": learner }),
+            )?
+            .members)
+    }
+
+    /// `MemberPromote`: a learner becomes a voting member. etcd refuses while the learner is
+    /// not started or not yet in sync with the leader.
+    pub fn promote_member(&self, id: u64) -> Result<Vec<Member>, EtcdError> {
+        Ok(self
+            .call(
+                "MemberPromote",
+                "/v3/cluster/member/promote",
+                &serde_json::json!({ "ID": id.to_string() }),
             )?
             .members)
     }
@@ -314,24 +345,76 @@ impl EtcdCluster {
     }
 
     /// Removes the member with this peer URL; `Ok(false)` when there is none (already gone).
-    pub fn remove_member_by_peer_url(&self, peer_url: &str) -> Result<bool, EtcdError> {
-        match find_member(&self.members()?, peer_url) {
-            Some(m) => {
-                self.remove_member(m.id)?;
-                Ok(true)
+    /// etcd refuses ("unhealthy cluster", gRPC Unavailable) while a member that recently
+    /// joined is not yet counted as active; that is retried for up to `limit`, as kubeadm's
+    /// reset retries.
+    pub fn remove_member_by_peer_url(
+        &self,
+        peer_url: &str,
+        limit: Duration,
+    ) -> Result<bool, EtcdError> {
+        const UNAVAILABLE: i64 = 14;
+        let started = Instant::now();
+        loop {
+            let Some(id) = find_member(&self.members()?, peer_url).map(|m| m.id) else {
+                return Ok(false);
+            };
+            match self.remove_member(id) {
+                Ok(_) => return Ok(true),
+                Err(EtcdError::Rejected { code, .. })
+                    if code == UNAVAILABLE && started.elapsed() < limit =>
+                {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
             }
-            None => Ok(false),
         }
     }
 
     /// Adds the member unless its peer URL is already registered (a re-run): idempotent.
     /// Returns the members afterwards and whether this call added it.
-    pub fn ensure_member(&self, peer_url: &str) -> Result<(Vec<Member>, bool), EtcdError> {
+    pub fn ensure_member(
+        &self,
+        peer_url: &str,
+        learner: bool,
+    ) -> Result<(Vec<Member>, bool), EtcdError> {
         let members = self.members()?;
         if find_member(&members, peer_url).is_some() {
             return Ok((members, false));
         }
-        Ok((self.add_member(peer_url)?, true))
+        Ok((self.add_member(peer_url, learner)?, true))
+    }
+
+    /// Promotes the learner with `peer_url`, retrying while etcd says it is not ready yet;
+    /// a member that already votes is left alone. Returns whether this call promoted it.
+    pub fn promote_when_ready(
+        &self,
+        peer_url: &str,
+        limit: Duration,
+        interval: Duration,
+    ) -> Result<bool, EtcdError> {
+        let started = Instant::now();
+        loop {
+            let last = match find_member(&self.members()?, peer_url) {
+                Some(m) if !m.is_learner => return Ok(false),
+                Some(m) => match self.promote_member(m.id) {
+                    Ok(_) => return Ok(true),
+                    // "can only promote a learner member which is in sync with leader",
+                    // "etcdserver: learner member not ready yet"…: keep asking.
+                    Err(e @ EtcdError::Rejected { .. }) => e.to_string(),
+                    Err(e) => return Err(e),
+                },
+                None => format!("no member has peer URL {peer_url}"),
+            };
+            if started.elapsed() >= limit {
+                return Err(EtcdError::NotPromoted {
+                    peer_url: peer_url.to_string(),
+                    waited: limit,
+                    last,
+                });
+            }
+            std::thread::sleep(interval);
+        }
     }
 
     /// Polls until the member with `peer_url` has started (published its name).
@@ -392,18 +475,76 @@ pub fn initial_cluster(members: &[Member], node_name: &str, own_peer_url: &str) 
     InitialCluster::Existing(out)
 }
 
+/// The annotation kubeadm puts on each etcd static pod, and reads back to find the members.
+pub const ADVERTISE_CLIENT_URLS_ANNOTATION: &str =
+    "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+
+/// The client URLs the etcd pods advertise (kubeadm ≥ 1.22's `NewFromCluster`), in order,
+/// without repeats.
+pub fn client_urls_from_pods(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for pod in pods {
+        let urls = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ADVERTISE_CLIENT_URLS_ANNOTATION));
+        for url in urls.into_iter().flat_map(|u| u.split(',')) {
+            let url = url.trim();
+            if !url.is_empty() && !out.iter().any(|u| u == url) {
+                out.push(url.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.
+async fn etcd_pod_urls(
+    fs: &HostFs,
+    admin_kubeconfig: &Path,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let client = crate::apiclient::ApiClient::from_kubeconfig(fs, admin_kubeconfig, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.client().clone(), "kube-system");
+    let params = kube::api::ListParams::default().labels("component=etcd,tier=control-plane");
+    let list = tokio::time::timeout(timeout, pods.list(&params))
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|e| e.to_string())?;
+    Ok(client_urls_from_pods(&list.items))
+}
+
 /// What `etcd-join` needs besides the node's static-pod spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcdJoinSpec {
-    /// Client URLs of the existing cluster's etcd (`https://<control plane>:2379`); the
-    /// first that answers is used.
+    /// Client URLs to try when the etcd pods name none (`https://<control plane>:2379`).
     pub endpoints: Vec<String>,
+    /// This node's admin.conf (written by `control-plane-prepare/kubeconfig`): the etcd
+    /// pods' advertised client URLs are read with it first, as kubeadm does. `None` to use
+    /// `endpoints` only.
+    pub admin_kubeconfig: Option<PathBuf>,
     pub client: EtcdClientTls,
     /// Bound for each call.
     pub call_timeout: Duration,
-    /// Wait this long for the new member to start after writing its manifest; `None` to
-    /// return as soon as the manifest is written.
-    pub wait: Option<Duration>,
+    /// How long the new member may take to start (and, as a learner, to be promoted) after
+    /// its manifest is written.
+    pub wait: Duration,
+    /// Add the member as a learner and promote it once in sync (kubeadm's EtcdLearnerMode):
+    /// see [`learner_mode`].
+    pub learner: bool,
+}
+
+/// Whether a join adds its etcd member as a learner: kubeadm's `EtcdLearnerMode` feature gate
+/// when set, else its default (on from v1.29, when the gate went beta).
+pub fn learner_mode(feature_gates: &std::collections::BTreeMap<String, bool>, minor: u64) -> bool {
+    feature_gates
+        .get("EtcdLearnerMode")
+        .copied()
+        .unwrap_or(minor >= 29)
 }
 
 /// The contract between `etcd-join` and the join context.
@@ -450,9 +591,28 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         let spec = ctx.etcd_join_spec();
         let own = peer_url(pods);
         let dry_run = fx.is_dry_run();
+        let learner = spec.learner;
+        let mut endpoints = Vec::new();
+        if let Some(admin) = &spec.admin_kubeconfig {
+            let limit = spec.call_timeout.min(Duration::from_secs(15));
+            match etcd_pod_urls(fx.fs(), admin, limit).await {
+                Ok(urls) => endpoints = urls,
+                Err(e) => fx.warn(format!(
+                    "cannot list the etcd pods with {} ({e}); trying {}",
+                    admin.display(),
+                    spec.endpoints.join(", ")
+                )),
+            }
+        }
+        for seed in &spec.endpoints {
+            if !endpoints.contains(seed) {
+                endpoints.push(seed.clone());
+            }
+        }
         let cluster = {
-            let (endpoints, client) = (spec.endpoints.clone(), spec.client.clone());
-            blocking(move || EtcdCluster::connect(endpoints, &client, spec.call_timeout)).await?
+            let (fs, client) = (fx.fs().clone(), spec.client.clone());
+            blocking(move || EtcdCluster::connect(&fs, endpoints, &client, spec.call_timeout))
+                .await?
         };
         let cluster = Arc::new(cluster);
         let (members, added) = {
@@ -468,27 +628,44 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
                             name: String::new(),
                             peer_urls: vec![own.clone()],
                             client_urls: Vec::new(),
+                            is_learner: learner,
                         });
                     }
                     Ok((members, added))
                 } else {
-                    c.ensure_member(&own)
+                    c.ensure_member(&own, learner)
                 }
             })
             .await?
         };
+        let kind = if learner { "learner" } else { "member" };
         fx.progress(match (added, dry_run) {
-            (true, true) => format!("would add etcd member {own}"),
-            (true, false) => format!("added etcd member {own}"),
+            (true, true) => format!("would add etcd {kind} {own}"),
+            (true, false) => format!("added etcd {kind} {own}"),
             (false, _) => format!("etcd member {own} already exists"),
         });
         let initial = initial_cluster(&members, &pods.node_name, &own);
         if let Some(pod) = render_member(pods, &initial)? {
             write_manifest(fx, pods, COMPONENT, &pod)?;
         }
-        if let (Some(limit), false) = (spec.wait, dry_run) {
-            let c = cluster.clone();
-            blocking(move || c.wait_started(&own, limit, Duration::from_millis(500))).await?;
+        if dry_run {
+            return Ok(());
+        }
+        let interval = Duration::from_millis(500);
+        let limit = spec.wait;
+        let promoted = {
+            let (c, own) = (cluster.clone(), own.clone());
+            blocking(move || {
+                // A learner (this run's, or an earlier run's) is promoted once in sync;
+                // a voting member is only waited for.
+                let promoted = c.promote_when_ready(&own, limit, interval)?;
+                c.wait_started(&own, limit, interval)?;
+                Ok(promoted)
+            })
+            .await?
+        };
+        if promoted {
+            fx.progress(format!("promoted etcd learner {own} to a voting member"));
         }
         Ok(())
     }
@@ -531,6 +708,7 @@ mod tests {
             name: name.into(),
             peer_urls: vec![url.into()],
             client_urls: vec![],
+            is_learner: false,
         };
         let members = [
             m(1, "node-1", "https://10.0.0.1:2380"),
@@ -557,9 +735,46 @@ mod tests {
     }
 
     #[test]
+    fn client_urls_come_from_the_etcd_pods_annotation() {
+        let pod = |urls: Option<&str>| {
+            let mut p = k8s_openapi::api::core::v1::Pod::default();
+            p.metadata.annotations = urls.map(|u| {
+                std::collections::BTreeMap::from([(
+                    ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
+                    u.to_string(),
+                )])
+            });
+            p
+        };
+        let pods = [
+            pod(Some("https://10.0.0.1:2379")),
+            pod(None),
+            pod(Some("https://10.0.0.2:2379, https://10.0.0.1:2379")),
+        ];
+        assert_eq!(
+            client_urls_from_pods(&pods),
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+        );
+    }
+
+    #[test]
+    fn learner_mode_follows_kubeadm_gate_and_default() {
+        let none = std::collections::BTreeMap::new();
+        assert!(!learner_mode(&none, 20));
+        assert!(!learner_mode(&none, 28));
+        assert!(learner_mode(&none, 29));
+        let on = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), true)]);
+        let off = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), false)]);
+        assert!(learner_mode(&on, 27));
+        assert!(!learner_mode(&off, 30));
+    }
+
+    #[test]
     fn missing_tls_files_are_named() {
         let tls = EtcdClientTls::apiserver_etcd_client(Path::new("/nonexistent/pki"));
+        let fs = HostFs::real();
         let err = EtcdCluster::connect(
+            &fs,
             vec!["https://127.0.0.1:2379".into()],
             &tls,
             Duration::from_secs(1),
@@ -571,7 +786,7 @@ mod tests {
             "{err}"
         );
         assert!(matches!(
-            EtcdCluster::connect(vec![], &tls, Duration::from_secs(1)),
+            EtcdCluster::connect(&fs, vec![], &tls, Duration::from_secs(1)),
             Err(EtcdError::NoEndpoints)
         ));
     }

@@ -134,7 +134,7 @@ pub fn render_member(
         .clone()
         .unwrap_or_else(|| etcd_image_tag(minor).to_string());
     let annotations = BTreeMap::from([(
-        "kubeadm.kubernetes.io/etcd.advertise-client-urls".to_string(),
+        ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
         arg_value(&args, "advertise-client-urls")
             .unwrap_or_default()
             .to_string(),
