@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use kubestrap_phases::NodeRoot;
 use kubestrap_phases::etcd::EtcdCluster;
 use kubestrap_phases::reset::{
     self, Inventory, KubeletService, MemberOutcome, ResetOptions, Systemd,
 };
+use kubestrap_phases::{HostFs, NodeRoot};
 use serde_json::{Value, json};
 
 use crate::cli::{GlobalArgs, ResetArgs};
@@ -261,14 +261,19 @@ impl Run<'_> {
     fn remove_etcd_member(&mut self, etcd: &reset::LocalEtcd) {
         const PHASE: &str = "remove-etcd-member";
         let endpoints = vec![etcd.client_url.clone()];
-        let outcome = EtcdCluster::connect(endpoints, &etcd.credentials, ETCD_CALL_TIMEOUT)
-            .and_then(|client| {
-                self.progress(
-                    PHASE,
-                    format!("asking {} for the member list", etcd.client_url),
-                );
-                reset::remove_this_member(&client, &etcd.member, ETCD_PATIENCE)
-            });
+        let outcome = EtcdCluster::connect(
+            &HostFs::real(),
+            endpoints,
+            &etcd.credentials,
+            ETCD_CALL_TIMEOUT,
+        )
+        .and_then(|client| {
+            self.progress(
+                PHASE,
+                format!("asking {} for the member list", etcd.client_url),
+            );
+            reset::remove_this_member(&client, &etcd.member, ETCD_PATIENCE)
+        });
         let said = match outcome {
             Ok(MemberOutcome::Removed { id, remaining }) => format!(
                 "removed member {:?} (ID {id:x}) from the etcd cluster; {remaining} member(s) remain",

@@ -353,7 +353,6 @@ impl EtcdCluster {
         peer_url: &str,
         limit: Duration,
     ) -> Result<bool, EtcdError> {
-        const UNAVAILABLE: i64 = 14;
         let started = Instant::now();
         loop {
             let Some(id) = find_member(&self.members()?, peer_url).map(|m| m.id) else {
@@ -361,9 +360,7 @@ impl EtcdCluster {
             };
             match self.remove_member(id) {
                 Ok(_) => return Ok(true),
-                Err(EtcdError::Rejected { code, .. })
-                    if code == UNAVAILABLE && started.elapsed() < limit =>
-                {
+                Err(e) if e.is_transient() && started.elapsed() < limit => {
                     std::thread::sleep(Duration::from_secs(1));
                 }
                 Err(e) => return Err(e),

@@ -222,7 +222,12 @@ mod tests {
             key: dir.path().join("c.key"),
         };
         let endpoints = vec!["https://127.0.0.1:1".to_string()];
-        let Err(err) = EtcdCluster::connect(endpoints, &creds, Duration::from_secs(1)) else {
+        let Err(err) = EtcdCluster::connect(
+            &crate::HostFs::real(),
+            endpoints,
+            &creds,
+            Duration::from_secs(1),
+        ) else {
             panic!("connected without credentials");
         };
         let err = err.to_string();
