@@ -408,7 +408,10 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     }
     let requests = j.result()["api_requests"].as_u64().unwrap();
     eprintln!("worker join: {:?}, {requests} API requests", j.took);
-    assert!((6..=12).contains(&requests), "{requests}");
+    assert_eq!(
+        requests, 6,
+        "cluster-info twice, kubeadm-config, kubelet-config, the CSR, one watch"
+    );
     let etc = w1.join("etc/kubernetes");
     let pki = w1.join("var/lib/kubelet/pki");
     for f in [
