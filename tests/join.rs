@@ -517,6 +517,84 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert_eq!(again.result()["api_requests"], 0);
     assert_eq!(csr_names(cp).len(), csrs_before.len() + 1);
 
+    // The kubelet's own bootstrap (the default): the files for it are written, the host's
+    // kubelet is never touched under a --root, and the wait for kubelet.conf says why it
+    // cannot end.
+    let k = tempfile::tempdir().unwrap();
+    let config = k.path().join("join.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 2s\n",
+    )
+    .unwrap();
+    let j = join(
+        k.path(),
+        &endpoint(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--node-name",
+            "k1",
+        ],
+    );
+    assert_eq!(j.code, Some(1));
+    assert_eq!(
+        j.result()["failed_phase"],
+        "kubelet-wait-bootstrap",
+        "{:#?}",
+        j.events
+    );
+    let warned: Vec<&str> = j
+        .events
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("the kubelet was not (re)started")),
+        "{warned:?}"
+    );
+    assert!(
+        j.error().contains("--tls-bootstrap builtin"),
+        "{}",
+        j.error()
+    );
+    let kroot = k.path();
+    for f in [
+        "etc/kubernetes/bootstrap-kubelet.conf",
+        "etc/kubernetes/pki/ca.crt",
+        "var/lib/kubelet/config.yaml",
+        "var/lib/kubelet/kubeadm-flags.env",
+    ] {
+        assert!(kroot.join(f).is_file(), "{f}");
+    }
+    assert!(!kroot.join("etc/kubernetes/kubelet.conf").exists());
+    let flags = std::fs::read_to_string(kroot.join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(
+        flags.starts_with("KUBELET_KUBEADM_ARGS=") && flags.contains("--hostname-override=k1"),
+        "{flags}"
+    );
+    // The bootstrap kubeconfig works: the token may read what a joining kubelet reads.
+    let (ok, out) = kubectl(
+        &kroot.join("etc/kubernetes/bootstrap-kubelet.conf"),
+        &[
+            "get",
+            "cm",
+            "kubelet-config",
+            "-n",
+            "kube-system",
+            "-o",
+            "name",
+        ],
+    );
+    assert!(ok, "{out}");
+
     // Without the binding that lets the token's group have node CSRs auto-approved, the CSR
     // stays Pending: the join says why while it waits, and fails at timeouts.tlsBootstrap
     // with the cause, having written nothing.
@@ -647,4 +725,18 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
     assert_eq!(files_left(t.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn an_unknown_tls_bootstrap_mode_is_a_usage_error_naming_the_flag() {
+    let out = kubestrap()
+        .args(["join", "10.0.0.1:6443", "--tls-bootstrap", "kubeadm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-bootstrap") && err.contains("builtin"),
+        "{err}"
+    );
 }
