@@ -375,6 +375,35 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
     assert_eq!(files_left(deleted.path()), Vec::<PathBuf>::new());
 
+    // A dry run discovers for real but posts no CSR and writes only into its staging dir.
+    let dry = tempfile::tempdir().unwrap();
+    let csrs_before = csr_names(cp);
+    let j = join(
+        dry.path(),
+        &endpoint(),
+        &[
+            "--dry-run",
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--tls-bootstrap",
+            "builtin",
+            "--node-name",
+            "dry1",
+        ],
+    );
+    assert_eq!(j.code, Some(0), "{:#?}", j.events);
+    assert_eq!(j.result()["dry_run"], true);
+    let staged = PathBuf::from(j.result()["staging_dir"].as_str().unwrap());
+    let staged_conf = staged
+        .join(dry.path().strip_prefix("/").unwrap())
+        .join("etc/kubernetes/bootstrap-kubelet.conf");
+    assert!(staged_conf.is_file(), "{}", staged_conf.display());
+    assert_eq!(files_left(dry.path()), Vec::<PathBuf>::new());
+    assert_eq!(csr_names(cp), csrs_before);
+    std::fs::remove_dir_all(&staged).unwrap();
+
     // The worker joins.
     let w = tempfile::tempdir().unwrap();
     let w1 = w.path();
