@@ -148,10 +148,16 @@ impl Join {
     }
 }
 
+/// `kubestrap join [endpoint] …` (no endpoint argument when it is empty).
 fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
     let start = Instant::now();
-    let out = kubestrap()
-        .args(["join", endpoint, "-o", "json", "--root"])
+    let mut cmd = kubestrap();
+    cmd.arg("join");
+    if !endpoint.is_empty() {
+        cmd.arg(endpoint);
+    }
+    let out = cmd
+        .args(["-o", "json", "--root"])
         .arg(root)
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
         .args(args)
@@ -545,6 +551,35 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert_eq!(again.result()["api_requests"], 0);
     assert_eq!(csr_names(cp).len(), csrs_before.len() + 1);
+
+    // File discovery: a kubeconfig with the cluster's endpoint and CA and the token as user.
+    let fd = tempfile::tempdir().unwrap();
+    let discovery_file = fd.path().join("discovery.conf");
+    let ca_file = cp.join("etc/kubernetes/pki/ca.crt");
+    std::fs::write(
+        &discovery_file,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: https://{}\n    certificate-authority: {}\ncontexts:\n- name: c\n  context: {{cluster: k, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: {TOKEN}}}\n", endpoint(), ca_file.display()),
+    )
+    .unwrap();
+    let root3 = fd.path().join("node");
+    let j = join(
+        &root3,
+        "",
+        &[
+            "--discovery-file",
+            discovery_file.to_str().unwrap(),
+            "--tls-bootstrap",
+            "builtin",
+            "--node-name",
+            "w3",
+        ],
+    );
+    assert_eq!(j.code, Some(0), "{:#?}", j.events);
+    let (ok, out) = kubectl(
+        &root3.join("etc/kubernetes/kubelet.conf"),
+        &["get", "--raw", "/api"],
+    );
+    assert!(ok, "{out}");
 
     // The kubelet's own bootstrap (the default): the files for it are written, the host's
     // kubelet is never touched under a --root, and the wait for kubelet.conf says why it
