@@ -147,10 +147,16 @@ impl Join {
     }
 }
 
+/// `kubestrap join [endpoint] …` (no endpoint argument when it is empty).
 fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
     let start = Instant::now();
-    let out = kubestrap()
-        .args(["join", endpoint, "-o", "json", "--root"])
+    let mut cmd = kubestrap();
+    cmd.arg("join");
+    if !endpoint.is_empty() {
+        cmd.arg(endpoint);
+    }
+    let out = cmd
+        .args(["-o", "json", "--root"])
         .arg(root)
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
         .args(args)
@@ -374,6 +380,35 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
     assert_eq!(files_left(deleted.path()), Vec::<PathBuf>::new());
 
+    // A dry run discovers for real but posts no CSR and writes only into its staging dir.
+    let dry = tempfile::tempdir().unwrap();
+    let csrs_before = csr_names(cp);
+    let j = join(
+        dry.path(),
+        &endpoint(),
+        &[
+            "--dry-run",
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--tls-bootstrap",
+            "builtin",
+            "--node-name",
+            "dry1",
+        ],
+    );
+    assert_eq!(j.code, Some(0), "{:#?}", j.events);
+    assert_eq!(j.result()["dry_run"], true);
+    let staged = PathBuf::from(j.result()["staging_dir"].as_str().unwrap());
+    let staged_conf = staged
+        .join(dry.path().strip_prefix("/").unwrap())
+        .join("etc/kubernetes/bootstrap-kubelet.conf");
+    assert!(staged_conf.is_file(), "{}", staged_conf.display());
+    assert_eq!(files_left(dry.path()), Vec::<PathBuf>::new());
+    assert_eq!(csr_names(cp), csrs_before);
+    std::fs::remove_dir_all(&staged).unwrap();
+
     // The worker joins.
     let w = tempfile::tempdir().unwrap();
     let w1 = w.path();
@@ -407,7 +442,10 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     }
     let requests = j.result()["api_requests"].as_u64().unwrap();
     eprintln!("worker join: {:?}, {requests} API requests", j.took);
-    assert!((6..=12).contains(&requests), "{requests}");
+    assert_eq!(
+        requests, 6,
+        "cluster-info twice, kubeadm-config, kubelet-config, the CSR, one watch"
+    );
     let etc = w1.join("etc/kubernetes");
     let pki = w1.join("var/lib/kubelet/pki");
     for f in [
@@ -512,6 +550,113 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert_eq!(again.result()["api_requests"], 0);
     assert_eq!(csr_names(cp).len(), csrs_before.len() + 1);
+
+    // File discovery: a kubeconfig with the cluster's endpoint and CA and the token as user.
+    let fd = tempfile::tempdir().unwrap();
+    let discovery_file = fd.path().join("discovery.conf");
+    let ca_file = cp.join("etc/kubernetes/pki/ca.crt");
+    std::fs::write(
+        &discovery_file,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: https://{}\n    certificate-authority: {}\ncontexts:\n- name: c\n  context: {{cluster: k, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: {TOKEN}}}\n", endpoint(), ca_file.display()),
+    )
+    .unwrap();
+    let root3 = fd.path().join("node");
+    let j = join(
+        &root3,
+        "",
+        &[
+            "--discovery-file",
+            discovery_file.to_str().unwrap(),
+            "--tls-bootstrap",
+            "builtin",
+            "--node-name",
+            "w3",
+        ],
+    );
+    assert_eq!(j.code, Some(0), "{:#?}", j.events);
+    let (ok, out) = kubectl(
+        &root3.join("etc/kubernetes/kubelet.conf"),
+        &["get", "--raw", "/api"],
+    );
+    assert!(ok, "{out}");
+
+    // The kubelet's own bootstrap (the default): the files for it are written, the host's
+    // kubelet is never touched under a --root, and the wait for kubelet.conf says why it
+    // cannot end.
+    let k = tempfile::tempdir().unwrap();
+    let config = k.path().join("join.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 2s\n",
+    )
+    .unwrap();
+    let j = join(
+        k.path(),
+        &endpoint(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--token",
+            TOKEN,
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--node-name",
+            "k1",
+        ],
+    );
+    assert_eq!(j.code, Some(1));
+    assert_eq!(
+        j.result()["failed_phase"],
+        "kubelet-wait-bootstrap",
+        "{:#?}",
+        j.events
+    );
+    let warned: Vec<&str> = j
+        .events
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("the kubelet was not (re)started")),
+        "{warned:?}"
+    );
+    assert!(
+        j.error().contains("--tls-bootstrap builtin"),
+        "{}",
+        j.error()
+    );
+    let kroot = k.path();
+    for f in [
+        "etc/kubernetes/bootstrap-kubelet.conf",
+        "etc/kubernetes/pki/ca.crt",
+        "var/lib/kubelet/config.yaml",
+        "var/lib/kubelet/kubeadm-flags.env",
+    ] {
+        assert!(kroot.join(f).is_file(), "{f}");
+    }
+    assert!(!kroot.join("etc/kubernetes/kubelet.conf").exists());
+    let flags = std::fs::read_to_string(kroot.join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(
+        flags.starts_with("KUBELET_KUBEADM_ARGS=") && flags.contains("--hostname-override=k1"),
+        "{flags}"
+    );
+    // The bootstrap kubeconfig works: the token may read what a joining kubelet reads.
+    let (ok, out) = kubectl(
+        &kroot.join("etc/kubernetes/bootstrap-kubelet.conf"),
+        &[
+            "get",
+            "cm",
+            "kubelet-config",
+            "-n",
+            "kube-system",
+            "-o",
+            "name",
+        ],
+    );
+    assert!(ok, "{out}");
 
     // Without the binding that lets the token's group have node CSRs auto-approved, the CSR
     // stays Pending: the join says why while it waits, and fails at timeouts.tlsBootstrap
@@ -643,4 +788,18 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
     assert_eq!(files_left(t.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn an_unknown_tls_bootstrap_mode_is_a_usage_error_naming_the_flag() {
+    let out = kubestrap()
+        .args(["join", "10.0.0.1:6443", "--tls-bootstrap", "kubeadm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-bootstrap") && err.contains("builtin"),
+        "{err}"
+    );
 }

@@ -57,6 +57,8 @@ pub struct BootstrapClient {
     client: Client,
     endpoint: String,
     requests: RequestCounter,
+    /// Bounds each plain request (a watch has its own window).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for BootstrapClient {
@@ -97,7 +99,25 @@ impl BootstrapClient {
             client,
             endpoint: endpoint.trim_end_matches('/').to_string(),
             requests: requests.clone(),
+            timeout,
         })
+    }
+
+    /// Counts one request and bounds it: hyper's read timeout is off (it would cut quiet
+    /// watches), so a server that accepts and never answers is cut here, as a connection
+    /// error the callers retry like any other.
+    async fn request<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        self.requests.count();
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(kube::Error::Service(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {:?}", self.timeout),
+            )))),
+        }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -110,16 +130,8 @@ impl BootstrapClient {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ConfigMap>, kube::Error> {
-        self.requests.count();
-        Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
-            .get_opt(name)
+        self.request(Api::<ConfigMap>::namespaced(self.client.clone(), namespace).get_opt(name))
             .await
-    }
-
-    /// GET the server's `/version` `gitVersion` (public to anonymous users too).
-    pub async fn server_version(&self) -> Result<String, kube::Error> {
-        self.requests.count();
-        Ok(self.client.apiserver_version().await?.git_version)
     }
 
     /// POST a CertificateSigningRequest; returns it as stored (name, resourceVersion).
@@ -127,18 +139,14 @@ impl BootstrapClient {
         &self,
         csr: &CertificateSigningRequest,
     ) -> Result<CertificateSigningRequest, kube::Error> {
-        self.requests.count();
-        Api::<CertificateSigningRequest>::all(self.client.clone())
-            .create(&PostParams::default(), csr)
-            .await
+        let api = Api::<CertificateSigningRequest>::all(self.client.clone());
+        self.request(api.create(&PostParams::default(), csr)).await
     }
 
     /// GET a CertificateSigningRequest.
     pub async fn csr(&self, name: &str) -> Result<CertificateSigningRequest, kube::Error> {
-        self.requests.count();
-        Api::<CertificateSigningRequest>::all(self.client.clone())
-            .get(name)
-            .await
+        let api = Api::<CertificateSigningRequest>::all(self.client.clone());
+        self.request(api.get(name)).await
     }
 
     /// One WATCH of the named CSR from `resource_version`, for at most `timeout` (the server
@@ -176,7 +184,6 @@ impl BootstrapClient {
         resource: &str,
         subresource: Option<&str>,
     ) -> Result<bool, kube::Error> {
-        self.requests.count();
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -190,8 +197,9 @@ impl BootstrapClient {
             },
             ..Default::default()
         };
-        let answer = Api::<SelfSubjectAccessReview>::all(self.client.clone())
-            .create(&PostParams::default(), &review)
+        let api = Api::<SelfSubjectAccessReview>::all(self.client.clone());
+        let answer = self
+            .request(api.create(&PostParams::default(), &review))
             .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
     }

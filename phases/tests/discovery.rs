@@ -288,6 +288,22 @@ async fn unreachable_endpoint_is_retried_until_the_timeout_then_named() {
 }
 
 #[tokio::test]
+async fn a_server_that_accepts_but_never_answers_is_unreachable_within_the_timeout() {
+    let server = port_aware(|_, _, _| {
+        std::thread::sleep(Duration::from_secs(30));
+        (500, String::new())
+    });
+    let d = discovery(server.port, vec![CaCertHash::from_digest([1; 32])]);
+    let start = Instant::now();
+    let (result, _, _) = run(&d, &patience(1500)).await;
+    let took = start.elapsed();
+    let err = result.unwrap_err();
+    assert!(matches!(err, DiscoveryError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("no answer within"), "{err}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[tokio::test]
 async fn missing_signature_fails_after_the_signer_grace_naming_the_token_id() {
     let server = port_aware(|port, ca, _| (200, cluster_info(port, ca, None)));
     let d = discovery(server.port, vec![pin(&server.ca_pem)]);

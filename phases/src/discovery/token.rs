@@ -1,6 +1,6 @@
 //! Discovery by bootstrap token (see the module above for the protocol).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust};
 use crate::bootstrap_client::{
@@ -11,6 +11,8 @@ use crate::config::BootstrapTokenDiscovery;
 use crate::jws::{JWS_KEY_PREFIX, JwsError, signature_key, verify_detached};
 
 const KUBECONFIG_KEY: &str = "kubeconfig";
+/// How often a retry that goes on is reported.
+const SAY_EVERY: Duration = Duration::from_secs(10);
 
 /// One look at cluster-info that did not succeed, by what may heal it.
 enum Failure {
@@ -53,6 +55,7 @@ pub async fn discover_token(
     let deadline = start + patience.timeout;
     let mut signer_since: Option<Instant> = None;
     let mut attempts = 0u32;
+    let mut said: Option<(u8, Instant)> = None;
     let signed = loop {
         attempts += 1;
         let failure = match fetch_signed(&unverified, d).await {
@@ -91,17 +94,27 @@ pub async fn discover_token(
                 (deadline, Failure::SignerIdle(e))
             }
         };
-        let left = until.saturating_duration_since(now);
-        match what {
-            Failure::Unreachable(last) => progress(format!(
-                "{endpoint} does not answer yet ({last}); retrying for up to {left:?}"
-            )),
-            Failure::SignerIdle(_) => progress(format!(
-                "cluster-info carries no token signature yet: kube-controller-manager's bootstrap signer has not run; retrying for up to {left:?}"
-            )),
-            Failure::Signer(e) | Failure::Final(e) => progress(format!(
-                "{e}; retrying for up to {left:?} while the bootstrap signer catches up"
-            )),
+        // Said when the cause changes, and every SAY_EVERY while it lasts, not every second.
+        let left = Duration::from_secs(until.saturating_duration_since(now).as_secs());
+        let (kind, message) = match what {
+            Failure::Unreachable(last) => (
+                0,
+                format!("{endpoint} does not answer yet ({last}); retrying for up to {left:?}"),
+            ),
+            Failure::SignerIdle(_) => (
+                1,
+                format!(
+                    "cluster-info carries no token signature yet: kube-controller-manager's bootstrap signer has not run; retrying for up to {left:?}"
+                ),
+            ),
+            Failure::Signer(e) | Failure::Final(e) => (
+                2,
+                format!("{e}; retrying for up to {left:?} while the bootstrap signer catches up"),
+            ),
+        };
+        if said.is_none_or(|(k, at)| k != kind || now.duration_since(at) >= SAY_EVERY) {
+            progress(message);
+            said = Some((kind, now));
         }
         tokio::time::sleep(patience.interval).await;
     };

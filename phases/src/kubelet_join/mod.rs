@@ -389,6 +389,7 @@ async fn start<C: JoinKubeletContext>(
 
     let credentials = match (spec.tls_bootstrap, fx.is_dry_run()) {
         (TlsBootstrap::Builtin, false) => {
+            let started = Instant::now();
             let progress = |m: String| fx.progress(m);
             let creds = tls_bootstrap::bootstrap(
                 &client,
@@ -409,10 +410,13 @@ async fn start<C: JoinKubeletContext>(
                     hint,
                 }
             })?;
+            let waited = started.elapsed();
             fx.progress(format!(
-                "CertificateSigningRequest {} approved and issued for system:node:{}",
+                "CertificateSigningRequest {} approved and issued for system:node:{} in {waited:?}",
                 creds.csr_name, spec.node_name
             ));
+            let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            fx.set_result_field("tls_bootstrap_ms", Value::from(ms));
             Some(creds)
         }
         (TlsBootstrap::Builtin, true) => {

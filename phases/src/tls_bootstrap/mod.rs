@@ -326,14 +326,20 @@ async fn wait_for_certificate(
             .saturating_duration_since(now)
             .max(Duration::from_secs(1));
         let mut seen_version = None;
+        let mut approved = false;
         let watched = tokio::time::timeout(
             window + Duration::from_secs(5),
             client.watch_csr(&name, &version, window, |event| match event {
                 WatchEvent::Added(csr) | WatchEvent::Modified(csr) => {
                     seen_version = csr.metadata.resource_version.clone();
-                    let s = standing(csr.status.as_ref());
-                    match s {
+                    // Approval and issue usually come as two events: keep watching through
+                    // the first, so one watch sees both.
+                    match standing(csr.status.as_ref()) {
                         Standing::Pending => None,
+                        Standing::Approved => {
+                            approved = true;
+                            None
+                        }
                         other => Some(Ok(other)),
                     }
                 }
@@ -347,11 +353,10 @@ async fn wait_for_certificate(
         if let Some(v) = seen_version {
             version = v;
         }
+        if approved {
+            last = Standing::Approved;
+        }
         last = match watched {
-            Ok(Ok(Some(Ok(Standing::Approved)))) => {
-                // Approved; the certificate follows in a later event.
-                Standing::Approved
-            }
             Ok(Ok(Some(Ok(other)))) => other,
             Ok(Ok(Some(Err(true)))) => return Err(TlsBootstrapError::Deleted { name }),
             Ok(Ok(Some(Err(false)))) => {
