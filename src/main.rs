@@ -51,8 +51,12 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    // Join discovery's first fetch is unverified on purpose (its content is then checked
+    // against the token's signature and the CA pins); kube-rs warns about that on every
+    // fetch, which would only alarm the user.
+    let directives = format!("{level},kube_client::client::tls=error");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

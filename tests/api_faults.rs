@@ -38,7 +38,7 @@ fn ready(root: &Path) -> bool {
 
 /// A first init, run to the end, so the node has a cluster to fault.
 fn first_init(root: &Path, advertise: &str, port: u16, config: &Path) {
-    let registrar = bed::register_node_when_up(root, Duration::from_secs(170));
+    let registrar = bed::register_node_when_up(root, "n1", Duration::from_secs(170));
     let out = bed::init_command(root, advertise, port, config)
         .output()
         .unwrap();

@@ -257,7 +257,7 @@ fn reset(root: &Path) {
 fn registrar(root: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
-            let h = bed::register_node_when_up(&root, Duration::from_secs(2));
+            let h = bed::register_node_when_up(&root, "n1", Duration::from_secs(2));
             let _ = h.join();
             std::thread::sleep(Duration::from_millis(500));
         }

@@ -6,6 +6,7 @@
 //!
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
 
+mod bed;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -13,54 +14,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{events, kubestrap};
-use kubestrap_testbed::{Runner, RunnerConfig};
+use kubestrap_testbed::Runner;
 use serde_json::Value;
 
 const ADVERTISE: &str = "127.0.0.72";
 const PORT: u16 = 16472;
 const TOKEN: &str = "jointk.0123456789abcdef";
-/// Checks a test machine cannot meet (no container runtime, kubelet, conntrack, iptables).
-const IGNORED_PREFLIGHT: &str = "CRI,KubeletVersion,FileExisting-conntrack,FileExisting-iptables,FileContent--proc-sys-net-ipv4-ip_forward";
-
-fn kube_bin() -> PathBuf {
-    let cache = std::env::var_os("KUBESTRAP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kubestrap")
-        });
-    let dir = std::env::var_os("KUBESTRAP_KUBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("kube-v1.20.2"));
-    for b in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        assert!(
-            dir.join(b).is_file(),
-            "{} is missing: run scripts/testbed/install.sh",
-            dir.join(b).display()
-        );
-    }
-    dir
-}
-
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .args(["--request-timeout", "10s"])
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    bed::kubectl_as(kubeconfig, args)
 }
 
 fn admin(cp: &Path) -> PathBuf {
@@ -69,30 +30,9 @@ fn admin(cp: &Path) -> PathBuf {
 
 /// A control plane on `cp`, from `kubestrap init` with the stand-in running its static pods.
 fn control_plane(cp: &Path) -> Runner {
-    let mut config = RunnerConfig::new(cp);
-    config.path_prefix = vec![kube_bin()];
-    config.poll_interval = Duration::from_millis(200);
-    let runner = Runner::start(config).unwrap();
+    let runner = bed::stand_in(cp);
     // No kubelet registers the control-plane Node; mark-control-plane waits for it.
-    let super_admin = cp.join("etc/kubernetes/super-admin.conf");
-    let node = cp.join("node.yaml");
-    std::fs::write(
-        &node,
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: cp1\n",
-    )
-    .unwrap();
-    let registrar = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(170);
-        while Instant::now() < deadline {
-            if super_admin.exists() {
-                let (ok, out) = kubectl(&super_admin, &["create", "-f", node.to_str().unwrap()]);
-                if ok || out.contains("AlreadyExists") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    });
+    let registrar = bed::register_node_when_up(cp, "cp1", Duration::from_secs(170));
     let out = kubestrap()
         .args(["init", "-o", "json", "--root"])
         .arg(cp)
@@ -100,8 +40,7 @@ fn control_plane(cp: &Path) -> Runner {
         .args(["--apiserver-bind-port", &PORT.to_string()])
         .args(["--node-name", "cp1", "--kubernetes-version", "v1.20.2"])
         .args(["--token", TOKEN])
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
-        // Not implemented on this branch yet (issue #5); a worker join needs neither.
+        .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
         .timeout(Duration::from_secs(200))
         .output()
         .unwrap();
@@ -158,7 +97,7 @@ fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
     let out = cmd
         .args(["-o", "json", "--root"])
         .arg(root)
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
+        .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
         .args(args)
         .timeout(Duration::from_secs(120))
         .output()

@@ -51,7 +51,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 fn run_init(root: &Path, advertise: &str, port: u16, config: &Path) -> Vec<Value> {
-    let registrar = bed::register_node_when_up(root, Duration::from_secs(170));
+    let registrar = bed::register_node_when_up(root, "n1", Duration::from_secs(170));
     let out = bed::init_command(root, advertise, port, config)
         .output()
         .unwrap();

@@ -7,78 +7,17 @@
 //! A missing binary fails these tests, never skips them: CI installs the test bed first
 //! (scripts/test runs scripts/testbed/install.sh).
 
+mod bed;
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{events, kubestrap};
-use kubestrap_testbed::{Runner, RunnerConfig};
 use serde_json::Value;
 
 /// The last phase of init.
 const LAST_PHASE: &str = "show-join-command";
-
-/// The preflight checks a test machine cannot meet: no container runtime, kubelet,
-/// conntrack or iptables, and IP forwarding off. Named, so every other check still counts.
-const IGNORED_PREFLIGHT: &str = "CRI,KubeletVersion,FileExisting-conntrack,FileExisting-iptables,FileContent--proc-sys-net-ipv4-ip_forward";
-
-/// Where install.sh caches the v1.20.2 binaries; fails the test when they are not there.
-fn kube_bin() -> PathBuf {
-    let dir = std::env::var_os("KUBESTRAP_KUBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("KUBESTRAP_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                        .join(".cache/kubestrap")
-                });
-            cache.join("kube-v1.20.2")
-        });
-    for b in [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ] {
-        assert!(
-            dir.join(b).is_file(),
-            "{} is missing: run scripts/testbed/install.sh (scripts/test does) or set KUBESTRAP_KUBE_BIN",
-            dir.join(b).display()
-        );
-    }
-    assert!(
-        Command::new("etcd").arg("--version").output().is_ok(),
-        "etcd is not on PATH: run scripts/testbed/install.sh (Debian's etcd-server)"
-    );
-    dir
-}
-
-/// The stand-in for the kubelet's static pods of `root`; stops them all when dropped.
-fn stand_in(root: &Path) -> Runner {
-    let mut config = RunnerConfig::new(root);
-    config.path_prefix = vec![kube_bin()];
-    config.poll_interval = Duration::from_millis(200);
-    Runner::start(config).unwrap()
-}
-
-/// The wait timeout as a v1beta4 config next to the flags (there is no flag for it).
-fn config_file(dir: &Path, health_timeout: &str) -> PathBuf {
-    let p = dir.join("kubestrap.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-timeouts:
-  controlPlaneComponentHealthCheck: {health_timeout}
-"
-        ),
-    )
-    .unwrap();
-    p
-}
 
 /// Runs `kubestrap init` for a node on `advertise`, its API server on `port`: not 6443,
 /// which another process on this machine may hold on every address (kube-apiserver's
@@ -101,7 +40,11 @@ fn init_with(
         .args(["--apiserver-advertise-address", advertise])
         .args(["--apiserver-bind-port", &port.to_string()])
         .args(["--node-name", "n1", "--kubernetes-version", "v1.20.2"])
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT, "--config"])
+        .args([
+            "--ignore-preflight-errors",
+            bed::IGNORED_PREFLIGHT,
+            "--config",
+        ])
         .arg(config)
         .args(extra)
         .timeout(Duration::from_secs(180))
@@ -128,56 +71,14 @@ fn error_of(ev: &[Value]) -> (String, String) {
     )
 }
 
+/// kubectl with admin.conf (group kubeadm:cluster-admins): it works once init has created
+/// its ClusterRoleBinding, which the first API phase does: proof that it did.
 fn kubectl(root: &Path, args: &[&str]) -> String {
-    // admin.conf (group kubeadm:cluster-admins) works once init has created its
-    // ClusterRoleBinding, which the first API phase does: proof that it did.
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(root.join("etc/kubernetes/admin.conf"))
-        .args(args)
-        .args(["--request-timeout", "10s"])
-        .output()
-        .expect("kubectl runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    bed::kubectl_as(&root.join("etc/kubernetes/admin.conf"), args).1
 }
 
 fn readyz(root: &Path) -> String {
     kubectl(root, &["get", "--raw", "/readyz"])
-}
-
-/// Registers Node `name` as the kubelet would, as soon as the API server answers: no kubelet
-/// runs here, and mark-control-plane waits for the Node. Uses super-admin.conf, which works
-/// from the start.
-fn register_node_when_up(root: &Path, name: &str) -> std::thread::JoinHandle<()> {
-    let kubeconfig = root.join("etc/kubernetes/super-admin.conf");
-    let node = root.join("node.yaml");
-    std::fs::write(
-        &node,
-        format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    kubernetes.io/hostname: {name}\n"),
-    )
-    .unwrap();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(170);
-        while Instant::now() < deadline {
-            let out = Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(["create", "--request-timeout", "5s", "-f"])
-                .arg(&node)
-                .output();
-            if let Ok(out) = out {
-                let err = String::from_utf8_lossy(&out.stderr);
-                if out.status.success() || err.contains("AlreadyExists") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    })
 }
 
 /// init ran to its end: every phase after the wait finished, and the result is a success.
@@ -202,13 +103,13 @@ fn assert_completed_past_the_wait(code: Option<i32>, ev: &[Value]) {
 
 #[test]
 fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
-    kube_bin();
+    bed::kube_bin();
     let root = tempfile::tempdir().unwrap();
     let advertise = "127.0.0.21";
-    let config = config_file(root.path(), "2m");
+    let config = bed::config_file(root.path(), "2m", "1m");
     // Started on an empty root, before init writes any manifest, as a kubelet would be.
-    let pods = stand_in(root.path());
-    let registrar = register_node_when_up(root.path(), "n1");
+    let pods = bed::stand_in(root.path());
+    let registrar = bed::register_node_when_up(root.path(), "n1", Duration::from_secs(170));
 
     let started = Instant::now();
     let (code, ev) = init(root.path(), advertise, 16421, &config);
@@ -283,11 +184,11 @@ fn init_starts_a_real_control_plane_and_waits_until_it_is_healthy() {
 
 #[test]
 fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_it() {
-    kube_bin();
+    bed::kube_bin();
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     let advertise = "127.0.0.22";
-    let config = config_file(r, "20s");
+    let config = bed::config_file(r, "20s", "1m");
 
     // No kubelet stand-in: the manifests are written, nothing runs them.
     let (code, ev) = init(r, advertise, 16422, &config);
@@ -320,8 +221,8 @@ fn a_failed_wait_says_what_each_component_answered_and_a_resumed_init_goes_past_
 
     // The kubelet comes up; the same init resumes: the phases done before are skipped,
     // the wait runs again and succeeds.
-    let _pods = stand_in(r);
-    let registrar = register_node_when_up(r, "n1");
+    let _pods = bed::stand_in(r);
+    let registrar = bed::register_node_when_up(r, "n1", Duration::from_secs(170));
     let (code, ev) = init(r, advertise, 16422, &config);
     registrar.join().unwrap();
     assert_completed_past_the_wait(code, &ev);
@@ -399,15 +300,15 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
-    kube_bin();
+    bed::kube_bin();
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     let advertise = "127.0.0.60";
-    let config = config_file(r, "2m");
+    let config = bed::config_file(r, "2m", "1m");
     // A fixed token: without one, every init makes a new token (as kubeadm does).
     let token = ["--token", "abcdef.0123456789abcdef"];
-    let _pods = stand_in(r);
-    let registrar = register_node_when_up(r, "n1");
+    let _pods = bed::stand_in(r);
+    let registrar = bed::register_node_when_up(r, "n1", Duration::from_secs(170));
 
     let started = Instant::now();
     let (code, ev) = init_with(r, advertise, 16460, &config, &token);

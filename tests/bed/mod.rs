@@ -1,6 +1,7 @@
-//! The real-control-plane test bed for the reset, crash and API-fault tests: etcd 3.4 and
+//! The real-control-plane test bed for the binary's end-to-end tests: etcd 3.4 and
 //! kube-apiserver, kube-controller-manager, kube-scheduler v1.20.2 run from kubestrap's
-//! manifests by the kubelet stand-in (`kubestrap-testbed`). These tests use 127.0.0.100–119.
+//! manifests by the kubelet stand-in (`kubestrap-testbed`). Each test file has its own
+//! loopback addresses (named at its top) and its own node roots.
 //! A missing binary fails the tests, never skips them (scripts/test installs the bed).
 #![allow(dead_code)]
 
@@ -98,49 +99,56 @@ pub fn init_command_ignoring(
     cmd
 }
 
-pub fn kubectl(root: &Path, args: &[&str]) -> String {
+/// kubectl with `kubeconfig`: whether it succeeded, and what it printed (stdout + stderr).
+pub fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(root.join("etc/kubernetes/super-admin.conf"))
+        .arg(kubeconfig)
         .args(args)
         .args(["--request-timeout", "10s"])
         .output()
         .expect("kubectl runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
-/// Registers Node `n1` as a kubelet would, once the API server answers (mark-control-plane
-/// waits for it). Gives up after `within`.
-pub fn register_node_when_up(root: &Path, within: Duration) -> std::thread::JoinHandle<bool> {
+/// kubectl as the node's super-admin (works from the API server's first answer).
+pub fn kubectl(root: &Path, args: &[&str]) -> String {
+    kubectl_as(&root.join("etc/kubernetes/super-admin.conf"), args).1
+}
+
+/// Registers Node `name` as a kubelet would, once the node's API server answers: no kubelet
+/// runs here, and mark-control-plane waits for the Node. Uses super-admin.conf, which works
+/// from the start. Gives up after `within`; the thread says whether it registered.
+pub fn register_node_when_up(
+    root: &Path,
+    name: &str,
+    within: Duration,
+) -> std::thread::JoinHandle<bool> {
     let kubeconfig = root.join("etc/kubernetes/super-admin.conf");
+    // Beside the root, not in it: tests check what is left under the root.
     let node = root
         .parent()
         .unwrap()
-        .join(format!("node-{}.yaml", std::process::id()));
+        .join(format!("node-{name}-{}.yaml", std::process::id()));
     std::fs::write(
         &node,
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    kubernetes.io/hostname: n1\n",
+        format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    kubernetes.io/hostname: {name}\n"),
     )
     .unwrap();
     std::thread::spawn(move || {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if kubeconfig.exists() {
-                let out = Command::new("kubectl")
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args(["create", "--request-timeout", "5s", "-f"])
-                    .arg(&node)
-                    .output();
-                if let Ok(out) = out {
-                    let err = String::from_utf8_lossy(&out.stderr);
-                    if out.status.success() || err.contains("AlreadyExists") {
-                        return true;
-                    }
+                let (ok, out) = kubectl_as(&kubeconfig, &["create", "-f", node.to_str().unwrap()]);
+                if ok || out.contains("AlreadyExists") {
+                    return true;
                 }
             }
             std::thread::sleep(Duration::from_millis(500));
