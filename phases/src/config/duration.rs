@@ -56,7 +56,40 @@ impl FromStr for GoDuration {
     type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || DurationError(s.to_owned());
-        let ns = go_parse_duration::parse_duration(s.trim()).map_err(|_| err())?;
+        // go-parse-duration indexes by chars and slices by bytes, so any non-ASCII byte can
+        // panic it (found by fuzzing): hand it ASCII only, spelling Go's `µs`/`μs` as `us`.
+        let ascii = s.trim().replace(['µ', 'μ'], "u");
+        if !ascii.is_ascii() {
+            return Err(err());
+        }
+        // It also adds the terms of `1h2m…` unchecked (an overflow panics in debug builds), so
+        // it parses one term at a time and the sum is checked here, within Go's int64 range.
+        let (negative, body) = match ascii.as_bytes().first() {
+            Some(b'-') => (true, &ascii[1..]),
+            Some(b'+') => (false, &ascii[1..]),
+            _ => (false, &ascii[..]),
+        };
+        let bytes = body.as_bytes();
+        let starts = (0..bytes.len()).filter(|&i| {
+            i == 0
+                || ((bytes[i].is_ascii_digit() || bytes[i] == b'.')
+                    && bytes[i - 1].is_ascii_alphabetic())
+        });
+        let mut bounds: Vec<usize> = starts.collect();
+        bounds.push(bytes.len());
+        if bounds.len() < 2 {
+            return Err(err());
+        }
+        let mut ns: i64 = 0;
+        for w in bounds.windows(2) {
+            let term = go_parse_duration::parse_duration(&body[w[0]..w[1]]).map_err(|_| err())?;
+            ns = ns.checked_add(term).ok_or_else(err)?;
+        }
+        // One term may be at most 2^62 ns (~146 years) in go-parse-duration; capping the sum
+        // there too keeps every value printable as a string that parses back.
+        if ns > 1 << 62 || (negative && ns != 0) {
+            return Err(err());
+        }
         let ns = u64::try_from(ns).map_err(|_| err())?;
         Ok(Self(Duration::from_nanos(ns)))
     }
@@ -124,6 +157,12 @@ mod tests {
         assert_eq!(d("1.5h"), "1h30m0s");
         assert_eq!(d("500ms"), "500ms");
         assert_eq!(d("1500us"), "1.5ms");
+        assert_eq!(d("1500µs"), "1.5ms");
+        assert_eq!(d("+1h"), "1h0m0s");
+        assert_eq!(d("-0s"), "0s");
+        assert_eq!(d(".5s1.5m"), "1m30.5s");
+        assert_eq!(d("1000000h"), "1000000h0m0s");
+        assert_eq!(d("1500μs"), "1.5ms");
         assert_eq!(d("12ns"), "12ns");
         assert_eq!(d("0"), "0s");
         assert_eq!(d("1h2m3.25s"), "1h2m3.25s");
@@ -131,7 +170,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_and_negative() {
-        for bad in ["", "24", "1d", "-5m", "abc", "5 m"] {
+        let huge = "4611686018427387903ns".repeat(2);
+        for bad in [
+            "", "24", "1d", "-5m", "abc", "5 m", "1hȾ1s", "2µm", "3ö", "+", "-", "h", "1h-1m",
+            &huge,
+        ] {
             assert!(bad.parse::<GoDuration>().is_err(), "{bad}");
         }
     }
