@@ -431,6 +431,21 @@ fn cases() -> Vec<Case> {
             expect: &["flag --token-ttl", "Go duration"],
         },
         Case {
+            // go-parse-duration looped for ever on a fraction longer than 19 digits.
+            name: "--token-ttl with a long fraction and a bad unit",
+            args: &["--token-ttl", "1.00000000000000000000000000000001d"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --token-ttl", "Go duration"],
+        },
+        Case {
+            name: "--token-ttl with a non-ASCII unit",
+            args: &["--token-ttl", "1hȾ"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --token-ttl", "Go duration"],
+        },
+        Case {
             name: "--certificate-key",
             args: &["--upload-certs", "--certificate-key", "xyz"],
             config: None,
@@ -693,7 +708,12 @@ fn every_bad_input_fails_clearly_and_writes_nothing() {
         args.push("--root".into());
         args.push(root.to_str().unwrap().into());
 
-        let out = kubestrap().args(&args).output().unwrap();
+        // A hang is a failure too (a duration parser once looped for ever).
+        let out = kubestrap()
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let after = snapshot(&root, matches!(case.start, Start::Pki(_)));
         let mut problems = Vec::new();

@@ -4,6 +4,8 @@
 //! `--upload-certs` prints for them). Keys and kubeconfigs are written 0600, in directories
 //! nobody else may write to.
 
+#[path = "../phases/tests/api_support/mod.rs"]
+mod api_support;
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -604,4 +606,76 @@ fn errors_about_damaged_key_files_show_none_of_the_key() {
         tried += 1;
     }
     println!("damaged key files tried: {tried}");
+}
+
+/// The API phases and token commands at trace level (`-vvv` logs every HTTP exchange of the
+/// client stack) against a real kube-apiserver: the token secret and the certificate key reach
+/// only what the user asked to see (the created token, the join command).
+#[tokio::test(flavor = "multi_thread")]
+async fn api_commands_at_trace_level_show_secrets_only_where_asked() {
+    let ip = "127.0.0.84";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _cp = api_support::start_control_plane(root, ip).await;
+    let cfg = root.join("kubeadm.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\ncertificateKey: {CERT_KEY}\nlocalAPIEndpoint:\n  advertiseAddress: {ip}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let other = "qwerty.0123456789qwerty";
+    let mut secrets = basic_secrets();
+    secrets.push("0123456789qwerty".into());
+    secrets.extend(key_material(root));
+
+    // (command, what stdout may show)
+    let steps: &[(&[&str], Option<&str>)] = &[
+        (
+            &["init", "phase", "bootstrap-token", "--config", cfg, "-vvv"],
+            None,
+        ),
+        (
+            &[
+                "init",
+                "phase",
+                "upload-certs",
+                "--upload-certs",
+                "--config",
+                cfg,
+                "-vvv",
+                "-o",
+                "json",
+            ],
+            Some(CERT_KEY),
+        ),
+        (&["token", "create", other, "-vvv"], Some(other)),
+        (
+            &["token", "create", "--print-join-command", "-vvv"],
+            Some("kubestrap join"),
+        ),
+        (&["token", "delete", other, "-vvv"], None),
+        (&["token", "delete", TOKEN, "-vvv", "-o", "json"], None),
+    ];
+    for (args, allowed) in steps {
+        let r = run(args, root);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.len() > 1000, "{args:?} logged at trace level");
+        assert_hidden(&format!("{args:?}: stderr"), &r.stderr, &secrets);
+        match allowed {
+            None => assert_hidden(&format!("{args:?}: stdout"), &r.stdout, &secrets),
+            Some(shown) => {
+                assert!(r.stdout.contains(shown), "{args:?}: {}", r.stdout);
+                let rest: String = r
+                    .stdout
+                    .lines()
+                    .filter(|l| !l.contains(shown))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                assert_hidden(&format!("{args:?}: stdout"), &rest, &secrets);
+            }
+        }
+    }
 }

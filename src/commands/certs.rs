@@ -136,7 +136,13 @@ fn print_expiration(certificates: &[ExpirationRow], authorities: &[ExpirationRow
     }
     for r in certificates.iter().chain(authorities) {
         if let Some(problem) = &r.problem {
-            eprintln!("[WARNING] {}: {problem}", r.path.display());
+            // Most problems already start with the file's path.
+            let path = r.path.display().to_string();
+            if problem.starts_with(&path) {
+                eprintln!("[WARNING] {problem}");
+            } else {
+                eprintln!("[WARNING] {path}: {problem}");
+            }
         }
     }
 }

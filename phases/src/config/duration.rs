@@ -52,13 +52,82 @@ impl From<GoDuration> for Duration {
     }
 }
 
+/// Nanoseconds per unit, as Go's `time.ParseDuration` names them.
+fn unit_ns(unit: &str) -> Option<u128> {
+    Some(match unit {
+        "ns" => 1,
+        "us" | "µs" | "μs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
+}
+
+/// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, or `0`, at most
+/// 2^63-1 ns. Hand-written because go-parse-duration 0.1 panics on non-ASCII input, loops
+/// forever on fractions longer than 19 digits and adds terms unchecked (all found by fuzzing).
+fn parse_go_duration(s: &str) -> Option<(bool, u128)> {
+    let (negative, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some((negative, 0));
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let digits = |t: &str| t.bytes().take_while(u8::is_ascii_digit).count();
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let int_len = digits(rest);
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(f) => f.split_at(digits(f)),
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let unit_len = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let per = unit_ns(unit)?;
+        // Digits past 18 add less than a nanosecond even for hours; Go drops them too.
+        let frac = &frac[..frac.len().min(18)];
+        let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        let frac_ns = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u128>().ok()? * per / 10u128.pow(frac.len() as u32)
+        };
+        total = int
+            .checked_mul(per)?
+            .checked_add(frac_ns)?
+            .checked_add(total)?;
+        if total > i64::MAX as u128 {
+            return None;
+        }
+        rest = after;
+    }
+    Some((negative, total))
+}
+
 impl FromStr for GoDuration {
     type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || DurationError(s.to_owned());
-        let ns = go_parse_duration::parse_duration(s.trim()).map_err(|_| err())?;
-        let ns = u64::try_from(ns).map_err(|_| err())?;
-        Ok(Self(Duration::from_nanos(ns)))
+        match parse_go_duration(s.trim()) {
+            Some((negative, ns)) if !negative || ns == 0 => {
+                let ns = u64::try_from(ns).map_err(|_| err())?;
+                Ok(Self(Duration::from_nanos(ns)))
+            }
+            _ => Err(err()),
+        }
     }
 }
 
@@ -124,6 +193,16 @@ mod tests {
         assert_eq!(d("1.5h"), "1h30m0s");
         assert_eq!(d("500ms"), "500ms");
         assert_eq!(d("1500us"), "1.5ms");
+        assert_eq!(d("1500µs"), "1.5ms");
+        assert_eq!(d("+1h"), "1h0m0s");
+        assert_eq!(d("-0s"), "0s");
+        assert_eq!(d(".5s1.5m"), "1m30.5s");
+        assert_eq!(d("1000000h"), "1000000h0m0s");
+        assert_eq!(d("2562047h47m16.854775807s"), "2562047h47m16.854775807s");
+        assert_eq!(d(&format!("1.{}h", "0".repeat(60))), "1h0m0s");
+        assert_eq!(d("1.000000000000000000000000001s"), "1s");
+        assert_eq!(d("0.5us"), "500ns");
+        assert_eq!(d("1500μs"), "1.5ms");
         assert_eq!(d("12ns"), "12ns");
         assert_eq!(d("0"), "0s");
         assert_eq!(d("1h2m3.25s"), "1h2m3.25s");
@@ -131,7 +210,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_and_negative() {
-        for bad in ["", "24", "1d", "-5m", "abc", "5 m"] {
+        let huge = "4611686018427387903ns".repeat(3);
+        for bad in [
+            "",
+            "24",
+            "1d",
+            "-5m",
+            "abc",
+            "5 m",
+            "1hȾ1s",
+            "2µm",
+            "3ö",
+            "+",
+            "-",
+            "h",
+            "1h-1m",
+            &huge,
+            "2562047h47m16.854775808s",
+            "1.5",
+            ".h",
+            "1..5h",
+            "1hh",
+            "5.",
+        ] {
             assert!(bad.parse::<GoDuration>().is_err(), "{bad}");
         }
     }
