@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust};
+use super::{
+    CaSource, ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust,
+};
 use crate::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
@@ -20,7 +22,7 @@ pub async fn discover_file(
 ) -> Result<ClusterTrust, DiscoveryError> {
     let origin = format!("--discovery-file {location}");
     let yaml = read(location, &origin, patience.per_request()).await?;
-    let cluster = kubeconfig_cluster(&origin, &yaml)?;
+    let cluster = kubeconfig_cluster(&origin, &yaml, CaSource::InlineOrFile)?;
     let certs = ca_certificates(&origin, &cluster.ca_pem)?;
     let file_token = match cluster.token.as_deref().map(str::parse) {
         None => None,

@@ -178,9 +178,23 @@ struct KubeconfigCluster {
     token: Option<String>,
 }
 
+/// Where a kubeconfig's CA may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaSource {
+    /// Only `certificate-authority-data`: cluster-info comes from the network, and a
+    /// `certificate-authority` path in it would make this node read a file an attacker chose.
+    InlineOnly,
+    /// A local discovery file may also name a CA file, as kubectl allows.
+    InlineOrFile,
+}
+
 /// The current context's cluster of a kubeconfig, or its only cluster (cluster-info has one
 /// unnamed cluster and no contexts); errors name `origin` and never quote the file.
-fn kubeconfig_cluster(origin: &str, yaml: &str) -> Result<KubeconfigCluster, DiscoveryError> {
+fn kubeconfig_cluster(
+    origin: &str,
+    yaml: &str,
+    ca_source: CaSource,
+) -> Result<KubeconfigCluster, DiscoveryError> {
     let bad = |problem: &str| DiscoveryError::Invalid {
         origin: origin.to_string(),
         problem: problem.to_string(),
@@ -213,6 +227,11 @@ fn kubeconfig_cluster(origin: &str, yaml: &str) -> Result<KubeconfigCluster, Dis
         (Some(data), _) => STANDARD
             .decode(data.trim())
             .map_err(|_| bad("certificate-authority-data is not base64"))?,
+        (None, Some(_)) if ca_source == CaSource::InlineOnly => {
+            return Err(bad(
+                "its cluster names a certificate-authority file; only certificate-authority-data is accepted here",
+            ));
+        }
         (None, Some(path)) => std::fs::read(path).map_err(|e| {
             bad(&format!(
                 "cannot read its certificate-authority file {path}: {e}"
@@ -322,5 +341,43 @@ impl ClusterDiscovery {
             }
         };
         Ok(self.found.get_or_init(|| found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_CA_FILE: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: ''
+  cluster:
+    server: https://10.0.0.1:6443
+    certificate-authority: /etc/shadow
+contexts: null
+users: null
+";
+
+    /// cluster-info is fetched from the network: a CA *path* in it must not make the node
+    /// read a local file; a discovery file the operator gave may name one.
+    #[test]
+    fn only_a_local_discovery_file_may_name_a_ca_file() {
+        let Err(err) = kubeconfig_cluster("cluster-info", WITH_CA_FILE, CaSource::InlineOnly)
+        else {
+            panic!("a CA path in cluster-info was followed");
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("only certificate-authority-data"), "{msg}");
+        assert!(!msg.contains("/etc/shadow"), "{msg}");
+
+        let Err(err) = kubeconfig_cluster(
+            "--discovery-file f",
+            &WITH_CA_FILE.replace("/etc/shadow", "/nonexistent/ca.crt"),
+            CaSource::InlineOrFile,
+        ) else {
+            panic!("a missing CA file was accepted");
+        };
+        assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
     }
 }

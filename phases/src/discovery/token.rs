@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust};
+use super::{
+    CaSource, ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust,
+};
 use crate::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
@@ -119,7 +121,11 @@ pub async fn discover_token(
         tokio::time::sleep(patience.interval).await;
     };
 
-    let cluster = kubeconfig_cluster(&format!("{endpoint}: cluster-info"), &signed.kubeconfig)?;
+    let cluster = kubeconfig_cluster(
+        &format!("{endpoint}: cluster-info"),
+        &signed.kubeconfig,
+        CaSource::InlineOnly,
+    )?;
     let certs = ca_certificates(&format!("{endpoint}: cluster-info"), &cluster.ca_pem)?;
     if !d.unsafe_skip_ca_verification
         && !certs
