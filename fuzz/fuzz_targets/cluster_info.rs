@@ -1,6 +1,6 @@
-//! The kubeconfig parser that reads cluster-info's `kubeconfig` value (and every kubeconfig
-//! kubestrap reads back): parse, then decode the current context's CA and credentials.
-//! Named `cluster_info` so it can be pointed at the join discovery parser when it lands.
+//! cluster-info's `kubeconfig` value as join discovery reads it (server, inline CA, hashes),
+//! and the kubeconfig parser kubestrap reads its own kubeconfigs back with: parse, decode the
+//! current context's CA and credentials, and round-trip.
 #![no_main]
 
 use std::path::Path;
@@ -9,6 +9,12 @@ use kubestrap_phases::kubeconfig::KubeConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok((server, hashes)) = kubestrap_phases::discovery::parse_cluster_info(text) {
+            assert!(server.starts_with("https://"), "{server}");
+            assert!(!hashes.is_empty(), "a CA without certificates was accepted");
+        }
+    }
     let path = Path::new("/fuzz/cluster-info.kubeconfig");
     let Ok(mut cfg) = KubeConfig::from_yaml(path, data) else {
         return;

@@ -178,6 +178,15 @@ struct KubeconfigCluster {
     token: Option<String>,
 }
 
+/// The server and CA certificate hashes of cluster-info's kubeconfig, read as token discovery
+/// reads it (inline CA only). Public as the edge the `cluster_info` fuzz target drives.
+pub fn parse_cluster_info(yaml: &str) -> Result<(String, Vec<CaCertHash>), DiscoveryError> {
+    let origin = "cluster-info";
+    let cluster = kubeconfig_cluster(origin, yaml, CaSource::InlineOnly)?;
+    let certs = ca_certificates(origin, &cluster.ca_pem)?;
+    Ok((cluster.server, certs.into_iter().map(|(_, h)| h).collect()))
+}
+
 /// Where a kubeconfig's CA may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CaSource {
