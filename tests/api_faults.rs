@@ -61,7 +61,7 @@ fn the_apiserver_stopped_mid_run_and_back_init_retries_and_finishes() {
     std::fs::create_dir(&root).unwrap();
     let config = bed::config_file(dir.path(), "2m", "1m");
     let (advertise, port) = ("127.0.0.102", 16502);
-    let pods = bed::stand_in(&root);
+    let pods = bed::restarting_stand_in(&root);
     first_init(&root, advertise, port, &config);
 
     // Init again from the top. When its first API phase has finished, the run is frozen
@@ -169,7 +169,7 @@ fn the_apiserver_staying_down_fails_naming_the_endpoint_and_a_later_run_resumes(
     std::fs::create_dir(&root).unwrap();
     let config = bed::config_file(dir.path(), "2m", "1m");
     let (advertise, port) = ("127.0.0.103", 16503);
-    let pods = bed::stand_in(&root);
+    let pods = bed::restarting_stand_in(&root);
     first_init(&root, advertise, port, &config);
 
     // The apiserver goes and stays down; init runs from the top, with a 6 s API timeout and

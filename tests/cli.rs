@@ -175,12 +175,20 @@ fn json_output_is_ndjson_only_and_ends_with_the_result() {
 }
 
 #[test]
-fn unimplemented_commands_fail_and_say_so() {
+fn reset_without_force_or_confirmation_refuses() {
+    let root = tempfile::tempdir().unwrap();
+    let kept = root.path().join("etc/kubernetes/admin.conf");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, "x").unwrap();
     kubestrap()
         .arg("reset")
+        .arg("--root")
+        .arg(root.path())
+        .write_stdin("")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("not implemented yet"));
+        .stderr(predicate::str::contains("[y/N]").and(predicate::str::contains("--force")));
+    assert!(kept.exists());
 }
 
 #[test]

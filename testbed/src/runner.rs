@@ -1,8 +1,9 @@
 //! The polling loop: keeps one process group per static-pod container running for each
 //! manifest in `<root>/etc/kubernetes/manifests`, as the kubelet would keep the pods.
 //!
-//! Differences from the kubelet, on purpose: nothing is restarted after it exits (a test
-//! wants to see the failure, not a crash loop), and there are no images, mounts or probes.
+//! Differences from the kubelet, on purpose: by default nothing is restarted after it exits (a
+//! test wants to see the failure, not a crash loop; `RunnerConfig::restart_after` restarts
+//! as the kubelet does), and there are no images, mounts or probes.
 //! What it shares with the kubelet: a manifest that appears is started, a manifest whose
 //! content changes is stopped and started again, a manifest that disappears is stopped.
 
@@ -111,6 +112,10 @@ pub struct RunnerConfig {
     pub stop_grace: Duration,
     /// Directories put in front of `PATH` for the pods (where kube-apiserver & co. are).
     pub path_prefix: Vec<PathBuf>,
+    /// Restart a pod this long after one of its containers exited by itself, as the kubelet
+    /// restarts static pods (kube-controller-manager exits when it loses its leader lease
+    /// during an API server outage). `None`: never restart.
+    pub restart_after: Option<Duration>,
     pub on_event: Option<EventSink>,
 }
 
@@ -122,6 +127,7 @@ impl RunnerConfig {
             poll_interval: Duration::from_secs(1),
             stop_grace: Duration::from_secs(5),
             path_prefix: Vec::new(),
+            restart_after: None,
             on_event: None,
         }
     }
@@ -278,6 +284,8 @@ struct Proc {
     container: String,
     child: Option<Child>,
     exit: Option<String>,
+    /// When the process exited by itself (not when the runner stopped it).
+    exited_at: Option<Instant>,
     log: PathBuf,
 }
 
@@ -342,6 +350,20 @@ impl Loop {
             .map(|(path, _)| path.clone())
             .collect();
         self.stop_pods(&gone_or_changed);
+        if let Some(delay) = self.config.restart_after {
+            let crashed: Vec<PathBuf> = self
+                .pods
+                .iter()
+                .filter(|(_, t)| {
+                    t.procs
+                        .iter()
+                        .any(|p| p.exited_at.is_some_and(|at| at.elapsed() >= delay))
+                })
+                .map(|(path, _)| path.clone())
+                .collect();
+            // Stopped and forgotten here, started again from its manifest just below.
+            self.stop_pods(&crashed);
+        }
         for (path, (bytes, digest)) in found {
             if self.pods.contains_key(&path) {
                 continue;
@@ -385,6 +407,7 @@ impl Loop {
                     container: c.name.clone(),
                     child: None,
                     exit: None,
+                    exited_at: None,
                     log: log.clone(),
                 };
                 match self.spawn(manifest, c, &log) {
@@ -523,6 +546,7 @@ impl Loop {
                     status: status.clone(),
                 });
                 proc.exit = Some(status);
+                proc.exited_at = Some(Instant::now());
                 proc.child = None;
             }
         }

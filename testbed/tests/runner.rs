@@ -298,3 +298,41 @@ fn a_paused_pod_is_stopped_and_kept_stopped_until_unpaused() {
     assert_ne!(p2, p1, "a fresh process");
     assert!(alive(p2));
 }
+
+/// With `restart_after`, a container that exits by itself is started again (a new process),
+/// as the kubelet restarts static pods; without it, it stays exited.
+#[test]
+fn an_exited_pod_is_restarted_only_when_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let starts = r.join("starts");
+    write_manifest(
+        r,
+        "flaky.yaml",
+        &pod(
+            "flaky",
+            &format!("echo started >> {}; exit 3", starts.display()),
+            "",
+        ),
+    );
+    let count = || {
+        std::fs::read_to_string(&starts)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    let runner = Runner::start(config(r)).unwrap();
+    wait_for("the first exit", || {
+        runner.containers().iter().any(|s| s.exit.is_some())
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(count(), 1, "not restarted by default");
+    drop(runner);
+
+    let mut c = config(r);
+    c.restart_after = Some(Duration::from_millis(200));
+    let runner = Runner::start(c).unwrap();
+    wait_for("two restarts", || count() >= 4);
+    drop(runner);
+}

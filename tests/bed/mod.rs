@@ -47,11 +47,23 @@ pub fn kube_bin() -> PathBuf {
 
 /// The kubelet stand-in for `root`; stops every pod when dropped.
 pub fn stand_in(root: &Path) -> Runner {
+    Runner::start(stand_in_config(root)).unwrap()
+}
+
+/// [`stand_in`] that restarts an exited pod after a second, as the kubelet does: for tests
+/// that take the API server away (kube-controller-manager exits when its lease lapses).
+pub fn restarting_stand_in(root: &Path) -> Runner {
+    let mut config = stand_in_config(root);
+    config.restart_after = Some(Duration::from_secs(1));
+    Runner::start(config).unwrap()
+}
+
+fn stand_in_config(root: &Path) -> RunnerConfig {
     let mut config = RunnerConfig::new(root);
     config.path_prefix = vec![kube_bin()];
     config.poll_interval = Duration::from_millis(200);
     config.stop_grace = Duration::from_secs(3);
-    Runner::start(config).unwrap()
+    config
 }
 
 /// A v1beta4 config with the wait timeout (no flag for it) and the API call timeout, kept
