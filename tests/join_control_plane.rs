@@ -397,14 +397,20 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     );
     for p in [
         "kubelet-start",
-        "etcd-join",
-        "control-plane-prepare/download-certs",
+        "control-plane-prepare/certs/apiserver",
+        "control-plane-prepare/kubeconfig/admin",
+        "control-plane-prepare/control-plane/apiserver",
     ] {
         assert!(
             stderr.contains(&format!("- [{p}] skipped (completed")),
             "{p}: {stderr}"
         );
     }
+    // Membership lives in etcd: etcd-join checks it again and adds nothing.
+    assert!(
+        stderr.contains(&format!("etcd member https://{IP2}:2380 already exists")),
+        "{stderr}"
+    );
     assert!(
         !stdout.contains(&key) && !stderr.contains(&key),
         "the key leaked"
