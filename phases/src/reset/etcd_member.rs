@@ -127,6 +127,7 @@ mod tests {
             name: name.into(),
             peer_urls: vec![peer.into()],
             client_urls: vec![],
+            is_learner: false,
         }
     }
 
