@@ -213,6 +213,44 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new());
 
+    // A dry run reads the cluster (configuration, certificates, etcd membership) and writes
+    // only into its staging dir: no file on the node, no etcd member, no CSR.
+    let dry = tempfile::tempdir().unwrap();
+    let mut cmd = join_command(dry.path(), &key, &hash, "json");
+    cmd.arg("--dry-run");
+    let d = run(&mut cmd, Duration::from_secs(120));
+    assert_eq!(d.code, Some(0), "{:#?}\n{}", d.events, d.stderr);
+    let staged = PathBuf::from(d.result()["staging_dir"].as_str().unwrap());
+    let staged_etc = staged
+        .join(dry.path().strip_prefix("/").unwrap())
+        .join("etc/kubernetes");
+    for f in [
+        "pki/ca.key",
+        "pki/apiserver.crt",
+        "admin.conf",
+        "manifests/etcd.yaml",
+    ] {
+        assert!(staged_etc.join(f).is_file(), "{f} not staged");
+    }
+    let left: Vec<PathBuf> = files_under(dry.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/kubestrap"))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+    std::fs::remove_dir_all(&staged).unwrap();
+    let first_etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP1}:2379")],
+        &EtcdClientTls::apiserver_etcd_client(&cp1.join("etc/kubernetes/pki")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        first_etcd.members().unwrap().len(),
+        1,
+        "a dry run adds no member"
+    );
+
     // The second control plane, its static pods run by its own stand-in.
     let cp2_dir = tempfile::tempdir().unwrap();
     let cp2 = cp2_dir.path();
