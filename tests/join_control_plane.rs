@@ -146,10 +146,17 @@ fn ca_hash(cp: &Path) -> String {
 
 /// `kubestrap join IP1:PORT --control-plane …` of node cp2 on IP2.
 fn join_command(root: &Path, key: &str, hash: &str, output: &str) -> assert_cmd::Command {
+    let mut cmd = join_command_without_key(root, hash, output);
+    cmd.args(["--certificate-key", key]);
+    cmd
+}
+
+/// [`join_command`] without `--certificate-key`: the shared certificates must be on the node.
+fn join_command_without_key(root: &Path, hash: &str, output: &str) -> assert_cmd::Command {
     let mut cmd = kubestrap();
     cmd.args(["join", &format!("{IP1}:{PORT}"), "-o", output, "--root"])
         .arg(root)
-        .args(["--control-plane", "--certificate-key", key])
+        .arg("--control-plane")
         .args(["--token", TOKEN, "--discovery-token-ca-cert-hash", hash])
         .args(["--apiserver-advertise-address", IP2])
         .args(["--apiserver-bind-port", &PORT.to_string()])
@@ -208,6 +215,31 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         "a key leaked: {e}"
     );
     let left: Vec<PathBuf> = files_under(bad.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/kubestrap"))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    // No key and no shared certificates: refused before any certificate is made (the certs
+    // phases would otherwise make a CA of this node's own).
+    let nokey = tempfile::tempdir().unwrap();
+    let j = run(
+        &mut join_command_without_key(nokey.path(), &hash, "json"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(j.code, Some(1), "{:#?}", j.events);
+    assert_eq!(
+        j.result()["failed_phase"],
+        "control-plane-prepare/download-certs"
+    );
+    let e = j.error();
+    assert!(
+        e.contains("without --certificate-key")
+            && e.contains("pki/ca.key")
+            && e.contains("upload-certs"),
+        "{e}"
+    );
+    let left: Vec<PathBuf> = files_under(nokey.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();

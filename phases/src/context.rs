@@ -344,16 +344,54 @@ impl crate::control_plane_join::HasControlPlaneJoin for JoinContext {
                     )
                 })?;
             let kubeconfig = crate::kubelet_join::bootstrap_kubeconfig("kubernetes", trust, token)?;
-            crate::control_plane_join::ControlPlaneJoinContext::fetch(
+            let cp = crate::control_plane_join::ControlPlaneJoinContext::fetch(
                 kubeconfig,
                 &self.config,
                 &self.root,
                 fs,
             )
-            .await
+            .await?;
+            shared_certificates_present(&cp.plane, fs)?;
+            Ok(cp)
         };
         self.control_plane.get_or_fetch(fetch).await
     }
+}
+
+/// Without `--certificate-key` nothing downloads the certificates every control plane shares,
+/// so they must be on this node already (copied by hand), as kubeadm checks: otherwise the
+/// certs phases would make a new CA that the rest of the cluster does not trust.
+fn shared_certificates_present(
+    plane: &crate::control_plane_join::JoiningControlPlane,
+    fs: &HostFs,
+) -> Result<(), crate::step::PhaseError> {
+    if plane.download_certs.is_some() {
+        return Ok(());
+    }
+    let etcd = match plane.cluster.etcd {
+        EtcdConfig::Local(_) => EtcdFiles::Local,
+        EtcdConfig::External(_) => EtcdFiles::External {
+            ca: None,
+            cert: None,
+            key: None,
+        },
+    };
+    let missing: Vec<String> = crate::upload_certs::files_to_upload(&plane.pki.cert_dir, &etcd)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("external-"))
+        .filter(|(_, path)| !fs.exists(path))
+        .map(|(_, path)| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(crate::step::PhaseError::with_hint(
+        format!(
+            "joining as a control plane without --certificate-key needs the certificates every control plane shares on this node; missing: {}",
+            missing.join(", ")
+        ),
+        "run `kubestrap init phase upload-certs --upload-certs` (or kubeadm's) on an existing control plane and join with the --certificate-key it prints, or copy those files from it",
+    ))
 }
 
 impl PreflightContext for JoinContext {

@@ -34,9 +34,10 @@ fn on_control_plane_all(
     steps.into_iter().map(on_control_plane).collect()
 }
 
-/// The join's last phase, which also records for the summary what kind of node joined: a
-/// control plane's result carries `admin_kubeconfig`, this node's admin.conf (kubeadm's
-/// closing message tells the user to copy it).
+/// The join's last phases (mark-control-plane, wait-control-plane; both run on every run),
+/// which also record for the summary what kind of node joined: a control plane's result
+/// carries `admin_kubeconfig`, this node's admin.conf (kubeadm's closing message tells the
+/// user to copy it).
 struct Joined(OnControlPlane);
 
 #[async_trait]
@@ -114,7 +115,7 @@ pub fn tree() -> PhaseTree<JoinContext> {
             Node::group(
                 "control-plane-join",
                 "With --control-plane: finish joining as a control plane.",
-                vec![on_control_plane(Box::new(MarkControlPlane))],
+                vec![Node::leaf(Joined(OnControlPlane::new(MarkControlPlane)))],
             ),
             Node::leaf(Joined(OnControlPlane::new(WaitControlPlane))),
         ],
