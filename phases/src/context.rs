@@ -247,6 +247,9 @@ pub struct JoinContext {
     /// Discovery runs once, when the first phase needs the cluster, and counts every request
     /// the join makes.
     discovery: ClusterDiscovery,
+    /// With `--control-plane`: the cluster's configuration combined with this node's, fetched
+    /// after discovery by the first control-plane phase.
+    control_plane: crate::control_plane_join::ControlPlaneJoinCell,
 }
 
 impl JoinContext {
@@ -263,6 +266,7 @@ impl JoinContext {
             ignore,
             join_kubelet,
             discovery,
+            control_plane: Default::default(),
         })
     }
 
@@ -304,6 +308,90 @@ impl JoinKubeletContext for JoinContext {
     fn discovery(&self) -> &ClusterDiscovery {
         &self.discovery
     }
+}
+
+#[async_trait::async_trait]
+impl crate::control_plane_join::HasControlPlaneJoin for JoinContext {
+    fn is_control_plane_join(&self) -> bool {
+        self.is_control_plane()
+    }
+
+    fn control_plane_join_fetched(
+        &self,
+    ) -> Option<&crate::control_plane_join::ControlPlaneJoinContext> {
+        self.control_plane.get()
+    }
+
+    /// Discovery (shared with kubelet-start), then the cluster's configuration read with the
+    /// bootstrap token, as kubeadm's join does before its control-plane phases.
+    async fn control_plane_join(
+        &self,
+        fx: &mut crate::effects::Effects<'_>,
+    ) -> Result<&crate::control_plane_join::ControlPlaneJoinContext, crate::step::PhaseError> {
+        let fs = fx.fs();
+        let fetch = async {
+            let progress = |m: String| fx.progress(m);
+            let trust = self.discovery.cluster(&progress).await?;
+            let token = self
+                .join_kubelet
+                .tls_bootstrap_token
+                .as_ref()
+                .or(trust.file_token.as_ref())
+                .ok_or_else(|| {
+                    crate::step::PhaseError::with_hint(
+                        "no bootstrap token to read the cluster's configuration and certificates with",
+                        "give --token (or --tls-bootstrap-token), or a discovery file whose user has a bootstrap token",
+                    )
+                })?;
+            let kubeconfig = crate::kubelet_join::bootstrap_kubeconfig("kubernetes", trust, token)?;
+            let cp = crate::control_plane_join::ControlPlaneJoinContext::fetch(
+                kubeconfig,
+                &self.config,
+                &self.root,
+                fs,
+            )
+            .await?;
+            shared_certificates_present(&cp.plane, fs)?;
+            Ok(cp)
+        };
+        self.control_plane.get_or_fetch(fetch).await
+    }
+}
+
+/// Without `--certificate-key` nothing downloads the certificates every control plane shares,
+/// so they must be on this node already (copied by hand), as kubeadm checks: otherwise the
+/// certs phases would make a new CA that the rest of the cluster does not trust.
+fn shared_certificates_present(
+    plane: &crate::control_plane_join::JoiningControlPlane,
+    fs: &HostFs,
+) -> Result<(), crate::step::PhaseError> {
+    if plane.download_certs.is_some() {
+        return Ok(());
+    }
+    let etcd = match plane.cluster.etcd {
+        EtcdConfig::Local(_) => EtcdFiles::Local,
+        EtcdConfig::External(_) => EtcdFiles::External {
+            ca: None,
+            cert: None,
+            key: None,
+        },
+    };
+    let missing: Vec<String> = crate::upload_certs::files_to_upload(&plane.pki.cert_dir, &etcd)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("external-"))
+        .filter(|(_, path)| !fs.exists(path))
+        .map(|(_, path)| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(crate::step::PhaseError::with_hint(
+        format!(
+            "joining as a control plane without --certificate-key needs the certificates every control plane shares on this node; missing: {}",
+            missing.join(", ")
+        ),
+        "run `kubestrap init phase upload-certs --upload-certs` (or kubeadm's) on an existing control plane and join with the --certificate-key it prints, or copy those files from it",
+    ))
 }
 
 impl PreflightContext for JoinContext {
@@ -385,71 +473,83 @@ fn component_probe_addr(
 
 impl crate::wait_control_plane::WaitContext for InitContext {
     fn wait_spec(&self) -> crate::wait_control_plane::WaitSpec {
-        use crate::wait_control_plane::{Component, Probe, Trust, WaitSpec};
         let c = &self.config;
-        let advertise = c.local_api_endpoint.advertise_address;
-        let manifests = self.root.resolve(MANIFESTS_DIR);
-        // A simulated node has no kubelet; the test-bed stand-in logs there instead.
-        let testbed_log = |pod: &str| {
-            (!self.root.is_system()).then(|| {
-                self.root
-                    .resolve("/var/log/kubestrap-testbed")
-                    .join(format!("{pod}.log"))
-            })
-        };
-        let component = |pod: &'static str, short: &'static str, probe: Probe| Component {
-            pod,
-            short,
-            probe,
-            manifest: manifests.join(format!("{pod}.yaml")),
-            testbed_log: testbed_log(pod),
-        };
-        WaitSpec {
-            components: vec![
-                component(
-                    "kube-apiserver",
-                    "apiserver",
-                    Probe {
-                        addr: SocketAddr::new(advertise, c.local_api_endpoint.bind_port),
-                        path: "/livez",
-                        trust: Trust::CaFile(self.pki.cert_dir.join("ca.crt")),
-                    },
-                ),
-                component(
-                    "kube-controller-manager",
-                    "controller-manager",
-                    Probe {
-                        addr: component_probe_addr(
-                            &self.root,
-                            advertise,
-                            &c.cluster.controller_manager,
-                            CONTROLLER_MANAGER_PORT,
-                        ),
-                        path: "/healthz",
-                        trust: Trust::SelfSigned,
-                    },
-                ),
-                component(
-                    "kube-scheduler",
-                    "scheduler",
-                    Probe {
-                        addr: component_probe_addr(
-                            &self.root,
-                            advertise,
-                            &c.cluster.scheduler,
-                            SCHEDULER_PORT,
-                        ),
-                        path: "/healthz",
-                        trust: Trust::SelfSigned,
-                    },
-                ),
-            ],
-            timeout: c
-                .timeouts
+        control_plane_wait_spec(
+            &self.root,
+            &c.cluster,
+            c.local_api_endpoint,
+            &self.pki.cert_dir,
+            c.timeouts
                 .control_plane_component_health_check
                 .as_duration(),
-            interval: std::time::Duration::from_millis(500),
-        }
+        )
+    }
+}
+
+/// What `wait-control-plane` probes on a control-plane node: its own API server on its
+/// advertise address, and its controller-manager and scheduler where their manifests bind
+/// them. Init and a control-plane join wait alike.
+pub fn control_plane_wait_spec(
+    root: &NodeRoot,
+    cluster: &config::ClusterConfig,
+    endpoint: config::ApiEndpoint,
+    cert_dir: &Path,
+    timeout: std::time::Duration,
+) -> crate::wait_control_plane::WaitSpec {
+    use crate::wait_control_plane::{Component, Probe, Trust, WaitSpec};
+    let advertise = endpoint.advertise_address;
+    let manifests = root.resolve(MANIFESTS_DIR);
+    // A simulated node has no kubelet; the test-bed stand-in logs there instead.
+    let testbed_log = |pod: &str| {
+        (!root.is_system()).then(|| {
+            root.resolve("/var/log/kubestrap-testbed")
+                .join(format!("{pod}.log"))
+        })
+    };
+    let component = |pod: &'static str, short: &'static str, probe: Probe| Component {
+        pod,
+        short,
+        probe,
+        manifest: manifests.join(format!("{pod}.yaml")),
+        testbed_log: testbed_log(pod),
+    };
+    WaitSpec {
+        components: vec![
+            component(
+                "kube-apiserver",
+                "apiserver",
+                Probe {
+                    addr: SocketAddr::new(advertise, endpoint.bind_port),
+                    path: "/livez",
+                    trust: Trust::CaFile(cert_dir.join("ca.crt")),
+                },
+            ),
+            component(
+                "kube-controller-manager",
+                "controller-manager",
+                Probe {
+                    addr: component_probe_addr(
+                        root,
+                        advertise,
+                        &cluster.controller_manager,
+                        CONTROLLER_MANAGER_PORT,
+                    ),
+                    path: "/healthz",
+                    trust: Trust::SelfSigned,
+                },
+            ),
+            component(
+                "kube-scheduler",
+                "scheduler",
+                Probe {
+                    addr: component_probe_addr(root, advertise, &cluster.scheduler, SCHEDULER_PORT),
+                    path: "/healthz",
+                    trust: Trust::SelfSigned,
+                },
+            ),
+        ],
+        timeout,
+        interval: std::time::Duration::from_millis(500),
     }
 }
 

@@ -95,6 +95,11 @@ fn print_requested_outputs(extra: &serde_json::Map<String, serde_json::Value>) {
     } else if let Some(key) = field("certificate_key") {
         println!("\n[upload-certs] Using certificate key:\n{key}\n");
     }
+    if let Some(admin) = field("admin_kubeconfig") {
+        println!(
+            "\nThis node has joined the cluster and a new control plane instance was created:\n\n* Certificate signing request was sent to apiserver and approval was received.\n* The Kubelet was informed of the new secure connection details.\n* Control plane label and taint were applied to the new node.\n* The Kubernetes control plane instances scaled up.\n* A new etcd member was added to the local/stacked etcd cluster.\n\nTo start administering your cluster from this node, you need to run the following as a regular user:\n\n\tmkdir -p $HOME/.kube\n\tsudo cp -i {admin} $HOME/.kube/config\n\tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nRun 'kubectl get nodes' to see this node join the cluster.\n"
+        );
+    }
     if let Some(cmd) = field("join_command") {
         println!(
             "\nThen you can join any number of worker nodes by running the following on each as root:\n\n  {cmd}\n"

@@ -3,40 +3,55 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::{self, JoinFlags};
+use kubestrap_phases::control_plane_join::HasControlPlaneJoin;
+use kubestrap_phases::control_plane_join::{
+    ControlPlaneJoinContext, JOIN_KUBECONFIGS, OnControlPlane,
+};
+use kubestrap_phases::download_certs::DownloadCerts;
+use kubestrap_phases::etcd::EtcdJoin;
+use kubestrap_phases::kubeconfig::{KubeconfigName, KubeconfigPhase};
 use kubestrap_phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
+use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::preflight::Preflight;
-use kubestrap_phases::step::Pending;
+use kubestrap_phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{
-    Applicability, Effects, Fingerprint, HostFs, JoinContext, PhaseError, Step, async_trait,
+    Applicability, Effects, Fingerprint, HostFs, JoinContext, PhaseError, Step, async_trait, certs,
+    control_plane,
 };
 
 use crate::cli::{GlobalArgs, JoinArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
-fn pending(name: &'static str, help: &'static str, issue: u32) -> Node<JoinContext> {
-    Node::leaf(ControlPlaneOnly(Pending { name, help, issue }))
+/// A phase written for the control-plane part of a join, as a node of the join tree.
+fn on_control_plane(step: Box<dyn Step<ControlPlaneJoinContext>>) -> Node<JoinContext> {
+    Node::Leaf(Box::new(OnControlPlane(step)))
 }
 
-/// A phase that only a control-plane join runs; a worker join skips it as not applicable.
-struct ControlPlaneOnly<S>(S);
+fn on_control_plane_all(
+    steps: Vec<Box<dyn Step<ControlPlaneJoinContext>>>,
+) -> Vec<Node<JoinContext>> {
+    steps.into_iter().map(on_control_plane).collect()
+}
+
+/// The join's last phases (mark-control-plane, wait-control-plane; both run on every run),
+/// which also record for the summary what kind of node joined: a control plane's result
+/// carries `admin_kubeconfig`, this node's admin.conf (kubeadm's closing message tells the
+/// user to copy it).
+struct Joined(OnControlPlane);
 
 #[async_trait]
-impl<S: Step<JoinContext>> Step<JoinContext> for ControlPlaneOnly<S> {
+impl Step<JoinContext> for Joined {
     fn name(&self) -> &'static str {
-        self.0.name()
+        Step::<JoinContext>::name(&self.0)
     }
 
     fn help(&self) -> &'static str {
-        self.0.help()
+        Step::<JoinContext>::help(&self.0)
     }
 
     fn applicability(&self, ctx: &JoinContext) -> Applicability {
-        if ctx.is_control_plane() {
-            self.0.applicability(ctx)
-        } else {
-            Applicability::NotApplicable("a worker join (no --control-plane)".into())
-        }
+        self.0.applicability(ctx)
     }
 
     fn inputs(&self, ctx: &JoinContext, fp: &mut Fingerprint<'_>) {
@@ -44,16 +59,30 @@ impl<S: Step<JoinContext>> Step<JoinContext> for ControlPlaneOnly<S> {
     }
 
     fn always_run(&self) -> bool {
-        self.0.always_run()
+        Step::<JoinContext>::always_run(&self.0)
     }
 
     async fn run(&self, ctx: &JoinContext, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        self.0.run(ctx, fx).await
+        self.0.run(ctx, fx).await?;
+        if let Some(cp) = ctx.control_plane_join_fetched() {
+            let admin = KubeconfigName::Admin.path(&cp.plane.pki);
+            fx.set_result_field(
+                "admin_kubeconfig",
+                serde_json::Value::from(admin.display().to_string()),
+            );
+        }
+        Ok(())
     }
 }
 
-/// kubeadm's join phase tree.
+/// kubeadm's join phase tree. The control-plane phases are init's own, run with the
+/// cluster's configuration (read after discovery) and this node's settings; a worker join
+/// skips them as not applicable.
 pub fn tree() -> PhaseTree<JoinContext> {
+    let kubeconfigs = JOIN_KUBECONFIGS
+        .into_iter()
+        .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<ControlPlaneJoinContext>>)
+        .collect();
     PhaseTree {
         workflow: "join",
         nodes: vec![
@@ -62,49 +91,33 @@ pub fn tree() -> PhaseTree<JoinContext> {
                 "control-plane-prepare",
                 "With --control-plane: prepare this node to serve as a control plane.",
                 vec![
-                    pending(
-                        "download-certs",
-                        "Download and decrypt the shared certificates from Secret kube-system/kubeadm-certs.",
-                        6,
-                    ),
-                    pending(
+                    on_control_plane(Box::new(DownloadCerts)),
+                    Node::group(
                         "certs",
                         "Write this node's certificates under the certificates dir.",
-                        6,
+                        on_control_plane_all(certs::phases()),
                     ),
-                    pending(
+                    Node::group(
                         "kubeconfig",
                         "Write this node's kubeconfig files under /etc/kubernetes.",
-                        6,
+                        on_control_plane_all(kubeconfigs),
                     ),
-                    pending(
+                    Node::group(
                         "control-plane",
                         "Write this node's control-plane static-pod manifests.",
-                        6,
+                        on_control_plane_all(control_plane::phases()),
                     ),
                 ],
             ),
             Node::leaf(KubeletStartJoin::new()),
-            pending(
-                "etcd-join",
-                "With --control-plane: add this node's etcd member and write its manifest.",
-                6,
-            ),
+            on_control_plane(Box::new(EtcdJoin)),
             Node::leaf(KubeletWaitBootstrap),
             Node::group(
                 "control-plane-join",
                 "With --control-plane: finish joining as a control plane.",
-                vec![pending(
-                    "mark-control-plane",
-                    "Label and taint this node's Node object as a control plane.",
-                    6,
-                )],
+                vec![Node::leaf(Joined(OnControlPlane::new(MarkControlPlane)))],
             ),
-            pending(
-                "wait-control-plane",
-                "With --control-plane: wait until this node's control plane reports healthy; changes nothing.",
-                6,
-            ),
+            Node::leaf(Joined(OnControlPlane::new(WaitControlPlane))),
         ],
     }
 }

@@ -22,7 +22,9 @@ use crate::config::{
     self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, JoinConfig,
     NodeRegistration,
 };
-use crate::context::{KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec};
+use crate::context::{
+    KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
+};
 use crate::download_certs::{DownloadCerts, DownloadCertsContext, DownloadCertsSpec};
 use crate::effects::Effects;
 use crate::etcd::{CLIENT_PORT, EtcdClientTls, EtcdJoinContext, EtcdJoinSpec, learner_mode};
@@ -37,6 +39,7 @@ use crate::upload_certs::EtcdFiles;
 use crate::upload_config::{
     CLUSTER_CONFIGURATION_KEY, ClusterAccess, KUBEADM_CONFIG_MAP, NAMESPACE,
 };
+use crate::wait_control_plane::{WaitContext, WaitSpec};
 
 /// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/
 /// kubeconfig`): super-admin.conf stays on the first control plane, and kubelet.conf comes
@@ -119,6 +122,8 @@ pub struct JoiningControlPlane {
     pub etcd_join: Option<EtcdJoinSpec>,
     /// For `control-plane-join/mark-control-plane`.
     pub mark: MarkSpec,
+    /// For the join's `wait-control-plane`: this node's own components.
+    pub wait: WaitSpec,
 }
 
 /// This node's own settings, from its JoinConfiguration and flags.
@@ -185,6 +190,16 @@ impl JoiningControlPlane {
             taints: joining.node.taints.clone(),
             register_timeout: joining.timeouts.kubelet_health_check.as_duration(),
         };
+        let wait = control_plane_wait_spec(
+            root,
+            &cluster,
+            joining.endpoint,
+            &cert_dir,
+            joining
+                .timeouts
+                .control_plane_component_health_check
+                .as_duration(),
+        );
         Ok(Self {
             cluster,
             pki,
@@ -192,6 +207,7 @@ impl JoiningControlPlane {
             download_certs,
             etcd_join,
             mark,
+            wait,
         })
     }
 }
@@ -331,6 +347,12 @@ impl EtcdJoinContext for ControlPlaneJoinContext {
 impl MarkControlPlaneContext for ControlPlaneJoinContext {
     fn mark_spec(&self) -> MarkSpec {
         self.plane.mark.clone()
+    }
+}
+
+impl WaitContext for ControlPlaneJoinContext {
+    fn wait_spec(&self) -> WaitSpec {
+        self.plane.wait.clone()
     }
 }
 

@@ -232,8 +232,9 @@ fn node_kubelet_config(spec: &JoinKubeletSpec, mut config: Value) -> Result<Stri
         .map_err(|e| PhaseError::failed(format!("cannot render the kubelet configuration: {e}")))
 }
 
-/// kubeadm's bootstrap-kubelet.conf: the discovered cluster, the token as credentials.
-fn bootstrap_kubeconfig(
+/// kubeadm's bootstrap-kubelet.conf: the discovered cluster, the token as credentials. A
+/// control-plane join reads the cluster's configuration and certificates with the same.
+pub fn bootstrap_kubeconfig(
     cluster_name: &str,
     trust: &ClusterTrust,
     token: &BootstrapTokenString,

@@ -1,0 +1,496 @@
+//! `kubestrap join --control-plane` against a real first control plane (etcd 3.4,
+//! kube-apiserver, kube-controller-manager, kube-scheduler v1.20.2, each node's static pods
+//! run by its own test-bed stand-in): the second node downloads the shared certificates with
+//! the certificate key, writes its own, adds its etcd member, starts its own API server and is
+//! marked as a control plane. A wrong key fails before anything is written; a second run
+//! resumes from the journal.
+//!
+//! Addresses: first node 127.0.0.120, second node 127.0.0.2 (API port 16520 on both).
+//! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
+
+mod bed;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bed::{IGNORED_PREFLIGHT, files_under, kube_bin, stand_in};
+use common::{events, kubestrap};
+use kubestrap_phases::etcd::{EtcdClientTls, EtcdCluster};
+use kubestrap_phases::{HostFs, mark_control_plane};
+use serde_json::Value;
+
+const IP1: &str = "127.0.0.120";
+const IP2: &str = "127.0.0.2";
+const PORT: u16 = 16520;
+const TOKEN: &str = "cpjoin.0123456789abcdef";
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .args(["--request-timeout", "10s"])
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Registers Node `name` with `kubeconfig` once it exists, as a kubelet would (none runs here;
+/// mark-control-plane waits for the Node).
+fn register_node(
+    kubeconfig: PathBuf,
+    name: &'static str,
+    dir: &Path,
+) -> std::thread::JoinHandle<bool> {
+    let node = dir.join(format!("node-{name}.yaml"));
+    std::fs::write(
+        &node,
+        format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n"),
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while Instant::now() < deadline {
+            if kubeconfig.exists() {
+                let (ok, out) = kubectl(&kubeconfig, &["create", "-f", node.to_str().unwrap()]);
+                if ok || out.contains("AlreadyExists") {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        false
+    })
+}
+
+struct Run {
+    code: Option<i32>,
+    events: Vec<Value>,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn result(&self) -> &Value {
+        self.events.last().unwrap()
+    }
+
+    fn error(&self) -> String {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "error")
+            .map(|e| format!("{} (hint: {})", e["message"], e["hint"]))
+            .unwrap_or_else(|| panic!("no error event: {:#?}", self.events))
+    }
+
+    fn phases(&self, event: &str, reason: Option<&str>) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == event)
+            .filter(|e| reason.is_none_or(|r| e["reason"] == r))
+            .map(|e| e["phase"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn run(cmd: &mut assert_cmd::Command, timeout: Duration) -> Run {
+    let start = Instant::now();
+    let out = cmd.timeout(timeout).output().unwrap();
+    Run {
+        code: out.status.code(),
+        events: events(&out.stdout),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    }
+}
+
+/// The first control plane: `kubestrap init --upload-certs --control-plane-endpoint`.
+fn first_control_plane(cp: &Path, scratch: &Path) -> (kubestrap_testbed::Runner, String) {
+    let runner = stand_in(cp);
+    let registrar = register_node(cp.join("etc/kubernetes/super-admin.conf"), "cp1", scratch);
+    let mut cmd = kubestrap();
+    cmd.args(["init", "-o", "json", "--root"])
+        .arg(cp)
+        .args(["--apiserver-advertise-address", IP1])
+        .args(["--apiserver-bind-port", &PORT.to_string()])
+        .args(["--control-plane-endpoint", &format!("{IP1}:{PORT}")])
+        .args(["--upload-certs"])
+        .args(["--node-name", "cp1", "--kubernetes-version", "v1.20.2"])
+        .args(["--token", TOKEN])
+        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
+    let init = run(&mut cmd, Duration::from_secs(240));
+    assert!(registrar.join().unwrap(), "Node cp1 was never registered");
+    assert_eq!(init.code, Some(0), "{:#?}\n{}", init.events, init.stderr);
+    let key = init.result()["certificate_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no certificate_key: {:#?}", init.result()))
+        .to_string();
+    (runner, key)
+}
+
+fn ca_hash(cp: &Path) -> String {
+    let pem = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
+        .unwrap()
+        .to_string()
+}
+
+/// `kubestrap join IP1:PORT --control-plane …` of node cp2 on IP2.
+fn join_command(root: &Path, key: &str, hash: &str, output: &str) -> assert_cmd::Command {
+    let mut cmd = join_command_without_key(root, hash, output);
+    cmd.args(["--certificate-key", key]);
+    cmd
+}
+
+/// [`join_command`] without `--certificate-key`: the shared certificates must be on the node.
+fn join_command_without_key(root: &Path, hash: &str, output: &str) -> assert_cmd::Command {
+    let mut cmd = kubestrap();
+    cmd.args(["join", &format!("{IP1}:{PORT}"), "-o", output, "--root"])
+        .arg(root)
+        .arg("--control-plane")
+        .args(["--token", TOKEN, "--discovery-token-ca-cert-hash", hash])
+        .args(["--apiserver-advertise-address", IP2])
+        .args(["--apiserver-bind-port", &PORT.to_string()])
+        .args(["--node-name", "cp2", "--tls-bootstrap", "builtin"])
+        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
+    cmd
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn readyz(admin: &Path, ip: &str) -> (bool, String) {
+    kubectl(
+        admin,
+        &[
+            "--server",
+            &format!("https://{ip}:{PORT}"),
+            "get",
+            "--raw",
+            "/readyz",
+        ],
+    )
+}
+
+#[test]
+fn a_second_control_plane_joins_with_the_certificate_key() {
+    let _ = kube_bin();
+    let scratch = tempfile::tempdir().unwrap();
+    let cp1_dir = tempfile::tempdir().unwrap();
+    let cp1 = cp1_dir.path();
+    let (_runner1, key) = first_control_plane(cp1, scratch.path());
+    let hash = ca_hash(cp1);
+
+    // A wrong certificate key: refused in download-certs, named, and no file written.
+    let bad = tempfile::tempdir().unwrap();
+    let wrong = "42".repeat(32);
+    let j = run(
+        &mut join_command(bad.path(), &wrong, &hash, "json"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(j.code, Some(1), "{:#?}", j.events);
+    assert_eq!(
+        j.result()["failed_phase"],
+        "control-plane-prepare/download-certs"
+    );
+    let e = j.error();
+    assert!(
+        e.contains("wrong certificate key") && e.contains("kube-system/kubeadm-certs"),
+        "{e}"
+    );
+    assert!(e.contains("--certificate-key"), "{e}");
+    assert!(
+        !e.contains(&wrong) && !e.contains(&key),
+        "a key leaked: {e}"
+    );
+    let left: Vec<PathBuf> = files_under(bad.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/kubestrap"))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    // No key and no shared certificates: refused before any certificate is made (the certs
+    // phases would otherwise make a CA of this node's own).
+    let nokey = tempfile::tempdir().unwrap();
+    let j = run(
+        &mut join_command_without_key(nokey.path(), &hash, "json"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(j.code, Some(1), "{:#?}", j.events);
+    assert_eq!(
+        j.result()["failed_phase"],
+        "control-plane-prepare/download-certs"
+    );
+    let e = j.error();
+    assert!(
+        e.contains("without --certificate-key")
+            && e.contains("pki/ca.key")
+            && e.contains("upload-certs"),
+        "{e}"
+    );
+    let left: Vec<PathBuf> = files_under(nokey.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/kubestrap"))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    // A dry run reads the cluster (configuration, certificates, etcd membership) and writes
+    // only into its staging dir: no file on the node, no etcd member, no CSR.
+    let dry = tempfile::tempdir().unwrap();
+    let mut cmd = join_command(dry.path(), &key, &hash, "json");
+    cmd.arg("--dry-run");
+    let d = run(&mut cmd, Duration::from_secs(120));
+    assert_eq!(d.code, Some(0), "{:#?}\n{}", d.events, d.stderr);
+    let staged = PathBuf::from(d.result()["staging_dir"].as_str().unwrap());
+    let staged_etc = staged
+        .join(dry.path().strip_prefix("/").unwrap())
+        .join("etc/kubernetes");
+    for f in [
+        "pki/ca.key",
+        "pki/apiserver.crt",
+        "admin.conf",
+        "manifests/etcd.yaml",
+    ] {
+        assert!(staged_etc.join(f).is_file(), "{f} not staged");
+    }
+    let left: Vec<PathBuf> = files_under(dry.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/kubestrap"))
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+    std::fs::remove_dir_all(&staged).unwrap();
+    let first_etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP1}:2379")],
+        &EtcdClientTls::apiserver_etcd_client(&cp1.join("etc/kubernetes/pki")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(
+        first_etcd.members().unwrap().len(),
+        1,
+        "a dry run adds no member"
+    );
+
+    // The second control plane, its static pods run by its own stand-in.
+    let cp2_dir = tempfile::tempdir().unwrap();
+    let cp2 = cp2_dir.path();
+    let _runner2 = stand_in(cp2);
+    let registrar = register_node(
+        cp1.join("etc/kubernetes/super-admin.conf"),
+        "cp2",
+        scratch.path(),
+    );
+    let kubelet_conf = cp2.join("etc/kubernetes/kubelet.conf");
+    // Register cp2 only once its kubelet has credentials, as a kubelet would.
+    let registrar_gate = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while !kubelet_conf.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        registrar.join().unwrap()
+    });
+    let j = run(
+        &mut join_command(cp2, &key, &hash, "json"),
+        Duration::from_secs(300),
+    );
+    assert_eq!(j.code, Some(0), "{:#?}\n{}", j.events, j.stderr);
+    assert!(
+        registrar_gate.join().unwrap(),
+        "Node cp2 was never registered"
+    );
+    eprintln!("control-plane join took {:?}", j.took);
+    let finished = j.phases("phase_finished", None);
+    for p in [
+        "control-plane-prepare/download-certs",
+        "control-plane-prepare/certs/apiserver",
+        "control-plane-prepare/kubeconfig/admin",
+        "control-plane-prepare/control-plane/apiserver",
+        "kubelet-start",
+        "etcd-join",
+        "control-plane-join/mark-control-plane",
+        "wait-control-plane",
+    ] {
+        assert!(finished.contains(&p.to_string()), "{p}: {finished:?}");
+    }
+    let etc2 = cp2.join("etc/kubernetes");
+    let admin2 = etc2.join("admin.conf");
+    assert_eq!(
+        j.result()["admin_kubeconfig"],
+        admin2.display().to_string().as_str()
+    );
+    assert_eq!(j.result()["node_name"], "cp2");
+
+    // The shared certificates, byte for byte; this node's own, with kubeadm's modes.
+    let pki1 = cp1.join("etc/kubernetes/pki");
+    let pki2 = etc2.join("pki");
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "sa.key",
+        "sa.pub",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+        "etcd/ca.crt",
+        "etcd/ca.key",
+    ] {
+        assert_eq!(
+            std::fs::read(pki2.join(f)).unwrap(),
+            std::fs::read(pki1.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_ne!(
+        std::fs::read(pki2.join("apiserver.crt")).unwrap(),
+        std::fs::read(pki1.join("apiserver.crt")).unwrap(),
+        "each control plane has its own serving certificate"
+    );
+    for (f, want) in [
+        ("pki/ca.crt", 0o644),
+        ("pki/ca.key", 0o600),
+        ("pki/sa.key", 0o600),
+        ("pki/etcd/ca.key", 0o600),
+        ("pki/apiserver.crt", 0o644),
+        ("pki/apiserver.key", 0o600),
+        ("pki/etcd/server.key", 0o600),
+        ("pki/etcd/peer.key", 0o600),
+        ("admin.conf", 0o600),
+        ("controller-manager.conf", 0o600),
+        ("scheduler.conf", 0o600),
+        ("manifests/kube-apiserver.yaml", 0o600),
+        ("manifests/etcd.yaml", 0o600),
+    ] {
+        assert_eq!(mode(&etc2.join(f)), want, "{f}");
+    }
+    assert!(
+        !etc2.join("super-admin.conf").exists(),
+        "super-admin.conf stays on the first node"
+    );
+    let apiserver = std::fs::read_to_string(etc2.join("manifests/kube-apiserver.yaml")).unwrap();
+    assert!(
+        apiserver.contains(&format!("--advertise-address={IP2}")),
+        "{apiserver}"
+    );
+    let san = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(pki2.join("apiserver.crt"))
+        .output()
+        .unwrap();
+    let san = String::from_utf8_lossy(&san.stdout);
+    assert!(
+        san.contains(&format!("IP Address:{IP2}")) && san.contains(&format!("IP Address:{IP1}")),
+        "{san}"
+    );
+
+    // etcd has two members; each node's etcd answers.
+    let client = EtcdClientTls::apiserver_etcd_client(&pki2);
+    for ip in [IP1, IP2] {
+        let etcd = EtcdCluster::connect(
+            &HostFs::real(),
+            vec![format!("https://{ip}:2379")],
+            &client,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let members = etcd.members().unwrap();
+        let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["cp1", "cp2"], "via {ip}: {members:?}");
+    }
+
+    // Both API servers answer, each trusted with each node's own admin.conf.
+    let admin1 = cp1.join("etc/kubernetes/admin.conf");
+    for (admin, ip) in [
+        (&admin1, IP1),
+        (&admin1, IP2),
+        (&admin2, IP2),
+        (&admin2, IP1),
+    ] {
+        let (ok, out) = readyz(admin, ip);
+        assert!(
+            ok && out.trim() == "ok",
+            "{ip} with {}: {out}",
+            admin.display()
+        );
+    }
+
+    // cp2 is labelled and tainted as a control plane.
+    let (ok, out) = kubectl(
+        &admin2,
+        &[
+            "get",
+            "node",
+            "cp2",
+            "-o",
+            "jsonpath={.metadata.labels} {.spec.taints}",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(mark_control_plane::CONTROL_PLANE_LABEL)
+            && out.contains(mark_control_plane::EXCLUDE_FROM_EXTERNAL_LB_LABEL),
+        "{out}"
+    );
+    assert!(
+        out.contains("node-role.kubernetes.io/control-plane") && out.contains("NoSchedule"),
+        "{out}"
+    );
+
+    // Run again (text output): resumed from the journal; etcd keeps two members; kubeadm's
+    // closing message names this node's admin.conf.
+    let again = join_command(cp2, &key, &hash, "text")
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "This node has joined the cluster and a new control plane instance was created"
+        ) && stdout.contains(&format!(
+            "sudo cp -i {} $HOME/.kube/config",
+            admin2.display()
+        )),
+        "{stdout}"
+    );
+    for p in [
+        "kubelet-start",
+        "control-plane-prepare/certs/apiserver",
+        "control-plane-prepare/kubeconfig/admin",
+        "control-plane-prepare/control-plane/apiserver",
+    ] {
+        assert!(
+            stderr.contains(&format!("- [{p}] skipped (completed")),
+            "{p}: {stderr}"
+        );
+    }
+    // Membership lives in etcd: etcd-join checks it again and adds nothing.
+    assert!(
+        stderr.contains(&format!("etcd member https://{IP2}:2380 already exists")),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains(&key) && !stderr.contains(&key),
+        "the key leaked"
+    );
+    let etcd = EtcdCluster::connect(
+        &HostFs::real(),
+        vec![format!("https://{IP2}:2379")],
+        &client,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(etcd.members().unwrap().len(), 2);
+}
