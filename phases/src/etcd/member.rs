@@ -26,7 +26,7 @@ use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
 use crate::host::HostFs;
-use crate::static_pod::{EtcdSpec, StaticPodContext, fingerprint_common, write_manifest};
+use crate::static_pod::{StaticPodContext, fingerprint_common, write_manifest};
 use crate::step::{Applicability, PhaseError, Step};
 
 /// The client certificate, key and CA an etcd client authenticates with (host paths).
@@ -563,12 +563,7 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
     }
 
     fn applicability(&self, ctx: &C) -> Applicability {
-        match ctx.static_pods().etcd {
-            EtcdSpec::Local(_) => Applicability::Applies,
-            EtcdSpec::External(_) => {
-                Applicability::NotApplicable("etcd is external (etcd.external)".into())
-            }
-        }
+        super::local_etcd_only(ctx.static_pods())
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {

@@ -261,6 +261,16 @@ fn set_probe_paths(pod: &mut Pod, minor: u64) {
     }
 }
 
+/// The etcd phases write a local member; with an external etcd there is none.
+pub(crate) fn local_etcd_only(spec: &StaticPodSpec) -> Applicability {
+    match spec.etcd {
+        EtcdSpec::Local(_) => Applicability::Applies,
+        EtcdSpec::External(_) => {
+            Applicability::NotApplicable("etcd is external (etcd.external)".into())
+        }
+    }
+}
+
 #[async_trait]
 impl<C: StaticPodContext> Step<C> for EtcdLocal {
     fn name(&self) -> &'static str {
@@ -272,12 +282,7 @@ impl<C: StaticPodContext> Step<C> for EtcdLocal {
     }
 
     fn applicability(&self, ctx: &C) -> Applicability {
-        match ctx.static_pods().etcd {
-            EtcdSpec::Local(_) => Applicability::Applies,
-            EtcdSpec::External(_) => {
-                Applicability::NotApplicable("etcd is external (etcd.external)".into())
-            }
-        }
+        local_etcd_only(ctx.static_pods())
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
