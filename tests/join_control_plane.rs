@@ -466,6 +466,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         "{stdout}"
     );
     for p in [
+        "control-plane-prepare/download-certs",
         "kubelet-start",
         "control-plane-prepare/certs/apiserver",
         "control-plane-prepare/kubeconfig/admin",

@@ -70,8 +70,12 @@ pub async fn run<C: Sync>(
     } else {
         Journal::new(tree.workflow)
     };
+    // A run that has completed nothing, on a node without a journal, has nothing to resume:
+    // it writes no journal, so bad input that fails the first phase leaves the node untouched.
+    let had_journal = opts.journal_path.exists();
     let save = |j: &Journal| {
-        if opts.dry_run() {
+        let worth_keeping = had_journal || j.phases.values().any(|r| r.state == PhaseState::Done);
+        if opts.dry_run() || !worth_keeping {
             Ok(())
         } else {
             j.save(&opts.journal_path)

@@ -228,6 +228,24 @@ async fn resumes_from_the_failed_phase_and_reruns_everything_after_it() {
     );
 }
 
+/// Nothing done and no journal before: nothing to resume, so no journal is written. Once a
+/// phase is done, the failure after it is recorded.
+#[tokio::test]
+async fn a_run_that_completed_nothing_writes_no_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(dir.path());
+    let mut c = ctx(dir.path());
+    c.fail.insert("ca");
+    let (out, _, _) = go(&c, &o).await;
+    assert_eq!(out.failed_phase.as_deref(), Some("certs/ca"));
+    assert!(!o.journal_path.exists(), "a journal of nothing");
+
+    c.fail = BTreeSet::from(["leaf"]);
+    let (out, _, _) = go(&c, &o).await;
+    assert_eq!(out.failed_phase.as_deref(), Some("certs/leaf"));
+    assert!(o.journal_path.exists(), "ca is done: the journal says so");
+}
+
 #[tokio::test]
 async fn a_changed_input_reruns_that_phase_and_its_dependents_only() {
     let dir = tempfile::tempdir().unwrap();

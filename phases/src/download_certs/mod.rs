@@ -220,18 +220,13 @@ impl<C: DownloadCertsContext> Step<C> for DownloadCerts {
         if let Some(spec) = ctx.download_certs_spec() {
             fp.value("cert_dir", &spec.cert_dir);
             fp.value("etcd", &format!("{:?}", spec.etcd));
-            // The key decides what is written; fingerprint a digest of it, never the key.
+            // The key decides what is written; fingerprint a digest of it, never the key. A
+            // re-upload comes with a new key, so it runs again; with the same key and the
+            // written files intact (the journal checks them) a resumed join does not need the
+            // Secret, which expires after two hours.
             let digest = <sha2::Sha256 as sha2::Digest>::digest(spec.key.expose());
             fp.value("certificate_key_sha256", &hex::encode(digest));
-            for path in upload_certs::files_to_upload(&spec.cert_dir, &spec.etcd).values() {
-                fp.file(path);
-            }
         }
-    }
-
-    /// The Secret can change (re-upload with a new key) and expires; fetch it on every run.
-    fn always_run(&self) -> bool {
-        true
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
