@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Toleration;
 
-use super::{AddonContext, AddonError, AddonObject, AddonSpec, Manifest, apply_all, build};
+use super::{
+    AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
+};
 use crate::apiclient::ApiClient;
 use crate::config::KubernetesVersion;
 use crate::effects::Effects;
@@ -24,34 +26,12 @@ pub const DEPLOYMENT: &str = "coredns";
 /// kubeadm's replica count for a new CoreDNS Deployment.
 pub const DEFAULT_REPLICAS: i32 = 2;
 
-const fn m(file: &'static str, text: &'static str) -> Manifest {
-    Manifest { file, text }
-}
-
-const SERVICE_ACCOUNT: Manifest = m(
-    "coredns/serviceaccount.yaml",
-    include_str!("../../../manifests/addons/coredns/serviceaccount.yaml"),
-);
-const CLUSTER_ROLE: Manifest = m(
-    "coredns/clusterrole.yaml",
-    include_str!("../../../manifests/addons/coredns/clusterrole.yaml"),
-);
-const CLUSTER_ROLE_BINDING: Manifest = m(
-    "coredns/clusterrolebinding.yaml",
-    include_str!("../../../manifests/addons/coredns/clusterrolebinding.yaml"),
-);
-const CONFIG_MAP: Manifest = m(
-    "coredns/configmap.yaml",
-    include_str!("../../../manifests/addons/coredns/configmap.yaml"),
-);
-const DEPLOYMENT_YAML: Manifest = m(
-    "coredns/deployment.yaml",
-    include_str!("../../../manifests/addons/coredns/deployment.yaml"),
-);
-const SERVICE: Manifest = m(
-    "coredns/service.yaml",
-    include_str!("../../../manifests/addons/coredns/service.yaml"),
-);
+const SERVICE_ACCOUNT: Manifest = addon_manifest!("coredns/serviceaccount.yaml");
+const CLUSTER_ROLE: Manifest = addon_manifest!("coredns/clusterrole.yaml");
+const CLUSTER_ROLE_BINDING: Manifest = addon_manifest!("coredns/clusterrolebinding.yaml");
+const CONFIG_MAP: Manifest = addon_manifest!("coredns/configmap.yaml");
+const DEPLOYMENT_YAML: Manifest = addon_manifest!("coredns/deployment.yaml");
+const SERVICE: Manifest = addon_manifest!("coredns/service.yaml");
 
 /// The CoreDNS release kubeadm deploys with a Kubernetes minor (its `CoreDNSVersion`).
 pub fn coredns_version(minor: u64) -> &'static str {

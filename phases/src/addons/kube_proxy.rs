@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{
-    AddonContext, AddonError, AddonObject, AddonSpec, Manifest, apply_all, build, kubernetes_image,
+    AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
+    kubernetes_image,
 };
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
@@ -22,34 +23,12 @@ use crate::step::{Applicability, PhaseError, Step};
 /// Where the DaemonSet mounts the ConfigMap.
 pub const KUBECONFIG_PATH: &str = "/var/lib/kube-proxy/kubeconfig.conf";
 
-const fn m(file: &'static str, text: &'static str) -> Manifest {
-    Manifest { file, text }
-}
-
-const SERVICE_ACCOUNT: Manifest = m(
-    "kube-proxy/serviceaccount.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/serviceaccount.yaml"),
-);
-const CONFIG_MAP: Manifest = m(
-    "kube-proxy/configmap.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/configmap.yaml"),
-);
-const DAEMON_SET: Manifest = m(
-    "kube-proxy/daemonset.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/daemonset.yaml"),
-);
-const CLUSTER_ROLE_BINDING: Manifest = m(
-    "kube-proxy/clusterrolebinding.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/clusterrolebinding.yaml"),
-);
-const ROLE: Manifest = m(
-    "kube-proxy/role.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/role.yaml"),
-);
-const ROLE_BINDING: Manifest = m(
-    "kube-proxy/rolebinding.yaml",
-    include_str!("../../../manifests/addons/kube-proxy/rolebinding.yaml"),
-);
+const SERVICE_ACCOUNT: Manifest = addon_manifest!("kube-proxy/serviceaccount.yaml");
+const CONFIG_MAP: Manifest = addon_manifest!("kube-proxy/configmap.yaml");
+const DAEMON_SET: Manifest = addon_manifest!("kube-proxy/daemonset.yaml");
+const CLUSTER_ROLE_BINDING: Manifest = addon_manifest!("kube-proxy/clusterrolebinding.yaml");
+const ROLE: Manifest = addon_manifest!("kube-proxy/role.yaml");
+const ROLE_BINDING: Manifest = addon_manifest!("kube-proxy/rolebinding.yaml");
 
 /// The KubeProxyConfiguration document of `config.conf`.
 pub fn kube_proxy_configuration(spec: &AddonSpec) -> Value {

@@ -197,6 +197,17 @@ pub(crate) struct Manifest {
     pub text: &'static str,
 }
 
+/// The [`Manifest`] `manifests/addons/<file>`, compiled in.
+macro_rules! addon_manifest {
+    ($file:literal) => {
+        crate::addons::Manifest {
+            file: $file,
+            text: include_str!(concat!("../../../manifests/addons/", $file)),
+        }
+    };
+}
+pub(crate) use addon_manifest;
+
 /// Fills `manifest` with `vars` and parses it as `K`.
 pub(crate) fn build<K: DeserializeOwned>(
     manifest: Manifest,
