@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bed::{IGNORED_PREFLIGHT, files_under, kube_bin, stand_in};
+use bed::{
+    IGNORED_PREFLIGHT, files_under, kube_bin, kubectl_as as kubectl, register_node, stand_in,
+};
 use common::{events, kubestrap};
 use kubestrap_phases::etcd::{EtcdClientTls, EtcdCluster};
 use kubestrap_phases::{HostFs, mark_control_plane};
@@ -26,51 +28,8 @@ const IP2: &str = "127.0.0.2";
 const PORT: u16 = 16520;
 const TOKEN: &str = "cpjoin.0123456789abcdef";
 
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .args(["--request-timeout", "10s"])
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// Registers Node `name` with `kubeconfig` once it exists, as a kubelet would (none runs here;
-/// mark-control-plane waits for the Node).
-fn register_node(
-    kubeconfig: PathBuf,
-    name: &'static str,
-    dir: &Path,
-) -> std::thread::JoinHandle<bool> {
-    let node = dir.join(format!("node-{name}.yaml"));
-    std::fs::write(
-        &node,
-        format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n"),
-    )
-    .unwrap();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(240);
-        while Instant::now() < deadline {
-            if kubeconfig.exists() {
-                let (ok, out) = kubectl(&kubeconfig, &["create", "-f", node.to_str().unwrap()]);
-                if ok || out.contains("AlreadyExists") {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        false
-    })
-}
+/// The Node registrations wait as long as a join may take.
+const REGISTER_WITHIN: Duration = Duration::from_secs(240);
 
 struct Run {
     code: Option<i32>,
@@ -116,7 +75,12 @@ fn run(cmd: &mut assert_cmd::Command, timeout: Duration) -> Run {
 /// The first control plane: `kubestrap init --upload-certs --control-plane-endpoint`.
 fn first_control_plane(cp: &Path, scratch: &Path) -> (kubestrap_testbed::Runner, String) {
     let runner = stand_in(cp);
-    let registrar = register_node(cp.join("etc/kubernetes/super-admin.conf"), "cp1", scratch);
+    let registrar = register_node(
+        cp.join("etc/kubernetes/super-admin.conf"),
+        "cp1",
+        scratch,
+        REGISTER_WITHIN,
+    );
     let mut cmd = kubestrap();
     cmd.args(["init", "-o", "json", "--root"])
         .arg(cp)
@@ -291,6 +255,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         cp1.join("etc/kubernetes/super-admin.conf"),
         "cp2",
         scratch.path(),
+        REGISTER_WITHIN,
     );
     let kubelet_conf = cp2.join("etc/kubernetes/kubelet.conf");
     // Register cp2 only once its kubelet has credentials, as a kubelet would.

@@ -15,19 +15,15 @@ use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, NodeRoot, St
 use static_pod_support::*;
 
 fn context(root: &std::path::Path, upload_certs: bool) -> InitContext {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("kubeadm.yaml");
-    std::fs::write(
-        &file,
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.44\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: cp.example\n",
-    )
-    .unwrap();
     let flags = InitFlags {
         upload_certs,
         ..InitFlags::default()
     };
-    let cfg = config::load_init(Some(&file), &flags).unwrap();
-    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+    init_context_from_yaml(
+        root,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.44\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: cp.example\n",
+        &flags,
+    )
 }
 
 #[tokio::test]

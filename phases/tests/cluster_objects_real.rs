@@ -62,21 +62,17 @@ fn context(root: &Path) -> InitContext {
 
 /// `init_extra` is appended to the InitConfiguration document.
 fn context_with(root: &Path, node: &str, init_extra: &str) -> InitContext {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("kubeadm.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: {PORT}\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\napiServer:\n  extraArgs:\n  - name: bind-address\n    value: {IP}\n"
-        ),
-    )
-    .unwrap();
     let flags = InitFlags {
         upload_certs: true,
         ..InitFlags::default()
     };
-    let cfg = config::load_init(Some(&file), &flags).unwrap();
-    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+    init_context_from_yaml(
+        root,
+        &format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: {PORT}\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\napiServer:\n  extraArgs:\n  - name: bind-address\n    value: {IP}\n"
+        ),
+        &flags,
+    )
 }
 
 #[derive(Default)]

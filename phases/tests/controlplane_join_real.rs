@@ -35,21 +35,17 @@ const PORT: u16 = 6643;
 const TOKEN: &str = "jcp000.0123456789abcdef";
 
 fn init_context(root: &Path) -> InitContext {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("kubeadm.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP1}\n  bindPort: {PORT}\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: {IP1}:{PORT}\n"
-        ),
-    )
-    .unwrap();
     let flags = InitFlags {
         upload_certs: true,
         ..InitFlags::default()
     };
-    let cfg = config::load_init(Some(&file), &flags).unwrap();
-    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+    init_context_from_yaml(
+        root,
+        &format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP1}\n  bindPort: {PORT}\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: {IP1}:{PORT}\n"
+        ),
+        &flags,
+    )
 }
 
 /// Stands in for `JoinContext`: its control-plane part is the library's

@@ -143,12 +143,25 @@ pub fn register_node_when_up(
     name: &str,
     within: Duration,
 ) -> std::thread::JoinHandle<bool> {
-    let kubeconfig = root.join("etc/kubernetes/super-admin.conf");
-    // Beside the root, not in it: tests check what is left under the root.
-    let node = root
-        .parent()
-        .unwrap()
-        .join(format!("node-{name}-{}.yaml", std::process::id()));
+    // The Node's YAML goes beside the root, not in it: tests check what is left under it.
+    let beside = root.parent().unwrap();
+    register_node(
+        root.join("etc/kubernetes/super-admin.conf"),
+        name,
+        beside,
+        within,
+    )
+}
+
+/// [`register_node_when_up`] with any `kubeconfig` (created once it exists), the Node's YAML
+/// written in `dir`.
+pub fn register_node(
+    kubeconfig: PathBuf,
+    name: &str,
+    dir: &Path,
+    within: Duration,
+) -> std::thread::JoinHandle<bool> {
+    let node = dir.join(format!("node-{name}-{}.yaml", std::process::id()));
     std::fs::write(
         &node,
         format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    kubernetes.io/hostname: {name}\n"),

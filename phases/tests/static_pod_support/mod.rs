@@ -31,6 +31,15 @@ pub fn init_config_with(
     config::load_init(Some(&file), &InitFlags::default()).unwrap_or_else(|e| panic!("config: {e}"))
 }
 
+/// The `InitContext` `kubestrap init --config` builds for `root` from the config text `yaml`.
+pub fn init_context_from_yaml(root: &Path, yaml: &str, flags: &InitFlags) -> InitContext {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeadm.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let cfg = config::load_init(Some(&file), flags).unwrap_or_else(|e| panic!("config: {e}"));
+    InitContext::new(cfg, NodeRoot::new(root).unwrap(), &HostFs::real()).unwrap()
+}
+
 pub fn spec(root: &Path, version: &str, advertise: &str, extra: &str) -> StaticPodSpec {
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = init_config(cfg_dir.path(), version, advertise, extra);
