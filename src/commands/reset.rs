@@ -9,9 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::etcd::EtcdCluster;
-use kubestrap_phases::reset::{
-    self, Inventory, KubeletService, MemberOutcome, ResetOptions, Systemd,
-};
+use kubestrap_phases::kubelet;
+use kubestrap_phases::reset::{self, Inventory, MemberOutcome, ResetOptions};
 use kubestrap_phases::{HostFs, NodeRoot};
 use serde_json::{Value, json};
 
@@ -323,7 +322,7 @@ impl Run<'_> {
         }
         if root.is_system() {
             self.progress(PHASE, "stopping the kubelet (systemctl stop kubelet)");
-            if let Err(e) = Systemd.stop_kubelet() {
+            if let Err(e) = kubelet::systemctl_kubelet("stop") {
                 self.warn(PHASE, &format!("the kubelet was not stopped: {e}"));
             }
         } else {

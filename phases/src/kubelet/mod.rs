@@ -242,20 +242,30 @@ impl ServiceManager for Systemd {
     }
 
     async fn restart_kubelet(&self) -> Result<(), String> {
-        let out = tokio::process::Command::new("systemctl")
-            .args(["restart", "kubelet"])
-            .output()
+        tokio::task::spawn_blocking(|| systemctl_kubelet("restart"))
             .await
-            .map_err(|e| format!("cannot run systemctl: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "systemctl restart kubelet: {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+            .map_err(|e| format!("systemctl did not finish: {e}"))?
+    }
+}
+
+/// `systemctl <verb> kubelet` (blocking), for the phases and for reset; the error says what
+/// systemd answered.
+pub fn systemctl_kubelet(verb: &str) -> Result<(), String> {
+    if !Path::new("/run/systemd/system").exists() {
+        return Err("systemd is not running (no /run/systemd/system)".into());
+    }
+    let out = std::process::Command::new("systemctl")
+        .args([verb, "kubelet"])
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemctl {verb} kubelet: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

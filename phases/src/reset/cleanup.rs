@@ -141,36 +141,6 @@ pub fn not_cleaned(root: &NodeRoot) -> Vec<String> {
     ]
 }
 
-/// Stops host services; the seam that keeps tests and simulated nodes away from systemd.
-pub trait KubeletService {
-    /// Stops the kubelet; the error says what the service manager answered.
-    fn stop_kubelet(&self) -> Result<(), String>;
-}
-
-/// systemd, through `systemctl`.
-pub struct Systemd;
-
-impl KubeletService for Systemd {
-    fn stop_kubelet(&self) -> Result<(), String> {
-        if !Path::new("/run/systemd/system").exists() {
-            return Err("systemd is not running (no /run/systemd/system)".into());
-        }
-        let out = std::process::Command::new("systemctl")
-            .args(["stop", "kubelet"])
-            .output()
-            .map_err(|e| format!("cannot run systemctl: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "systemctl stop kubelet: {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::inventory::{ResetOptions, inventory};

@@ -18,9 +18,6 @@ mod cleanup;
 pub mod etcd_member;
 mod inventory;
 
-pub use cleanup::{
-    KubeletService, Systemd, leftovers, not_cleaned, remove_manifests, remove_the_rest,
-    wait_until_stopped,
-};
+pub use cleanup::{leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped};
 pub use etcd_member::{EtcdMembership, MemberOutcome, ThisMember, remove_this_member};
 pub use inventory::{Inventory, LocalEtcd, ResetOptions, Target, TargetKind, inventory};
