@@ -18,10 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 
-use kube::Resource;
-use serde::Serialize;
-
-use crate::apiclient::{ApiClient, ApiError, ApiScope};
+use crate::apiclient::{ApiClient, ApiError};
 use crate::config::{ImageMeta, KubernetesVersion};
 use crate::effects::Effects;
 use crate::step::PhaseError;
@@ -112,15 +109,15 @@ impl AddonObject {
     /// (recorded only when applied; under `--dry-run` only recorded).
     pub async fn apply(&self, client: &ApiClient, fx: &mut Effects<'_>) -> Result<(), ApiError> {
         match self {
-            Self::ServiceAccount(o) => apply_unless_current(client, fx, o).await,
-            Self::ConfigMap(o) => apply_unless_current(client, fx, o).await,
-            Self::ClusterRole(o) => apply_unless_current(client, fx, o).await,
-            Self::ClusterRoleBinding(o) => apply_unless_current(client, fx, o).await,
-            Self::Role(o) => apply_unless_current(client, fx, o).await,
-            Self::RoleBinding(o) => apply_unless_current(client, fx, o).await,
-            Self::Deployment(o) => apply_unless_current(client, fx, o).await,
-            Self::DaemonSet(o) => apply_unless_current(client, fx, o).await,
-            Self::Service(o) => apply_unless_current(client, fx, o).await,
+            Self::ServiceAccount(o) => client.apply(fx, o).await,
+            Self::ConfigMap(o) => client.apply(fx, o).await,
+            Self::ClusterRole(o) => client.apply(fx, o).await,
+            Self::ClusterRoleBinding(o) => client.apply(fx, o).await,
+            Self::Role(o) => client.apply(fx, o).await,
+            Self::RoleBinding(o) => client.apply(fx, o).await,
+            Self::Deployment(o) => client.apply(fx, o).await,
+            Self::DaemonSet(o) => client.apply(fx, o).await,
+            Self::Service(o) => client.apply(fx, o).await,
         }
     }
 
@@ -142,51 +139,6 @@ impl AddonObject {
             meta.namespace.as_deref(),
             meta.name.as_deref().unwrap_or_default(),
         )
-    }
-}
-
-/// Applies `obj` only when the live object lacks one of its fields or holds another value.
-///
-/// A server-side apply of identical content is not always a no-op: kube-apiserver (v1.20)
-/// rewrites the manager's managedFields timestamp when the applied configuration holds a
-/// field the server does not store, and re-adds a `before-first-apply` entry to objects whose
-/// managedFields a controller dropped (the token controller's ServiceAccount updates). Either
-/// bumps the resourceVersion, so a re-run would "change" objects it did not change. Comparing
-/// first keeps a converged cluster untouched.
-async fn apply_unless_current<K>(
-    client: &ApiClient,
-    fx: &mut Effects<'_>,
-    obj: &K,
-) -> Result<(), ApiError>
-where
-    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
-    K::Scope: ApiScope,
-{
-    if !fx.is_dry_run() {
-        let meta = obj.meta();
-        let name = meta.name.as_deref().unwrap_or_default();
-        let live: Option<K> = client.get_opt(meta.namespace.as_deref(), name).await?;
-        if let Some(live) = live
-            && let (Ok(want), Ok(have)) = (serde_json::to_value(obj), serde_json::to_value(&live))
-            && holds(&have, &want)
-        {
-            return Ok(());
-        }
-    }
-    client.apply(fx, obj).await
-}
-
-/// Whether `have` holds every field of `want` with the same value (lists element by element).
-fn holds(have: &serde_json::Value, want: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match (have, want) {
-        (Value::Object(h), Value::Object(w)) => w
-            .iter()
-            .all(|(k, wv)| h.get(k).is_some_and(|hv| holds(hv, wv))),
-        (Value::Array(h), Value::Array(w)) => {
-            h.len() == w.len() && h.iter().zip(w).all(|(hv, wv)| holds(hv, wv))
-        }
-        (h, w) => h == w,
     }
 }
 
@@ -244,18 +196,6 @@ pub fn kubernetes_image(repository: &str, name: &str, version: &KubernetesVersio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holds_needs_every_wanted_field_with_its_value() {
-        use serde_json::json;
-        let live = json!({"a": 1, "b": {"c": [ {"x": 1, "y": 2} ], "d": "s"}, "status": {}});
-        assert!(holds(&live, &json!({"b": {"c": [ {"x": 1} ]}})));
-        assert!(holds(&live, &json!({})));
-        assert!(!holds(&live, &json!({"b": {"c": [ {"x": 2} ]}})));
-        assert!(!holds(&live, &json!({"b": {"c": [ {"x": 1}, {"x": 1} ]}})));
-        assert!(!holds(&live, &json!({"e": false})));
-        assert!(!holds(&live, &json!({"b": {"d": "t"}})));
-    }
 
     #[test]
     fn kubernetes_images_replace_plus_in_the_tag() {

@@ -358,10 +358,17 @@ impl ApiClient {
         self.retry(&action, || api.get_opt(name)).await
     }
 
-    /// Server-side applies `obj` (field manager [`FIELD_MANAGER`], forced), so re-running
-    /// leaves an unchanged object untouched (same resourceVersion) and fields other managers
-    /// own (the bootstrap signer's `jws-kubeconfig-*` keys) alone. Under `--dry-run` only
-    /// records it.
+    /// Server-side applies `obj` (field manager [`FIELD_MANAGER`], forced), leaving fields
+    /// other managers own (the bootstrap signer's `jws-kubeconfig-*` keys) alone. Under
+    /// `--dry-run` only records it.
+    ///
+    /// An object whose live state already holds every field of `obj` is not applied: a
+    /// server-side apply of identical content is not always a no-op. kube-apiserver (v1.20)
+    /// rewrites the manager's managedFields timestamp when the applied configuration holds a
+    /// field the server does not store, and re-adds a `before-first-apply` entry to objects
+    /// whose managedFields a controller dropped (the token controller's ServiceAccount
+    /// updates). Either bumps the resourceVersion, so a re-run would "change" objects it did
+    /// not change. Comparing first keeps a converged cluster untouched.
     pub async fn apply<K>(&self, fx: &mut Effects<'_>, obj: &K) -> Result<(), ApiError>
     where
         K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug,
@@ -370,6 +377,13 @@ impl ApiClient {
         let (namespace, name) = identity(obj);
         fx.record_api(change::<K>(ApiVerb::Apply, namespace.as_deref(), &name));
         if fx.is_dry_run() {
+            return Ok(());
+        }
+        let live: Option<K> = self.get_opt(namespace.as_deref(), &name).await?;
+        if let Some(live) = live
+            && let (Ok(want), Ok(have)) = (serde_json::to_value(obj), serde_json::to_value(&live))
+            && holds(&have, &want)
+        {
             return Ok(());
         }
         let api = self.api_for::<K>(namespace.as_deref());
@@ -614,6 +628,20 @@ pub async fn admin_client(
     Ok(admin)
 }
 
+/// Whether `have` holds every field of `want` with the same value (lists element by element).
+fn holds(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (have, want) {
+        (Value::Object(h), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| h.get(k).is_some_and(|hv| holds(hv, wv))),
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(hv, wv)| holds(hv, wv))
+        }
+        (h, w) => h == w,
+    }
+}
+
 /// ClusterRoleBinding kubeadm:cluster-admins → cluster-admin for the group admin.conf is in.
 pub fn cluster_admins_binding() -> ClusterRoleBinding {
     ClusterRoleBinding {
@@ -640,6 +668,18 @@ mod tests {
     use super::*;
     use crate::effects::Silent;
     use k8s_openapi::api::core::v1::ConfigMap;
+
+    #[test]
+    fn holds_needs_every_wanted_field_with_its_value() {
+        use serde_json::json;
+        let live = json!({"a": 1, "b": {"c": [ {"x": 1, "y": 2} ], "d": "s"}, "status": {}});
+        assert!(holds(&live, &json!({"b": {"c": [ {"x": 1} ]}})));
+        assert!(holds(&live, &json!({})));
+        assert!(!holds(&live, &json!({"b": {"c": [ {"x": 2} ]}})));
+        assert!(!holds(&live, &json!({"b": {"c": [ {"x": 1}, {"x": 1} ]}})));
+        assert!(!holds(&live, &json!({"e": false})));
+        assert!(!holds(&live, &json!({"b": {"d": "t"}})));
+    }
 
     const KUBECONFIG: &str = r#"apiVersion: v1
 kind: Config
