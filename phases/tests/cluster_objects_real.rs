@@ -24,7 +24,7 @@ use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::show_join_command::ShowJoinCommand;
 use kubestrap_phases::upload_certs::{self, UploadCerts};
 use kubestrap_phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
-use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Step};
+use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
 const IP: &str = "127.0.0.43";
 const TOKEN: &str = "abcdef.0123456789abcdef";
