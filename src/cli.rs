@@ -137,7 +137,7 @@ pub struct InitArgs {
     pub cert_dir: Option<PathBuf>,
     /// The bootstrap token to create (`[a-z0-9]{6}.[a-z0-9]{16}`); generated when absent.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<SecretArg>,
     /// How long the bootstrap token lives (`0` for ever).
     #[arg(long, global = true, value_name = "DURATION")]
     pub token_ttl: Option<String>,
@@ -146,7 +146,7 @@ pub struct InitArgs {
     pub upload_certs: bool,
     /// The key (64 hex characters) that encrypts the uploaded certificates.
     #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<String>,
+    pub certificate_key: Option<SecretArg>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -158,13 +158,13 @@ pub struct JoinArgs {
     pub workflow: WorkflowArgs,
     /// The bootstrap token, for both discovery and TLS bootstrap.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<SecretArg>,
     /// The token for discovery only.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub discovery_token: Option<String>,
+    pub discovery_token: Option<SecretArg>,
     /// The token for TLS bootstrap only.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub tls_bootstrap_token: Option<String>,
+    pub tls_bootstrap_token: Option<SecretArg>,
     /// Pin the cluster CA: `sha256:<hex>` of its public key (repeatable).
     #[arg(long, global = true, value_name = "HASH")]
     pub discovery_token_ca_cert_hash: Vec<String>,
@@ -179,7 +179,7 @@ pub struct JoinArgs {
     pub control_plane: bool,
     /// The key that decrypts the uploaded control-plane certificates.
     #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<String>,
+    pub certificate_key: Option<SecretArg>,
     /// The address this control-plane node's API server advertises.
     #[arg(long, global = true, value_name = "IP")]
     pub apiserver_advertise_address: Option<String>,
@@ -197,6 +197,31 @@ fn tls_bootstrap_mode(s: &str) -> Result<TlsBootstrap, String> {
     s.parse()
 }
 
+/// A flag value that is a secret (a bootstrap token, a certificate key). It is handed on as
+/// typed, like every flag, but its `Debug` never shows it, so no `{:?}` of the parsed command
+/// line (a log line, a panic message) can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a bootstrap token on the cluster.
@@ -207,7 +232,7 @@ pub enum TokenCommand {
     Delete {
         /// Token ids (abcdef) or whole tokens (abcdef.0123456789abcdef) to delete.
         #[arg(required = true, value_name = "TOKEN_ID|TOKEN")]
-        tokens: Vec<String>,
+        tokens: Vec<SecretArg>,
         #[command(flatten)]
         cluster: TokenClusterArgs,
     },
@@ -227,7 +252,7 @@ pub struct TokenClusterArgs {
 pub struct TokenCreateArgs {
     /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
     #[arg(value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<SecretArg>,
     /// How long the token is valid (Go duration; 0 = never expires).
     #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
     pub ttl: String,
@@ -419,4 +444,48 @@ fn phase_path(mut m: &ArgMatches) -> Option<String> {
         m = sub;
     }
     (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `{:?}` of the parsed command line (a debug log, a panic message) must not carry the
+    /// secrets the user typed; the values themselves still reach the workflows.
+    #[test]
+    fn debug_of_parsed_flags_hides_secrets() {
+        let token = "abcdef.0123456789abcdef";
+        let discovery = "ghijkl.0123456789abcdef";
+        let tls = "mnopqr.0123456789abcdef";
+        let key = "8f1ca3c1b0e5d6a7f8e9d0c1b2a3948576a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1";
+        let cli = Cli::try_parse_from([
+            "kubestrap",
+            "join",
+            "10.0.0.1:6443",
+            "--token",
+            token,
+            "--discovery-token",
+            discovery,
+            "--tls-bootstrap-token",
+            tls,
+            "--certificate-key",
+            key,
+        ])
+        .expect("valid command line");
+        let shown = format!("{cli:?}");
+        for secret in [token, discovery, tls, key] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        let Command::Join(join) = &cli.command else {
+            panic!("parsed as {shown}");
+        };
+        assert_eq!(join.token.as_ref().map(SecretArg::expose), Some(token));
+        assert_eq!(
+            join.certificate_key.as_ref().map(SecretArg::expose),
+            Some(key)
+        );
+
+        let cli = Cli::try_parse_from(["kubestrap", "token", "delete", token]).expect("valid");
+        assert!(!format!("{cli:?}").contains(token));
+    }
 }

@@ -14,7 +14,7 @@ use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::effects::{Effects, Silent};
 use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
 
-use crate::cli::{GlobalArgs, TokenClusterArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
 use crate::output::{EventSink, Format};
 use crate::workflows::fail_early;
 
@@ -80,6 +80,7 @@ fn staging() -> Result<tempfile::TempDir, String> {
 fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
     let token = match &args.token {
         Some(t) => t
+            .expose()
             .parse::<BootstrapTokenString>()
             .map_err(|e| format!("argument TOKEN: {e}"))?,
         None => BootstrapTokenString::generate(),
@@ -166,13 +167,13 @@ fn parse_id(arg: &str) -> Result<TokenId, String> {
 }
 
 async fn delete(
-    tokens: &[String],
+    tokens: &[SecretArg],
     cluster: &TokenClusterArgs,
     global: &GlobalArgs,
 ) -> Result<(), String> {
     let ids = tokens
         .iter()
-        .map(|t| parse_id(t))
+        .map(|t| parse_id(t.expose()))
         .collect::<Result<Vec<_>, _>>()?;
     let path = kubeconfig_path(cluster, global)?;
     let staging = staging()?;
