@@ -10,8 +10,9 @@ use std::time::Duration;
 use common::{events, kubestrap};
 use serde_json::Value;
 
-/// The phases this build implements, then the first one it does not.
-const FIRST_PENDING: &str = "wait-control-plane";
+/// The first phase that needs the control plane running: nothing runs the static pods under a
+/// bare `--root`, so init fails there after writing the node's files.
+const FIRST_NEEDING_A_CONTROL_PLANE: &str = "wait-control-plane";
 
 /// A config whose only setting is a 1 s control-plane health timeout: nothing runs the
 /// static pods here, so wait-control-plane fails (connection refused) at once instead of
@@ -61,7 +62,7 @@ fn mode(p: &Path) -> u32 {
 }
 
 #[test]
-fn init_writes_the_pki_then_stops_loudly_at_the_first_unimplemented_phase() {
+fn without_a_running_control_plane_init_writes_the_node_files_then_fails_at_the_wait() {
     let root = tempfile::tempdir().unwrap();
     let (code, ev) = init(root.path(), &[]);
     assert_eq!(code, Some(1));
@@ -73,7 +74,7 @@ fn init_writes_the_pki_then_stops_loudly_at_the_first_unimplemented_phase() {
     let result = ev.last().unwrap();
     assert_eq!(result["event"], "result");
     assert_eq!(result["status"], "failed");
-    assert_eq!(result["failed_phase"], FIRST_PENDING);
+    assert_eq!(result["failed_phase"], FIRST_NEEDING_A_CONTROL_PLANE);
     assert!(
         ev.iter()
             .any(|e| e["event"] == "warning" && e["phase"] == "preflight")
@@ -96,7 +97,10 @@ fn init_writes_the_pki_then_stops_loudly_at_the_first_unimplemented_phase() {
     )
     .unwrap();
     assert_eq!(journal["phases"]["certs/ca"]["state"], "done");
-    assert_eq!(journal["phases"][FIRST_PENDING]["state"], "failed");
+    assert_eq!(
+        journal["phases"][FIRST_NEEDING_A_CONTROL_PLANE]["state"],
+        "failed"
+    );
 }
 
 #[test]
@@ -107,7 +111,10 @@ fn a_second_init_resumes_and_a_changed_input_reruns_its_phase() {
 
     let (code, ev) = init(root.path(), &[]);
     assert_eq!(code, Some(1));
-    assert_eq!(phases_with(&ev, "phase_started"), [FIRST_PENDING]);
+    assert_eq!(
+        phases_with(&ev, "phase_started"),
+        [FIRST_NEEDING_A_CONTROL_PLANE]
+    );
     let completed = ev
         .iter()
         .filter(|e| e["event"] == "phase_skipped" && e["reason"] == "completed")
@@ -144,7 +151,7 @@ fn a_second_init_resumes_and_a_changed_input_reruns_its_phase() {
     assert_eq!(code, Some(1));
     let started = phases_with(&ev, "phase_started");
     assert_eq!(started[0], "certs/apiserver");
-    assert_eq!(started.last().unwrap(), FIRST_PENDING);
+    assert_eq!(started.last().unwrap(), FIRST_NEEDING_A_CONTROL_PLANE);
     assert!(!started.contains(&"certs/ca".to_string()));
     assert_eq!(
         std::fs::read(root.path().join("etc/kubernetes/pki/ca.crt")).unwrap(),
@@ -408,7 +415,11 @@ fn a_killed_init_leaves_only_whole_files_and_the_next_run_finishes() {
     }
     let (code, ev) = init(root.path(), &[]);
     assert_eq!(code, Some(1));
-    assert_eq!(ev.last().unwrap()["failed_phase"], FIRST_PENDING, "{ev:?}");
+    assert_eq!(
+        ev.last().unwrap()["failed_phase"],
+        FIRST_NEEDING_A_CONTROL_PLANE,
+        "{ev:?}"
+    );
     assert_all_whole(root.path());
 }
 
