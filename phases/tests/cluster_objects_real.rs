@@ -147,7 +147,7 @@ async fn cluster_objects_on_a_real_apiserver() {
     let root = tempfile::tempdir().unwrap();
     let ctx = context(root.path());
     let mut steps = init_steps();
-    steps.push(Box::new(kubestrap_phases::kubelet::KubeletStart::new()));
+    steps.push(Box::new(kubestrap_phases::kubelet::KubeletStart::default()));
     run_steps(&ctx, &steps).await;
     let etc = root.path().join("etc/kubernetes");
     let pki = etc.join("pki");

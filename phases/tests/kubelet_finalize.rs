@@ -16,7 +16,7 @@ use static_pod_support::*;
 async fn finalize(ctx: &InitContext) -> Vec<bool> {
     let fs = HostFs::real();
     let mut fx = Effects::new("kubelet-finalize", &fs, &Silent);
-    Step::<InitContext>::run(&EnableClientCertRotation::new(), ctx, &mut fx)
+    Step::<InitContext>::run(&EnableClientCertRotation::default(), ctx, &mut fx)
         .await
         .unwrap();
     fx.into_record().0.iter().map(|f| f.changed).collect()

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kubestrap_phases::context::init_kubelet_spec;
-use kubestrap_phases::kubelet::{KubeletStart, ServiceManager, restart_kubelet};
+use kubestrap_phases::kubelet::{KubeletService, KubeletStart, ServiceManager, restart_kubelet};
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Reporter, Step, async_trait};
 use serde_json::Value;
 use static_pod_support::*;
@@ -62,7 +62,9 @@ fn yaml(path: &std::path::Path) -> Value {
 async fn run(ctx: &InitContext, services: Arc<FakeServices>) -> Vec<String> {
     let fs = HostFs::real();
     let warnings = Warnings::default();
-    let step = KubeletStart::with_service_manager(services);
+    let step = KubeletStart {
+        kubelet: KubeletService::new(services),
+    };
     let mut fx = Effects::new("kubelet-start", &fs, &warnings);
     Step::run(&step, ctx, &mut fx).await.unwrap();
     warnings.0.into_inner().unwrap()
@@ -239,7 +241,9 @@ async fn an_unchanged_rerun_leaves_the_files_untouched() {
     let root = tempfile::tempdir().unwrap();
     let ctx = init_context(root.path(), "v1.33.0", "127.0.0.2", "");
     let fs = HostFs::real();
-    let step = KubeletStart::with_service_manager(FakeServices::new(Ok(()), Ok(())));
+    let step = KubeletStart {
+        kubelet: KubeletService::new(FakeServices::new(Ok(()), Ok(()))),
+    };
     for expect_changed in [true, false] {
         let mut fx = Effects::new("kubelet-start", &fs, &kubestrap_phases::effects::Silent);
         Step::run(&step, &ctx, &mut fx).await.unwrap();

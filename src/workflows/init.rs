@@ -47,7 +47,7 @@ pub fn tree() -> PhaseTree<InitContext> {
                     .map(Node::Leaf)
                     .collect(),
             ),
-            Node::leaf(KubeletStart::new()),
+            Node::leaf(KubeletStart::default()),
             Node::leaf(WaitControlPlane),
             Node::group(
                 "upload-config",
@@ -63,7 +63,7 @@ pub fn tree() -> PhaseTree<InitContext> {
             Node::group(
                 "kubelet-finalize",
                 "Update the kubelet's settings after its TLS bootstrap.",
-                vec![Node::leaf(EnableClientCertRotation::new())],
+                vec![Node::leaf(EnableClientCertRotation::default())],
             ),
             Node::group(
                 "addon",

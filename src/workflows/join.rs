@@ -109,7 +109,7 @@ pub fn tree() -> PhaseTree<JoinContext> {
                     ),
                 ],
             ),
-            Node::leaf(KubeletStartJoin::new()),
+            Node::leaf(KubeletStartJoin::default()),
             on_control_plane(Box::new(EtcdJoin)),
             Node::leaf(KubeletWaitBootstrap),
             Node::group(

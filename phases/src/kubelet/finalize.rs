@@ -12,11 +12,10 @@
 //! kubelet.conf will stop working when its embedded certificate expires.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{KubeletContext, KubeletSpec, ServiceManager, Systemd, restart_kubelet};
+use super::{KubeletContext, KubeletService, KubeletSpec};
 use crate::context::KUBERNETES_DIR;
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
@@ -114,25 +113,9 @@ pub fn point_at_rotated_cert(
 }
 
 /// `init phase kubelet-finalize enable-client-cert-rotation`.
+#[derive(Default)]
 pub struct EnableClientCertRotation {
-    services: Arc<dyn ServiceManager>,
-}
-
-impl EnableClientCertRotation {
-    /// On the host's systemd.
-    pub fn new() -> Self {
-        Self::with_service_manager(Arc::new(Systemd))
-    }
-
-    pub fn with_service_manager(services: Arc<dyn ServiceManager>) -> Self {
-        Self { services }
-    }
-}
-
-impl Default for EnableClientCertRotation {
-    fn default() -> Self {
-        Self::new()
-    }
+    pub kubelet: KubeletService,
 }
 
 #[async_trait]
@@ -176,7 +159,7 @@ impl<C: KubeletContext> Step<C> for EnableClientCertRotation {
                     conf.display(),
                     pem.display()
                 ));
-                restart_kubelet(&spec.root, self.services.as_ref(), fx).await
+                self.kubelet.restart(&spec.root, fx).await
             }
         }
     }

@@ -269,26 +269,32 @@ pub fn systemctl_kubelet(verb: &str) -> Result<(), String> {
     }
 }
 
-/// The `kubelet-start` phase.
-pub struct KubeletStart {
-    services: Arc<dyn ServiceManager>,
-}
+/// The kubelet's service as the phases that (re)start it see it: the host's systemd, unless a
+/// test or a simulated node hands in another [`ServiceManager`].
+#[derive(Clone)]
+pub struct KubeletService(Arc<dyn ServiceManager>);
 
-impl KubeletStart {
-    /// On the host's systemd.
-    pub fn new() -> Self {
-        Self::with_service_manager(Arc::new(Systemd))
+impl KubeletService {
+    pub fn new(services: Arc<dyn ServiceManager>) -> Self {
+        Self(services)
     }
 
-    pub fn with_service_manager(services: Arc<dyn ServiceManager>) -> Self {
-        Self { services }
+    /// See [`restart_kubelet`].
+    pub async fn restart(&self, root: &NodeRoot, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        restart_kubelet(root, self.0.as_ref(), fx).await
     }
 }
 
-impl Default for KubeletStart {
+impl Default for KubeletService {
     fn default() -> Self {
-        Self::new()
+        Self(Arc::new(Systemd))
     }
+}
+
+/// The `kubelet-start` phase.
+#[derive(Default)]
+pub struct KubeletStart {
+    pub kubelet: KubeletService,
 }
 
 /// Restarts the kubelet when this is a real node and the service manager can; otherwise says
@@ -351,7 +357,7 @@ impl<C: KubeletContext> Step<C> for KubeletStart {
             spec.flags_env().as_bytes(),
             Mode::PUBLIC,
         )?;
-        restart_kubelet(&spec.root, self.services.as_ref(), fx).await
+        self.kubelet.restart(&spec.root, fx).await
     }
 }
 

@@ -8,7 +8,6 @@
 //! wrong CA pin or an unreachable endpoint leaves the node as it was.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -24,7 +23,7 @@ use crate::host::{Mode, NodeRoot};
 use crate::kubeconfig::{
     Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
-use crate::kubelet::{KubeletSpec, ServiceManager, Systemd, restart_kubelet};
+use crate::kubelet::{KubeletService, KubeletSpec};
 use crate::step::{PhaseError, Step};
 use crate::tls_bootstrap::{self, CertStore, TlsBootstrap};
 use crate::token::BootstrapTokenString;
@@ -302,24 +301,9 @@ fn report_requests(ctx: &impl JoinKubeletContext, fx: &mut Effects<'_>) {
 }
 
 /// `join phase kubelet-start`.
+#[derive(Default)]
 pub struct KubeletStartJoin {
-    services: Arc<dyn ServiceManager>,
-}
-
-impl KubeletStartJoin {
-    pub fn new() -> Self {
-        Self::with_service_manager(Arc::new(Systemd))
-    }
-
-    pub fn with_service_manager(services: Arc<dyn ServiceManager>) -> Self {
-        Self { services }
-    }
-}
-
-impl Default for KubeletStartJoin {
-    fn default() -> Self {
-        Self::new()
-    }
+    pub kubelet: KubeletService,
 }
 
 #[async_trait]
@@ -466,7 +450,7 @@ async fn start<C: JoinKubeletContext>(
         fx.set_result_field("csr", Value::from(creds.csr_name.clone()));
     }
     fx.set_result_field("node_name", Value::from(spec.node_name.clone()));
-    restart_kubelet(&spec.root, phase.services.as_ref(), fx).await
+    phase.kubelet.restart(&spec.root, fx).await
 }
 
 /// `join phase kubelet-wait-bootstrap`.
