@@ -381,13 +381,14 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
     }
     stop_registrar.store(true, Ordering::Relaxed);
     registrar.join().unwrap();
-    let temp_left = kubestrap_files(&root)
-        .iter()
+    let temps_left: Vec<PathBuf> = kubestrap_files(&root)
+        .into_iter()
         .filter(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(".kubestrap-"))
         })
-        .count();
+        .collect();
+    let temp_left = temps_left.len();
 
     eprintln!(
         "\ncrash test: {trials} SIGKILL trials (+{second_kills} kills of the resumed run) in {:?}, seed {seed}",
@@ -413,6 +414,11 @@ fn sigkill_at_random_instants_leaves_whole_files_and_every_rerun_completes() {
         failures.len()
     );
     assert!(failures.is_empty(), "{failures:#?}");
+    // A killed write's temporary file is swept by the re-run's next write into its directory.
+    assert!(
+        temps_left.is_empty(),
+        "temporary files of killed runs left behind: {temps_left:?}"
+    );
     let phases_hit = by_phase.len();
     assert!(
         phases_hit >= phases.len().min(trials) / 2,

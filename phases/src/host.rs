@@ -6,7 +6,8 @@
 //!
 //! Writes are atomic (temp file in the same directory, fsync, rename)
 //! and get their final mode before any byte is written, so a private key is never readable by
-//! others, not even half-written. Under `--dry-run` writes land in a staging directory that
+//! others, not even half-written. A temporary file names the process writing it, so the next
+//! write into the same directory removes those of runs that were killed mid-write. Under `--dry-run` writes land in a staging directory that
 //! mirrors the root instead, and reads look there first, so later phases of a dry run see what
 //! earlier ones would have written.
 
@@ -168,6 +169,42 @@ impl HostFs {
     }
 }
 
+/// What every temporary file kubestrap writes starts with; `reset` removes whatever is left.
+pub const TEMP_PREFIX: &str = ".kubestrap-";
+
+/// The prefix of this process's temporary files in a directory: `.kubestrap-<pid>-`.
+pub fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
+/// The pid in a temporary file's name, if it is one of [`temp_prefix`]'s.
+fn writer_pid(name: &str) -> Option<i32> {
+    let (pid, _) = name.strip_prefix(TEMP_PREFIX)?.split_once('-')?;
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+/// Removes from `dir` the temporary files whose writer is no longer running: a run killed
+/// between creating its temporary file and renaming it. A live writer's files (this process's
+/// included) are kept. Best effort: what cannot be read or removed is left for `reset`.
+fn sweep_abandoned_temps(dir: &Path) {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(writer_pid) else {
+            continue;
+        };
+        // Signal 0 probes for the process; only "no such process" proves it gone.
+        if kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes a file so that at every instant it is either absent, the old content, or the whole
 /// new content with its final mode.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
@@ -176,8 +213,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError
         source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
     })?;
     fs::create_dir_all(dir).map_err(FsError::at(dir))?;
+    sweep_abandoned_temps(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".kubestrap-")
+        .prefix(&temp_prefix())
         .permissions(fs::Permissions::from_mode(mode.0))
         .tempfile_in(dir)
         .map_err(FsError::at(dir))?;
@@ -227,6 +265,38 @@ mod tests {
         assert_eq!(mode, 0o600);
         let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn a_write_removes_temp_files_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has exited: its pid is free (reaped) when `wait` returns.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let abandoned = dir.path().join(format!("{TEMP_PREFIX}{dead}-a1b2c3"));
+        let ours = dir.path().join(format!("{}x9y8z7", temp_prefix()));
+        let unknown = dir.path().join(format!("{TEMP_PREFIX}oldstyle"));
+        for p in [&abandoned, &ours, &unknown] {
+            fs::write(p, b"half").unwrap();
+        }
+        write_atomic(&dir.path().join("f"), b"whole", Mode::PUBLIC).unwrap();
+        assert!(
+            !abandoned.exists(),
+            "a dead writer's temporary file is swept"
+        );
+        assert!(ours.exists(), "a live writer's temporary file is kept");
+        assert!(unknown.exists(), "a name without a pid is left for reset");
+    }
+
+    #[test]
+    fn writer_pid_reads_only_well_formed_names() {
+        assert_eq!(writer_pid(".kubestrap-1234-abc"), Some(1234));
+        assert_eq!(writer_pid(".kubestrap-1234-link"), Some(1234));
+        assert_eq!(writer_pid(".kubestrap-abc"), None);
+        assert_eq!(writer_pid(".kubestrap-0-abc"), None);
+        assert_eq!(writer_pid(".kubestrap--1-abc"), None);
+        assert_eq!(writer_pid("kubestrap-12-abc"), None);
     }
 
     #[test]

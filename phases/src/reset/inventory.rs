@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::host::NodeRoot;
+use crate::host::{NodeRoot, TEMP_PREFIX};
 use crate::static_pod::Pod;
 
 use super::etcd_member::ThisMember;
@@ -38,10 +38,6 @@ pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const JOURNAL_DIR: &str = "/var/lib/kubestrap";
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
-
-/// Prefix of the temporary files of atomic writes (`host::write_atomic`); a killed run may
-/// leave one behind.
-const TEMP_PREFIX: &str = ".kubestrap-";
 
 /// What a target is, for the listing and the order of removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

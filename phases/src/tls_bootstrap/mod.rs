@@ -474,7 +474,7 @@ pub fn pair_pem(creds: &NodeCredentials) -> String {
 pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     let dir = link.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".kubestrap-link-{}", std::process::id()));
+    let tmp = dir.join(format!("{}link", crate::host::temp_prefix()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
     std::fs::rename(&tmp, link)
