@@ -1,7 +1,8 @@
 //! `kubestrap join` of a worker against a real control plane (etcd 3.4, kube-apiserver,
 //! kube-controller-manager, kube-scheduler v1.20.2 run by the test-bed stand-in): the builtin
-//! TLS bootstrap gets a certificate approved and signed by the real controller-manager, and
-//! each way discovery can fail fails fast, with its own message, leaving no files.
+//! TLS bootstrap gets a certificate approved and signed by the real controller-manager, a CSR
+//! left Pending or denied by an administrator ends the join with the cause, and each way
+//! discovery can fail fails fast, with its own message, leaving no files.
 //! Addresses: control plane 127.0.0.72 (API port 16472), nothing listens on 127.0.0.73.
 //!
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
@@ -652,6 +653,55 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert!(j.took < Duration::from_secs(30), "{:?}", j.took);
     assert_eq!(files_left(stalled.path()), Vec::<PathBuf>::new());
+
+    // Denied while it waits: an administrator denies the Pending CSR; the join stops at once
+    // with the approver's reason instead of waiting out its timeout, having written nothing.
+    let before = csr_names(cp);
+    let denied = tempfile::tempdir().unwrap();
+    let denied_root = denied.path().to_path_buf();
+    let denied_config = config.clone();
+    let (hash_, endpoint_) = (hash.clone(), endpoint());
+    let waiting = std::thread::spawn(move || {
+        join(
+            &denied_root,
+            &endpoint_,
+            &[
+                "--config",
+                denied_config.to_str().unwrap(),
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                &hash_,
+                "--tls-bootstrap",
+                "builtin",
+                "--node-name",
+                "w3",
+            ],
+        )
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let csr = loop {
+        if let Some(new) = csr_names(cp).into_iter().find(|n| !before.contains(n)) {
+            break new;
+        }
+        assert!(Instant::now() < deadline, "the join posted no CSR");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (ok, out) = kubectl(&admin(cp), &["certificate", "deny", &csr]);
+    assert!(ok, "{out}");
+    let j = waiting.join().unwrap();
+    assert_eq!(j.code, Some(1));
+    let e = j.error();
+    assert!(
+        e.contains(&format!("CertificateSigningRequest {csr} was denied")),
+        "{e}"
+    );
+    assert!(
+        j.took < Duration::from_secs(14),
+        "waited out the timeout: {:?}",
+        j.took
+    );
+    assert_eq!(files_left(denied.path()), Vec::<PathBuf>::new());
 
     // Tampered cluster-info: with the controller-manager (whose signer would re-sign it)
     // stopped, the published kubeconfig is changed; its signature no longer matches.
