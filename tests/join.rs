@@ -3,7 +3,8 @@
 //! TLS bootstrap gets a certificate approved and signed by the real controller-manager, a CSR
 //! left Pending or denied by an administrator ends the join with the cause, and each way
 //! discovery can fail fails fast, with its own message, leaving no files.
-//! Addresses: control plane 127.0.0.72 (API port 16472), nothing listens on 127.0.0.73.
+//! Addresses: control plane 127.0.0.72 (API port 16472), nothing listens on 127.0.0.73, the
+//! https discovery file is served on 127.0.0.74.
 //!
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
 
@@ -21,6 +22,8 @@ use serde_json::Value;
 const ADVERTISE: &str = "127.0.0.72";
 const PORT: u16 = 16472;
 const TOKEN: &str = "jointk.0123456789abcdef";
+/// Where the https discovery-file test serves its file.
+const WEB: &str = "127.0.0.74:16475";
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     bed::kubectl_as(kubeconfig, args)
 }
@@ -89,6 +92,11 @@ impl Join {
 
 /// `kubestrap join [endpoint] …` (no endpoint argument when it is empty).
 fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
+    join_with_env(root, endpoint, args, &[])
+}
+
+/// [`join`] with extra environment variables.
+fn join_with_env(root: &Path, endpoint: &str, args: &[&str], env: &[(&str, &Path)]) -> Join {
     let start = Instant::now();
     let mut cmd = kubestrap();
     cmd.arg("join");
@@ -96,6 +104,7 @@ fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
         cmd.arg(endpoint);
     }
     let out = cmd
+        .envs(env.iter().copied())
         .args(["-o", "json", "--root"])
         .arg(root)
         .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
@@ -126,6 +135,131 @@ fn files_left(root: &Path) -> Vec<PathBuf> {
     walk(root, &mut out);
     out.retain(|p| !p.starts_with(root.join("var/lib/kubestrap")) && !p.ends_with("join.yaml"));
     out
+}
+
+/// `openssl s_server -WWW` on [`WEB`], serving the files of a directory over TLS with a
+/// certificate from its own test CA (`ca`); stopped when dropped.
+struct HttpsFileServer {
+    child: std::process::Child,
+    ca: PathBuf,
+}
+
+impl HttpsFileServer {
+    fn start(dir: &Path) -> Self {
+        let ca = dir.join("web-ca.crt");
+        let (ca_key, key, csr, crt, ext) = (
+            dir.join("web-ca.key"),
+            dir.join("web.key"),
+            dir.join("web.csr"),
+            dir.join("web.crt"),
+            dir.join("web.ext"),
+        );
+        let ip = WEB.split(':').next().unwrap();
+        std::fs::write(
+            &ext,
+            format!(
+                "subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+            ),
+        )
+        .unwrap();
+        let p = |p: &PathBuf| p.to_str().unwrap().to_string();
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &p(&ca_key),
+                "-out",
+                &p(&ca),
+                "-subj",
+                "/CN=discovery-web-ca",
+                "-days",
+                "1",
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &p(&key),
+                "-out",
+                &p(&csr),
+                "-subj",
+                "/CN=discovery-web",
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &p(&csr),
+                "-CA",
+                &p(&ca),
+                "-CAkey",
+                &p(&ca_key),
+                "-CAcreateserial",
+                "-out",
+                &p(&crt),
+                "-days",
+                "1",
+                "-extfile",
+                &p(&ext),
+            ],
+        ] {
+            let out = Command::new("openssl")
+                .args(&args)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let child = Command::new("openssl")
+            .args(["s_server", "-WWW", "-quiet", "-accept", WEB, "-cert"])
+            .arg(&crt)
+            .arg("-key")
+            .arg(&key)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(WEB).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "openssl s_server is not listening on {WEB}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, ca }
+    }
+}
+
+impl Drop for HttpsFileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64_file(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["base64", "-A", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl runs");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn endpoint() -> String {
@@ -519,6 +653,47 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
         &["get", "--raw", "/api"],
     );
     assert!(ok, "{out}");
+
+    // File discovery from an https URL (the CA inline: a downloaded file cannot point at this
+    // node's files). The server is verified against the host's trust roots: refused while
+    // they do not hold its CA, accepted once SSL_CERT_FILE names it.
+    let web = HttpsFileServer::start(fd.path());
+    let ca_data = base64_file(&ca_file);
+    std::fs::write(
+        fd.path().join("discovery-inline.conf"),
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: https://{}\n    certificate-authority-data: {ca_data}\ncontexts:\n- name: c\n  context: {{cluster: k, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: {TOKEN}}}\n", endpoint()),
+    )
+    .unwrap();
+    let url = format!("https://{WEB}/discovery-inline.conf");
+    let url_args = [
+        "--discovery-file",
+        url.as_str(),
+        "--tls-bootstrap",
+        "builtin",
+        "--node-name",
+        "w4",
+    ];
+    let untrusted = tempfile::tempdir().unwrap();
+    let j = join(untrusted.path(), "", &url_args);
+    assert_eq!(j.code, Some(1));
+    let e = j.error();
+    assert!(
+        e.contains(&url)
+            && e.contains("cannot download it")
+            && e.contains("UnknownIssuer")
+            && e.contains("SSL_CERT_FILE"),
+        "{e}"
+    );
+    assert_eq!(files_left(untrusted.path()), Vec::<PathBuf>::new());
+    let root4 = fd.path().join("node4");
+    let j = join_with_env(&root4, "", &url_args, &[("SSL_CERT_FILE", &web.ca)]);
+    assert_eq!(j.code, Some(0), "{:#?}", j.events);
+    let (ok, out) = kubectl(
+        &root4.join("etc/kubernetes/kubelet.conf"),
+        &["get", "--raw", "/api"],
+    );
+    assert!(ok, "{out}");
+    drop(web);
 
     // The kubelet's own bootstrap (the default): the files for it are written, the host's
     // kubelet is never touched under a --root, and the wait for kubelet.conf says why it

@@ -96,7 +96,10 @@ async fn read(location: &str, origin: &str, timeout: Duration) -> Result<String,
     tokio::task::spawn_blocking(move || fetch_https(&url, timeout))
         .await
         .map_err(|e| bad(format!("the download task failed: {e}")))?
-        .map_err(bad)
+        .map_err(|problem| DiscoveryError::Download {
+            origin: origin.to_string(),
+            problem,
+        })
 }
 
 /// GET an https URL, the server verified with the host's trust roots (as kubeadm does).
@@ -124,8 +127,8 @@ fn fetch_https(url: &str, timeout: Duration) -> Result<String, String> {
     agent
         .get(url)
         .call()
-        .map_err(|e| format!("cannot download it: {e}"))?
+        .map_err(|e| e.to_string())?
         .body_mut()
         .read_to_string()
-        .map_err(|e| format!("cannot read the download: {e}"))
+        .map_err(|e| format!("reading the response: {e}"))
 }

@@ -129,6 +129,9 @@ pub enum DiscoveryError {
     Refused { endpoint: String, message: String },
     #[error("{origin}: {problem}")]
     Invalid { origin: String, problem: String },
+    /// `--discovery-file https://…` could not be fetched (server unverified, unreachable, …).
+    #[error("{origin}: cannot download it: {problem}")]
+    Download { origin: String, problem: String },
 }
 
 impl DiscoveryError {
@@ -155,6 +158,9 @@ impl DiscoveryError {
             ),
             Self::Refused { .. } => s(
                 "the API server must allow anonymous requests (--anonymous-auth) and Role/RoleBinding kubeadm:bootstrap-signer-clusterinfo must exist in kube-public (`kubestrap init phase bootstrap-token`)",
+            ),
+            Self::Download { .. } => s(
+                "the URL's server must be reachable and present a certificate this host's trust roots accept (the system CA store, or the file SSL_CERT_FILE names); or copy the file to this node and pass its path",
             ),
             Self::Invalid { .. } => None,
         }
