@@ -162,64 +162,26 @@ impl HttpsFileServer {
             ),
         )
         .unwrap();
-        let p = |p: &PathBuf| p.to_str().unwrap().to_string();
-        for args in [
-            vec![
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &p(&ca_key),
-                "-out",
-                &p(&ca),
-                "-subj",
-                "/CN=discovery-web-ca",
-                "-days",
-                "1",
-            ],
-            vec![
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &p(&key),
-                "-out",
-                &p(&csr),
-                "-subj",
-                "/CN=discovery-web",
-            ],
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                &p(&csr),
-                "-CA",
-                &p(&ca),
-                "-CAkey",
-                &p(&ca_key),
-                "-CAcreateserial",
-                "-out",
-                &p(&crt),
-                "-days",
-                "1",
-                "-extfile",
-                &p(&ext),
-            ],
+        let d = |p: &PathBuf| p.display().to_string();
+        let (ca_key, ca_crt, key, csr, crt, ext) =
+            (d(&ca_key), d(&ca), d(&key), d(&csr), d(&crt), d(&ext));
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        for command in [
+            format!(
+                "req -x509 {ec} -keyout {ca_key} -out {ca_crt} -subj /CN=discovery-web-ca -days 1"
+            ),
+            format!("req {ec} -keyout {key} -out {csr} -subj /CN=discovery-web"),
+            format!(
+                "x509 -req -in {csr} -CA {ca_crt} -CAkey {ca_key} -CAcreateserial -out {crt} -days 1 -extfile {ext}"
+            ),
         ] {
             let out = Command::new("openssl")
-                .args(&args)
+                .args(command.split_whitespace())
                 .output()
                 .expect("openssl runs");
             assert!(
                 out.status.success(),
-                "openssl {args:?}: {}",
+                "openssl {command}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
