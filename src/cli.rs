@@ -207,6 +207,11 @@ impl SecretArg {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// An optional secret flag's value, for the configuration layer (whose types redact it).
+    pub fn exposed(arg: &Option<SecretArg>) -> Option<String> {
+        arg.as_ref().map(|s| s.0.clone())
+    }
 }
 
 impl std::str::FromStr for SecretArg {

@@ -4,12 +4,12 @@
 //! node root (`--root`), and the resolved path is the one written into manifests, kubeconfigs
 //! and flags. That single rule is what lets several simulated nodes share one machine.
 //!
-//! Writes are atomic (temp file in the same directory, fsync, rename)
-//! and get their final mode before any byte is written, so a private key is never readable by
-//! others, not even half-written. A temporary file names the process writing it, so the next
-//! write into the same directory removes those of runs that were killed mid-write. Under `--dry-run` writes land in a staging directory that
-//! mirrors the root instead, and reads look there first, so later phases of a dry run see what
-//! earlier ones would have written.
+//! Writes are atomic (temp file in the same directory, fsync, rename) and get their final mode
+//! before any byte is written, so a private key is never readable by others, not even
+//! half-written. A temporary file names the process writing it, so the next write into the
+//! same directory removes those of runs that were killed mid-write. Under `--dry-run` writes
+//! land in a staging directory that mirrors the root instead, and reads look there first, so
+//! later phases of a dry run see what earlier ones would have written.
 
 use std::fs;
 use std::io::{self, Write};

@@ -14,7 +14,7 @@ use kubestrap_phases::{
     upload_certs, upload_config,
 };
 
-use crate::cli::{GlobalArgs, InitArgs};
+use crate::cli::{GlobalArgs, InitArgs, SecretArg};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
@@ -88,10 +88,10 @@ fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
         service_cidr: a.service_cidr.clone(),
         service_dns_domain: a.service_dns_domain.clone(),
         cert_dir: a.cert_dir.clone(),
-        token: a.token.as_ref().map(|s| s.expose().to_owned()),
+        token: SecretArg::exposed(&a.token),
         token_ttl: a.token_ttl.clone(),
         upload_certs: a.upload_certs,
-        certificate_key: a.certificate_key.as_ref().map(|s| s.expose().to_owned()),
+        certificate_key: SecretArg::exposed(&a.certificate_key),
         skip_phases: a.workflow.skip_phases.clone(),
         ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
         cri_socket: a.workflow.cri_socket.clone(),

@@ -19,7 +19,7 @@ use kubestrap_phases::{
     control_plane,
 };
 
-use crate::cli::{GlobalArgs, JoinArgs};
+use crate::cli::{GlobalArgs, JoinArgs, SecretArg};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
@@ -126,18 +126,15 @@ pub fn tree() -> PhaseTree<JoinContext> {
 fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
     JoinFlags {
         endpoint: a.endpoint.clone(),
-        token: a.token.as_ref().map(|s| s.expose().to_owned()),
-        discovery_token: a.discovery_token.as_ref().map(|s| s.expose().to_owned()),
-        tls_bootstrap_token: a
-            .tls_bootstrap_token
-            .as_ref()
-            .map(|s| s.expose().to_owned()),
+        token: SecretArg::exposed(&a.token),
+        discovery_token: SecretArg::exposed(&a.discovery_token),
+        tls_bootstrap_token: SecretArg::exposed(&a.tls_bootstrap_token),
         discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
         discovery_token_unsafe_skip_ca_verification: a.discovery_token_unsafe_skip_ca_verification,
         discovery_file: a.discovery_file.clone(),
         tls_bootstrap: a.tls_bootstrap,
         control_plane: a.control_plane,
-        certificate_key: a.certificate_key.as_ref().map(|s| s.expose().to_owned()),
+        certificate_key: SecretArg::exposed(&a.certificate_key),
         node_name: a.workflow.node_name.clone(),
         apiserver_advertise_address: a.apiserver_advertise_address.clone(),
         apiserver_bind_port: a.apiserver_bind_port,
