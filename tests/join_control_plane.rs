@@ -163,7 +163,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         &mut join_command(bad.path(), &wrong, &hash, "json"),
         Duration::from_secs(120),
     );
-    assert_eq!(j.code, Some(1), "{:#?}", j.events);
+    assert_eq!(j.code, Some(1), "{:#?}\n{}", j.events, j.stderr);
     assert_eq!(
         j.result()["failed_phase"],
         "control-plane-prepare/download-certs"
@@ -184,18 +184,16 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new());
 
-    // No key and no shared certificates: refused before any certificate is made (the certs
-    // phases would otherwise make a CA of this node's own).
+    // No key and no shared certificates: refused in preflight, as kubeadm's join preflight
+    // refuses it, before any certificate is made (the certs phases would otherwise make a CA
+    // of this node's own).
     let nokey = tempfile::tempdir().unwrap();
     let j = run(
         &mut join_command_without_key(nokey.path(), &hash, "json"),
         Duration::from_secs(120),
     );
-    assert_eq!(j.code, Some(1), "{:#?}", j.events);
-    assert_eq!(
-        j.result()["failed_phase"],
-        "control-plane-prepare/download-certs"
-    );
+    assert_eq!(j.code, Some(1), "{:#?}\n{}", j.events, j.stderr);
+    assert_eq!(j.result()["failed_phase"], "preflight");
     let e = j.error();
     assert!(
         e.contains("without --certificate-key")
@@ -430,8 +428,13 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         )),
         "{stdout}"
     );
+    // Every phase before etcd-join is complete: the cluster's configuration is read before
+    // the control-plane phases are fingerprinted, so the first of them (download-certs, which
+    // no longer needs the Secret) and the next (certs/ca) see the same inputs as the first run.
     for p in [
+        "preflight",
         "control-plane-prepare/download-certs",
+        "control-plane-prepare/certs/ca",
         "kubelet-start",
         "control-plane-prepare/certs/apiserver",
         "control-plane-prepare/kubeconfig/admin",

@@ -394,21 +394,28 @@ fn shared_certificates_present(
     ))
 }
 
+#[async_trait::async_trait]
 impl PreflightContext for JoinContext {
     fn preflight_spec(&self) -> PreflightSpec {
+        use crate::control_plane_join::HasControlPlaneJoin;
         let c = &self.config;
+        // The cluster's configuration, once `prepare_preflight` has read it.
+        let cluster = self
+            .control_plane_join_fetched()
+            .map(|cp| &cp.plane.cluster);
         let (role, address) = match &c.control_plane {
             Some(cp) => {
                 let ep = cp.local_api_endpoint;
-                // The cluster's etcd topology is only known after discovery; a joining control
-                // plane runs a local etcd member unless the cluster says otherwise (issue #6).
-                let data_dir = Path::new(config::DEFAULT_ETCD_DATA_DIR);
-                let plane = control_plane(
-                    &self.root,
-                    ep.advertise_address,
-                    ep.bind_port,
-                    EtcdPlacementInput::Local(data_dir),
-                );
+                // Until the cluster says otherwise, a joining control plane runs a local etcd
+                // member in the default data dir.
+                let etcd = match cluster.map(|cluster| &cluster.etcd) {
+                    Some(EtcdConfig::Local(local)) => {
+                        EtcdPlacementInput::Local(local.data_dir.as_path())
+                    }
+                    Some(EtcdConfig::External(_)) => EtcdPlacementInput::External,
+                    None => EtcdPlacementInput::Local(Path::new(config::DEFAULT_ETCD_DATA_DIR)),
+                };
+                let plane = control_plane(&self.root, ep.advertise_address, ep.bind_port, etcd);
                 (
                     NodeRole::JoinControlPlane(plane),
                     Some(ep.advertise_address),
@@ -435,10 +442,23 @@ impl PreflightContext for JoinContext {
             node_name: c.node_registration.name.as_str().to_string(),
             kubelet: bind_addr(&self.root, kubelet_ip, KUBELET_PORT),
             cri_socket: c.node_registration.cri_socket.clone(),
-            kubernetes_version: None,
+            kubernetes_version: cluster.map(|cluster| cluster.kubernetes_version.clone()),
             ip_families: IpFamilies::of(endpoint_ip.into_iter().chain(address)),
             ignore: self.ignore.clone(),
         }
+    }
+
+    /// A control-plane join reads the cluster's configuration now (discovery included,
+    /// shared with the later phases), as kubeadm's join preflight does.
+    async fn prepare_preflight(
+        &self,
+        fx: &mut crate::effects::Effects<'_>,
+    ) -> Result<(), crate::step::PhaseError> {
+        use crate::control_plane_join::HasControlPlaneJoin;
+        if self.is_control_plane_join() {
+            self.control_plane_join(fx).await?;
+        }
+        Ok(())
     }
 }
 

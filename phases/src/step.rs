@@ -34,6 +34,13 @@ pub trait Step<C: Sync + ?Sized>: Send + Sync {
         Applicability::Applies
     }
 
+    /// Fetches what [`Step::inputs`] reads from outside the node (a control-plane join's
+    /// cluster configuration), before the fingerprint is taken, so that a first run and a
+    /// resume fingerprint the same facts. Nothing by default.
+    async fn resolve_inputs(&self, _ctx: &C, _fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        Ok(())
+    }
+
     /// Feeds everything the phase's result depends on: the configuration it uses and the
     /// files it reads. Two runs with the same fingerprint produce the same result.
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>);

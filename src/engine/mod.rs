@@ -126,10 +126,13 @@ pub async fn run<C: Sync>(
             save(&journal)?;
             continue;
         }
+        let mut fx = Effects::new(path, &opts.fs, &reporter);
+        let resolved = leaf.step.resolve_inputs(ctx, &mut fx).await;
         let mut fingerprint = Fingerprint::new(&opts.fs);
         leaf.step.inputs(ctx, &mut fingerprint);
         let fingerprint = fingerprint.finish();
-        let completed = opts.resume
+        let completed = resolved.is_ok()
+            && opts.resume
             && opts.only.is_none()
             && !leaf.step.always_run()
             && journal
@@ -149,8 +152,10 @@ pub async fn run<C: Sync>(
             phase: path.to_string(),
         });
         let started = Instant::now();
-        let mut fx = Effects::new(path, &opts.fs, &reporter);
-        let result = leaf.step.run(ctx, &mut fx).await;
+        let result = match resolved {
+            Ok(()) => leaf.step.run(ctx, &mut fx).await,
+            Err(e) => Err(e),
+        };
         outcome.result_fields.extend(fx.take_result_fields());
         let (files, api) = fx.into_record();
         let record = PhaseRecord {

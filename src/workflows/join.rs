@@ -54,6 +54,14 @@ impl Step<JoinContext> for Joined {
         self.0.applicability(ctx)
     }
 
+    async fn resolve_inputs(
+        &self,
+        ctx: &JoinContext,
+        fx: &mut Effects<'_>,
+    ) -> Result<(), PhaseError> {
+        self.0.resolve_inputs(ctx, fx).await
+    }
+
     fn inputs(&self, ctx: &JoinContext, fp: &mut Fingerprint<'_>) {
         self.0.inputs(ctx, fp)
     }

@@ -441,6 +441,16 @@ impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
         }
     }
 
+    /// The cluster's configuration is fetched before any control-plane phase is
+    /// fingerprinted, so its inputs are the same on a first run and on a resume.
+    async fn resolve_inputs(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        if ctx.is_control_plane_join() {
+            let cp = ctx.control_plane_join(fx).await?;
+            self.0.resolve_inputs(cp, fx).await?;
+        }
+        Ok(())
+    }
+
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         if let Some(cp) = ctx.control_plane_join_fetched() {
             self.0.inputs(cp, fp);

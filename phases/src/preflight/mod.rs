@@ -244,15 +244,26 @@ impl PreflightReport {
 
 /// How a context hands preflight its typed inputs; implemented for the init and join
 /// contexts where the configuration is known.
-pub trait PreflightContext {
+#[async_trait]
+pub trait PreflightContext: Sync {
+    /// What the checks run against (after [`PreflightContext::prepare_preflight`]).
     fn preflight_spec(&self) -> PreflightSpec;
+
+    /// Fetches, before the checks run, what they need from the cluster. Nothing by default;
+    /// a control-plane join reads the cluster's configuration here, as kubeadm's join
+    /// preflight does, so that a cluster it cannot join (no controlPlaneEndpoint, shared
+    /// certificates neither downloadable nor on the node) fails here, and the checks know the
+    /// cluster's etcd placement and Kubernetes version.
+    async fn prepare_preflight(&self, _fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        Ok(())
+    }
 }
 
 /// The `preflight` phase of init and join.
 pub struct Preflight;
 
 #[async_trait]
-impl<C: PreflightContext + Sync + ?Sized> Step<C> for Preflight {
+impl<C: PreflightContext + ?Sized> Step<C> for Preflight {
     fn name(&self) -> &'static str {
         "preflight"
     }
@@ -268,6 +279,10 @@ impl<C: PreflightContext + Sync + ?Sized> Step<C> for Preflight {
     /// kubestrap versions only makes preflight run once more.
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         fp.value("preflight-spec", &format!("{:?}", ctx.preflight_spec()));
+    }
+
+    async fn resolve_inputs(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        ctx.prepare_preflight(fx).await
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
