@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use kubestrap_phases::step::Pending;
 use kubestrap_phases::{Effects, Fingerprint, HostFs, Mode, PhaseError, Step};
@@ -17,6 +17,10 @@ struct Ctx {
     values: BTreeMap<&'static str, String>,
     fail: BTreeSet<&'static str>,
     ran: Mutex<Vec<&'static str>>,
+    /// What the "cluster" holds for [`RemoteStep`]; `None`: it cannot be reached.
+    remote: Option<&'static str>,
+    /// What [`RemoteStep::resolve_inputs`] fetched, once per run (per process).
+    fetched: OnceLock<String>,
 }
 
 /// Writes `<dir>/<name>` from its config value and the content of the files it reads.
@@ -62,6 +66,35 @@ impl Step<Ctx> for FileStep {
             content.as_bytes(),
             Mode::PUBLIC,
         )?;
+        Ok(())
+    }
+}
+
+/// A phase whose input lives in the "cluster": fetched by `resolve_inputs`, then fingerprinted.
+struct RemoteStep;
+
+#[kubestrap_phases::async_trait]
+impl Step<Ctx> for RemoteStep {
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+    fn help(&self) -> &'static str {
+        "test step with a cluster-side input"
+    }
+    async fn resolve_inputs(&self, ctx: &Ctx, _fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let value = ctx
+            .remote
+            .ok_or_else(|| PhaseError::failed("the cluster cannot be reached"))?;
+        ctx.fetched.get_or_init(|| value.to_string());
+        Ok(())
+    }
+    fn inputs(&self, ctx: &Ctx, fp: &mut Fingerprint<'_>) {
+        fp.value("remote", &ctx.fetched.get());
+    }
+    async fn run(&self, ctx: &Ctx, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        ctx.ran.lock().unwrap().push("remote");
+        let value = ctx.fetched.get().cloned().unwrap_or_default();
+        fx.write_file(&ctx.dir.join("remote"), value.as_bytes(), Mode::PUBLIC)?;
         Ok(())
     }
 }
@@ -129,6 +162,8 @@ fn ctx(dir: &Path) -> Ctx {
             .collect(),
         fail: BTreeSet::new(),
         ran: Mutex::new(Vec::new()),
+        remote: Some("v1"),
+        fetched: OnceLock::new(),
     }
 }
 
@@ -310,4 +345,54 @@ async fn pending_phases_fail_loudly_and_dry_runs_leave_no_journal() {
     assert!(!o.journal_path.exists(), "dry run wrote a journal");
     assert_eq!(out.files.len(), 1);
     assert!(HostFs::staged(stage.path()).exists(&dir.path().join("ca")));
+}
+
+/// A cluster-side input is fetched before the fingerprint, in every run: a new process (which
+/// has fetched nothing yet) resumes past the phase, a changed value re-runs it, and a failed
+/// fetch fails the phase without running it.
+#[tokio::test]
+async fn cluster_side_inputs_are_resolved_before_the_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote_tree = || PhaseTree {
+        workflow: "join",
+        nodes: vec![Node::leaf(RemoteStep)],
+    };
+    let go_remote = |remote: Option<&'static str>| {
+        let c = Ctx {
+            remote,
+            ..ctx(dir.path())
+        };
+        let o = opts(dir.path());
+        let tree = remote_tree();
+        async move {
+            let rec = Recorder::default();
+            let outcome = run(&tree, &c, &o, &rec).await.unwrap();
+            let ran = std::mem::take(&mut *c.ran.lock().unwrap());
+            (outcome, rec, ran)
+        }
+    };
+    let (out, _, ran) = go_remote(Some("v1")).await;
+    assert_eq!((out.status, ran), (Status::Success, vec!["remote"]));
+
+    let (out, rec, ran) = go_remote(Some("v1")).await;
+    assert_eq!(out.status, Status::Success);
+    assert!(
+        ran.is_empty(),
+        "a resume with the same cluster value re-ran: {ran:?}"
+    );
+    assert_eq!(
+        rec.skipped(),
+        [("remote".to_string(), SkipReason::Completed)]
+    );
+
+    let (_, _, ran) = go_remote(Some("v2")).await;
+    assert_eq!(ran, ["remote"], "a changed cluster value re-runs the phase");
+
+    let (out, _, ran) = go_remote(None).await;
+    assert_eq!(out.status, Status::Failed);
+    assert_eq!(out.failed_phase.as_deref(), Some("remote"));
+    assert!(
+        ran.is_empty(),
+        "run must not be called after a failed fetch"
+    );
 }
