@@ -40,6 +40,11 @@ pub struct WrittenFile {
     pub sha256: String,
     /// False when the file already had exactly this content and mode and was left untouched.
     pub changed: bool,
+    /// For a symlink ([`Effects::write_symlink`]): what it points at. `mode`, `bytes` and
+    /// `sha256` are then those of the content read through the link, which is what a resumed
+    /// run checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink_to: Option<PathBuf>,
 }
 
 /// One API object a phase created or changed (or would).
@@ -69,6 +74,7 @@ pub struct Effects<'a> {
     files: Vec<WrittenFile>,
     api: Vec<ApiChange>,
     result_fields: serde_json::Map<String, serde_json::Value>,
+    plan: &'a [String],
 }
 
 impl<'a> Effects<'a> {
@@ -80,7 +86,23 @@ impl<'a> Effects<'a> {
             files: Vec::new(),
             api: Vec::new(),
             result_fields: serde_json::Map::new(),
+            plan: &[],
         }
+    }
+
+    /// Tells the phase which phases this invocation is going to run (see [`Self::plan`]).
+    pub fn with_plan(mut self, plan: &'a [String]) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// The phase paths this invocation runs, in order, this one included: those selected by
+    /// `phase …`, not skipped by flag and applicable (a resume may still find some completed).
+    /// A phase uses it to check up front what later phases of the same run will need, so that
+    /// one run reports every problem at once instead of one problem per run. Empty when the
+    /// caller did not say (a library caller running a single phase).
+    pub fn plan(&self) -> &'a [String] {
+        self.plan
     }
 
     /// The filesystem view of this run (staged under `--dry-run`).
@@ -107,6 +129,33 @@ impl<'a> Effects<'a> {
             bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(bytes)),
             changed: !unchanged,
+            symlink_to: None,
+        });
+        Ok(())
+    }
+
+    /// Points the symlink `link` at `target` atomically (made under a temporary name in the
+    /// same directory, renamed over the old entry; staged under `--dry-run`), as the kubelet's
+    /// certificate store keeps `kubelet-client-current.pem`. Recorded like a file, so the
+    /// journal lists it and `reset` finds it: with the content and mode of `target` as the run
+    /// sees it (a resumed run reads the link to check it still holds). `target` must have been
+    /// written first. A link already pointing at `target` is left untouched.
+    pub fn write_symlink(&mut self, link: &Path, target: &Path) -> Result<(), FsError> {
+        let content = self.fs.read(target)?;
+        let mode = file_mode(&self.fs.target(target))
+            .or_else(|| file_mode(target))
+            .unwrap_or(Mode(0));
+        let unchanged = self.fs.read_link(link).as_deref() == Some(target);
+        if !unchanged {
+            self.fs.symlink(link, target)?;
+        }
+        self.files.push(WrittenFile {
+            path: link.to_path_buf(),
+            mode,
+            bytes: content.len() as u64,
+            sha256: hex::encode(Sha256::digest(&content)),
+            changed: !unchanged,
+            symlink_to: Some(target.to_path_buf()),
         });
         Ok(())
     }
@@ -165,6 +214,57 @@ mod tests {
         let (files, _) = fx.into_record();
         let changed: Vec<bool> = files.iter().map(|f| f.changed).collect();
         assert_eq!(changed, [true, false, true]);
+    }
+
+    #[test]
+    fn a_symlink_is_recorded_with_what_it_points_at_and_staged_under_dry_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("var/lib/kubelet/pki");
+        let (dated, current) = (pki.join("client-1.pem"), pki.join("current.pem"));
+        let fs = HostFs::real();
+        let mut fx = Effects::new("x", &fs, &Silent);
+        fx.write_file(&dated, b"pair", Mode::PRIVATE).unwrap();
+        fx.write_symlink(&current, &dated).unwrap();
+        fx.write_symlink(&current, &dated).unwrap();
+        assert_eq!(std::fs::read_link(&current).unwrap(), dated);
+        let (files, _) = fx.into_record();
+        let link = &files[1];
+        assert_eq!(link.path, current);
+        assert_eq!(link.symlink_to.as_deref(), Some(dated.as_path()));
+        assert_eq!((link.mode, link.bytes), (Mode::PRIVATE, 4));
+        assert_eq!(
+            link.sha256, files[0].sha256,
+            "the content read through the link"
+        );
+        assert!(
+            link.changed && !files[2].changed,
+            "an identical link is left alone"
+        );
+
+        // Dry run: the link lands in the staging dir, pointing at the host path.
+        let stage = tempfile::tempdir().unwrap();
+        let staged = HostFs::staged(stage.path());
+        let other = pki.join("client-2.pem");
+        let mut fx = Effects::new("x", &staged, &Silent);
+        fx.write_file(&other, b"new pair", Mode::PRIVATE).unwrap();
+        fx.write_symlink(&current, &other).unwrap();
+        assert_eq!(
+            std::fs::read_link(&current).unwrap(),
+            dated,
+            "host untouched"
+        );
+        assert_eq!(std::fs::read_link(staged.target(&current)).unwrap(), other);
+        assert_eq!(staged.read_link(&current), Some(other.clone()));
+        let (files, _) = fx.into_record();
+        assert_eq!(files[1].bytes, 8, "the staged target's content");
+
+        // A link to nothing is an error naming the target, and nothing is made.
+        let fs = HostFs::real();
+        let mut fx = Effects::new("x", &fs, &Silent);
+        let missing = pki.join("missing.pem");
+        let err = fx.write_symlink(&pki.join("l.pem"), &missing).unwrap_err();
+        assert_eq!(err.path, missing);
+        assert!(pki.join("l.pem").symlink_metadata().is_err());
     }
 
     #[test]

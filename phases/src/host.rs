@@ -167,6 +167,22 @@ impl HostFs {
     pub fn write(&self, path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
         write_atomic(&self.target(path), bytes, mode)
     }
+
+    /// Points the symlink `link` at `target` atomically, creating parent directories (0755).
+    /// `target` is written into the link as given: the host path a real run points at.
+    pub fn symlink(&self, link: &Path, target: &Path) -> Result<(), FsError> {
+        symlink_atomic(&self.target(link), target)
+    }
+
+    /// Where the symlink `path` points, as the run sees it (the staged link if a dry run made
+    /// one); `None` when it is not a symlink or does not exist.
+    pub fn read_link(&self, path: &Path) -> Option<PathBuf> {
+        let staged = self.target(path);
+        if staged != path && staged.symlink_metadata().is_ok() {
+            return fs::read_link(&staged).ok();
+        }
+        fs::read_link(path).ok()
+    }
 }
 
 /// What every temporary file kubestrap writes starts with; `reset` removes whatever is left.
@@ -236,6 +252,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError
     Ok(())
 }
 
+/// Points the symlink `link` at `target` so that at every instant `link` is either absent, the
+/// old entry, or the new link: the link is made under a temporary name in the same directory
+/// and renamed over `link`, as the kubelet's certificate store does.
+pub fn symlink_atomic(link: &Path, target: &Path) -> Result<(), FsError> {
+    let dir = link.parent().ok_or_else(|| FsError {
+        path: link.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
+    })?;
+    fs::create_dir_all(dir).map_err(FsError::at(dir))?;
+    sweep_abandoned_temps(dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(&temp_prefix())
+        .make_in(dir, |tmp| std::os::unix::fs::symlink(target, tmp))
+        .map_err(FsError::at(dir))?;
+    tmp.persist(link).map_err(|e| FsError {
+        path: link.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +302,25 @@ mod tests {
         assert_eq!(mode, 0o600);
         let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn atomic_symlink_replaces_a_link_and_leaves_no_temp_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.pem"), dir.path().join("b.pem"));
+        fs::write(&a, b"a").unwrap();
+        fs::write(&b, b"b").unwrap();
+        let link = dir.path().join("pki/current.pem");
+        symlink_atomic(&link, &a).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), a);
+        symlink_atomic(&link, &b).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), b);
+        assert_eq!(fs::read(&link).unwrap(), b"b");
+        let names: Vec<_> = fs::read_dir(link.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["current.pem"], "no temporary link left behind");
     }
 
     #[test]

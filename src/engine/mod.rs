@@ -90,13 +90,23 @@ pub async fn run<C: Sync>(
         result_fields: serde_json::Map::new(),
     };
     let leaves = tree.leaves();
+    let selected = |path: &str| {
+        opts.only
+            .as_deref()
+            .is_none_or(|only| tree::within(path, only))
+    };
+    let skipped_by_flag = |path: &str| opts.skip.iter().any(|s| tree::within(path, s));
+    // What this invocation is going to run, handed to each phase (`Effects::plan`) so that
+    // the first one can check what the later ones need and report every problem at once.
+    let plan: Vec<String> = leaves
+        .iter()
+        .filter(|l| selected(&l.path) && !skipped_by_flag(&l.path))
+        .filter(|l| l.step.applicability(ctx) == Applicability::Applies)
+        .map(|l| l.path.clone())
+        .collect();
     for (index, leaf) in leaves.iter().enumerate() {
         let path = leaf.path.as_str();
-        if opts
-            .only
-            .as_deref()
-            .is_some_and(|only| !tree::within(path, only))
-        {
+        if !selected(path) {
             continue;
         }
         let skip = |reason: SkipReason, detail: Option<String>, journal: &mut Journal| {
@@ -116,7 +126,7 @@ pub async fn run<C: Sync>(
                 detail,
             });
         };
-        if opts.skip.iter().any(|s| tree::within(path, s)) {
+        if skipped_by_flag(path) {
             skip(SkipReason::SkippedByFlag, None, &mut journal);
             save(&journal)?;
             continue;
@@ -126,7 +136,7 @@ pub async fn run<C: Sync>(
             save(&journal)?;
             continue;
         }
-        let mut fx = Effects::new(path, &opts.fs, &reporter);
+        let mut fx = Effects::new(path, &opts.fs, &reporter).with_plan(&plan);
         let resolved = leaf.step.resolve_inputs(ctx, &mut fx).await;
         let mut fingerprint = Fingerprint::new(&opts.fs);
         leaf.step.inputs(ctx, &mut fingerprint);

@@ -17,6 +17,8 @@ struct Ctx {
     values: BTreeMap<&'static str, String>,
     fail: BTreeSet<&'static str>,
     ran: Mutex<Vec<&'static str>>,
+    /// The plan (`Effects::plan`) each [`FileStep`] was handed, by phase name.
+    plans: Mutex<Vec<(&'static str, Vec<String>)>>,
     /// What the "cluster" holds for [`RemoteStep`]; `None`: it cannot be reached.
     remote: Option<&'static str>,
     /// What [`RemoteStep::resolve_inputs`] fetched, once per run (per process).
@@ -51,6 +53,10 @@ impl Step<Ctx> for FileStep {
     }
     async fn run(&self, ctx: &Ctx, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         ctx.ran.lock().unwrap().push(self.name);
+        ctx.plans
+            .lock()
+            .unwrap()
+            .push((self.name, fx.plan().to_vec()));
         if ctx.fail.contains(self.name) {
             return Err(PhaseError::failed(format!(
                 "{} was told to fail",
@@ -162,6 +168,7 @@ fn ctx(dir: &Path) -> Ctx {
             .collect(),
         fail: BTreeSet::new(),
         ran: Mutex::new(Vec::new()),
+        plans: Mutex::new(Vec::new()),
         remote: Some("v1"),
         fetched: OnceLock::new(),
     }
@@ -235,6 +242,39 @@ async fn skip_and_filter_select_phases_and_groups() {
     let (_, rec, ran) = go(&c, &o).await;
     assert_eq!(ran, ["last"]);
     assert_eq!(rec.skipped().len(), 3);
+}
+
+/// Every phase is told what the whole invocation runs (selected, not skipped, applicable), so
+/// the first one can check what later ones need.
+#[tokio::test]
+async fn each_phase_is_handed_the_plan_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx(dir.path());
+    let mut o = opts(dir.path());
+    o.skip = vec!["certs/other".into()];
+    go(&c, &o).await;
+    let plans = std::mem::take(&mut *c.plans.lock().unwrap());
+    let want = ["certs/ca", "certs/leaf", "last"];
+    assert_eq!(plans.len(), 3, "{plans:?}");
+    assert!(plans.iter().all(|(_, p)| p == &want), "{plans:?}");
+
+    let mut o = opts(dir.path());
+    o.only = Some("certs".into());
+    go(&c, &o).await;
+    let plans = std::mem::take(&mut *c.plans.lock().unwrap());
+    let first = plans.first().map(|(n, p)| (*n, p.clone()));
+    assert_eq!(
+        first,
+        Some((
+            "ca",
+            vec![
+                "certs/ca".to_string(),
+                "certs/leaf".into(),
+                "certs/other".into()
+            ]
+        )),
+        "`phase certs` plans only its group"
+    );
 }
 
 #[tokio::test]
