@@ -2,7 +2,9 @@
 
 mod pki_support;
 
-use kubestrap_phases::certs::{RenewOutcome, RenewTarget, check_expiration, generate_csr, renew};
+use kubestrap_phases::certs::{
+    RenewOutcome, RenewTarget, check_expiration, generate_csr, renew, short_duration,
+};
 use kubestrap_phases::effects::Silent;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
 use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
@@ -133,36 +135,48 @@ async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
         ]
     );
     let row = |n: &str| report.certificates.iter().find(|r| r.name == n).unwrap();
-    assert_eq!(row("apiserver").residual, "364d");
-    assert_eq!(
-        row("apiserver").certificate_authority.as_deref(),
-        Some("ca")
-    );
-    assert_eq!(row("admin.conf").residual, "364d");
+    assert_eq!(short_duration(row("apiserver").residual_time), "364d");
+    assert_eq!(row("apiserver").ca_name.as_deref(), Some("ca"));
+    assert_eq!(short_duration(row("admin.conf").residual_time), "364d");
     assert!(row("etcd-peer").missing);
     assert!(row("front-proxy-client").externally_managed);
     assert!(!row("apiserver").externally_managed);
-    let cas: Vec<(&str, &str, bool)> = report
-        .authorities
+    let cas: Vec<(&str, String, bool)> = report
+        .certificate_authorities
         .iter()
-        .map(|r| (r.name.as_str(), r.residual.as_str(), r.externally_managed))
+        .map(|r| {
+            let residual = short_duration(r.residual_time);
+            (r.name.as_str(), residual, r.externally_managed)
+        })
         .collect();
     assert_eq!(
         cas,
         [
-            ("ca", "9y", false),
-            ("front-proxy-ca", "9y", true),
-            ("etcd-ca", "9y", false)
-        ]
+            ("ca", "9y".to_string(), false),
+            ("etcd-ca", "9y".to_string(), false),
+            ("front-proxy-ca", "9y".to_string(), true),
+        ],
+        "sorted by name, as kubeadm lists them"
     );
+    // kubeadm's output.kubeadm.k8s.io/v1alpha3 CertificateExpirationInfo.
     let json = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["certificates"][1]["name"], "apiserver");
+    assert_eq!(json["kind"], "CertificateExpirationInfo");
+    assert_eq!(json["apiVersion"], "output.kubeadm.k8s.io/v1alpha3");
+    let apiserver = &json["certificates"][1];
+    assert_eq!(apiserver["name"], "apiserver");
+    assert_eq!(apiserver["caName"], "ca");
     assert!(
-        json["certificates"][1]["expires"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
+        apiserver["expirationDate"].as_str().unwrap().ends_with('Z'),
+        "{apiserver}"
     );
+    let peer = &json["certificates"][6];
+    assert_eq!(peer["name"], "etcd-peer");
+    assert_eq!(peer["missing"], true);
+    assert!(
+        peer["expirationDate"].is_null() && peer.get("caName").is_none(),
+        "{peer}"
+    );
+    assert!(json["certificateAuthorities"][0].get("caName").is_none());
 }
 
 #[tokio::test]

@@ -219,4 +219,50 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
         }
         other => panic!("expected a conflict, got {other}"),
     }
+
+    // The whole run, as `init` runs it: its first phase checks every file the external CAs
+    // must provide and names each missing or invalid one in one error; nothing is written.
+    let before = snapshot(root.path());
+    let (phase, err) = run_all(&ctx, &fs).await.unwrap_err();
+    assert_eq!(phase, "ca", "the first phase reports it all: {err}");
+    let text = err.to_string();
+    assert!(text.starts_with("3 files that an external CA"), "{text}");
+    for (file, reason) in [
+        (
+            "front-proxy-client.crt",
+            "is missing and cannot be generated",
+        ),
+        ("scheduler.conf", "is missing and cannot be generated"),
+        ("apiserver-kubelet-client.crt", "is not signed by the CA"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("/{file}:")))
+            .unwrap_or_else(|| panic!("{file} is not named: {text}"));
+        assert!(line.contains(reason), "{file}: {line}");
+    }
+    assert_eq!(
+        text.matches("\n    fix: ").count(),
+        3,
+        "a fix for each: {text}"
+    );
+    assert!(
+        err.hint().unwrap().contains("generate-csr"),
+        "{:?}",
+        err.hint()
+    );
+    assert_eq!(snapshot(root.path()), before, "nothing written");
+    // One phase is told only about its own files: apiserver is fine.
+    run_one(&ctx, "apiserver").await.unwrap();
+    // The kubeconfig group alone: only its one problem, with that file's own error.
+    let (phase, err) = run_steps(&ctx, &fs, &kubestrap_phases::kubeconfig::phases())
+        .await
+        .unwrap_err();
+    assert_eq!(phase, "admin", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("scheduler.conf is missing") && !text.contains("front-proxy-client"),
+        "{text}"
+    );
+    assert_eq!(snapshot(root.path()), before, "nothing written");
 }

@@ -1,11 +1,14 @@
 //! `kubestrap certs …`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use kubestrap_phases::certs::{self, ExpirationRow, RenewTarget};
+use kubestrap_phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
 use kubestrap_phases::config::CertificateKey;
 use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
+use serde::Serialize;
+use tabwriter::TabWriter;
 
 use super::pki;
 use crate::cli::{CertsCommand, GlobalArgs};
@@ -19,16 +22,17 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
             println!("{}", CertificateKey::generate().expose_hex());
             Ok(())
         }
-        CertsCommand::CheckExpiration(args) => pki::spec(global, args).map(|spec| {
+        CertsCommand::CheckExpiration(args) => pki::spec(global, args).and_then(|spec| {
             let report = certs::check_expiration(&spec, &HostFs::real());
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
+            let mut out = std::io::stdout().lock();
+            let written = if json {
+                write_json(&mut out, &report)
             } else {
-                print_expiration(&report.certificates, &report.authorities);
-            }
+                write_expiration_table(&mut out, &report)
+            };
+            written.map_err(|e| format!("certs check-expiration: cannot write to stdout: {e}"))?;
+            warn_unreadable(&report);
+            Ok(())
         }),
         CertsCommand::Renew { name, pki: args } => renew(global, args, name, events),
         CertsCommand::GenerateCsr(args) => pki::spec(global, args).and_then(|spec| {
@@ -66,10 +70,9 @@ fn renew(
     let keys = KeyPool::empty(spec.key_algorithm);
     let renewed = certs::renew(&spec, &keys, &mut fx, target).map_err(|e| e.to_string())?;
     if global.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&renewed).unwrap_or_default()
-        );
+        let json = serde_json::to_string_pretty(&renewed)
+            .map_err(|e| format!("certs renew: cannot encode the result as JSON: {e}"))?;
+        println!("{json}");
     } else {
         for r in &renewed {
             match &r.outcome {
@@ -83,58 +86,76 @@ fn renew(
     Ok(())
 }
 
-/// kubeadm's `certs check-expiration` table.
-fn print_expiration(certificates: &[ExpirationRow], authorities: &[ExpirationRow]) {
-    let expires = |r: &ExpirationRow| {
-        r.expires
-            .as_deref()
-            .and_then(|e| {
-                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .and_then(|t| {
-                t.format(time::macros::format_description!(
-                    "[month repr:short] [day], [year] [hour]:[minute] UTC"
-                ))
-                .ok()
-            })
-            .unwrap_or_else(|| {
-                if r.missing {
-                    "<missing>".into()
-                } else {
-                    "<invalid>".into()
-                }
-            })
-    };
+/// kubeadm's `-o json`: the object indented by four spaces, as its JSON printer writes it.
+fn write_json(out: &mut impl Write, report: &ExpirationReport) -> std::io::Result<()> {
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, formatter);
+    report.serialize(&mut ser).map_err(std::io::Error::other)?;
+    writeln!(out)
+}
+
+/// kubeadm's `certs check-expiration` tables, laid out by Go's tabwriter with kubeadm's
+/// settings (minimum width 10 including the padding of 3), so they line up column for column
+/// with kubeadm's: a missing file is a `!MISSING! <name>` row, an unreadable one
+/// `!INVALID! <name>` (kubeadm stops instead; the reason follows on stderr).
+fn write_expiration_table(out: &mut impl Write, report: &ExpirationReport) -> std::io::Result<()> {
+    // The crate's minimum width excludes the padding; Go's includes it.
+    let mut tw = TabWriter::new(out).minwidth(10 - 3).padding(3);
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    println!(
-        "{:<26} {:<25} {:<15} {:<23} EXTERNALLY MANAGED",
-        "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"
-    );
-    for r in certificates {
-        println!(
-            "{:<26} {:<25} {:<15} {:<23} {}",
-            r.name,
-            expires(r),
-            r.residual,
-            r.certificate_authority.as_deref().unwrap_or(""),
-            yes_no(r.externally_managed)
-        );
+    let expires = |r: &ExpirationRow| {
+        r.expiration_date.and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[month repr:short] [day], [year] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+    };
+    // A file without an expiry date is missing or could not be read.
+    let mark = |r: &ExpirationRow| if r.missing { "!MISSING!" } else { "!INVALID!" };
+    writeln!(
+        tw,
+        "CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED"
+    )?;
+    for r in &report.certificates {
+        match expires(r) {
+            Some(date) if !r.missing => writeln!(
+                tw,
+                "{}\t{date}\t{}\t{}\t{:<8}",
+                r.name,
+                certs::short_duration(r.residual_time),
+                r.ca_name.as_deref().unwrap_or(""),
+                yes_no(r.externally_managed)
+            )?,
+            _ => writeln!(tw, "{} {}\t\t\t\t", mark(r), r.name)?,
+        }
     }
-    println!();
-    println!(
-        "{:<26} {:<25} {:<15} EXTERNALLY MANAGED",
-        "CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"
-    );
-    for r in authorities {
-        println!(
-            "{:<26} {:<25} {:<15} {}",
-            r.name,
-            expires(r),
-            r.residual,
-            yes_no(r.externally_managed)
-        );
+    writeln!(tw)?;
+    writeln!(
+        tw,
+        "CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED"
+    )?;
+    for r in &report.certificate_authorities {
+        match expires(r) {
+            Some(date) if !r.missing => writeln!(
+                tw,
+                "{}\t{date}\t{}\t{:<8}",
+                r.name,
+                certs::short_duration(r.residual_time),
+                yes_no(r.externally_managed)
+            )?,
+            _ => writeln!(tw, "{} {}\t\t\t", mark(r), r.name)?,
+        }
     }
-    for r in certificates.iter().chain(authorities) {
+    tw.flush()
+}
+
+/// Why each unreadable file was left out of the tables, on stderr.
+fn warn_unreadable(report: &ExpirationReport) {
+    for r in report
+        .certificates
+        .iter()
+        .chain(&report.certificate_authorities)
+    {
         if let Some(problem) = &r.problem {
             // Most problems already start with the file's path.
             let path = r.path.display().to_string();

@@ -11,52 +11,77 @@ use crate::host::{HostFs, Mode};
 use crate::kubeconfig::{KubeConfig, KubeconfigName};
 use crate::pki::{
     Authority, CertInfo, CertName, CertProfile, KeyPool, PkiError, PkiSession, PkiSpec, PrivateKey,
-    cert_profile, issue, read_cert, read_key, rfc3339,
+    cert_profile, issue, read_cert, read_key,
 };
 
-/// One line of `certs check-expiration`.
+/// `kind` of kubeadm's `certs check-expiration -o json|yaml` output.
+pub const EXPIRATION_KIND: &str = "CertificateExpirationInfo";
+/// `apiVersion` of that output: kubeadm's output API group, version v1alpha3.
+pub const OUTPUT_API_VERSION: &str = "output.kubeadm.k8s.io/v1alpha3";
+
+/// One certificate or CA of `certs check-expiration`: kubeadm's output `Certificate`
+/// (`output.kubeadm.k8s.io/v1alpha3`), field for field, so that scripts written against
+/// `kubeadm certs check-expiration -o json` read kubestrap's too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExpirationRow {
     /// `apiserver`, `admin.conf`, `ca`, …
     pub name: String,
-    pub path: PathBuf,
-    /// RFC 3339, UTC; `None` when the file is missing or unreadable.
-    pub expires: Option<String>,
-    /// Seconds left (negative once expired).
-    pub residual_seconds: Option<i64>,
-    /// Like kubeadm's RESIDUAL TIME column: `364d`, `9y`, `<invalid>` once expired.
-    pub residual: String,
-    /// The CA that signed it; `None` for a CA row.
-    pub certificate_authority: Option<String>,
+    /// NotAfter, RFC 3339 in UTC (a metav1.Time); `null` when missing or unreadable, as
+    /// kubeadm writes a zero time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiration_date: Option<OffsetDateTime>,
+    /// Whole seconds left, negative once expired, 0 when missing or unreadable. kubeadm's
+    /// field is `ResidualTimeSeconds` (`int64(ResidualTime() / time.Second)`), named
+    /// `residualTime` on the wire: seconds, not a Go `time.Duration` in nanoseconds.
+    pub residual_time: i64,
     /// The signing CA's key is not on this node, so kubestrap cannot renew it.
     pub externally_managed: bool,
+    /// The CA that signed it; absent for a CA, and (as kubeadm writes it) for a missing file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_name: Option<String>,
     pub missing: bool,
-    /// Why the file could not be read, if it could not.
+    /// Where the file is (not part of kubeadm's output).
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Why the file could not be read, if it could not (not part of kubeadm's output, which
+    /// fails instead; kubestrap reports the rest and warns).
+    #[serde(skip)]
     pub problem: Option<String>,
 }
 
+/// kubeadm's `CertificateExpirationInfo`: the whole `certs check-expiration` report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExpirationReport {
+    pub kind: &'static str,
+    pub api_version: &'static str,
+    /// Leaf certificates and kubeconfig client certificates, sorted by name.
     pub certificates: Vec<ExpirationRow>,
-    pub authorities: Vec<ExpirationRow>,
+    /// The CAs, sorted by name.
+    pub certificate_authorities: Vec<ExpirationRow>,
 }
 
-/// kubeadm's short human duration: `45s`, `30m`, `47h`, `364d`, `9y`.
-fn short_duration(secs: i64) -> String {
-    if secs < 0 {
+/// kubeadm's RESIDUAL TIME column, apimachinery's `ShortHumanDuration` of `secs`: `45s`,
+/// `30m`, `23h`, `364d`, `9y`; `0s` for a second or so late (clock skew) and `<invalid>`
+/// once clearly expired.
+pub fn short_duration(secs: i64) -> String {
+    if secs < -1 {
         return "<invalid>".into();
     }
-    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
-    if secs < 60 {
+    let (m, h) = (secs / 60, secs / 3600);
+    if secs < 0 {
+        "0s".into()
+    } else if secs < 60 {
         format!("{secs}s")
     } else if m < 60 {
         format!("{m}m")
-    } else if h < 48 {
+    } else if h < 24 {
         format!("{h}h")
-    } else if h < 24 * 365 * 2 {
-        format!("{d}d")
+    } else if h < 24 * 365 {
+        format!("{}d", h / 24)
     } else {
-        format!("{}y", d / 365)
+        format!("{}y", h / 24 / 365)
     }
 }
 
@@ -79,29 +104,25 @@ fn row(
     let mut r = ExpirationRow {
         name,
         path,
-        expires: None,
-        residual_seconds: None,
-        residual: String::new(),
-        certificate_authority: ca.map(|c| c.as_str().to_string()),
+        expiration_date: None,
+        residual_time: 0,
         externally_managed,
+        ca_name: ca.map(|c| c.as_str().to_string()),
         missing: false,
         problem: None,
     };
     match cert {
         Ok(Some(c)) => {
-            let left = (c.not_after - now).whole_seconds();
-            r.expires = Some(rfc3339(c.not_after));
-            r.residual_seconds = Some(left);
-            r.residual = short_duration(left);
+            r.expiration_date = Some(c.not_after);
+            r.residual_time = (c.not_after - now).whole_seconds();
         }
+        // kubeadm's row for a missing file carries only its name.
         Ok(None) => {
             r.missing = true;
-            r.residual = "!MISSING!".into();
+            r.ca_name = None;
+            r.externally_managed = false;
         }
-        Err(e) => {
-            r.problem = Some(e.to_string());
-            r.residual = "!INVALID!".into();
-        }
+        Err(e) => r.problem = Some(e.to_string()),
     }
     r
 }
@@ -152,7 +173,7 @@ pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
         ));
     }
     certificates.sort_by(|a, b| a.name.cmp(&b.name));
-    let authorities = CertName::AUTHORITIES
+    let mut certificate_authorities: Vec<ExpirationRow> = CertName::AUTHORITIES
         .into_iter()
         .filter(|n| n.applies_to(spec.etcd))
         .map(|n| {
@@ -166,9 +187,12 @@ pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
             )
         })
         .collect();
+    certificate_authorities.sort_by(|a, b| a.name.cmp(&b.name));
     ExpirationReport {
+        kind: EXPIRATION_KIND,
+        api_version: OUTPUT_API_VERSION,
         certificates,
-        authorities,
+        certificate_authorities,
     }
 }
 
@@ -464,14 +488,24 @@ pub fn generate_csr(
 mod tests {
     use super::*;
 
+    /// apimachinery's `ShortHumanDuration`, which kubeadm's RESIDUAL TIME column uses: a
+    /// second of skew still reads `0s`, and days run up to a whole year.
     #[test]
     fn residual_time_reads_like_kubeadm() {
-        assert_eq!(short_duration(-1), "<invalid>");
-        assert_eq!(short_duration(59), "59s");
-        assert_eq!(short_duration(3599), "59m");
-        assert_eq!(short_duration(47 * 3600), "47h");
-        assert_eq!(short_duration(364 * 86400 + 5), "364d");
-        assert_eq!(short_duration(3650 * 86400), "10y");
+        let day = 86_400;
+        for (secs, want) in [
+            (-2, "<invalid>"),
+            (-1, "0s"),
+            (59, "59s"),
+            (3599, "59m"),
+            (23 * 3600, "23h"),
+            (47 * 3600, "1d"),
+            (364 * day + 86_399, "364d"),
+            (365 * day, "1y"),
+            (3650 * day, "10y"),
+        ] {
+            assert_eq!(short_duration(secs), want, "{secs}s");
+        }
     }
 
     #[test]

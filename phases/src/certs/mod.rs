@@ -5,9 +5,13 @@
 //! valid, and carries the subject, usages and SANs the configuration asks for is kept
 //! untouched; one that differs is a [`PkiError::Conflict`] naming the file, the difference and
 //! the fix. A CA whose certificate is present without its key is an *external* CA: nothing it
-//! would sign is generated, what is present is validated against it.
+//! would sign is generated, what is present is validated against it — by the run's first PKI
+//! phase, for every file of the run at once (see `external.rs`).
 
 mod commands;
+mod external;
+
+pub(crate) use external::{PkiFile, check_external_cas};
 
 use std::path::Path;
 
@@ -16,15 +20,15 @@ use time::OffsetDateTime;
 
 pub use commands::{
     ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, check_expiration,
-    generate_csr, renew,
+    generate_csr, renew, short_duration,
 };
 
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
 use crate::host::{HostFs, Mode};
 use crate::pki::{
-    Authority, CertInfo, CertName, PkiContext, PkiError, PkiSession, PkiSpec, cert_profile, issue,
-    read_cert, read_key, self_signed_ca,
+    Authority, CertInfo, CertName, PkiContext, PkiError, PkiSession, PkiSpec, PrivateKey,
+    cert_profile, issue, read_cert, read_key, self_signed_ca,
 };
 use crate::step::{Applicability, PhaseError, Step};
 
@@ -81,6 +85,7 @@ impl<C: PkiContext> Step<C> for CertPhase {
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let (spec, session) = (ctx.pki(), ctx.pki_session());
+        check_external_cas(spec, session, fx, Some(PkiFile::Cert(self.0)))?;
         match self.0.issuer() {
             None => ensure_ca(spec, session, fx, self.0)?,
             Some(ca) => ensure_leaf(spec, session, fx, self.0, ca)?,
@@ -105,6 +110,7 @@ impl<C: PkiContext> Step<C> for ServiceAccountKeyPhase {
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        check_external_cas(ctx.pki(), ctx.pki_session(), fx, None)?;
         ensure_sa(ctx.pki(), ctx.pki_session(), fx)?;
         Ok(())
     }
@@ -142,6 +148,29 @@ pub(crate) fn keep(fx: &mut Effects<'_>, path: &Path, mode: Mode) -> Result<(), 
     Ok(())
 }
 
+/// Whether an existing CA certificate can sign: a CA, within its validity.
+pub(crate) fn check_ca(spec: &PkiSpec, ca: &Authority) -> Result<(), PkiError> {
+    let name = ca.name;
+    let mut problems = Vec::new();
+    if !ca.cert.is_ca || !ca.cert.key_cert_sign {
+        problems.push("is not a CA certificate (needs CA:TRUE and keyCertSign)".to_string());
+    }
+    problems.extend(ca.cert.validity_problem(OffsetDateTime::now_utc()));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
+    Err(PkiError::Conflict {
+        path: cert_path.clone(),
+        problem: format!("{name} {}", problems.join("; ")),
+        fix: format!(
+            "replace {} with a valid CA, or remove it, {} and everything they signed to start a new PKI",
+            cert_path.display(),
+            key_path.display()
+        ),
+    })
+}
+
 fn ensure_ca(
     spec: &PkiSpec,
     session: &PkiSession,
@@ -150,22 +179,7 @@ fn ensure_ca(
 ) -> Result<(), PkiError> {
     let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
     if let Some(ca) = session.authority(spec, fx.fs(), name)? {
-        let mut problems = Vec::new();
-        if !ca.cert.is_ca || !ca.cert.key_cert_sign {
-            problems.push("is not a CA certificate (needs CA:TRUE and keyCertSign)".to_string());
-        }
-        problems.extend(ca.cert.validity_problem(OffsetDateTime::now_utc()));
-        if !problems.is_empty() {
-            return Err(PkiError::Conflict {
-                path: cert_path.clone(),
-                problem: format!("{name} {}", problems.join("; ")),
-                fix: format!(
-                    "replace {} with a valid CA, or remove it, {} and everything they signed to start a new PKI",
-                    cert_path.display(),
-                    key_path.display()
-                ),
-            });
-        }
+        check_ca(spec, &ca)?;
         keep(fx, &cert_path, Mode::PUBLIC)?;
         if ca.is_external() {
             fx.warn(format!(
@@ -245,21 +259,31 @@ pub(crate) fn leaf_problems(
     (problems, fields_differ)
 }
 
-fn ensure_leaf(
+/// What a leaf phase will do, decided before anything is written.
+pub(crate) enum LeafAction {
+    /// The existing certificate and key are what the configuration asks for.
+    Keep,
+    /// Sign a certificate: for the existing key (what `certs generate-csr` or an interrupted
+    /// run left), or for a fresh one.
+    Issue(Option<PrivateKey>),
+}
+
+/// Checks the files of `name` against the configuration and its CA `ca` without writing: an
+/// error names the file, what is wrong and the fix. A missing certificate whose CA is external
+/// is an error, since nothing on this node can sign it.
+pub(crate) fn plan_leaf(
     spec: &PkiSpec,
-    session: &PkiSession,
-    fx: &mut Effects<'_>,
+    fs: &HostFs,
     name: CertName,
-    ca_name: CertName,
-) -> Result<(), PkiError> {
-    let ca = require_authority(spec, session, fx.fs(), ca_name, name.as_str())?;
+    ca: &Authority,
+) -> Result<LeafAction, PkiError> {
     let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
     let profile = cert_profile(name, spec);
-    let cert = read_cert(fx.fs(), &cert_path)?;
-    let key = read_key(fx.fs(), &key_path)?;
+    let cert = read_cert(fs, &cert_path)?;
+    let key = read_key(fs, &key_path)?;
     match (cert, key) {
         (Some(cert), Some(key)) => {
-            let (mut problems, fields_differ) = leaf_problems(&profile, &cert, &ca);
+            let (mut problems, fields_differ) = leaf_problems(&profile, &cert, ca);
             if !cert.matches_key(&key) {
                 problems.push(format!("does not match its key {}", key_path.display()));
             }
@@ -270,9 +294,7 @@ fn ensure_leaf(
                     fix: conflict_fix(name.as_str(), &[&cert_path, &key_path], fields_differ),
                 });
             }
-            keep(fx, &cert_path, Mode::PUBLIC)?;
-            keep(fx, &key_path, Mode::PRIVATE)?;
-            Ok(())
+            Ok(LeafAction::Keep)
         }
         (Some(_), None) => Err(PkiError::Missing {
             path: key_path.clone(),
@@ -283,36 +305,63 @@ fn ensure_leaf(
                 cert_path.display()
             ),
         }),
-        (None, existing_key) => {
-            let Some(ca_key) = &ca.key else {
-                return Err(PkiError::ExternalCa {
-                    path: cert_path.clone(),
-                    problem: format!(
-                        "the {name} certificate is missing and cannot be generated: {ca_name} is an external CA ({} has no key)",
-                        ca_name.key_path(spec).display()
-                    ),
-                    fix: format!(
-                        "sign {name}'s CSR (`kubestrap certs generate-csr`) with the external CA and save the certificate as {}",
-                        cert_path.display()
-                    ),
-                });
-            };
-            // A key without its certificate is what `certs generate-csr` (or an interrupted
-            // run) leaves: sign a certificate for it rather than throwing it away.
-            let (key, fresh) = match existing_key {
-                Some(k) => (k, false),
-                None => (session.keys().take()?, true),
-            };
-            let cert_pem = issue(&profile, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
-            if fresh {
-                fx.write_file(&key_path, key.to_pem().as_bytes(), Mode::PRIVATE)?;
-            } else {
-                keep(fx, &key_path, Mode::PRIVATE)?;
-            }
-            fx.write_file(&cert_path, cert_pem.as_bytes(), Mode::PUBLIC)?;
-            Ok(())
-        }
+        (None, _) if ca.is_external() => Err(PkiError::ExternalCa {
+            path: cert_path.clone(),
+            problem: format!(
+                "the {name} certificate is missing and cannot be generated: {} is an external CA ({} does not exist)",
+                ca.name,
+                ca.name.key_path(spec).display()
+            ),
+            fix: format!(
+                "sign {name}'s CSR (`kubestrap certs generate-csr`) with the external CA and save the certificate as {}",
+                cert_path.display()
+            ),
+        }),
+        (None, existing_key) => Ok(LeafAction::Issue(existing_key)),
     }
+}
+
+fn ensure_leaf(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    fx: &mut Effects<'_>,
+    name: CertName,
+    ca_name: CertName,
+) -> Result<(), PkiError> {
+    let ca = require_authority(spec, session, fx.fs(), ca_name, name.as_str())?;
+    let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
+    let existing_key = match plan_leaf(spec, fx.fs(), name, &ca)? {
+        LeafAction::Keep => {
+            keep(fx, &cert_path, Mode::PUBLIC)?;
+            keep(fx, &key_path, Mode::PRIVATE)?;
+            return Ok(());
+        }
+        LeafAction::Issue(existing_key) => existing_key,
+    };
+    let Some(ca_key) = &ca.key else {
+        // plan_leaf refuses to issue for an external CA; this is not reached.
+        return Err(PkiError::Unsupported(format!(
+            "{name}: {ca_name} has no key to sign with"
+        )));
+    };
+    let (key, fresh) = match existing_key {
+        Some(k) => (k, false),
+        None => (session.keys().take()?, true),
+    };
+    let cert_pem = issue(
+        &cert_profile(name, spec),
+        &key,
+        &ca.cert.der,
+        ca_key,
+        spec.cert_validity,
+    )?;
+    if fresh {
+        fx.write_file(&key_path, key.to_pem().as_bytes(), Mode::PRIVATE)?;
+    } else {
+        keep(fx, &key_path, Mode::PRIVATE)?;
+    }
+    fx.write_file(&cert_path, cert_pem.as_bytes(), Mode::PUBLIC)?;
+    Ok(())
 }
 
 /// What to do about an existing file that is not what the configuration asks for: renewal

@@ -15,13 +15,15 @@ pub use file::{
     Cluster, Context, CurrentContext, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
 
-use crate::certs::{conflict_fix, keep, leaf_problems, require_authority};
+use crate::certs::{
+    PkiFile, check_external_cas, conflict_fix, keep, leaf_problems, require_authority,
+};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
 use crate::host::{HostFs, Mode};
 use crate::pki::{
-    Authority, CertName, CertProfile, KeyPool, PkiContext, PkiError, PkiSession, PkiSpec, Usage,
-    issue,
+    Authority, CertInfo, CertName, CertProfile, KeyPool, PkiContext, PkiError, PkiSession, PkiSpec,
+    PrivateKey, Usage, issue,
 };
 use crate::step::{PhaseError, Step};
 
@@ -141,28 +143,43 @@ impl<C: PkiContext> Step<C> for KubeconfigPhase {
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        ensure_kubeconfig(ctx.pki(), ctx.pki_session(), fx, self.0)?;
+        let (spec, session) = (ctx.pki(), ctx.pki_session());
+        check_external_cas(spec, session, fx, Some(PkiFile::Kubeconfig(self.0)))?;
+        ensure_kubeconfig(spec, session, fx, self.0)?;
         Ok(())
     }
 }
 
-fn ensure_kubeconfig(
+/// What a kubeconfig phase will do, decided before anything is written.
+enum KubeconfigAction {
+    /// The existing file is what the configuration asks for.
+    Keep,
+    /// There is no file: make one with a new key.
+    Create,
+    /// A partial file from `certs generate-csr` (a client key, no certificate): sign a
+    /// certificate for its key.
+    Finish { key: PrivateKey, user: String },
+}
+
+/// Checks kubeconfig `name` against the configuration and the cluster CA `ca` without
+/// writing: an error names the file, what is wrong and the fix. A missing file, or one that
+/// needs signing, is an error when the CA is external.
+fn plan_kubeconfig(
     spec: &PkiSpec,
-    session: &PkiSession,
-    fx: &mut Effects<'_>,
+    fs: &HostFs,
     name: KubeconfigName,
-) -> Result<(), PkiError> {
+    ca: &Authority,
+) -> Result<KubeconfigAction, PkiError> {
     let file_name = name.file_name();
-    let ca = require_authority(spec, session, fx.fs(), CertName::Ca, &file_name)?;
     let path = name.path(spec);
     let profile = name.client_profile(spec);
     let server = name.server(spec);
-    let Some(bytes) = fx.fs().read_if_exists(&path)? else {
-        let Some(ca_key) = &ca.key else {
+    let Some(bytes) = fs.read_if_exists(&path)? else {
+        if ca.is_external() {
             return Err(PkiError::ExternalCa {
                 path: path.clone(),
                 problem: format!(
-                    "{file_name} is missing and cannot be generated: the CA is external ({} has no key)",
+                    "{file_name} is missing and cannot be generated: the CA is external ({} does not exist)",
                     CertName::Ca.key_path(spec).display()
                 ),
                 fix: format!(
@@ -170,19 +187,8 @@ fn ensure_kubeconfig(
                     path.display()
                 ),
             });
-        };
-        let key = session.keys().take()?;
-        let cert = issue(&profile, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
-        let kc = KubeConfig::with_client_cert(
-            &spec.cluster_name,
-            &server,
-            &ca.cert_pem,
-            &profile.common_name,
-            Some(cert.as_bytes()),
-            key.to_pem().as_bytes(),
-        );
-        fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
-        return Ok(());
+        }
+        return Ok(KubeconfigAction::Create);
     };
     let kc = KubeConfig::from_yaml(&path, &bytes)?;
     let current = kc.current(&path)?;
@@ -195,20 +201,13 @@ fn ensure_kubeconfig(
         ));
         fields_differ = true;
     }
-    match (&current.client_cert, &current.client_key, &ca.key) {
+    match (current.client_cert, current.client_key, &ca.key) {
         // A partial kubeconfig from `certs generate-csr`, and a CA that can sign: finish it.
-        (None, Some(key), Some(ca_key)) if problems.is_empty() => {
-            let cert = issue(&profile, key, &ca.cert.der, ca_key, spec.cert_validity)?;
-            let kc = KubeConfig::with_client_cert(
-                &spec.cluster_name,
-                &server,
-                &ca.cert_pem,
-                &current.user_name,
-                Some(cert.as_bytes()),
-                key.to_pem().as_bytes(),
-            );
-            fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
-            return Ok(());
+        (None, Some(key), Some(_)) if problems.is_empty() => {
+            return Ok(KubeconfigAction::Finish {
+                key,
+                user: current.user_name,
+            });
         }
         // kubelet.conf after kubelet-finalize: the kubelet's own rotating certificate file,
         // which kubeadm accepts as is.
@@ -218,15 +217,15 @@ fn ensure_kubeconfig(
         }
         (Some(_), None, _) => problems.push("embeds no client key (client-key-data)".into()),
         (Some(cert), Some(key), _) => {
-            let (p, differ) = leaf_problems(&profile, cert, &ca);
+            let (p, differ) = leaf_problems(&profile, &cert, ca);
             fields_differ |= differ;
             problems.extend(p.into_iter().map(|p| format!("client certificate {p}")));
-            if !cert.matches_key(key) {
+            if !cert.matches_key(&key) {
                 problems.push("client certificate does not match its client key".into());
             }
         }
     }
-    problems.extend(ca_data_problem(&current, &ca));
+    problems.extend(ca_data_problem(current.ca.as_ref(), ca));
     if !problems.is_empty() {
         return Err(PkiError::Conflict {
             path: path.clone(),
@@ -234,11 +233,58 @@ fn ensure_kubeconfig(
             fix: conflict_fix(&file_name, &[&path], fields_differ),
         });
     }
-    keep(fx, &path, Mode::PRIVATE)
+    Ok(KubeconfigAction::Keep)
 }
 
-fn ca_data_problem(current: &CurrentContext, ca: &Authority) -> Option<String> {
-    match &current.ca {
+/// Validates an existing kubeconfig against the CA `ca` (the external-CA check).
+pub(crate) fn check_kubeconfig(
+    spec: &PkiSpec,
+    fs: &HostFs,
+    name: KubeconfigName,
+    ca: &Authority,
+) -> Result<(), PkiError> {
+    plan_kubeconfig(spec, fs, name, ca).map(|_| ())
+}
+
+fn ensure_kubeconfig(
+    spec: &PkiSpec,
+    session: &PkiSession,
+    fx: &mut Effects<'_>,
+    name: KubeconfigName,
+) -> Result<(), PkiError> {
+    let ca = require_authority(spec, session, fx.fs(), CertName::Ca, &name.file_name())?;
+    let path = name.path(spec);
+    let (key, user) = match plan_kubeconfig(spec, fx.fs(), name, &ca)? {
+        KubeconfigAction::Keep => return keep(fx, &path, Mode::PRIVATE),
+        KubeconfigAction::Create => (
+            session.keys().take()?,
+            name.client_profile(spec).common_name,
+        ),
+        KubeconfigAction::Finish { key, user } => (key, user),
+    };
+    let Some(ca_key) = &ca.key else {
+        // plan_kubeconfig refuses to sign for an external CA; this is not reached.
+        return Err(PkiError::Unsupported(format!(
+            "{}: the CA has no key to sign with",
+            path.display()
+        )));
+    };
+    let profile = name.client_profile(spec);
+    let cert = issue(&profile, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
+    let kc = KubeConfig::with_client_cert(
+        &spec.cluster_name,
+        &name.server(spec),
+        &ca.cert_pem,
+        &user,
+        Some(cert.as_bytes()),
+        key.to_pem().as_bytes(),
+    );
+    fx.write_file(&path, kc.to_yaml()?.as_bytes(), Mode::PRIVATE)?;
+    Ok(())
+}
+
+fn ca_data_problem(embedded: Option<&CertInfo>, ca: &Authority) -> Option<String> {
+    match embedded {
         None => Some(format!(
             "embeds no CA (certificate-authority-data); expected {}",
             ca.cert_path.display()

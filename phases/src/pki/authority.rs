@@ -40,6 +40,9 @@ pub struct PkiSession {
     /// Keyed by certificate path; holds the digest of the cert and key bytes it was parsed
     /// from, so a file changed since is parsed again.
     authorities: Mutex<HashMap<PathBuf, (Digest32, Arc<Authority>)>>,
+    /// Digest of the files the last passing external-CA check read, so later phases of the
+    /// run need not parse them again.
+    external_check: Mutex<Option<Digest32>>,
 }
 
 impl PkiSession {
@@ -47,6 +50,7 @@ impl PkiSession {
         Self {
             keys,
             authorities: Mutex::new(HashMap::new()),
+            external_check: Mutex::new(None),
         }
     }
 
@@ -117,6 +121,20 @@ impl PkiSession {
         });
         self.remember_digest(cert_path, digest, Arc::clone(&authority));
         Ok(Some(authority))
+    }
+
+    /// Whether the external-CA check already passed on files with this digest.
+    pub(crate) fn external_check_passed(&self, digest: &Digest32) -> bool {
+        self.external_check
+            .lock()
+            .is_ok_and(|d| d.as_ref() == Some(digest))
+    }
+
+    /// Records that the external-CA check passed on files with this digest.
+    pub(crate) fn remember_external_check(&self, digest: Digest32) {
+        if let Ok(mut d) = self.external_check.lock() {
+            *d = Some(digest);
+        }
     }
 
     /// Records a CA a phase just wrote, so later phases do not parse it again.

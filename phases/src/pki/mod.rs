@@ -22,7 +22,6 @@ use serde::Serialize;
 pub use authority::{Authority, PkiSession};
 pub(crate) use authority::{read_cert, read_key};
 pub use catalog::{CertName, cert_profile};
-pub(crate) use cert::rfc3339;
 pub use cert::{CertInfo, CertProfile, Usage, issue, self_signed_ca};
 pub use keys::{EncryptionAlgorithm, KeyPool, PrivateKey};
 
@@ -151,6 +150,11 @@ pub enum PkiError {
         fix: String,
     },
 
+    /// External-CA mode: several files that only an external CA can provide are missing or
+    /// invalid. Reported together so that one run names all of them.
+    #[error("{} files that an external CA must provide are missing or invalid:{}", problems.len(), list_with_fixes(problems))]
+    ExternalCaFiles { problems: Vec<PkiError> },
+
     /// The configuration asks for something the PKI cannot express.
     #[error("{0}")]
     Unsupported(String),
@@ -158,6 +162,29 @@ pub enum PkiError {
     /// Key generation or signing failed.
     #[error("cryptography failed: {0}")]
     Crypto(String),
+}
+
+impl PkiError {
+    /// What the user can do about it, when the error says.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            Self::Conflict { fix, .. }
+            | Self::ExternalCa { fix, .. }
+            | Self::Missing { fix, .. } => Some(fix),
+            _ => None,
+        }
+    }
+}
+
+/// One line per problem, each followed by its fix.
+fn list_with_fixes(problems: &[PkiError]) -> String {
+    problems
+        .iter()
+        .map(|p| match p.fix() {
+            Some(fix) => format!("\n  - {p}\n    fix: {fix}"),
+            None => format!("\n  - {p}"),
+        })
+        .collect()
 }
 
 impl From<rcgen::Error> for PkiError {
@@ -177,6 +204,10 @@ impl From<PkiError> for PhaseError {
             PkiError::ExternalCa { fix, .. } | PkiError::Missing { fix, .. } => {
                 PhaseError::with_hint(message, fix)
             }
+            PkiError::ExternalCaFiles { .. } => PhaseError::with_hint(
+                message,
+                "fix each file listed, then run again: `kubestrap certs generate-csr` writes a key and CSR for each certificate and kubeconfig, for the external CA to sign",
+            ),
             _ => PhaseError::failed(message),
         }
     }

@@ -66,17 +66,34 @@ pub async fn run_all(ctx: &Ctx, fs: &HostFs) -> Result<Vec<WrittenFile>, (String
     run_steps(ctx, fs, &all_steps()).await
 }
 
+/// The phase's path in init's tree (`certs/apiserver`, `kubeconfig/admin`).
+pub fn phase_path(name: &str) -> String {
+    let group = if kubeconfig::KubeconfigName::ALL
+        .iter()
+        .any(|k| k.as_str() == name)
+    {
+        "kubeconfig"
+    } else {
+        "certs"
+    };
+    format!("{group}/{name}")
+}
+
+/// Runs `steps` in order as the engine does: each is handed the plan of the applicable ones
+/// (`Effects::plan`), so the first can check what the later ones need.
 pub async fn run_steps(
     ctx: &Ctx,
     fs: &HostFs,
     steps: &[Box<dyn Step<Ctx>>],
 ) -> Result<Vec<WrittenFile>, (String, PhaseError)> {
+    let steps: Vec<_> = steps
+        .iter()
+        .filter(|s| s.applicability(ctx) == Applicability::Applies)
+        .collect();
+    let plan: Vec<String> = steps.iter().map(|s| phase_path(s.name())).collect();
     let mut out = Vec::new();
     for step in steps {
-        if step.applicability(ctx) != Applicability::Applies {
-            continue;
-        }
-        let mut fx = Effects::new(step.name(), fs, &Silent);
+        let mut fx = Effects::new(phase_path(step.name()), fs, &Silent).with_plan(&plan);
         step.run(ctx, &mut fx)
             .await
             .map_err(|e| (step.name().to_string(), e))?;
