@@ -1,6 +1,12 @@
 //! `kubestrap reset` after a real `kubestrap init` on the test bed: the dry run lists and
 //! removes nothing, a reset without confirmation refuses, a confirmed reset removes every file
-//! kubestrap wrote and stops the control plane, and a fresh init afterwards works.
+//! kubestrap wrote and stops the control plane, and a fresh init afterwards works. A worker
+//! joined with `--tls-bootstrap builtin` is reset too, its kubelet client certificates (the
+//! dated pair and the `kubelet-client-current.pem` symlink) included. Text output, real and
+//! dry run, ends with what reset does not clean.
+//!
+//! Addresses: 127.0.0.100 (init/reset/init), 127.0.0.104–105 (two-member etcd), 127.0.0.142
+//! (the worker's control plane, API port 16542).
 
 mod bed;
 mod common;
@@ -332,4 +338,182 @@ fn reset_of_a_member_of_a_two_member_etcd_removes_it_from_the_cluster() {
     );
     assert!(bed::files_under(&b.join("var/lib/etcd")).is_empty());
     assert!(bed::files_under(&b.join("etc/kubernetes")).is_empty());
+}
+
+/// `kubestrap reset` with text output: exit code, stdout, stderr.
+fn reset_text(root: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
+        .args(["reset", "--root"])
+        .arg(root)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// kubeadm's closing notes, with this node's CNI directory.
+fn assert_says_what_is_not_cleaned(root: &Path, stdout: &str) {
+    let cni = root.join("etc/cni/net.d");
+    for note in [
+        format!(
+            "The reset process does not clean CNI configuration. To do so, you must remove {}",
+            cni.display()
+        ),
+        "The reset process does not reset or clean up iptables rules or IPVS tables".into(),
+        "ipvsadm --clear".into(),
+        "Please, check the contents of the $HOME/.kube/config file.".into(),
+    ] {
+        assert!(stdout.contains(&note), "{note:?} missing from:\n{stdout}");
+    }
+}
+
+/// A worker joined to a real control plane with the builtin TLS bootstrap: its kubelet client
+/// certificate store (the dated pair and the `kubelet-client-current.pem` symlink, written
+/// through the journal) is listed by the dry run and removed by the reset, whose own check
+/// then finds nothing left under the worker's root.
+#[test]
+fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
+    bed::kube_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("cp");
+    let worker = dir.path().join("worker");
+    std::fs::create_dir(&cp).unwrap();
+    let config = bed::config_file(dir.path(), "2m", "1m");
+    let (advertise, port) = ("127.0.0.142", 16542);
+    let _pods = bed::stand_in(&cp);
+    run_init(&cp, advertise, port, &config);
+    let ca = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    let hash = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca)
+        .unwrap()
+        .to_string();
+
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
+        .args([
+            "join",
+            &format!("{advertise}:{port}"),
+            "-o",
+            "json",
+            "--root",
+        ])
+        .arg(&worker)
+        // bed::init_command's token.
+        .args(["--token", "abcdef.0123456789abcdef"])
+        .args(["--discovery-token-ca-cert-hash", &hash])
+        .args(["--tls-bootstrap", "builtin", "--node-name", "w1"])
+        .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
+        .output()
+        .unwrap();
+    let ev = events(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{ev:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pki = worker.join("var/lib/kubelet/pki");
+    let current = pki.join("kubelet-client-current.pem");
+    let dated = std::fs::read_link(&current).unwrap();
+    assert_eq!(dated.parent(), Some(pki.as_path()));
+    assert!(
+        dated
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("kubelet-client-20") && n.ends_with(".pem")),
+        "{dated:?}"
+    );
+    assert!(dated.is_file());
+    // The symlink went through Effects: kubelet-start's journal record lists it, with the
+    // content it points at (so a resumed join sees it intact).
+    let journal: Value =
+        serde_json::from_slice(&std::fs::read(worker.join("var/lib/kubestrap/join.json")).unwrap())
+            .unwrap();
+    let outputs: Vec<&str> = journal["phases"]["kubelet-start"]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["path"].as_str().unwrap())
+        .collect();
+    for f in [&current, &dated] {
+        assert!(outputs.contains(&f.to_str().unwrap()), "{f:?}: {outputs:?}");
+    }
+    let before = bed::files_under(&worker);
+    for f in [&current, &dated] {
+        let rel = f.strip_prefix(&worker).unwrap();
+        assert!(before.iter().any(|p| p == rel), "{rel:?}: {before:?}");
+    }
+
+    // The text dry run lists them, says what a reset leaves, and removes nothing.
+    let (code, stdout, stderr) = reset_text(&worker, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    for f in [&current, &dated] {
+        assert!(stdout.contains(f.to_str().unwrap()), "{f:?}:\n{stdout}");
+    }
+    assert_says_what_is_not_cleaned(&worker, &stdout);
+    assert_eq!(bed::files_under(&worker), before);
+
+    let (code, ev, stderr) = reset(&worker, &["--force"], "");
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    let result = ev.last().unwrap();
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["left"], Value::Array(vec![]), "{result}");
+    let removed: Vec<&str> = result["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for f in [&current, &dated] {
+        assert!(removed.contains(&f.to_str().unwrap()), "{f:?}: {removed:?}");
+    }
+    assert!(ev.iter().any(|e| {
+        e["event"] == "progress"
+            && e["phase"] == "verify"
+            && e["message"] == "nothing kubestrap wrote is left on this node"
+    }));
+    assert!(current.symlink_metadata().is_err(), "the symlink is gone");
+    assert_eq!(bed::files_under(&worker), Vec::<PathBuf>::new());
+    // The control plane the worker joined is untouched.
+    assert_eq!(bed::kubectl(&cp, &["get", "--raw", "/readyz"]).trim(), "ok");
+    let (code, _, _) = reset(&cp, &["--force"], "");
+    assert_eq!(code, Some(0));
+}
+
+/// Text output, real reset and dry run alike, ends with kubeadm's notes on what reset does not
+/// clean.
+#[test]
+fn text_reset_and_its_dry_run_say_what_reset_does_not_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let admin = root.join("etc/kubernetes/admin.conf");
+    let pki = root.join("var/lib/kubelet/pki");
+    std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(&pki).unwrap();
+    std::fs::write(&admin, "x").unwrap();
+    let dated = pki.join("kubelet-client-2026-01-02-03-04-05.pem");
+    std::fs::write(&dated, "pair").unwrap();
+    std::os::unix::fs::symlink(&dated, pki.join("kubelet-client-current.pem")).unwrap();
+    let serving = pki.join("kubelet.crt");
+    std::fs::write(&serving, "the kubelet's own").unwrap();
+
+    let (code, stdout, stderr) = reset_text(root, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("[dry-run] reset would remove:"), "{stdout}");
+    assert_says_what_is_not_cleaned(root, &stdout);
+    assert!(admin.exists() && dated.exists());
+
+    let (code, stdout, stderr) = reset_text(root, &["--force"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_says_what_is_not_cleaned(root, &stdout);
+    assert!(!admin.exists() && !dated.exists());
+    assert!(
+        pki.join("kubelet-client-current.pem")
+            .symlink_metadata()
+            .is_err()
+    );
+    assert!(serving.exists(), "not init's or join's: kept");
 }

@@ -96,10 +96,7 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
     run.extra
         .insert("not_cleaned".into(), json!(reset::not_cleaned(&root)));
     if run.text {
-        println!();
-        for note in reset::not_cleaned(&root) {
-            println!("{note}");
-        }
+        print_not_cleaned(&root);
     }
     events.emit(Event::Result(RunResult {
         status,
@@ -235,6 +232,8 @@ impl Run<'_> {
                     etcd.member.name, etcd.client_url
                 );
             }
+            // What a real reset would leave, as a real reset says it at its end.
+            print_not_cleaned(&inv.root);
         }
         if self.text {
             // The text sink's dry-run summary lists files to be written; reset's plan is the
@@ -367,6 +366,14 @@ impl Run<'_> {
             self.extra.insert("left".into(), json!(left));
             Err(format!("still there after reset: {}", names.join(", ")))
         }
+    }
+}
+
+/// kubeadm's closing notes on what reset does not clean, after a blank line (text output).
+fn print_not_cleaned(root: &NodeRoot) {
+    println!();
+    for note in reset::not_cleaned(root) {
+        println!("{note}");
     }
 }
 

@@ -439,12 +439,7 @@ async fn start<C: JoinKubeletContext>(
             Mode::PRIVATE,
         )?;
         let current = store.current();
-        tls_bootstrap::replace_symlink(&dated, &fx.fs().target(&current)).map_err(|e| {
-            PhaseError::Fs(crate::host::FsError {
-                path: current.clone(),
-                source: e,
-            })
-        })?;
+        fx.write_symlink(&current, &dated)?;
         let conf = tls_bootstrap::kubelet_conf(&trust.server, &trust.ca_pem, &current);
         fx.write_file(&spec.kubelet_conf(), conf.as_bytes(), Mode::PRIVATE)?;
         fx.set_result_field("csr", Value::from(creds.csr_name.clone()));

@@ -32,6 +32,52 @@ pub const KUBECONFIGS: [&str; 6] = [
 /// Files kubestrap writes for the kubelet under /var/lib/kubelet.
 pub const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
 
+/// The kubelet's client certificate store, under /var/lib/kubelet: what the TLS bootstrap that
+/// init or join started produced (kubestrap's `--tls-bootstrap builtin`, or the kubelet
+/// itself), and the kubelet's rotations since.
+pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
+/// The symlink to the current pair in [`KUBELET_PKI_DIR`].
+pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
+
+/// Whether `name` is one of the kubelet's dated client pairs, `kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`
+/// (Go's `2006-01-02-15-04-05`, as the kubelet's certificate store names them).
+pub fn is_dated_kubelet_client_pem(name: &str) -> bool {
+    let Some(stamp) = name
+        .strip_prefix("kubelet-client-")
+        .and_then(|n| n.strip_suffix(".pem"))
+    else {
+        return false;
+    };
+    let fields: Vec<&str> = stamp.split('-').collect();
+    let widths = [4, 2, 2, 2, 2, 2];
+    fields.len() == widths.len()
+        && fields
+            .iter()
+            .zip(widths)
+            .all(|(f, w)| f.len() == w && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The kubelet's client certificates in `dir`: the current symlink and the dated pairs. Only
+/// these names: the kubelet's serving certificate and anything else in the directory are not
+/// init's or join's. A symlink is listed as itself (removing it never touches its target).
+fn kubelet_client_certs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n == KUBELET_CLIENT_CURRENT || is_dated_kubelet_client_pem(n))
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
@@ -208,8 +254,10 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+        // A temporary symlink counts too (an interrupted atomic link): file_type does not
+        // follow it.
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p.is_file())
         .collect();
     found.sort();
     found
@@ -340,6 +388,10 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             &mut targets,
         );
     }
+    let kubelet_pki = root.resolve(KUBELET_PKI_DIR);
+    for cert in kubelet_client_certs(&kubelet_pki) {
+        add(cert, TargetKind::KubeletFile, &mut targets);
+    }
     if under_root(root, &cert_dir, "certificates dir", &mut warnings) {
         add(cert_dir.clone(), TargetKind::CertificatesDir, &mut targets);
     }
@@ -369,7 +421,13 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
         }
         add(out, TargetKind::RecordedFile, &mut targets);
     }
-    for dir in [&manifests_dir, &kubernetes_dir, &kubelet_dir, &journal_dir] {
+    for dir in [
+        &manifests_dir,
+        &kubernetes_dir,
+        &kubelet_dir,
+        &kubelet_pki,
+        &journal_dir,
+    ] {
         for tmp in temp_files(dir) {
             add(tmp, TargetKind::TempFile, &mut targets);
         }
@@ -448,6 +506,58 @@ mod tests {
             "{:?}",
             inv.warnings
         );
+    }
+
+    #[test]
+    fn the_kubelets_client_certificates_are_found_and_nothing_else_in_its_pki_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(dir.path()).unwrap();
+        let pki = root.resolve(KUBELET_PKI_DIR);
+        std::fs::create_dir_all(&pki).unwrap();
+        let dated = pki.join("kubelet-client-2026-11-23-15-04-05.pem");
+        let rotated = pki.join("kubelet-client-2027-01-02-03-04-05.pem");
+        for f in [&dated, &rotated] {
+            std::fs::write(f, "pair").unwrap();
+        }
+        // Outside the root: the link is listed, never what it points at.
+        let elsewhere = tempfile::NamedTempFile::new().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), pki.join(KUBELET_CLIENT_CURRENT)).unwrap();
+        let interrupted = pki.join(format!("{TEMP_PREFIX}1-abc"));
+        std::os::unix::fs::symlink(&dated, &interrupted).unwrap();
+        for keep in [
+            "kubelet.crt",
+            "kubelet.key",
+            "kubelet-server-current.pem",
+            "kubelet-client-2026-11-23.pem",
+            "kubelet-client-2026-11-23-15-04-5x.pem",
+        ] {
+            std::fs::write(pki.join(keep), "not init's or join's").unwrap();
+        }
+        let inv = inventory(&root, &ResetOptions::default());
+        let found: Vec<(&Path, TargetKind)> = inv
+            .targets
+            .iter()
+            .map(|t| (t.path.as_path(), t.kind))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (dated.as_path(), TargetKind::KubeletFile),
+                (rotated.as_path(), TargetKind::KubeletFile),
+                (
+                    pki.join(KUBELET_CLIENT_CURRENT).as_path(),
+                    TargetKind::KubeletFile
+                ),
+                (interrupted.as_path(), TargetKind::TempFile),
+            ]
+        );
+        assert!(is_dated_kubelet_client_pem(
+            "kubelet-client-2026-11-23-15-04-05.pem"
+        ));
+        assert!(!is_dated_kubelet_client_pem("kubelet-client-current.pem"));
+        assert!(!is_dated_kubelet_client_pem(
+            "kubelet-client-2026-11-23-15-04-05.pem.bak"
+        ));
     }
 
     #[test]

@@ -469,17 +469,6 @@ pub fn pair_pem(creds: &NodeCredentials) -> String {
     pem
 }
 
-/// Points `link` at `target` atomically (a temporary link renamed over the old one), as the
-/// kubelet's store does. `link` is the real location (staged under `--dry-run`).
-pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    let dir = link.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{}link", crate::host::temp_prefix()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    std::fs::rename(&tmp, link)
-}
-
 /// kubelet.conf as the kubelet writes it after bootstrapping: the cluster from the bootstrap
 /// kubeconfig, the client certificate and key both from the store's current file.
 pub fn kubelet_conf(server: &str, ca_pem: &[u8], current: &Path) -> String {
