@@ -3,12 +3,22 @@
 //! config fields), and damaged files under an existing /etc/kubernetes (truncated PEM, a key
 //! that belongs to another certificate, a kubeconfig of another cluster).
 //!
+//! Join's input is in the table too: malformed `--discovery-token-ca-cert-hash` and `--token`
+//! values, and `--discovery-file`s that are missing, not kubeconfigs, or name no cluster.
+//!
 //! Every case must fail with a non-zero exit and a message that names the file, flag or field
 //! and says what was expected, and must write nothing under `--root`: the root is left
 //! byte-for-byte untouched (no journal either: a run that completed nothing on a node without
 //! one has nothing to resume).
+//!
+//! A hostile cluster-info (it is fetched before anything is trusted) is served by the fake API
+//! server of the library's discovery tests: a key added to its kubeconfig, its CA key missing,
+//! and a signature made for another token each fail the join with their own message, writing
+//! no file (only the journal of the completed preflight). Address 127.0.0.146.
 
 mod common;
+#[path = "../phases/tests/fake_apiserver/mod.rs"]
+mod fake_apiserver;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -72,6 +82,7 @@ enum Start {
 struct Case {
     name: &'static str,
     /// The command; `{cfg}` is replaced by the case's config file (kept outside the root).
+    /// Arguments starting with `join` are join's, run as given; the others are init's.
     args: &'static [&'static str],
     /// The config file's content, if the case has one.
     config: Option<&'static [u8]>,
@@ -493,6 +504,173 @@ fn cases() -> Vec<Case> {
             start: Start::Empty,
             expect: &["kubeadm.yaml", "networking.dnsDomain", "RFC 1123"],
         },
+        // --- join flags ---
+        Case {
+            name: "join: a CA hash without its sha256: prefix",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-ca-cert-hash",
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --discovery-token-ca-cert-hash",
+                "\"0123456789abcdef",
+                "expected sha256:<64 hex characters>",
+            ],
+        },
+        Case {
+            name: "join: a CA hash of the wrong length",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-ca-cert-hash",
+                "sha256:0123456789abcdef",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --discovery-token-ca-cert-hash",
+                "\"sha256:0123456789abcdef\"",
+                "expected sha256:<64 hex characters>",
+            ],
+        },
+        Case {
+            name: "join: a CA hash that is not hex",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-ca-cert-hash",
+                "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --discovery-token-ca-cert-hash",
+                "abcdeg\"",
+                "expected sha256:<64 hex characters>",
+            ],
+        },
+        Case {
+            name: "join: a CA hash of an unknown algorithm",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-ca-cert-hash",
+                "md5:0123456789abcdef0123456789abcdef",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --discovery-token-ca-cert-hash",
+                "\"md5:0123456789abcdef0123456789abcdef\"",
+                "expected sha256:<64 hex characters>",
+            ],
+        },
+        Case {
+            name: "join: a CA hash field of an unknown algorithm",
+            args: &["join", "--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    caCertHashes: [\"sha1:0123456789abcdef0123456789abcdef01234567\"]\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "discovery.bootstrapToken.caCertHashes",
+                "expected sha256:<64 hex characters>",
+            ],
+        },
+        Case {
+            name: "join: --token",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                "abcdef_0123456789abcdef",
+                "--discovery-token-unsafe-skip-ca-verification",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --token", "[a-z0-9]{6}.[a-z0-9]{16}"],
+        },
+        Case {
+            name: "join: --discovery-token",
+            args: &[
+                "join",
+                "10.0.0.1:6443",
+                "--discovery-token",
+                "abcdef.0123456789",
+                "--discovery-token-unsafe-skip-ca-verification",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --discovery-token", "[a-z0-9]{6}.[a-z0-9]{16}"],
+        },
+        Case {
+            name: "join: a --discovery-file that does not exist",
+            args: &["join", "--discovery-file", "/nonexistent/discovery.conf"],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "--discovery-file /nonexistent/discovery.conf",
+                "cannot read it",
+                "expected a kubeconfig file",
+            ],
+        },
+        Case {
+            name: "join: a --discovery-file that is not a kubeconfig",
+            args: &["join", "--discovery-file", "{cfg}"],
+            config: cfg!("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+            start: Start::Empty,
+            expect: &[
+                "--discovery-file",
+                "kubeadm.yaml",
+                "cannot parse it as a kubeconfig",
+                "clusters, users and contexts",
+            ],
+        },
+        Case {
+            name: "join: a --discovery-file kubeconfig with no clusters",
+            args: &["join", "--discovery-file", "{cfg}"],
+            config: cfg!(
+                "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\ncurrent-context: \"\"\nusers: []\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "--discovery-file",
+                "kubeadm.yaml",
+                "names no cluster",
+                "expected a clusters entry with an https:// server and its CA",
+            ],
+        },
+        Case {
+            name: "join: a --discovery-file whose cluster is not https",
+            args: &["join", "--discovery-file", "{cfg}"],
+            config: cfg!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: http://10.0.0.1:6443\n    certificate-authority-data: eA==\ncontexts: []\nusers: []\n"
+            ),
+            start: Start::Empty,
+            expect: &["--discovery-file", "kubeadm.yaml", "no https:// server"],
+        },
+        Case {
+            name: "join: a discovery.file.kubeConfigPath that does not exist",
+            args: &["join", "--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  file:\n    kubeConfigPath: /nonexistent/discovery.conf\n"
+            ),
+            start: Start::Empty,
+            expect: &["/nonexistent/discovery.conf", "cannot read it"],
+        },
         // --- damaged files under an existing /etc/kubernetes ---
         Case {
             name: "truncated certificate",
@@ -686,24 +864,26 @@ fn every_bad_input_fails_clearly_and_writes_nothing() {
         }
         let before = snapshot(&root);
 
-        // `phase …` cases run under `init`: the workflow flags first, then the phase path.
         let mut args: Vec<String> = Vec::new();
-        let split = if case.args.first() == Some(&"phase") {
-            3
+        let fill = |a: &&str| a.replace("{cfg}", cfg.to_str().unwrap());
+        if case.args.first() == Some(&"join") {
+            args.extend(case.args.iter().map(fill));
         } else {
-            0
-        };
-        let (head, tail) = case.args.split_at(split);
-        args.push("init".into());
-        args.extend(head.iter().map(|s| s.to_string()));
-        // A case's own flag wins over the defaults (clap rejects a repeated flag).
-        for kv in INIT[1..].chunks(2).filter(|kv| !tail.contains(&kv[0])) {
-            args.extend(kv.iter().map(|s| s.to_string()));
+            // `phase …` cases run under `init`: the workflow flags first, then the phase path.
+            let split = if case.args.first() == Some(&"phase") {
+                3
+            } else {
+                0
+            };
+            let (head, tail) = case.args.split_at(split);
+            args.push("init".into());
+            args.extend(head.iter().map(|s| s.to_string()));
+            // A case's own flag wins over the defaults (clap rejects a repeated flag).
+            for kv in INIT[1..].chunks(2).filter(|kv| !tail.contains(&kv[0])) {
+                args.extend(kv.iter().map(|s| s.to_string()));
+            }
+            args.extend(tail.iter().map(fill));
         }
-        args.extend(
-            tail.iter()
-                .map(|a| a.replace("{cfg}", cfg.to_str().unwrap())),
-        );
         args.push("--root".into());
         args.push(root.to_str().unwrap().into());
 
@@ -754,4 +934,203 @@ fn every_bad_input_fails_clearly_and_writes_nothing() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// The token the hostile cluster-info cases join with, and another one.
+const JOIN_TOKEN: &str = "abcdef.0123456789abcdef";
+const OTHER_TOKEN: &str = "zyxwvu.fedcba9876543210";
+
+/// cluster-info as the API server serves it: `kubeconfig` and the given signatures.
+fn cluster_info_configmap(kubeconfig: &str, signatures: &[(&str, String)]) -> String {
+    let mut data = serde_json::Map::new();
+    data.insert("kubeconfig".into(), kubeconfig.into());
+    for (key, jws) in signatures {
+        data.insert((*key).into(), jws.clone().into());
+    }
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+        "data": data,
+    })
+    .to_string()
+}
+
+/// The kubeconfig a real cluster publishes for the fake server on `port` with CA `ca_pem`.
+fn genuine_kubeconfig(port: u16, ca_pem: &str) -> String {
+    use base64::Engine;
+    kubestrap_phases::bootstrap_token::cluster_info_kubeconfig(
+        &kubestrap_phases::bootstrap_token::ClusterInfoSource {
+            server: format!("https://{HOSTILE_IP}:{port}"),
+            certificate_authority_data: base64::engine::general_purpose::STANDARD.encode(ca_pem),
+        },
+    )
+}
+
+const HOSTILE_IP: &str = "127.0.0.146";
+
+/// What a hostile cluster-info serves: its kubeconfig and its signatures (key, JWS).
+type Served = (String, Vec<(&'static str, String)>);
+
+/// How a hostile cluster-info is made from the genuine kubeconfig.
+struct Hostile {
+    name: &'static str,
+    serve: fn(&str) -> Served,
+    expect: &'static [&'static str],
+}
+
+fn sign(token: &str, payload: &str) -> String {
+    let t: kubestrap_phases::token::BootstrapTokenString = token.parse().unwrap();
+    kubestrap_phases::jws::sign_detached(t.id(), t.secret(), payload)
+}
+
+fn hostile_cases() -> Vec<Hostile> {
+    vec![
+        Hostile {
+            name: "a key added to the signed kubeconfig",
+            serve: |genuine| {
+                let signature = sign(JOIN_TOKEN, genuine);
+                let server = genuine.lines().find(|l| l.contains("server:")).unwrap();
+                let indent = &server[..server.len() - server.trim_start().len()];
+                let tampered = genuine.replace(
+                    &format!("{server}\n"),
+                    &format!("{server}\n{indent}insecure-skip-tls-verify: true\n"),
+                );
+                assert_ne!(tampered, genuine);
+                (tampered, vec![("jws-kubeconfig-abcdef", signature)])
+            },
+            expect: &[
+                "cluster-info's signature for token id abcdef does not match its content",
+                "HMAC-SHA256 differs",
+            ],
+        },
+        Hostile {
+            name: "a kubeconfig without its CA key, signed",
+            serve: |genuine| {
+                let without: String = genuine
+                    .lines()
+                    .filter(|l| !l.contains("certificate-authority-data"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                assert_ne!(without, genuine);
+                let signature = sign(JOIN_TOKEN, &without);
+                (without, vec![("jws-kubeconfig-abcdef", signature)])
+            },
+            expect: &["cluster-info: its cluster has no certificate-authority(-data)"],
+        },
+        Hostile {
+            name: "a signature made for another token",
+            serve: |genuine| {
+                let forged = sign(OTHER_TOKEN, genuine);
+                (genuine.to_string(), vec![("jws-kubeconfig-abcdef", forged)])
+            },
+            expect: &[
+                "cluster-info's signature for token id abcdef does not match its content",
+                r#"has header {"alg":"HS256","kid":"zyxwvu"}"#,
+                r#"expected {"alg":"HS256","kid":"abcdef"}"#,
+            ],
+        },
+    ]
+}
+
+/// The CA pin of a PEM CA, as --discovery-token-ca-cert-hash takes it.
+fn pin(ca_pem: &str) -> String {
+    kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), ca_pem.as_bytes())
+        .unwrap()
+        .to_string()
+}
+
+/// `kubestrap join` against a cluster-info crafted by an attacker (it is read before anything
+/// is trusted): each forgery is refused with its own message, the CA pin matching, and no file
+/// is written (the journal records only the preflight, which writes nothing).
+#[test]
+fn a_hostile_cluster_info_fails_the_join_with_its_own_message_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    // The signer grace (how long a mismatching signature is retried) is bounded by it.
+    let config = work.path().join("join.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  discovery: 2s\n",
+    )
+    .unwrap();
+    let mut messages = Vec::new();
+    let mut failures = Vec::new();
+    let cases = hostile_cases();
+    for (i, case) in cases.iter().enumerate() {
+        let serve = case.serve;
+        let server = fake_apiserver::port_aware(HOSTILE_IP, move |port, ca, _| {
+            let (kubeconfig, signatures) = serve(&genuine_kubeconfig(port, ca));
+            (200, cluster_info_configmap(&kubeconfig, &signatures))
+        });
+        let root = work.path().join(format!("hostile{i}"));
+        let out = kubestrap()
+            .args(["join", &server.endpoint(), "-o", "json", "--root"])
+            .arg(&root)
+            .args(["--token", JOIN_TOKEN])
+            .args(["--discovery-token-ca-cert-hash", &pin(&server.ca_pem)])
+            .args(["--tls-bootstrap", "builtin", "--node-name", "hostile"])
+            .args(["--ignore-preflight-errors", "all", "--config"])
+            .arg(&config)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let ev = common::events(&out.stdout);
+        let error = ev
+            .iter()
+            .find(|e| e["event"] == "error")
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut problems = Vec::new();
+        if out.status.code() != Some(1) {
+            problems.push(format!("exit {:?}, expected 1", out.status.code()));
+        }
+        if ev.last().map(|r| &r["failed_phase"]) != Some(&"kubelet-start".into()) {
+            problems.push("did not fail in kubelet-start".into());
+        }
+        for want in case.expect {
+            if !error.contains(want) {
+                problems.push(format!("error lacks {want:?}"));
+            }
+        }
+        for secret in ["0123456789abcdef", "fedcba9876543210"] {
+            if error.contains(secret) {
+                problems.push("the error shows a token secret".into());
+            }
+        }
+        // Only the journal, and it records no written file.
+        let mut files = Vec::new();
+        for (path, (mode, _, _)) in snapshot(&root) {
+            if mode & 0o170000 != 0o040000 {
+                files.push(path);
+            }
+        }
+        if files != [PathBuf::from(JOURNAL_DIR).join("join.json")] {
+            problems.push(format!("wrote under --root: {files:?}"));
+        } else {
+            let journal = std::fs::read_to_string(root.join(JOURNAL_DIR).join("join.json"));
+            if journal.unwrap_or_default().contains("\"outputs\"") {
+                problems.push("the journal records written files".into());
+            }
+        }
+        // The unverified fetch carried no credentials.
+        let requests = server.requests();
+        if requests.is_empty()
+            || requests
+                .iter()
+                .any(|r| r.headers.iter().any(|(k, _)| k == "authorization"))
+        {
+            problems.push(format!("requests: {requests:?}"));
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}\n  {error}", case.name, problems.join("; ")));
+        }
+        messages.push(error);
+    }
+    println!("hostile cluster-infos tried: {}", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for (i, a) in messages.iter().enumerate() {
+        for b in &messages[i + 1..] {
+            assert_ne!(a, b, "two forgeries with one message");
+        }
+    }
 }

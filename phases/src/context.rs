@@ -46,6 +46,10 @@ const ETCD_PEER_PORT: u16 = 2380;
 pub enum ContextError {
     #[error("--ignore-preflight-errors / nodeRegistration.ignorePreflightErrors: {0}")]
     IgnoreList(#[from] IgnoreSetError),
+    /// A discovery file on this node that discovery could not use: bad input, reported
+    /// before the first phase changes anything.
+    #[error("[discovery] {0}")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
 }
 
 /// What every init phase sees.
@@ -255,6 +259,9 @@ pub struct JoinContext {
 impl JoinContext {
     pub fn new(config: JoinConfig, root: NodeRoot) -> Result<Self, ContextError> {
         let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
+        if let crate::config::DiscoveryMethod::File { kubeconfig_path } = &config.discovery.method {
+            crate::discovery::check_local_file(kubeconfig_path)?;
+        }
         let join_kubelet = join_kubelet_spec(&config, &root, host_name());
         let discovery = ClusterDiscovery::new(
             config.discovery.method.clone(),

@@ -2,9 +2,9 @@
 //! request it gets: each failure mode has its own error, and the unverified first fetch sends
 //! no credentials. Addresses 127.0.0.70–71 (ephemeral ports).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+mod fake_apiserver;
+
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -14,134 +14,13 @@ use kubestrap_phases::bootstrap_token::{ClusterInfoSource, ca_cert_hash, cluster
 use kubestrap_phases::config::{BootstrapTokenDiscovery, CaCertHash};
 use kubestrap_phases::discovery::{DiscoveryError, Patience, discover_file, discover_token};
 use kubestrap_phases::jws::{sign_detached, signature_key};
-use kubestrap_phases::pki::{CertProfile, EncryptionAlgorithm, Usage, issue, self_signed_ca};
 use kubestrap_phases::token::BootstrapTokenString;
 use serde_json::json;
 
+use fake_apiserver::FakeApiServer;
+
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
-
-#[derive(Debug, Clone)]
-struct Recorded {
-    request_line: String,
-    headers: Vec<(String, String)>,
-}
-
-/// What the server answers to the n-th request (0-based): status and JSON body.
-type Responder = Arc<dyn Fn(usize) -> (u16, String) + Send + Sync>;
-
-struct FakeApiServer {
-    port: u16,
-    ca_pem: String,
-    recorded: Arc<Mutex<Vec<Recorded>>>,
-}
-
-impl FakeApiServer {
-    /// A TLS server on 127.0.0.70 whose certificate (IP SAN 127.0.0.70) is signed by a CA of
-    /// its own; `respond` is called once the CA is known.
-    fn start(respond: impl FnOnce(&str) -> Responder) -> Self {
-        let ca_key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
-        let ca_pem = self_signed_ca(
-            &CertProfile::new("kubernetes", Usage::Ca),
-            &ca_key,
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-        let ca_der = pem::parse(&ca_pem).unwrap().into_contents();
-        let key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
-        let mut profile = CertProfile::new("kube-apiserver", Usage::Server);
-        profile.san("127.0.0.70");
-        let cert_pem = issue(&profile, &key, &ca_der, &ca_key, Duration::from_secs(3600)).unwrap();
-        let cert_der = pem::parse(&cert_pem).unwrap().into_contents();
-        let key_der = pem::parse(key.to_pem()).unwrap().into_contents();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![rustls::pki_types::CertificateDer::from(cert_der)],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
-        )
-        .unwrap();
-        let config = Arc::new(config);
-        let respond = respond(&ca_pem);
-        let listener = TcpListener::bind("127.0.0.70:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let recorded = Arc::new(Mutex::new(Vec::new()));
-        let rec = recorded.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let (config, respond, rec) = (config.clone(), respond.clone(), rec.clone());
-                std::thread::spawn(move || serve(stream, config, respond, rec));
-            }
-        });
-        Self {
-            port,
-            ca_pem,
-            recorded,
-        }
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.recorded.lock().unwrap().clone()
-    }
-}
-
-/// One connection: any number of requests, each recorded and answered.
-fn serve(
-    stream: std::net::TcpStream,
-    config: Arc<rustls::ServerConfig>,
-    respond: Responder,
-    rec: Arc<Mutex<Vec<Recorded>>>,
-) {
-    let conn = rustls::ServerConnection::new(config).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, stream);
-    loop {
-        let mut reader = BufReader::new(&mut tls);
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        drop(reader);
-        let index = {
-            let mut r = rec.lock().unwrap();
-            r.push(Recorded {
-                request_line: request_line.trim_end().to_string(),
-                headers,
-            });
-            r.len() - 1
-        };
-        let (code, body) = respond(index);
-        let reply = format!(
-            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if tls
-            .write_all(reply.as_bytes())
-            .and_then(|_| tls.flush())
-            .is_err()
-        {
-            return;
-        }
-    }
-}
 
 fn token() -> BootstrapTokenString {
     TOKEN.parse().unwrap()
@@ -200,18 +79,11 @@ fn patience(timeout_ms: u64) -> Patience {
     }
 }
 
-/// A server whose answers depend on its port, its CA and the request's index.
+/// A server on 127.0.0.70 whose answers depend on its port, its CA and the request's index.
 fn port_aware(
     make: impl Fn(u16, &str, usize) -> (u16, String) + Send + Sync + 'static,
 ) -> FakeApiServer {
-    let port_cell: Arc<Mutex<u16>> = Arc::new(Mutex::new(0));
-    let pc = port_cell.clone();
-    let server = FakeApiServer::start(move |ca| {
-        let ca = ca.to_string();
-        Arc::new(move |n| make(*pc.lock().unwrap(), &ca, n))
-    });
-    *port_cell.lock().unwrap() = server.port;
-    server
+    fake_apiserver::port_aware("127.0.0.70", make)
 }
 
 async fn run(

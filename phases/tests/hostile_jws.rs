@@ -2,8 +2,10 @@
 //! authentication, so every byte of it is attacker-chosen): signatures made for another token,
 //! keys added to or missing from the signed kubeconfig, and the constant-time comparison.
 //!
-//! Tested at the function level (jws + kubeconfig parser) because join discovery is not on
-//! this branch; the discovery code is expected to call exactly these functions.
+//! These are the functions token discovery calls (`discovery::discover_token` verifies the
+//! signature with `verify_detached`, then reads the kubeconfig); the same forgeries served to
+//! a real join are in tests/bad_input.rs, and discovery's own failure modes against a crafted
+//! cluster-info in tests/discovery.rs.
 
 use kubestrap_phases::jws::{JwsError, sign_detached, signature_key, verify_detached};
 use kubestrap_phases::kubeconfig::KubeConfig;

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    CaSource, ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust,
+    CaSource, ClusterTrust, DiscoveryError, KubeconfigCluster, Patience, ca_certificates,
+    kubeconfig_cluster, trust,
 };
 use crate::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
 use crate::bootstrap_token::{CLUSTER_INFO, KUBE_PUBLIC};
+use crate::config::CaCertHash;
+use crate::token::BootstrapTokenString;
 
 /// Reads the discovery kubeconfig at `location` and checks that its server answers with its CA.
 pub async fn discover_file(
@@ -22,18 +25,11 @@ pub async fn discover_file(
 ) -> Result<ClusterTrust, DiscoveryError> {
     let origin = format!("--discovery-file {location}");
     let yaml = read(location, &origin, patience.per_request()).await?;
-    let cluster = kubeconfig_cluster(&origin, &yaml, CaSource::InlineOrFile)?;
-    let certs = ca_certificates(&origin, &cluster.ca_pem)?;
-    let file_token = match cluster.token.as_deref().map(str::parse) {
-        None => None,
-        Some(Ok(token)) => Some(token),
-        Some(Err(_)) => {
-            return Err(DiscoveryError::Invalid {
-                origin,
-                problem: "its user's token is not a bootstrap token ([a-z0-9]{6}.[a-z0-9]{16}; value not shown)".into(),
-            });
-        }
-    };
+    let Parsed {
+        cluster,
+        certs,
+        file_token,
+    } = parse(&origin, &yaml)?;
     let ca_der: Vec<Vec<u8>> = certs.iter().map(|(der, _)| der.clone()).collect();
     let client = BootstrapClient::new(
         &cluster.server,
@@ -78,7 +74,47 @@ pub async fn discover_file(
     Ok(trust(cluster.server, cluster.ca_pem, certs, file_token))
 }
 
-async fn read(location: &str, origin: &str, timeout: Duration) -> Result<String, DiscoveryError> {
+/// A discovery kubeconfig, checked.
+struct Parsed {
+    cluster: KubeconfigCluster,
+    certs: Vec<(Vec<u8>, CaCertHash)>,
+    file_token: Option<BootstrapTokenString>,
+}
+
+fn parse(origin: &str, yaml: &str) -> Result<Parsed, DiscoveryError> {
+    let cluster = kubeconfig_cluster(origin, yaml, CaSource::InlineOrFile)?;
+    let certs = ca_certificates(origin, &cluster.ca_pem)?;
+    let file_token = match cluster.token.as_deref().map(str::parse) {
+        None => None,
+        Some(Ok(token)) => Some(token),
+        Some(Err(_)) => {
+            return Err(DiscoveryError::Invalid {
+                origin: origin.to_string(),
+                problem: "its user's token is not a bootstrap token ([a-z0-9]{6}.[a-z0-9]{16}; value not shown)".into(),
+            });
+        }
+    };
+    Ok(Parsed {
+        cluster,
+        certs,
+        file_token,
+    })
+}
+
+/// Checks a discovery file on this node (an https URL is left to discovery) as discovery will
+/// read it: readable, a kubeconfig naming a cluster with an https server and a CA, its token
+/// a bootstrap token. The join checks this before its first phase, so a bad file is bad input
+/// that changes nothing on the node (kubeadm's validation checks that the file exists).
+pub fn check_local_file(location: &str) -> Result<(), DiscoveryError> {
+    if location.starts_with("https://") {
+        return Ok(());
+    }
+    let origin = format!("--discovery-file {location}");
+    let yaml = read_local(location, &origin)?;
+    parse(&origin, &yaml).map(drop)
+}
+
+fn read_local(location: &str, origin: &str) -> Result<String, DiscoveryError> {
     let bad = |problem: String| DiscoveryError::Invalid {
         origin: origin.to_string(),
         problem,
@@ -88,9 +124,21 @@ async fn read(location: &str, origin: &str, timeout: Duration) -> Result<String,
             "only https:// URLs are accepted: the file decides which CA this node trusts".into(),
         ));
     }
+    let bytes = std::fs::read(location).map_err(|e| {
+        bad(format!(
+            "cannot read it: {e} (expected a kubeconfig file on this node, or an https:// URL)"
+        ))
+    })?;
+    String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))
+}
+
+async fn read(location: &str, origin: &str, timeout: Duration) -> Result<String, DiscoveryError> {
+    let bad = |problem: String| DiscoveryError::Invalid {
+        origin: origin.to_string(),
+        problem,
+    };
     if !location.starts_with("https://") {
-        let bytes = std::fs::read(location).map_err(|e| bad(format!("cannot read it: {e}")))?;
-        return String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()));
+        return read_local(location, origin);
     }
     let url = location.to_string();
     tokio::task::spawn_blocking(move || fetch_https(&url, timeout))

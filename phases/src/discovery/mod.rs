@@ -32,7 +32,7 @@ use crate::pki::CertInfo;
 use crate::step::PhaseError;
 use crate::token::{BootstrapTokenString, TokenId};
 
-pub use file::discover_file;
+pub use file::{check_local_file, discover_file};
 pub use token::discover_token;
 
 /// What discovery establishes: where the API server is and which CA vouches for it.
@@ -227,9 +227,9 @@ fn kubeconfig_cluster(
         Some(ctx) => kc.clusters.iter().find(|c| c.name == ctx.cluster),
         None => kc.clusters.first(),
     };
-    let cluster = named
-        .and_then(|c| c.cluster.as_ref())
-        .ok_or_else(|| bad("it names no cluster"))?;
+    let cluster = named.and_then(|c| c.cluster.as_ref()).ok_or_else(|| {
+        bad("it names no cluster: expected a clusters entry with an https:// server and its CA")
+    })?;
     let server = cluster
         .server
         .clone()
