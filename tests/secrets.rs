@@ -2,10 +2,15 @@
 //! key never appear in stderr logs (`-v` … `-vvv`), JSON events or error messages — except in
 //! what the user ran the command for: the join commands (and the certificate key that
 //! `--upload-certs` prints for them). Keys and kubeconfigs are written 0600, in directories
-//! nobody else may write to.
+//! nobody else may write to. Successful joins on the test bed (a worker with the builtin TLS
+//! bootstrap, a control plane with `--certificate-key`) show none of them either.
+//!
+//! Addresses: 127.0.0.84 (API commands), 127.0.0.144 and 127.0.0.145 (the joins' control
+//! planes, API port 16544).
 
 #[path = "../phases/tests/api_support/mod.rs"]
 mod api_support;
+mod bed;
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -678,4 +683,177 @@ async fn api_commands_at_trace_level_show_secrets_only_where_asked() {
             }
         }
     }
+}
+
+/// The token the test-bed joins use: its secret is [`SECRET`].
+const JOIN_TOKEN: &str = "e2ejon.s3cr3ts3cr3ts3cr";
+
+/// What no join output may hold: the token secret, the certificate key, any private key
+/// (its PEM marker, and the body lines of every key on the nodes), the token as a credential.
+fn assert_join_output_hides_secrets(what: &str, r: &Run, nodes: &[&Path]) {
+    assert_eq!(r.code, Some(0), "{what}: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.len() > 1000,
+        "{what} logged at trace level: {}",
+        r.stderr
+    );
+    events(r.stdout.as_bytes());
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let mut secrets = basic_secrets();
+    for node in nodes {
+        let keys = key_material(node);
+        assert!(
+            !keys.is_empty(),
+            "{what}: no key found under {}",
+            node.display()
+        );
+        secrets.extend(keys);
+    }
+    assert_hidden(what, &all, &secrets);
+    assert!(
+        !all.contains("PRIVATE KEY"),
+        "{what} shows a private key:\n{all}"
+    );
+    let lower = all.to_ascii_lowercase();
+    for credential in [
+        format!("bearer {JOIN_TOKEN}"),
+        format!("authorization: {JOIN_TOKEN}"),
+        format!("\"authorization\":\"bearer {}", &JOIN_TOKEN[..7]),
+    ] {
+        assert!(
+            !lower.contains(&credential),
+            "{what} shows the token as a credential"
+        );
+    }
+}
+
+/// `kubestrap join … -o json -vvv` of `root`.
+fn join_at_trace_level(root: &Path, endpoint: &str, hash: &str, extra: &[&str]) -> Run {
+    let out = kubestrap()
+        .args(["join", endpoint, "-o", "json", "-vvv", "--root"])
+        .arg(root)
+        .args([
+            "--token",
+            JOIN_TOKEN,
+            "--discovery-token-ca-cert-hash",
+            hash,
+        ])
+        .args(["--tls-bootstrap", "builtin"])
+        .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Successful joins against a real control plane, at trace level (every HTTP exchange of the
+/// client stack logged) and with JSON events: a worker (token discovery, builtin TLS
+/// bootstrap: its CSR, its new key) and a second control plane (`--certificate-key`: the
+/// downloaded CA keys, this node's new keys). Neither shows the token secret, the certificate
+/// key, a private key or the token as an Authorization header.
+#[test]
+fn successful_joins_at_trace_level_show_no_secret() {
+    use std::time::{Duration, Instant};
+    bed::kube_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("cp");
+    std::fs::create_dir(&cp).unwrap();
+    let (ip1, ip2, port) = ("127.0.0.144", "127.0.0.145", 16544);
+    let endpoint = format!("{ip1}:{port}");
+    let config = bed::config_file(dir.path(), "2m", "1m");
+    let _pods = bed::stand_in(&cp);
+    let registrar = bed::register_node_when_up(&cp, "n1", Duration::from_secs(170));
+    let out = bed::init_command(&cp, ip1, port, &config)
+        .args(["--control-plane-endpoint", &endpoint])
+        .args(["--upload-certs", "--certificate-key", CERT_KEY])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(registrar.join().unwrap(), "Node n1 was never registered");
+    // A token of this test's own, so the secret looked for is unmistakable.
+    let created = run(&["token", "create", JOIN_TOKEN], &cp);
+    assert_eq!(created.code, Some(0), "{}", created.stderr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !bed::kubectl(
+        &cp,
+        &[
+            "get",
+            "cm",
+            "cluster-info",
+            "-n",
+            "kube-public",
+            "-o",
+            "jsonpath={.data}",
+        ],
+    )
+    .contains("jws-kubeconfig-e2ejon")
+    {
+        assert!(Instant::now() < deadline, "the token was never signed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ca = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    let hash = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca)
+        .unwrap()
+        .to_string();
+
+    let worker = dir.path().join("worker");
+    let w = join_at_trace_level(&worker, &endpoint, &hash, &["--node-name", "w1"]);
+    assert!(
+        worker
+            .join("var/lib/kubelet/pki/kubelet-client-current.pem")
+            .is_file(),
+        "the worker bootstrapped its certificate"
+    );
+    let keys_of = |root: &Path| [root.join("etc/kubernetes"), root.join("var/lib/kubelet")];
+    let (cp_keys, worker_keys) = (keys_of(&cp), keys_of(&worker));
+    assert_join_output_hides_secrets("worker join", &w, &[&cp_keys[0], &worker_keys[1]]);
+
+    // The second control plane: its static pods run by its own stand-in; its Node registered
+    // as its kubelet would.
+    let cp2 = dir.path().join("cp2");
+    std::fs::create_dir(&cp2).unwrap();
+    let _pods2 = bed::stand_in(&cp2);
+    let registrar = bed::register_node(
+        cp.join("etc/kubernetes/super-admin.conf"),
+        "cp2",
+        dir.path(),
+        Duration::from_secs(240),
+    );
+    let c = join_at_trace_level(
+        &cp2,
+        &endpoint,
+        &hash,
+        &[
+            "--control-plane",
+            "--certificate-key",
+            CERT_KEY,
+            "--apiserver-advertise-address",
+            ip2,
+            "--apiserver-bind-port",
+            &port.to_string(),
+            "--node-name",
+            "cp2",
+        ],
+    );
+    assert!(registrar.join().unwrap(), "Node cp2 was never registered");
+    assert!(
+        cp2.join("etc/kubernetes/pki/ca.key").is_file(),
+        "the control plane downloaded the CA key"
+    );
+    let cp2_keys = keys_of(&cp2);
+    assert_join_output_hides_secrets(
+        "control-plane join",
+        &c,
+        &[&cp_keys[0], &cp2_keys[0], &cp2_keys[1]],
+    );
 }
