@@ -1,8 +1,10 @@
 //! `kubestrap join` of a worker against a real control plane (etcd 3.4, kube-apiserver,
 //! kube-controller-manager, kube-scheduler v1.20.2 run by the test-bed stand-in): the builtin
 //! TLS bootstrap gets a certificate approved and signed by the real controller-manager, a CSR
-//! left Pending or denied by an administrator ends the join with the cause, and each way
-//! discovery can fail fails fast, with its own message, leaving no files.
+//! left Pending or denied by an administrator ends the join with the cause (and the stalled
+//! join, re-run once its cause is fixed, resumes from its journal), and each way discovery can
+//! fail (a deleted or expired token among them) fails fast, with its own message, leaving no
+//! files.
 //! Addresses: control plane 127.0.0.72 (API port 16472), nothing listens on 127.0.0.73, the
 //! https discovery file is served on 127.0.0.74.
 //!
@@ -267,6 +269,52 @@ fn wait_for_signature(cp: &Path, id: &str, present: bool) {
     }
 }
 
+/// `kubestrap token <args…>` against the control plane of `cp`, which must succeed.
+fn token_command(cp: &Path, args: &[&str]) {
+    let out = kubestrap()
+        .arg("token")
+        .args(args)
+        .arg("--root")
+        .arg(cp)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Once the bootstrap signer has dropped `token`'s signature from cluster-info (the token is
+/// deleted or expired), a join with it fails in seconds naming the missing signature (never
+/// the secret), and leaves no files.
+fn join_fails_without_signature(cp: &Path, hash: &str, token: &str, node: &str) {
+    let id = token.split('.').next().unwrap();
+    wait_for_signature(cp, id, false);
+    let root = tempfile::tempdir().unwrap();
+    let j = join(
+        root.path(),
+        &endpoint(),
+        &[
+            "--token",
+            token,
+            "--discovery-token-ca-cert-hash",
+            hash,
+            "--node-name",
+            node,
+        ],
+    );
+    assert_eq!(j.code, Some(1), "{:#?}", j.events);
+    let e = j.error();
+    assert!(
+        e.contains(&format!("no signature for token id {id}")),
+        "{e}"
+    );
+    assert!(!e.contains("0123456789abcdef"), "the secret leaked: {e}");
+    assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
+    assert_eq!(files_left(root.path()), Vec::<PathBuf>::new());
+}
+
 fn csr_names(cp: &Path) -> Vec<String> {
     let (ok, out) = kubectl(
         &admin(cp),
@@ -347,74 +395,24 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert!(j.took < Duration::from_secs(10), "{:?}", j.took);
     assert_eq!(files_left(unreachable.path()), Vec::<PathBuf>::new());
 
-    // A deleted token: the bootstrap signer drops its signature; join says so in seconds.
+    // A deleted token and an expired one: the bootstrap signer drops the signature (for the
+    // expired one once the real tokencleaner has removed its Secret); join says so in
+    // seconds. The short-lived token is made first, so that it expires meanwhile.
+    let expiring = "exprtk.0123456789abcdef";
+    let made = Instant::now();
+    token_command(cp, &["create", expiring, "--ttl", "10s"]);
     let gone = "gonetk.0123456789abcdef";
-    let out = kubestrap()
-        .args(["token", "create", gone, "--root"])
-        .arg(cp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    token_command(cp, &["create", gone]);
+    wait_for_signature(cp, "exprtk", true);
+    wait_for_signature(cp, "gonetk", true);
+    token_command(cp, &["delete", "gonetk"]);
+    join_fails_without_signature(cp, &hash, gone, "bad3");
+    wait_for_signature(cp, "exprtk", false);
+    eprintln!(
+        "the 10s token's signature was gone {:?} after it was made",
+        made.elapsed()
     );
-    let signature = |present: bool| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, data) = kubectl(
-                &admin(cp),
-                &[
-                    "get",
-                    "cm",
-                    "cluster-info",
-                    "-n",
-                    "kube-public",
-                    "-o",
-                    "jsonpath={.data}",
-                ],
-            );
-            if data.contains("jws-kubeconfig-gonetk") == present {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "signature present={present} never seen: {data}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    signature(true);
-    let out = kubestrap()
-        .args(["token", "delete", "gonetk", "--root"])
-        .arg(cp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_for_signature(cp, "gonetk", false);
-    let deleted = tempfile::tempdir().unwrap();
-    let j = join(
-        deleted.path(),
-        &endpoint(),
-        &[
-            "--token",
-            gone,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--node-name",
-            "bad3",
-        ],
-    );
-    assert_eq!(j.code, Some(1));
-    let e = j.error();
-    assert!(e.contains("no signature for token id gonetk"), "{e}");
-    assert!(!e.contains("0123456789abcdef"), "the secret leaked: {e}");
-    assert!(j.took < Duration::from_secs(15), "{:?}", j.took);
-    assert_eq!(files_left(deleted.path()), Vec::<PathBuf>::new());
+    join_fails_without_signature(cp, &hash, expiring, "bad5");
 
     // A dry run discovers for real but posts no CSR and writes only into its staging dir.
     let dry = tempfile::tempdir().unwrap();
@@ -445,24 +443,24 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert_eq!(csr_names(cp), csrs_before);
     std::fs::remove_dir_all(&staged).unwrap();
 
-    // The worker joins.
+    // The worker joins. Two CA pins, the wrong one first: any pin that matches passes, as
+    // with kubeadm.
     let w = tempfile::tempdir().unwrap();
     let w1 = w.path();
     let csrs_before = csr_names(cp);
-    let j = join(
-        w1,
-        &endpoint(),
-        &[
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--tls-bootstrap",
-            "builtin",
-            "--node-name",
-            "w1",
-        ],
-    );
+    let w1_args = [
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        &wrong,
+        "--discovery-token-ca-cert-hash",
+        &hash,
+        "--tls-bootstrap",
+        "builtin",
+        "--node-name",
+        "w1",
+    ];
+    let j = join(w1, &endpoint(), &w1_args);
     assert_eq!(j.code, Some(0), "{:#?}", j.events);
     let not_applicable = j.phases("phase_skipped", Some("not-applicable"));
     for p in [
@@ -564,20 +562,7 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     assert!(!ok && out.contains("User \"system:node:w1\""), "{out}");
 
     // Run again: resumed from the journal, kubelet-start is not redone, no new CSR.
-    let again = join(
-        w1,
-        &endpoint(),
-        &[
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--tls-bootstrap",
-            "builtin",
-            "--node-name",
-            "w1",
-        ],
-    );
+    let again = join(w1, &endpoint(), &w1_args);
     assert_eq!(again.code, Some(0), "{:#?}", again.events);
     assert!(
         again
@@ -761,22 +746,19 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
         "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 14s\n",
     )
     .unwrap();
-    let j = join(
-        stalled.path(),
-        &endpoint(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--tls-bootstrap",
-            "builtin",
-            "--node-name",
-            "w2",
-        ],
-    );
+    let stalled_args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--token",
+        TOKEN,
+        "--discovery-token-ca-cert-hash",
+        &hash,
+        "--tls-bootstrap",
+        "builtin",
+        "--node-name",
+        "w2",
+    ];
+    let j = join(stalled.path(), &endpoint(), &stalled_args);
     assert_eq!(j.code, Some(1));
     let said: Vec<&str> = j
         .events
@@ -846,6 +828,48 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
         j.took
     );
     assert_eq!(files_left(denied.path()), Vec::<PathBuf>::new());
+
+    // The stalled join, re-run once the binding is back (as init made it), resumes from its
+    // journal: preflight, done, is skipped as completed; the failed kubelet-start runs again,
+    // this time gets its certificate, and the node joins.
+    let journal: Value = serde_json::from_slice(
+        &std::fs::read(stalled.path().join("var/lib/kubestrap/join.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        journal["phases"]["preflight"]["state"], "done",
+        "{journal:#}"
+    );
+    assert_eq!(
+        journal["phases"]["kubelet-start"]["state"], "failed",
+        "{journal:#}"
+    );
+    let binding = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/manifests/rbac/node-autoapprove-bootstrap-clusterrolebinding.yaml"
+    );
+    let (ok, out) = kubectl(&admin(cp), &["create", "-f", binding]);
+    assert!(ok, "{out}");
+    let resumed = join(stalled.path(), &endpoint(), &stalled_args);
+    assert_eq!(resumed.code, Some(0), "{:#?}", resumed.events);
+    assert_eq!(
+        resumed.phases("phase_skipped", Some("completed")),
+        ["preflight"],
+        "{:#?}",
+        resumed.events
+    );
+    let ran = resumed.phases("phase_finished", None);
+    assert!(
+        ran.contains(&"kubelet-start".to_string())
+            && ran.contains(&"kubelet-wait-bootstrap".to_string())
+            && !ran.contains(&"preflight".to_string()),
+        "{ran:?}"
+    );
+    let (ok, out) = kubectl(
+        &stalled.path().join("etc/kubernetes/kubelet.conf"),
+        &["get", "secrets", "-n", "kube-system"],
+    );
+    assert!(!ok && out.contains("User \"system:node:w2\""), "{out}");
 
     // Tampered cluster-info: with the controller-manager (whose signer would re-sign it)
     // stopped, the published kubeconfig is changed; its signature no longer matches.
