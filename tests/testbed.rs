@@ -305,8 +305,16 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
     let r = root.path();
     let advertise = "127.0.0.60";
     let config = bed::config_file(r, "2m", "1m");
-    // A fixed token: without one, every init makes a new token (as kubeadm does).
-    let token = ["--token", "abcdef.0123456789abcdef"];
+    // A fixed token and certificate key: without them, every init makes a new token and a
+    // new key, and so a new bootstrap token Secret and a re-encrypted kubeadm-certs (as
+    // kubeadm does).
+    let token = [
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--upload-certs",
+        "--certificate-key",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ];
     let _pods = bed::stand_in(r);
     let registrar = bed::register_node_when_up(r, "n1", Duration::from_secs(170));
 
@@ -505,6 +513,7 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
         ("Service", "kube-system", "kube-dns"),
         ("ConfigMap", "kube-public", "cluster-info"),
         ("Secret", "kube-system", "bootstrap-token-abcdef"),
+        ("Secret", "kube-system", "kubeadm-certs"),
         ("ClusterRoleBinding", "", "kubeadm:cluster-admins"),
         ("Node", "", "n1"),
     ] {

@@ -136,8 +136,11 @@ pub fn kubectl(root: &Path, args: &[&str]) -> String {
 }
 
 /// Registers Node `name` as a kubelet would, once the node's API server answers: no kubelet
-/// runs here, and mark-control-plane waits for the Node. Uses super-admin.conf, which works
-/// from the start. Gives up after `within`; the thread says whether it registered.
+/// runs here, and mark-control-plane waits for the Node. Like the kubelet, it authenticates
+/// with the node's kubelet.conf (`system:node:<name>`, through the Node authorizer and the
+/// NodeRestriction admission plugin), so the init under test must have written a kubelet.conf
+/// the API server accepts for that node. Gives up after `within`; the thread says whether it
+/// registered.
 pub fn register_node_when_up(
     root: &Path,
     name: &str,
@@ -146,7 +149,7 @@ pub fn register_node_when_up(
     // The Node's YAML goes beside the root, not in it: tests check what is left under it.
     let beside = root.parent().unwrap();
     register_node(
-        root.join("etc/kubernetes/super-admin.conf"),
+        root.join("etc/kubernetes/kubelet.conf"),
         name,
         beside,
         within,
