@@ -324,6 +324,98 @@ fn csr_names(cp: &Path) -> Vec<String> {
     out.split_whitespace().map(str::to_string).collect()
 }
 
+/// Node `node` posts a renewal CSR for its client certificate (a new key; the kubelet's
+/// subject, usages and signer) authenticated by `kubelet_conf`; the real controller-manager
+/// must approve it as a self-renewal (the selfnodeclient check) and issue the certificate
+/// within 60 s.
+fn node_renews_its_client_certificate(cp: &Path, kubelet_conf: &Path, node: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, csr, yaml, issued) = (
+        dir.path().join("renewal.key"),
+        dir.path().join("renewal.csr"),
+        dir.path().join("renewal.yaml"),
+        dir.path().join("renewal.crt"),
+    );
+    let subject = format!("/O=system:nodes/CN=system:node:{node}");
+    let said = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        csr.to_str().unwrap(),
+        "-subj",
+        &subject,
+    ]);
+    assert!(csr.is_file(), "{said}");
+    let name = format!("{node}-renewal");
+    std::fs::write(
+        &yaml,
+        format!(
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, key encipherment, client auth]\n  request: {}\n",
+            base64_file(&csr)
+        ),
+    )
+    .unwrap();
+    let (ok, out) = kubectl(kubelet_conf, &["create", "-f", yaml.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let started = Instant::now();
+    let status = loop {
+        let (_, status) = kubectl(
+            &admin(cp),
+            &[
+                "get",
+                "csr",
+                &name,
+                "-o",
+                "jsonpath={.spec.username}|{.status.conditions[*].reason}|{.status.conditions[*].message}|{.status.certificate}",
+            ],
+        );
+        if !status.ends_with('|') {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no certificate for the renewal CSR within 60 s: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    eprintln!("renewal CSR issued after {:?}", started.elapsed());
+    let fields: Vec<&str> = status.split('|').collect();
+    assert_eq!(
+        fields[..3],
+        [
+            format!("system:node:{node}").as_str(),
+            "AutoApproved",
+            "Auto approving self kubelet client certificate after SubjectAccessReview."
+        ],
+        "{status}"
+    );
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(fields[3])
+        .unwrap_or_else(|e| panic!("{e}: {status}"));
+    std::fs::write(&issued, pem).unwrap();
+    let text = openssl(&[
+        "x509",
+        "-in",
+        issued.to_str().unwrap(),
+        "-noout",
+        "-subject",
+        "-issuer",
+    ]);
+    assert!(
+        text.contains(&format!("O = system:nodes, CN = system:node:{node}"))
+            && text.contains("issuer=CN = kubernetes"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fast() {
     let cp_dir = tempfile::tempdir().unwrap();
@@ -571,6 +663,10 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert_eq!(again.result()["api_requests"], 0);
     assert_eq!(csr_names(cp).len(), csrs_before.len() + 1);
+
+    // Certificate rotation: the node, with its own kubelet.conf, asks for a new certificate
+    // as the kubelet does; kubeadm:node-autoapprove-certificate-rotation gets it approved.
+    node_renews_its_client_certificate(cp, &kubelet_conf, "w1");
 
     // File discovery: a kubeconfig with the cluster's endpoint and CA and the token as user.
     let fd = tempfile::tempdir().unwrap();

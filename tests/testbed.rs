@@ -474,6 +474,68 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
         "yes"
     );
 
+    // What init's RBAC grants, as the API server's authorizer decides it (kubectl impersonating
+    // as super-admin; `-A` for cluster-scoped kinds, or kubectl warns): the init token's user
+    // and groups, a node, and an anonymous user. The "no"s show the answers are not blanket
+    // ones: a token may not read Secrets, nor have a node's own renewal approved; an anonymous
+    // user reads cluster-info and nothing else in kube-public.
+    let init_token = [
+        "system:bootstrap:abcdef",
+        "system:bootstrappers",
+        "system:bootstrappers:kubeadm:default-node-token",
+    ];
+    let node = ["system:node:n1", "system:nodes"];
+    let csrs = "certificatesigningrequests.certificates.k8s.io";
+    let kubeadm_config = ["get", "configmap/kubeadm-config", "-n", "kube-system"];
+    let kubelet_config = ["get", "configmap/kubelet-config", "-n", "kube-system"];
+    let cases: [(&[&str], &[&str], &str); 9] = [
+        (&init_token, &["get", "nodes", "-A"], "yes"),
+        (&init_token, &["create", csrs, "-A"], "yes"),
+        (
+            &init_token,
+            &["create", csrs, "-A", "--subresource", "nodeclient"],
+            "yes",
+        ),
+        (
+            &init_token,
+            &["create", csrs, "-A", "--subresource", "selfnodeclient"],
+            "no",
+        ),
+        (&init_token, &kubeadm_config, "yes"),
+        (&init_token, &kubelet_config, "yes"),
+        (&init_token, &["get", "secrets", "-n", "kube-system"], "no"),
+        (
+            &node,
+            &["create", csrs, "-A", "--subresource", "selfnodeclient"],
+            "yes",
+        ),
+        (&node, &kubeadm_config, "yes"),
+    ];
+    for (who, what, expected) in cases {
+        let mut args = vec!["auth", "can-i"];
+        args.extend_from_slice(what);
+        args.extend(["--as", who[0]]);
+        for group in &who[1..] {
+            args.extend(["--as-group", group]);
+        }
+        assert_eq!(bed::kubectl(r, &args).trim(), expected, "{args:?}");
+    }
+    // can-i asks by a SelfSubjectAccessReview, which an anonymous user may not create: ask by
+    // the read itself (denied before the lookup, so a missing ConfigMap is Forbidden too).
+    let anonymous_get = |name: &str| {
+        let args = ["get", "configmap", name, "-n", "kube-public", "-o", "name"];
+        bed::kubectl(r, &[&args[..], &["--as", "system:anonymous"]].concat())
+    };
+    assert_eq!(
+        anonymous_get("cluster-info").trim(),
+        "configmap/cluster-info"
+    );
+    let denied = anonymous_get("other");
+    assert!(
+        denied.contains("Forbidden") && denied.contains("\"system:anonymous\""),
+        "{denied}"
+    );
+
     // Let the controllers finish with the new objects (status, service-account tokens, the
     // node lifecycle controller marking the kubelet-less Node unreachable after its startup
     // grace period) so that only a change by kubestrap could move a resourceVersion.

@@ -143,6 +143,41 @@ async fn token_commands_against_a_real_cluster() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, "qwerty.0123456789qwerty\n");
 
+    // create --groups with an extra group: it lands in the Secret's auth-extra-groups alone,
+    // in place of the default node-token group, as with kubeadm.
+    let extra = "system:bootstrappers:kubeadm:extra";
+    let (code, stdout, stderr) = run(&[
+        "token",
+        "create",
+        "grpstk.0123456789grpstk",
+        "--groups",
+        extra,
+        "--root",
+        r,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "grpstk.0123456789grpstk\n");
+    let secret = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig("admin.conf"))
+        .args([
+            "get",
+            "secret",
+            "bootstrap-token-grpstk",
+            "-n",
+            "kube-system",
+            "-o",
+        ])
+        .arg("jsonpath={.data.auth-extra-groups}")
+        .output()
+        .unwrap();
+    assert!(secret.status.success(), "{secret:?}");
+    use base64::Engine;
+    let groups = base64::engine::general_purpose::STANDARD
+        .decode(&secret.stdout)
+        .unwrap();
+    assert_eq!(String::from_utf8(groups).unwrap(), extra);
+
     // list: kubeadm's table, and JSON.
     let (code, stdout, stderr) = run(&["token", "list", "--root", r]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -151,7 +186,7 @@ async fn token_commands_against_a_real_cluster() {
         lines[0].starts_with("TOKEN") && lines[0].ends_with("EXTRA GROUPS"),
         "{stdout}"
     );
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
     let qwerty = lines.iter().find(|l| l.starts_with("qwerty.")).unwrap();
     let cols: Vec<&str> = qwerty.split_whitespace().collect();
     assert_eq!(&cols[..2], ["qwerty.0123456789qwerty", "1h"], "{qwerty}");
@@ -164,15 +199,22 @@ async fn token_commands_against_a_real_cluster() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(parsed.len(), 3, "{stdout}");
+    assert_eq!(parsed.len(), 4, "{stdout}");
     assert!(parsed.iter().any(|v| v["token"] == token.as_str()));
+    let grouped = parsed
+        .iter()
+        .find(|v| v["token"] == "grpstk.0123456789grpstk")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(grouped["groups"], serde_json::json!([extra]), "{stdout}");
 
     // delete by whole token and by id; the signature goes; deleting again is an error.
-    let (code, stdout, stderr) = run(&["token", "delete", &token, "qwerty", "--root", r]);
+    let (code, stdout, stderr) = run(&["token", "delete", &token, "qwerty", "grpstk", "--root", r]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stdout,
-        format!("bootstrap token \"{id}\" deleted\nbootstrap token \"qwerty\" deleted\n")
+        format!(
+            "bootstrap token \"{id}\" deleted\nbootstrap token \"qwerty\" deleted\nbootstrap token \"grpstk\" deleted\n"
+        )
     );
     wait("signature withdrawn", || {
         !cluster_info_has(root, ip, &format!("jws-kubeconfig-{id}"))
