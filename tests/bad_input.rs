@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::kubestrap;
+use common::{copy_tree, kubestrap};
 
 /// The journal of the run that made the template node.
 const JOURNAL_DIR: &str = "var/lib/kubestrap";
@@ -54,20 +54,6 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, u64, Vec<u8>)> {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-        let mode = e.metadata().unwrap().permissions().mode();
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
 }
 
 /// Where a case starts from.
@@ -814,28 +800,19 @@ fn cases() -> Vec<Case> {
 
 /// `certs all` + `kubeconfig all` under a fresh root: the healthy node the PKI cases damage.
 fn healthy_node(root: &Path) {
-    let out = kubestrap()
-        .args(INIT)
-        .args(["phase", "certs", "all", "--root"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = kubestrap()
-        .args(INIT)
-        .args(["phase", "kubeconfig", "all", "--root"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for group in ["certs", "kubeconfig"] {
+        let out = kubestrap()
+            .args(INIT)
+            .args(["phase", group, "all", "--root"])
+            .arg(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]

@@ -56,13 +56,6 @@ fn control_plane(cp: &Path) -> Runner {
     runner
 }
 
-fn ca_hash(cp: &Path) -> String {
-    let pem = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
-        .unwrap()
-        .to_string()
-}
-
 struct Join {
     code: Option<i32>,
     events: Vec<Value>,
@@ -242,33 +235,6 @@ fn openssl(args: &[&str]) -> String {
     )
 }
 
-/// Waits until the bootstrap signer has added (or removed) the signature for token `id`.
-fn wait_for_signature(cp: &Path, id: &str, present: bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, data) = kubectl(
-            &admin(cp),
-            &[
-                "get",
-                "cm",
-                "cluster-info",
-                "-n",
-                "kube-public",
-                "-o",
-                "jsonpath={.data}",
-            ],
-        );
-        if data.contains(&format!("jws-kubeconfig-{id}")) == present {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "signature for {id} present={present} never seen: {data}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// `kubestrap token <args…>` against the control plane of `cp`, which must succeed.
 fn token_command(cp: &Path, args: &[&str]) {
     let out = kubestrap()
@@ -290,7 +256,7 @@ fn token_command(cp: &Path, args: &[&str]) {
 /// the secret), and leaves no files.
 fn join_fails_without_signature(cp: &Path, hash: &str, token: &str, node: &str) {
     let id = token.split('.').next().unwrap();
-    wait_for_signature(cp, id, false);
+    bed::wait_for_signature(cp, id, false);
     let root = tempfile::tempdir().unwrap();
     let j = join(
         root.path(),
@@ -421,9 +387,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     let cp_dir = tempfile::tempdir().unwrap();
     let cp = cp_dir.path();
     let runner = control_plane(cp);
-    let hash = ca_hash(cp);
+    let hash = bed::ca_hash(cp);
     let signed = Instant::now();
-    wait_for_signature(cp, "jointk", true);
+    bed::wait_for_signature(cp, "jointk", true);
     eprintln!(
         "the init token was signed {:?} after init ended",
         signed.elapsed()
@@ -495,11 +461,11 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     token_command(cp, &["create", expiring, "--ttl", "10s"]);
     let gone = "gonetk.0123456789abcdef";
     token_command(cp, &["create", gone]);
-    wait_for_signature(cp, "exprtk", true);
-    wait_for_signature(cp, "gonetk", true);
+    bed::wait_for_signature(cp, "exprtk", true);
+    bed::wait_for_signature(cp, "gonetk", true);
     token_command(cp, &["delete", "gonetk"]);
     join_fails_without_signature(cp, &hash, gone, "bad3");
-    wait_for_signature(cp, "exprtk", false);
+    bed::wait_for_signature(cp, "exprtk", false);
     eprintln!(
         "the 10s token's signature was gone {:?} after it was made",
         made.elapsed()

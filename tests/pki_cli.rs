@@ -9,8 +9,11 @@ mod pki_support;
 
 use std::path::Path;
 
-use common::kubestrap;
-use pki_support::{X509Text, openssl, p, run, snapshot};
+use common::{copy_tree, kubestrap};
+use pki_support::{
+    X509Text, assert_key_matches, kubeconfig_json, openssl, openssl_ca, openssl_sign, p, run,
+    snapshot, user_data,
+};
 
 /// The node every test describes, so that `kubeconfig user` and the phases agree.
 const NODE: &[&str] = &[
@@ -46,46 +49,18 @@ fn ks_ok(root: &Path, args: &[&str]) -> String {
 /// kubectl's view of a kubeconfig: its JSON, and the embedded client cert and key written to
 /// `<dir>/<name>.crt` / `.key`.
 fn kubectl_view(conf: &Path, dir: &Path, name: &str) -> serde_json::Value {
-    let out = run(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            p(conf),
-            "config",
-            "view",
-            "--raw",
-            "-o",
-            "json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "kubectl rejects {}: {}",
-        conf.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // openssl decodes the base64 (the binary's tests have no base64 crate).
-    let decode = |field: &str, ext: &str| {
-        let b64 = dir.join(format!("{name}.{ext}.b64"));
-        let data = v["users"][0]["user"][field].as_str();
-        std::fs::write(&b64, data.unwrap_or_else(|| panic!("no {field}: {v}"))).unwrap();
-        let out = dir.join(format!("{name}.{ext}"));
-        openssl(&["base64", "-d", "-A", "-in", p(&b64), "-out", p(&out)]);
-    };
-    decode("client-certificate-data", "crt");
-    decode("client-key-data", "key");
+    let v = kubeconfig_json(conf);
+    std::fs::write(
+        dir.join(format!("{name}.crt")),
+        user_data(&v, "client-certificate-data"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.key")),
+        user_data(&v, "client-key-data"),
+    )
+    .unwrap();
     v
-}
-
-fn assert_key_matches(crt: &Path, key: &Path) {
-    assert_eq!(
-        openssl(&["x509", "-in", p(crt), "-noout", "-pubkey"]),
-        openssl(&["pkey", "-in", p(key), "-pubout"]),
-        "{} holds the public half of {}",
-        crt.display(),
-        key.display()
-    );
 }
 
 #[test]
@@ -131,52 +106,6 @@ fn kubeconfig_user_with_two_organizations() {
     assert!(!root.join("etc/kubernetes/alice.conf").exists());
 }
 
-/// An openssl-made CA at `<pki>/ca.crt`; its key stays in `keep` (external CA mode).
-fn openssl_external_ca(pki: &Path, keep: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(pki).unwrap();
-    let key = keep.join("ca.key");
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=kubernetes",
-        "-days",
-        "3650",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
-        "-keyout",
-        p(&key),
-        "-out",
-        p(&pki.join("ca.crt")),
-    ]);
-    key
-}
-
-fn openssl_sign(csr: &Path, ca: &Path, ca_key: &Path, out: &Path) {
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        p(csr),
-        "-CA",
-        p(ca),
-        "-CAkey",
-        p(ca_key),
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-copy_extensions",
-        "copy",
-        "-out",
-        p(out),
-    ]);
-}
-
 #[test]
 fn generate_csr_signed_by_an_external_ca_is_accepted_unchanged() {
     let root = tempfile::tempdir().unwrap();
@@ -184,8 +113,9 @@ fn generate_csr_signed_by_an_external_ca_is_accepted_unchanged() {
     let pki = root.join("etc/kubernetes/pki");
     let kdir = root.join("etc/kubernetes");
     let outside = tempfile::tempdir().unwrap();
-    let ca_key = openssl_external_ca(&pki, outside.path());
-    let ca = pki.join("ca.crt");
+    // An openssl-made CA whose key stays outside the node (external CA mode).
+    let (ca, ca_key) = (pki.join("ca.crt"), outside.path().join("ca.key"));
+    openssl_ca(&ca, &ca_key, "kubernetes");
 
     let listed = ks_ok(root, &["certs", "generate-csr"]);
     for f in [pki.join("apiserver.csr"), kdir.join("admin.conf.csr")] {
@@ -364,19 +294,4 @@ fn unreadable_inputs_are_named_and_nothing_is_written() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-            let mode = e.metadata().unwrap().permissions().mode();
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-    }
 }

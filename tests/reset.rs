@@ -56,11 +56,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
-fn run_init(root: &Path, advertise: &str, port: u16, config: &Path) -> Vec<Value> {
-    let registrar = bed::register_node_when_up(root, "n1", Duration::from_secs(170));
-    let out = bed::init_command(root, advertise, port, config)
-        .output()
-        .unwrap();
+/// The events of a run that must have succeeded (else its events and stderr are shown).
+fn succeeded(out: &std::process::Output) -> Vec<Value> {
     let ev = events(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -68,6 +65,15 @@ fn run_init(root: &Path, advertise: &str, port: u16, config: &Path) -> Vec<Value
         "{ev:#?}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    ev
+}
+
+fn run_init(root: &Path, advertise: &str, port: u16, config: &Path) -> Vec<Value> {
+    let registrar = bed::register_node_when_up(root, "n1", Duration::from_secs(170));
+    let out = bed::init_command(root, advertise, port, config)
+        .output()
+        .unwrap();
+    let ev = succeeded(&out);
     assert!(registrar.join().unwrap());
     ev
 }
@@ -387,10 +393,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
     let (advertise, port) = ("127.0.0.142", 16542);
     let _pods = bed::stand_in(&cp);
     run_init(&cp, advertise, port, &config);
-    let ca = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    let hash = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca)
-        .unwrap()
-        .to_string();
+    let hash = bed::ca_hash(&cp);
 
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
         .args([
@@ -408,13 +411,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
         .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
         .output()
         .unwrap();
-    let ev = events(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{ev:#?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let pki = worker.join("var/lib/kubelet/pki");
     let current = pki.join("kubelet-client-current.pem");
     let dated = std::fs::read_link(&current).unwrap();

@@ -46,6 +46,16 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    fn of(out: &std::process::Output) -> Self {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 fn run(args: &[&str], root: &Path) -> Run {
     let out = kubestrap()
         .args(args)
@@ -53,11 +63,7 @@ fn run(args: &[&str], root: &Path) -> Run {
         .arg(root)
         .output()
         .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(&out)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -744,11 +750,7 @@ fn join_at_trace_level(root: &Path, endpoint: &str, hash: &str, extra: &[&str]) 
         .timeout(std::time::Duration::from_secs(300))
         .output()
         .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(&out)
 }
 
 /// Successful joins against a real control plane, at trace level (every HTTP exchange of the
@@ -758,7 +760,7 @@ fn join_at_trace_level(root: &Path, endpoint: &str, hash: &str, extra: &[&str]) 
 /// key, a private key or the token as an Authorization header.
 #[test]
 fn successful_joins_at_trace_level_show_no_secret() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     bed::kube_bin();
     let dir = tempfile::tempdir().unwrap();
     let cp = dir.path().join("cp");
@@ -783,28 +785,8 @@ fn successful_joins_at_trace_level_show_no_secret() {
     // A token of this test's own, so the secret looked for is unmistakable.
     let created = run(&["token", "create", JOIN_TOKEN], &cp);
     assert_eq!(created.code, Some(0), "{}", created.stderr);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !bed::kubectl(
-        &cp,
-        &[
-            "get",
-            "cm",
-            "cluster-info",
-            "-n",
-            "kube-public",
-            "-o",
-            "jsonpath={.data}",
-        ],
-    )
-    .contains("jws-kubeconfig-e2ejon")
-    {
-        assert!(Instant::now() < deadline, "the token was never signed");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let ca = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    let hash = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca)
-        .unwrap()
-        .to_string();
+    bed::wait_for_signature(&cp, JOIN_TOKEN.split('.').next().unwrap(), true);
+    let hash = bed::ca_hash(&cp);
 
     let worker = dir.path().join("worker");
     let w = join_at_trace_level(&worker, &endpoint, &hash, &["--node-name", "w1"]);

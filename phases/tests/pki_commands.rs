@@ -62,17 +62,7 @@ async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {
         std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
         old_admin
     );
-    let out = run(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            p(&spec.kubeconfig_dir.join("admin.conf")),
-            "config",
-            "view",
-            "--raw",
-        ],
-    );
-    assert!(out.status.success());
+    kubectl_view(&spec.kubeconfig_dir.join("admin.conf"), "yaml");
 
     // The renewed files satisfy the phases: a re-run keeps them.
     let written = run_all(&ctx(spec.clone()), &fs)
@@ -199,42 +189,14 @@ async fn user_kubeconfig_is_signed_by_the_ca_and_read_by_kubectl() {
     .unwrap();
     let conf = root.path().join("jane.conf");
     std::fs::write(&conf, &yaml).unwrap();
-    let out = run(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            p(&conf),
-            "config",
-            "view",
-            "--raw",
-            "-o",
-            "json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = kubeconfig_json(&conf);
     assert_eq!(v["current-context"], "jane@kubernetes");
     assert_eq!(
         v["clusters"][0]["cluster"]["server"],
         "https://cp.example.test:7443"
     );
-    use base64::Engine;
     let crt = root.path().join("jane.crt");
-    std::fs::write(
-        &crt,
-        base64::engine::general_purpose::STANDARD
-            .decode(
-                v["users"][0]["user"]["client-certificate-data"]
-                    .as_str()
-                    .unwrap(),
-            )
-            .unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&crt, user_data(&v, "client-certificate-data")).unwrap();
     openssl(&[
         "verify",
         "-CAfile",
@@ -264,27 +226,7 @@ async fn user_kubeconfig_with_several_organizations() {
         let conf = root.path().join("jane.conf");
         std::fs::write(&conf, &yaml).unwrap();
         let crt = root.path().join("jane.crt");
-        let out = run(
-            "kubectl",
-            &[
-                "--kubeconfig",
-                p(&conf),
-                "config",
-                "view",
-                "--raw",
-                "-o",
-                "jsonpath={.users[0].user.client-certificate-data}",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        use base64::Engine;
-        let der_pem = base64::engine::general_purpose::STANDARD
-            .decode(&out.stdout)
-            .unwrap();
+        let der_pem = client_certificate(&conf);
         assert!(!der_pem.contains(&b'\r'), "PEM must use LF line endings");
         std::fs::write(&crt, der_pem).unwrap();
         openssl(&[
@@ -333,15 +275,7 @@ async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
         key
     );
     let api = spec.cert_dir.join("apiserver.crt");
-    assert_eq!(
-        openssl(&["x509", "-in", p(&api), "-noout", "-pubkey"]),
-        openssl(&[
-            "pkey",
-            "-in",
-            p(&spec.cert_dir.join("apiserver.key")),
-            "-pubout"
-        ])
-    );
+    assert_key_matches(&api, &spec.cert_dir.join("apiserver.key"));
     let admin = kubestrap_phases::kubeconfig::KubeConfig::from_yaml(
         &spec.kubeconfig_dir.join("admin.conf"),
         &std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),

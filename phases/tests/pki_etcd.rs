@@ -134,21 +134,7 @@ async fn real_etcd_accepts_generated_certs_and_refuses_a_foreign_client() {
     let other = root.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let o = |f: &str| other.join(f);
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=other-ca",
-        "-days",
-        "1",
-        "-keyout",
-        p(&o("ca.key")),
-        "-out",
-        p(&o("ca.crt")),
-    ]);
+    openssl_ca(&o("ca.crt"), &o("ca.key"), "other-ca");
     openssl(&[
         "req",
         "-newkey",

@@ -13,49 +13,23 @@ use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::{Effects, HostFs, PhaseError};
 use pki_support::*;
 
-fn openssl_ca(pki: &Path, base: &str, cn: &str) {
-    let crt = pki.join(format!("{base}.crt"));
-    let key = pki.join(format!("{base}.key"));
-    std::fs::create_dir_all(crt.parent().unwrap()).unwrap();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        &format!("/CN={cn}"),
-        "-days",
-        "3650",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
-        "-keyout",
-        p(&key),
-        "-out",
-        p(&crt),
-    ]);
+/// An openssl CA at `<pki>/<base>.crt` and `.key`.
+fn ca_at(pki: &Path, base: &str, cn: &str) {
+    openssl_ca(
+        &pki.join(format!("{base}.crt")),
+        &pki.join(format!("{base}.key")),
+        cn,
+    );
 }
 
-fn openssl_sign(csr: &Path, ca_base: &Path, out: &Path) {
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        p(csr),
-        "-CA",
-        p(&ca_base.with_extension("crt")),
-        "-CAkey",
-        p(&ca_base.with_extension("key")),
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-copy_extensions",
-        "copy",
-        "-out",
-        p(out),
-    ]);
+/// Signs `csr` with the CA at `<ca_base>.crt` and `.key`.
+fn sign_with(csr: &Path, ca_base: &Path, out: &Path) {
+    openssl_sign(
+        csr,
+        &ca_base.with_extension("crt"),
+        &ca_base.with_extension("key"),
+        out,
+    );
 }
 
 #[tokio::test]
@@ -64,9 +38,9 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     let spec = spec(root.path(), EncryptionAlgorithm::Rsa2048);
     let pki = spec.cert_dir.clone();
     let kdir = spec.kubeconfig_dir.clone();
-    openssl_ca(&pki, "ca", "kubernetes");
-    openssl_ca(&pki, "front-proxy-ca", "front-proxy-ca");
-    openssl_ca(&pki, "etcd/ca", "etcd-ca");
+    ca_at(&pki, "ca", "kubernetes");
+    ca_at(&pki, "front-proxy-ca", "front-proxy-ca");
+    ca_at(&pki, "etcd/ca", "etcd-ca");
 
     let fs = HostFs::real();
     let mut fx = Effects::new("generate-csr", &fs, &Silent);
@@ -108,7 +82,7 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
         ("apiserver-etcd-client", "etcd/ca"),
     ];
     for (leaf, ca) in leaves {
-        openssl_sign(
+        sign_with(
             &pki.join(format!("{leaf}.csr")),
             &pki.join(ca),
             &pki.join(format!("{leaf}.crt")),
@@ -123,7 +97,7 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     ] {
         let conf = kdir.join(format!("{k}.conf"));
         let crt = kdir.join(format!("{k}.conf.crt"));
-        openssl_sign(&kdir.join(format!("{k}.conf.csr")), &pki.join("ca"), &crt);
+        sign_with(&kdir.join(format!("{k}.conf.csr")), &pki.join("ca"), &crt);
         let mut kc = KubeConfig::from_yaml(&conf, &std::fs::read(&conf).unwrap()).unwrap();
         kc.users[0].user.client_certificate_data =
             base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
@@ -162,17 +136,7 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
         "nothing signed by an external CA was touched"
     );
     // kubectl reads the hand-finished kubeconfigs.
-    let out = run(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            p(&kdir.join("admin.conf")),
-            "config",
-            "view",
-            "--raw",
-        ],
-    );
-    assert!(out.status.success());
+    kubectl_view(&kdir.join("admin.conf"), "yaml");
 
     // A missing leaf cannot be generated and is reported by name with the way out.
     std::fs::remove_file(pki.join("front-proxy-client.crt")).unwrap();

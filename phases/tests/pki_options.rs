@@ -121,17 +121,7 @@ async fn algorithm_produces_what_openssl_accepts(name: &str, want: KeyText) {
         p(&pki.join("apiserver.crt")),
     ]);
     assert!(out.trim_end().ends_with(": OK"), "{name}: {out}");
-    assert_eq!(
-        openssl(&[
-            "x509",
-            "-in",
-            p(&pki.join("apiserver.crt")),
-            "-noout",
-            "-pubkey"
-        ]),
-        openssl(&["pkey", "-in", p(&pki.join("apiserver.key")), "-pubout"]),
-        "{name}: apiserver.crt holds apiserver.key"
-    );
+    assert_key_matches(&pki.join("apiserver.crt"), &pki.join("apiserver.key"));
 }
 
 #[tokio::test]
@@ -234,32 +224,8 @@ async fn validity_periods_come_from_the_cluster_configuration() {
             .unwrap_or_else(|e| panic!("{phase}: {e}"));
     }
     // The admin.conf client certificate, as kubectl hands it out.
-    let out = run(
-        "kubectl",
-        &[
-            "--kubeconfig",
-            p(&kdir.join("admin.conf")),
-            "config",
-            "view",
-            "--raw",
-            "-o",
-            "jsonpath={.users[0].user.client-certificate-data}",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    use base64::Engine;
     let admin = root.path().join("admin.crt");
-    std::fs::write(
-        &admin,
-        base64::engine::general_purpose::STANDARD
-            .decode(&out.stdout)
-            .unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&admin, client_certificate(&kdir.join("admin.conf"))).unwrap();
 
     let backdate = time::Duration::minutes(5);
     let now = OffsetDateTime::now_utc();

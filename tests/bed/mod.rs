@@ -205,3 +205,39 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The pin of the node's CA, as `--discovery-token-ca-cert-hash` takes it.
+pub fn ca_hash(root: &Path) -> String {
+    let pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
+        .unwrap()
+        .to_string()
+}
+
+/// Waits (up to a minute) until the bootstrap signer of the control plane on `root` has added
+/// (`present`) or removed the signature for token id `id` in cluster-info.
+pub fn wait_for_signature(root: &Path, id: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ok, data) = kubectl_as(
+            &root.join("etc/kubernetes/super-admin.conf"),
+            &[
+                "get",
+                "cm",
+                "cluster-info",
+                "-n",
+                "kube-public",
+                "-o",
+                "jsonpath={.data}",
+            ],
+        );
+        if ok && data.contains(&format!("jws-kubeconfig-{id}")) == present {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signature for {id} present={present} never seen: {data}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

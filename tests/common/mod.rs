@@ -19,3 +19,19 @@ pub fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// Copies the tree `from` to `to`, modes included.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+        let mode = e.metadata().unwrap().permissions().mode();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}

@@ -217,3 +217,106 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
     out.sort();
     out
 }
+
+/// A CA made by openssl: a self-signed RSA certificate for `cn` at `crt` (its directory
+/// created), its key at `key`.
+pub fn openssl_ca(crt: &Path, key: &Path, cn: &str) {
+    std::fs::create_dir_all(crt.parent().unwrap()).unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={cn}"),
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+        "-keyout",
+        p(key),
+        "-out",
+        p(crt),
+    ]);
+}
+
+/// Signs `csr` as it is (its extensions copied) with the CA `ca` / `ca_key`, for a year.
+pub fn openssl_sign(csr: &Path, ca: &Path, ca_key: &Path, out: &Path) {
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(csr),
+        "-CA",
+        p(ca),
+        "-CAkey",
+        p(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-copy_extensions",
+        "copy",
+        "-out",
+        p(out),
+    ]);
+}
+
+/// Asserts, by openssl, that certificate `crt` holds the public half of `key`.
+pub fn assert_key_matches(crt: &Path, key: &Path) {
+    assert_eq!(
+        openssl(&["x509", "-in", p(crt), "-noout", "-pubkey"]),
+        openssl(&["pkey", "-in", p(key), "-pubout"]),
+        "{} holds the public half of {}",
+        crt.display(),
+        key.display()
+    );
+}
+
+/// `kubectl config view --raw -o <output>` of the kubeconfig `conf`: its stdout; panics when
+/// kubectl rejects the file.
+pub fn kubectl_view(conf: &Path, output: &str) -> Vec<u8> {
+    let out = run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            p(conf),
+            "config",
+            "view",
+            "--raw",
+            "-o",
+            output,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "kubectl rejects {}: {}",
+        conf.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// kubectl's view of the kubeconfig `conf`, as JSON.
+pub fn kubeconfig_json(conf: &Path) -> serde_json::Value {
+    serde_json::from_slice(&kubectl_view(conf, "json")).unwrap()
+}
+
+/// The decoded `<field>` (`client-certificate-data`, `client-key-data`) of the first user in
+/// kubectl's JSON view of a kubeconfig.
+pub fn user_data(view: &serde_json::Value, field: &str) -> Vec<u8> {
+    use base64::Engine;
+    let data = view["users"][0]["user"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field}: {view}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap()
+}
+
+/// The client certificate (PEM) that kubectl hands out from the kubeconfig `conf`.
+pub fn client_certificate(conf: &Path) -> Vec<u8> {
+    user_data(&kubeconfig_json(conf), "client-certificate-data")
+}
