@@ -3,7 +3,8 @@
 mod pki_support;
 
 use kubestrap_phases::certs::{
-    RenewOutcome, RenewTarget, check_expiration, generate_csr, renew, short_duration,
+    RenewOutcome, RenewTarget, check_expiration, generate_csr, generate_csr_key_count, renew,
+    renew_key_count, short_duration,
 };
 use kubestrap_phases::effects::Silent;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
@@ -28,11 +29,15 @@ async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {
     let old_admin = std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap();
 
     let fs = HostFs::real();
-    let keys = KeyPool::empty(spec.key_algorithm);
+    // The pool is sized to the files there are to renew, one key each, made on every core.
+    let count = renew_key_count(&spec, &fs, RenewTarget::All);
+    assert_eq!(renew_key_count(&spec, &fs, "apiserver".parse().unwrap()), 1);
+    let keys = KeyPool::start(spec.key_algorithm, count);
     let mut fx = Effects::new("renew", &fs, &Silent);
     let done = renew(&spec, &keys, &mut fx, "all".parse().unwrap()).unwrap();
     let names: Vec<&str> = done.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(count, names.len(), "one key per renewed file");
     assert!(
         names.contains(&"admin.conf")
             && names.contains(&"etcd-peer")
@@ -255,7 +260,15 @@ async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
         run_one(&c, ca).await.unwrap();
     }
     let mut fx = Effects::new("generate-csr", &fs, &Silent);
-    generate_csr(&spec, &KeyPool::empty(spec.key_algorithm), &mut fx).unwrap();
+    // Every leaf and kubeconfig still needs its key: 7 leaves (local etcd) + 5 kubeconfigs.
+    let count = generate_csr_key_count(&spec, &fs);
+    assert_eq!(count, 12);
+    generate_csr(&spec, &KeyPool::start(spec.key_algorithm, count), &mut fx).unwrap();
+    assert_eq!(
+        generate_csr_key_count(&spec, &fs),
+        0,
+        "a second run reuses every key"
+    );
     let key = std::fs::read(spec.cert_dir.join("apiserver.key")).unwrap();
     let admin_key = kubestrap_phases::kubeconfig::KubeConfig::from_yaml(
         &spec.kubeconfig_dir.join("admin.conf"),

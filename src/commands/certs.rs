@@ -39,7 +39,10 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
             let fs = host_fs(global.dry_run).map_err(|e| e.to_string())?;
             let reporter = PhaseReporter(events);
             let mut fx = Effects::new("certs generate-csr", &fs, &reporter);
-            let keys = KeyPool::empty(spec.key_algorithm);
+            let keys = KeyPool::start(
+                spec.key_algorithm,
+                certs::generate_csr_key_count(&spec, &fs),
+            );
             let csrs = certs::generate_csr(&spec, &keys, &mut fx).map_err(|e| e.to_string())?;
             for csr in csrs {
                 println!("{}", csr.display());
@@ -67,7 +70,10 @@ fn renew(
     let fs = host_fs(global.dry_run).map_err(|e| e.to_string())?;
     let reporter = PhaseReporter(events);
     let mut fx = Effects::new("certs renew", &fs, &reporter);
-    let keys = KeyPool::empty(spec.key_algorithm);
+    let keys = KeyPool::start(
+        spec.key_algorithm,
+        certs::renew_key_count(&spec, &fs, target),
+    );
     let renewed = certs::renew(&spec, &keys, &mut fx, target).map_err(|e| e.to_string())?;
     if global.output == Format::Json {
         let json = serde_json::to_string_pretty(&renewed)

@@ -261,17 +261,7 @@ pub fn renew(
 ) -> Result<Vec<Renewed>, PkiError> {
     let session = PkiSession::new(KeyPool::empty(keys.algorithm()));
     let mut out = Vec::new();
-    let (certs, kubeconfigs): (Vec<CertName>, Vec<KubeconfigName>) = match target {
-        RenewTarget::All => (
-            CertName::ALL
-                .into_iter()
-                .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
-                .collect(),
-            RENEWABLE_KUBECONFIGS.to_vec(),
-        ),
-        RenewTarget::Cert(n) => (vec![n], vec![]),
-        RenewTarget::Kubeconfig(k) => (vec![], vec![k]),
-    };
+    let (certs, kubeconfigs) = renew_targets(spec, target);
     let strict = target != RenewTarget::All;
     let outcome = |r: Result<(), PkiError>| -> Result<RenewOutcome, PkiError> {
         match r {
@@ -299,6 +289,53 @@ pub fn renew(
         });
     }
     Ok(out)
+}
+
+/// The certificates and kubeconfigs `renew` re-issues for `target`.
+fn renew_targets(spec: &PkiSpec, target: RenewTarget) -> (Vec<CertName>, Vec<KubeconfigName>) {
+    match target {
+        RenewTarget::All => (
+            CertName::ALL
+                .into_iter()
+                .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
+                .collect(),
+            RENEWABLE_KUBECONFIGS.to_vec(),
+        ),
+        RenewTarget::Cert(n) => (vec![n], vec![]),
+        RenewTarget::Kubeconfig(k) => (vec![], vec![k]),
+    }
+}
+
+/// How many new keys [`renew`] will take for `target`: one per file present to renew. The
+/// caller sizes a [`KeyPool::start`] with it, so that `renew all` generates its keys on every
+/// core at once instead of one after another (RSA keys are most of its time).
+pub fn renew_key_count(spec: &PkiSpec, fs: &HostFs, target: RenewTarget) -> usize {
+    let (certs, kubeconfigs) = renew_targets(spec, target);
+    let present = |p: PathBuf| fs.read_if_exists(&p).ok().flatten().is_some();
+    certs
+        .into_iter()
+        .filter(|n| present(n.cert_path(spec)))
+        .count()
+        + kubeconfigs
+            .into_iter()
+            .filter(|k| present(k.path(spec)))
+            .count()
+}
+
+/// How many new keys [`generate_csr`] will take: one per leaf certificate without a key file,
+/// and one per kubeconfig not there yet (an existing one's client key is reused; one that
+/// cannot be read makes `generate_csr` fail anyway). For sizing a [`KeyPool::start`].
+pub fn generate_csr_key_count(spec: &PkiSpec, fs: &HostFs) -> usize {
+    let absent = |p: PathBuf| fs.read_if_exists(&p).ok().flatten().is_none();
+    CertName::ALL
+        .into_iter()
+        .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
+        .filter(|n| absent(n.key_path(spec)))
+        .count()
+        + KubeconfigName::ALL
+            .into_iter()
+            .filter(|k| absent(k.path(spec)))
+            .count()
 }
 
 fn signing_key_of(
