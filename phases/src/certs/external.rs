@@ -41,7 +41,7 @@ impl PkiFile {
     /// The CA that signs it (a CA signs itself).
     fn authority(self) -> CertName {
         match self {
-            Self::Cert(n) => n.issuer().unwrap_or(n),
+            Self::Cert(n) => n.authority(),
             Self::Kubeconfig(_) => CertName::Ca,
         }
     }

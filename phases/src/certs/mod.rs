@@ -127,7 +127,7 @@ pub struct ExternalCas {
 /// Whether each CA is managed outside the cluster. `ca` being external is kubeadm's
 /// "external CA mode": kube-controller-manager then gets empty `--cluster-signing-*` flags.
 pub fn external_cas(spec: &PkiSpec, fs: &HostFs) -> ExternalCas {
-    let ext = |n: CertName| fs.exists(&n.cert_path(spec)) && !fs.exists(&n.key_path(spec));
+    let ext = |n: CertName| n.is_external_ca(spec, fs);
     ExternalCas {
         ca: ext(CertName::Ca),
         front_proxy_ca: ext(CertName::FrontProxyCa),

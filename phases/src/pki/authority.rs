@@ -58,18 +58,22 @@ impl PkiSession {
     /// does not exist yet (CAs, leaves, `sa.key`, kubeconfigs): the keys `certs all` +
     /// `kubeconfig all` will need.
     pub fn for_spec(spec: &PkiSpec, fs: &HostFs) -> Self {
+        // What an external CA signs is never made here: no key for it.
         let mut missing = CertName::ALL
             .into_iter()
             .filter(|n| n.applies_to(spec.etcd))
+            .filter(|n| !n.authority().is_external_ca(spec, fs))
             .filter(|n| !fs.exists(&n.key_path(spec)))
             .count();
         if !fs.exists(&spec.cert_dir.join("sa.key")) {
             missing += 1;
         }
-        missing += crate::kubeconfig::KubeconfigName::ALL
-            .into_iter()
-            .filter(|k| !fs.exists(&k.path(spec)))
-            .count();
+        if !CertName::Ca.is_external_ca(spec, fs) {
+            missing += crate::kubeconfig::KubeconfigName::ALL
+                .into_iter()
+                .filter(|k| !fs.exists(&k.path(spec)))
+                .count();
+        }
         Self::new(KeyPool::start(spec.key_algorithm, missing))
     }
 

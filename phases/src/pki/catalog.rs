@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::cert::{CertProfile, Usage};
 use super::{EtcdTopology, PkiSpec};
+use crate::host::HostFs;
 
 /// One certificate of the control plane, by its kubeadm phase name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -99,6 +100,17 @@ impl CertName {
 
     pub fn is_ca(self) -> bool {
         self.issuer().is_none()
+    }
+
+    /// The CA that signs this certificate, or the CA itself.
+    pub fn authority(self) -> CertName {
+        self.issuer().unwrap_or(self)
+    }
+
+    /// Whether this CA is managed outside the cluster: its certificate is on the node, its key
+    /// is not. Nothing it signs can be made here, so no key is generated for any of it.
+    pub fn is_external_ca(self, spec: &PkiSpec, fs: &HostFs) -> bool {
+        self.is_ca() && fs.exists(&self.cert_path(spec)) && !fs.exists(&self.key_path(spec))
     }
 
     /// Whether this certificate exists in the given etcd topology: an external etcd brings
