@@ -4,8 +4,9 @@ mod pki_support;
 
 use kubestrap_phases::certs::{
     RenewOutcome, RenewTarget, check_expiration, generate_csr, generate_csr_key_count, renew,
-    renew_key_count, short_duration,
+    renew_key_count,
 };
+use kubestrap_phases::config::short_human_duration;
 use kubestrap_phases::effects::Silent;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
 use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
@@ -130,9 +131,12 @@ async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
         ]
     );
     let row = |n: &str| report.certificates.iter().find(|r| r.name == n).unwrap();
-    assert_eq!(short_duration(row("apiserver").residual_time), "364d");
+    assert_eq!(short_human_duration(row("apiserver").residual_time), "364d");
     assert_eq!(row("apiserver").ca_name.as_deref(), Some("ca"));
-    assert_eq!(short_duration(row("admin.conf").residual_time), "364d");
+    assert_eq!(
+        short_human_duration(row("admin.conf").residual_time),
+        "364d"
+    );
     assert!(row("etcd-peer").missing);
     assert!(row("front-proxy-client").externally_managed);
     assert!(!row("apiserver").externally_managed);
@@ -140,7 +144,7 @@ async fn check_expiration_lists_certs_kubeconfigs_and_cas() {
         .certificate_authorities
         .iter()
         .map(|r| {
-            let residual = short_duration(r.residual_time);
+            let residual = short_human_duration(r.residual_time);
             (r.name.as_str(), residual, r.externally_managed)
         })
         .collect();

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use kubestrap_phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
-use kubestrap_phases::config::CertificateKey;
+use kubestrap_phases::config::{CertificateKey, short_human_duration};
 use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
 use serde::Serialize;
@@ -128,7 +128,7 @@ fn write_expiration_table(out: &mut impl Write, report: &ExpirationReport) -> st
                 tw,
                 "{}\t{date}\t{}\t{}\t{:<8}",
                 r.name,
-                certs::short_duration(r.residual_time),
+                short_human_duration(r.residual_time),
                 r.ca_name.as_deref().unwrap_or(""),
                 yes_no(r.externally_managed)
             )?,
@@ -146,7 +146,7 @@ fn write_expiration_table(out: &mut impl Write, report: &ExpirationReport) -> st
                 tw,
                 "{}\t{date}\t{}\t{:<8}",
                 r.name,
-                certs::short_duration(r.residual_time),
+                short_human_duration(r.residual_time),
                 yes_no(r.externally_managed)
             )?,
             _ => writeln!(tw, "{} {}\t\t\t", mark(r), r.name)?,

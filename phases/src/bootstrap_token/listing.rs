@@ -11,6 +11,7 @@ use super::secret::{
     USAGE_PREFIX,
 };
 use crate::apiclient::{ApiClient, ApiError};
+use crate::config::short_human_duration;
 use crate::token::BootstrapTokenString;
 
 /// A token as stored in the cluster.
@@ -77,69 +78,41 @@ pub async fn list_tokens(client: &ApiClient) -> Result<Vec<TokenInfo>, ApiError>
     Ok(tokens)
 }
 
-/// Go's `duration.ShortHumanDuration`, as kubeadm's TTL column uses it.
-fn short_human(d: time::Duration) -> String {
-    let s = d.whole_seconds();
-    if s < -1 {
-        "<invalid>".into()
-    } else if s < 0 {
-        "0s".into()
-    } else if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86400 {
-        format!("{}h", s / 3600)
-    } else if s < 86400 * 365 {
-        format!("{}d", s / 86400)
-    } else {
-        format!("{}y", s / (86400 * 365))
-    }
-}
-
 fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
         .unwrap_or_else(|_| "<invalid>".into())
 }
 
-/// kubeadm's `token list` table (Go tabwriter: min width 10, padding 3). The full tokens are
-/// shown: listing them for an admin is the point of the command.
+/// kubeadm's `token list` table, laid out by Go's tabwriter with kubeadm's settings (minimum
+/// width 10 including the padding of 3). The full tokens are shown: listing them for an admin
+/// is the point of the command.
 pub fn render_table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
-        "TOKEN".into(),
-        "TTL".into(),
-        "EXPIRES".into(),
-        "USAGES".into(),
-        "DESCRIPTION".into(),
-        "EXTRA GROUPS".into(),
-    ]];
+    // The crate's minimum width excludes the padding; Go's includes it.
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(10 - 3)
+        .padding(3);
+    let mut text = String::from("TOKEN\tTTL\tEXPIRES\tUSAGES\tDESCRIPTION\tEXTRA GROUPS\n");
     for t in tokens {
         let (ttl, expires) = match t.expires {
-            Some(e) => (short_human(e - now), rfc3339(e)),
+            Some(e) => (short_human_duration((e - now).whole_seconds()), rfc3339(e)),
             None => ("<forever>".into(), "<never>".into()),
         };
-        rows.push([
+        text.push_str(&format!(
+            "{}\t{ttl}\t{expires}\t{}\t{}\t{}\n",
             t.token.expose(),
-            ttl,
-            expires,
             t.usages.join(","),
-            t.description.clone().unwrap_or_else(|| "<none>".into()),
+            t.description.as_deref().unwrap_or("<none>"),
             t.groups.join(","),
-        ]);
+        ));
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| (rows.iter().map(|r| r[c].len()).max().unwrap_or(0) + 3).max(10))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        for (c, w) in widths.iter().enumerate() {
-            out.push_str(&format!("{:<w$}", r[c], w = *w));
-        }
-        out.push_str(&r[5]);
-        out.push('\n');
-    }
-    out
+    // Writing to memory cannot fail, and what goes in is UTF-8.
+    let laid_out = std::io::Write::write_all(&mut tw, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut tw))
+        .ok()
+        .and_then(|()| tw.into_inner().ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    laid_out.unwrap_or(text)
 }
 
 /// `token list -o json`: one kubeadm output object (output.kubeadm.k8s.io/v1alpha3
@@ -207,7 +180,5 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["token"], "abcdef.0123456789abcdef");
         assert_eq!(v["expires"], "2026-11-24T14:00:00Z");
-        assert_eq!(short_human(time::Duration::seconds(-5)), "<invalid>");
-        assert_eq!(short_human(time::Duration::days(3)), "3d");
     }
 }

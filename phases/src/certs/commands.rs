@@ -62,29 +62,6 @@ pub struct ExpirationReport {
     pub certificate_authorities: Vec<ExpirationRow>,
 }
 
-/// kubeadm's RESIDUAL TIME column, apimachinery's `ShortHumanDuration` of `secs`: `45s`,
-/// `30m`, `23h`, `364d`, `9y`; `0s` for a second or so late (clock skew) and `<invalid>`
-/// once clearly expired.
-pub fn short_duration(secs: i64) -> String {
-    if secs < -1 {
-        return "<invalid>".into();
-    }
-    let (m, h) = (secs / 60, secs / 3600);
-    if secs < 0 {
-        "0s".into()
-    } else if secs < 60 {
-        format!("{secs}s")
-    } else if m < 60 {
-        format!("{m}m")
-    } else if h < 24 {
-        format!("{h}h")
-    } else if h < 24 * 365 {
-        format!("{}d", h / 24)
-    } else {
-        format!("{}y", h / 24 / 365)
-    }
-}
-
 /// The kubeconfigs kubeadm lists and renews (kubelet.conf's cert is rotated by the kubelet).
 const RENEWABLE_KUBECONFIGS: [KubeconfigName; 4] = [
     KubeconfigName::Admin,
@@ -527,24 +504,6 @@ mod tests {
 
     /// apimachinery's `ShortHumanDuration`, which kubeadm's RESIDUAL TIME column uses: a
     /// second of skew still reads `0s`, and days run up to a whole year.
-    #[test]
-    fn residual_time_reads_like_kubeadm() {
-        let day = 86_400;
-        for (secs, want) in [
-            (-2, "<invalid>"),
-            (-1, "0s"),
-            (59, "59s"),
-            (3599, "59m"),
-            (23 * 3600, "23h"),
-            (47 * 3600, "1d"),
-            (364 * day + 86_399, "364d"),
-            (365 * day, "1y"),
-            (3650 * day, "10y"),
-        ] {
-            assert_eq!(short_duration(secs), want, "{secs}s");
-        }
-    }
-
     #[test]
     fn renew_targets_parse_like_kubeadm() {
         assert_eq!("all".parse(), Ok(RenewTarget::All));

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 pub use commands::{
     ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, check_expiration,
-    generate_csr, generate_csr_key_count, renew, renew_key_count, short_duration,
+    generate_csr, generate_csr_key_count, renew, renew_key_count,
 };
 
 use crate::effects::Effects;
