@@ -221,15 +221,22 @@ fn sweep_abandoned_temps(dir: &Path) {
     }
 }
 
-/// Writes a file so that at every instant it is either absent, the old content, or the whole
-/// new content with its final mode.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
+/// The directory an atomic write of `path` makes its temporary entry in: `path`'s own (created
+/// if need be, so the rename stays within one filesystem), swept of abandoned temporaries.
+fn temp_dir_for(path: &Path) -> Result<&Path, FsError> {
     let dir = path.parent().ok_or_else(|| FsError {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
     })?;
     fs::create_dir_all(dir).map_err(FsError::at(dir))?;
     sweep_abandoned_temps(dir);
+    Ok(dir)
+}
+
+/// Writes a file so that at every instant it is either absent, the old content, or the whole
+/// new content with its final mode.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
+    let dir = temp_dir_for(path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&temp_prefix())
         .permissions(fs::Permissions::from_mode(mode.0))
@@ -256,12 +263,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError
 /// old entry, or the new link: the link is made under a temporary name in the same directory
 /// and renamed over `link`, as the kubelet's certificate store does.
 pub fn symlink_atomic(link: &Path, target: &Path) -> Result<(), FsError> {
-    let dir = link.parent().ok_or_else(|| FsError {
-        path: link.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
-    })?;
-    fs::create_dir_all(dir).map_err(FsError::at(dir))?;
-    sweep_abandoned_temps(dir);
+    let dir = temp_dir_for(link)?;
     let tmp = tempfile::Builder::new()
         .prefix(&temp_prefix())
         .make_in(dir, |tmp| std::os::unix::fs::symlink(target, tmp))

@@ -260,23 +260,26 @@ pub(crate) fn leaf_problems(
 }
 
 /// What a leaf phase will do, decided before anything is written.
-pub(crate) enum LeafAction {
+pub(crate) enum LeafAction<'ca> {
     /// The existing certificate and key are what the configuration asks for.
     Keep,
-    /// Sign a certificate: for the existing key (what `certs generate-csr` or an interrupted
-    /// run left), or for a fresh one.
-    Issue(Option<PrivateKey>),
+    /// Sign a certificate with the CA's key `signer`: for the existing key (what `certs
+    /// generate-csr` or an interrupted run left), or for a fresh one.
+    Issue {
+        existing_key: Option<PrivateKey>,
+        signer: &'ca PrivateKey,
+    },
 }
 
 /// Checks the files of `name` against the configuration and its CA `ca` without writing: an
 /// error names the file, what is wrong and the fix. A missing certificate whose CA is external
 /// is an error, since nothing on this node can sign it.
-pub(crate) fn plan_leaf(
+pub(crate) fn plan_leaf<'ca>(
     spec: &PkiSpec,
     fs: &HostFs,
     name: CertName,
-    ca: &Authority,
-) -> Result<LeafAction, PkiError> {
+    ca: &'ca Authority,
+) -> Result<LeafAction<'ca>, PkiError> {
     let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
     let profile = cert_profile(name, spec);
     let cert = read_cert(fs, &cert_path)?;
@@ -305,19 +308,24 @@ pub(crate) fn plan_leaf(
                 cert_path.display()
             ),
         }),
-        (None, _) if ca.is_external() => Err(PkiError::ExternalCa {
-            path: cert_path.clone(),
-            problem: format!(
-                "the {name} certificate is missing and cannot be generated: {} is an external CA ({} does not exist)",
-                ca.name,
-                ca.name.key_path(spec).display()
-            ),
-            fix: format!(
-                "sign {name}'s CSR (`kubestrap certs generate-csr`) with the external CA and save the certificate as {}",
-                cert_path.display()
-            ),
-        }),
-        (None, existing_key) => Ok(LeafAction::Issue(existing_key)),
+        (None, existing_key) => match &ca.key {
+            Some(signer) => Ok(LeafAction::Issue {
+                existing_key,
+                signer,
+            }),
+            None => Err(PkiError::ExternalCa {
+                path: cert_path.clone(),
+                problem: format!(
+                    "the {name} certificate is missing and cannot be generated: {} is an external CA ({} does not exist)",
+                    ca.name,
+                    ca.name.key_path(spec).display()
+                ),
+                fix: format!(
+                    "sign {name}'s CSR (`kubestrap certs generate-csr`) with the external CA and save the certificate as {}",
+                    cert_path.display()
+                ),
+            }),
+        },
     }
 }
 
@@ -330,19 +338,16 @@ fn ensure_leaf(
 ) -> Result<(), PkiError> {
     let ca = require_authority(spec, session, fx.fs(), ca_name, name.as_str())?;
     let (cert_path, key_path) = (name.cert_path(spec), name.key_path(spec));
-    let existing_key = match plan_leaf(spec, fx.fs(), name, &ca)? {
+    let (existing_key, ca_key) = match plan_leaf(spec, fx.fs(), name, &ca)? {
         LeafAction::Keep => {
             keep(fx, &cert_path, Mode::PUBLIC)?;
             keep(fx, &key_path, Mode::PRIVATE)?;
             return Ok(());
         }
-        LeafAction::Issue(existing_key) => existing_key,
-    };
-    let Some(ca_key) = &ca.key else {
-        // plan_leaf refuses to issue for an external CA; this is not reached.
-        return Err(PkiError::Unsupported(format!(
-            "{name}: {ca_name} has no key to sign with"
-        )));
+        LeafAction::Issue {
+            existing_key,
+            signer,
+        } => (existing_key, signer),
     };
     let (key, fresh) = match existing_key {
         Some(k) => (k, false),

@@ -150,32 +150,37 @@ impl<C: PkiContext> Step<C> for KubeconfigPhase {
     }
 }
 
-/// What a kubeconfig phase will do, decided before anything is written.
-enum KubeconfigAction {
+/// What a kubeconfig phase will do, decided before anything is written. Signing carries the
+/// CA key `signer`, so an external CA (no key) can only ever lead to `Keep` or an error.
+enum KubeconfigAction<'ca> {
     /// The existing file is what the configuration asks for.
     Keep,
     /// There is no file: make one with a new key.
-    Create,
+    Create { signer: &'ca PrivateKey },
     /// A partial file from `certs generate-csr` (a client key, no certificate): sign a
     /// certificate for its key.
-    Finish { key: PrivateKey, user: String },
+    Finish {
+        key: PrivateKey,
+        user: String,
+        signer: &'ca PrivateKey,
+    },
 }
 
 /// Checks kubeconfig `name` against the configuration and the cluster CA `ca` without
 /// writing: an error names the file, what is wrong and the fix. A missing file, or one that
 /// needs signing, is an error when the CA is external.
-fn plan_kubeconfig(
+fn plan_kubeconfig<'ca>(
     spec: &PkiSpec,
     fs: &HostFs,
     name: KubeconfigName,
-    ca: &Authority,
-) -> Result<KubeconfigAction, PkiError> {
+    ca: &'ca Authority,
+) -> Result<KubeconfigAction<'ca>, PkiError> {
     let file_name = name.file_name();
     let path = name.path(spec);
     let profile = name.client_profile(spec);
     let server = name.server(spec);
     let Some(bytes) = fs.read_if_exists(&path)? else {
-        if ca.is_external() {
+        let Some(signer) = &ca.key else {
             return Err(PkiError::ExternalCa {
                 path: path.clone(),
                 problem: format!(
@@ -187,8 +192,8 @@ fn plan_kubeconfig(
                     path.display()
                 ),
             });
-        }
-        return Ok(KubeconfigAction::Create);
+        };
+        return Ok(KubeconfigAction::Create { signer });
     };
     let kc = KubeConfig::from_yaml(&path, &bytes)?;
     let current = kc.current(&path)?;
@@ -203,10 +208,11 @@ fn plan_kubeconfig(
     }
     match (current.client_cert, current.client_key, &ca.key) {
         // A partial kubeconfig from `certs generate-csr`, and a CA that can sign: finish it.
-        (None, Some(key), Some(_)) if problems.is_empty() => {
+        (None, Some(key), Some(signer)) if problems.is_empty() => {
             return Ok(KubeconfigAction::Finish {
                 key,
                 user: current.user_name,
+                signer,
             });
         }
         // kubelet.conf after kubelet-finalize: the kubelet's own rotating certificate file,
@@ -254,22 +260,14 @@ fn ensure_kubeconfig(
 ) -> Result<(), PkiError> {
     let ca = require_authority(spec, session, fx.fs(), CertName::Ca, &name.file_name())?;
     let path = name.path(spec);
-    let (key, user) = match plan_kubeconfig(spec, fx.fs(), name, &ca)? {
-        KubeconfigAction::Keep => return keep(fx, &path, Mode::PRIVATE),
-        KubeconfigAction::Create => (
-            session.keys().take()?,
-            name.client_profile(spec).common_name,
-        ),
-        KubeconfigAction::Finish { key, user } => (key, user),
-    };
-    let Some(ca_key) = &ca.key else {
-        // plan_kubeconfig refuses to sign for an external CA; this is not reached.
-        return Err(PkiError::Unsupported(format!(
-            "{}: the CA has no key to sign with",
-            path.display()
-        )));
-    };
     let profile = name.client_profile(spec);
+    let (key, user, ca_key) = match plan_kubeconfig(spec, fx.fs(), name, &ca)? {
+        KubeconfigAction::Keep => return keep(fx, &path, Mode::PRIVATE),
+        KubeconfigAction::Create { signer } => {
+            (session.keys().take()?, profile.common_name.clone(), signer)
+        }
+        KubeconfigAction::Finish { key, user, signer } => (key, user, signer),
+    };
     let cert = issue(&profile, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
     let kc = KubeConfig::with_client_cert(
         &spec.cluster_name,
