@@ -19,6 +19,7 @@ pub mod etcd;
 pub mod fingerprint;
 pub mod host;
 pub mod jws;
+pub mod kubeadm_output;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod kubelet_join;

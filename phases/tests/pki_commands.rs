@@ -6,8 +6,8 @@ use kubestrap_phases::certs::{
     RenewOutcome, RenewTarget, check_expiration, generate_csr, generate_csr_key_count, renew,
     renew_key_count,
 };
-use kubestrap_phases::config::short_human_duration;
 use kubestrap_phases::effects::Silent;
+use kubestrap_phases::kubeadm_output::short_human_duration;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
 use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::{Effects, HostFs};

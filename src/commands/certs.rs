@@ -4,11 +4,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use kubestrap_phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
-use kubestrap_phases::config::{CertificateKey, short_human_duration};
+use kubestrap_phases::config::CertificateKey;
+use kubestrap_phases::kubeadm_output::{self, short_human_duration};
 use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
 use serde::Serialize;
-use tabwriter::TabWriter;
 
 use super::pki;
 use crate::cli::{CertsCommand, GlobalArgs};
@@ -100,13 +100,11 @@ fn write_json(out: &mut impl Write, report: &ExpirationReport) -> std::io::Resul
     writeln!(out)
 }
 
-/// kubeadm's `certs check-expiration` tables, laid out by Go's tabwriter with kubeadm's
-/// settings (minimum width 10 including the padding of 3), so they line up column for column
-/// with kubeadm's: a missing file is a `!MISSING! <name>` row, an unreadable one
-/// `!INVALID! <name>` (kubeadm stops instead; the reason follows on stderr).
+/// kubeadm's `certs check-expiration` tables ([`kubeadm_output::table`]), column for column:
+/// a missing file is a `!MISSING! <name>` row, an unreadable one `!INVALID! <name>` (kubeadm
+/// stops instead; the reason follows on stderr).
 fn write_expiration_table(out: &mut impl Write, report: &ExpirationReport) -> std::io::Result<()> {
-    // The crate's minimum width excludes the padding; Go's includes it.
-    let mut tw = TabWriter::new(out).minwidth(10 - 3).padding(3);
+    let mut tw = kubeadm_output::table(out);
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let expires = |r: &ExpirationRow| {
         r.expiration_date.and_then(|t| {

@@ -11,7 +11,7 @@ use super::secret::{
     USAGE_PREFIX,
 };
 use crate::apiclient::{ApiClient, ApiError};
-use crate::config::short_human_duration;
+use crate::kubeadm_output::{self, OUTPUT_API_VERSION, short_human_duration};
 use crate::token::BootstrapTokenString;
 
 /// A token as stored in the cluster.
@@ -84,14 +84,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "<invalid>".into())
 }
 
-/// kubeadm's `token list` table, laid out by Go's tabwriter with kubeadm's settings (minimum
-/// width 10 including the padding of 3). The full tokens are shown: listing them for an admin
-/// is the point of the command.
+/// kubeadm's `token list` table ([`kubeadm_output::table`]). The full tokens are shown:
+/// listing them for an admin is the point of the command.
 pub fn render_table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
-    // The crate's minimum width excludes the padding; Go's includes it.
-    let mut tw = tabwriter::TabWriter::new(Vec::new())
-        .minwidth(10 - 3)
-        .padding(3);
+    let mut tw = kubeadm_output::table(Vec::new());
     let mut text = String::from("TOKEN\tTTL\tEXPIRES\tUSAGES\tDESCRIPTION\tEXTRA GROUPS\n");
     for t in tokens {
         let (ttl, expires) = match t.expires {
@@ -122,7 +118,7 @@ pub fn render_json(tokens: &[TokenInfo]) -> String {
     for t in tokens {
         let mut obj = serde_json::json!({
             "kind": "BootstrapToken",
-            "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
+            "apiVersion": OUTPUT_API_VERSION,
             "token": t.token.expose(),
             "usages": t.usages,
             "groups": t.groups,

@@ -16,8 +16,6 @@ use crate::pki::{
 
 /// `kind` of kubeadm's `certs check-expiration -o json|yaml` output.
 pub const EXPIRATION_KIND: &str = "CertificateExpirationInfo";
-/// `apiVersion` of that output: kubeadm's output API group, version v1alpha3.
-pub const OUTPUT_API_VERSION: &str = "output.kubeadm.k8s.io/v1alpha3";
 
 /// One certificate or CA of `certs check-expiration`: kubeadm's output `Certificate`
 /// (`output.kubeadm.k8s.io/v1alpha3`), field for field, so that scripts written against
@@ -167,7 +165,7 @@ pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
     certificate_authorities.sort_by(|a, b| a.name.cmp(&b.name));
     ExpirationReport {
         kind: EXPIRATION_KIND,
-        api_version: OUTPUT_API_VERSION,
+        api_version: crate::kubeadm_output::OUTPUT_API_VERSION,
         certificates,
         certificate_authorities,
     }
@@ -502,8 +500,6 @@ pub fn generate_csr(
 mod tests {
     use super::*;
 
-    /// apimachinery's `ShortHumanDuration`, which kubeadm's RESIDUAL TIME column uses: a
-    /// second of skew still reads `0s`, and days run up to a whole year.
     #[test]
     fn renew_targets_parse_like_kubeadm() {
         assert_eq!("all".parse(), Ok(RenewTarget::All));

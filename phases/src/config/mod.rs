@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 pub use crate::kubernetes_version::{DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError};
 pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, SubnetList};
 pub use build::DEFAULT_ETCD_DATA_DIR;
-pub use duration::{DurationError, GoDuration, short_human_duration};
+pub use duration::{DurationError, GoDuration};
 pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
 pub use values::{
