@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::kubestrap;
 
@@ -45,23 +45,6 @@ fn ks_ok(root: &Path, args: &[&str]) -> String {
     let (code, stdout, stderr) = ks(root, args);
     assert_eq!(code, Some(0), "kubestrap {args:?}:\n{stdout}\n{stderr}");
     stdout
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -188,8 +171,8 @@ fn external_ca_mode_names_every_missing_file_in_one_error() {
         );
     }
     assert_eq!(
-        files_under(&root.join("etc")),
-        [pki.join("ca.crt")],
+        common::files_under(&root.join("etc")),
+        [Path::new("kubernetes/pki/ca.crt")],
         "nothing written"
     );
 

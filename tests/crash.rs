@@ -118,7 +118,7 @@ fn check_file(root: &Path, rel: &Path) -> Option<String> {
 
 /// Files under the root that kubestrap writes (etcd's data and the stand-in's logs are not).
 fn kubestrap_files(root: &Path) -> Vec<PathBuf> {
-    bed::files_under(root)
+    common::files_under(root)
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/etcd") && !p.starts_with("var/log"))
         .collect()

@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bed::{
-    IGNORED_PREFLIGHT, files_under, kube_bin, kubectl_as as kubectl, register_node, stand_in,
-};
+use bed::{IGNORED_PREFLIGHT, ca_hash, kube_bin, kubectl_as as kubectl, register_node, stand_in};
 use common::{events, kubestrap};
 use kubestrap_phases::etcd::{EtcdClientTls, EtcdCluster};
 use kubestrap_phases::{HostFs, mark_control_plane};
@@ -101,13 +99,6 @@ fn first_control_plane(cp: &Path, scratch: &Path) -> (kubestrap_testbed::Runner,
     (runner, key)
 }
 
-fn ca_hash(cp: &Path) -> String {
-    let pem = std::fs::read(cp.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
-        .unwrap()
-        .to_string()
-}
-
 /// `kubestrap join IP1:PORT --control-plane …` of node cp2 on IP2.
 fn join_command(root: &Path, key: &str, hash: &str, output: &str) -> assert_cmd::Command {
     let mut cmd = join_command_without_key(root, hash, output);
@@ -178,7 +169,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         !e.contains(&wrong) && !e.contains(&key),
         "a key leaked: {e}"
     );
-    let left: Vec<PathBuf> = files_under(bad.path())
+    let left: Vec<PathBuf> = common::files_under(bad.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();
@@ -201,7 +192,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
             && e.contains("upload-certs"),
         "{e}"
     );
-    let left: Vec<PathBuf> = files_under(nokey.path())
+    let left: Vec<PathBuf> = common::files_under(nokey.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();
@@ -226,7 +217,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     ] {
         assert!(staged_etc.join(f).is_file(), "{f} not staged");
     }
-    let left: Vec<PathBuf> = files_under(dry.path())
+    let left: Vec<PathBuf> = common::files_under(dry.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();

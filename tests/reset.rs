@@ -46,7 +46,7 @@ fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, 
 
 /// Content of every file under the root, by relative path.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    bed::files_under(root)
+    common::files_under(root)
         .into_iter()
         .filter(|p| !p.starts_with("var/log"))
         .map(|p| {
@@ -183,7 +183,7 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
                 .contains("host's kubelet is not touched")
     }));
     // Nothing kubestrap wrote is left: only the test's own files and the stand-in's logs.
-    let left: Vec<PathBuf> = bed::files_under(&root)
+    let left: Vec<PathBuf> = common::files_under(&root)
         .into_iter()
         .filter(|p| !p.starts_with("var/log"))
         .collect();
@@ -342,8 +342,8 @@ fn reset_of_a_member_of_a_two_member_etcd_removes_it_from_the_cluster() {
         ["n1"],
         "the cluster no longer lists n2"
     );
-    assert!(bed::files_under(&b.join("var/lib/etcd")).is_empty());
-    assert!(bed::files_under(&b.join("etc/kubernetes")).is_empty());
+    assert!(common::files_under(&b.join("var/lib/etcd")).is_empty());
+    assert!(common::files_under(&b.join("etc/kubernetes")).is_empty());
 }
 
 /// `kubestrap reset` with text output: exit code, stdout, stderr.
@@ -438,7 +438,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
     for f in [&current, &dated] {
         assert!(outputs.contains(&f.to_str().unwrap()), "{f:?}: {outputs:?}");
     }
-    let before = bed::files_under(&worker);
+    let before = common::files_under(&worker);
     for f in [&current, &dated] {
         let rel = f.strip_prefix(&worker).unwrap();
         assert!(before.iter().any(|p| p == rel), "{rel:?}: {before:?}");
@@ -451,7 +451,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
         assert!(stdout.contains(f.to_str().unwrap()), "{f:?}:\n{stdout}");
     }
     assert_says_what_is_not_cleaned(&worker, &stdout);
-    assert_eq!(bed::files_under(&worker), before);
+    assert_eq!(common::files_under(&worker), before);
 
     let (code, ev, stderr) = reset(&worker, &["--force"], "");
     assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
@@ -473,7 +473,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
             && e["message"] == "nothing kubestrap wrote is left on this node"
     }));
     assert!(current.symlink_metadata().is_err(), "the symlink is gone");
-    assert_eq!(bed::files_under(&worker), Vec::<PathBuf>::new());
+    assert_eq!(common::files_under(&worker), Vec::<PathBuf>::new());
     // The control plane the worker joined is untouched.
     assert_eq!(bed::kubectl(&cp, &["get", "--raw", "/readyz"]).trim(), "ok");
     let (code, _, _) = reset(&cp, &["--force"], "");

@@ -185,27 +185,6 @@ pub fn register_node(
     })
 }
 
-/// Every file under `dir` (recursively), relative to it.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(base, &p, out);
-            } else {
-                out.push(p.strip_prefix(base).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 /// The pin of the node's CA, as `--discovery-token-ca-cert-hash` takes it.
 pub fn ca_hash(root: &Path) -> String {
     let pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
