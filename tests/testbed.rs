@@ -9,6 +9,8 @@
 
 mod bed;
 mod common;
+/// scripts/testbed/up and down themselves: what they remove, when they fail.
+mod testbed_scripts;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
