@@ -368,10 +368,16 @@ pub struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'f')]
     pub force: bool,
-    /// Where certificates are kept (under --root) [default: from the API server's manifest,
-    /// else /etc/kubernetes/pki].
+    /// Where certificates are kept (under --root); only the files the PKI phases make are
+    /// removed there [default: certificatesDir of --config, else of the cluster's
+    /// kubeadm-config (read with admin.conf), else /etc/kubernetes/pki].
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// A kubeadm configuration file whose ClusterConfiguration (certificatesDir,
+    /// etcd.local.dataDir) says where this node's certificates and etcd data are, when the
+    /// cluster cannot be asked.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// A phase tree's shape, for building `phase` subcommands.

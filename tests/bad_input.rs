@@ -19,6 +19,10 @@
 mod common;
 #[path = "../phases/tests/fake_apiserver/mod.rs"]
 mod fake_apiserver;
+/// Hostile input to `reset`: manifests, journals and symlinks pointing outside what init and
+/// join make.
+#[path = "bad_input/hostile_reset.rs"]
+mod hostile_reset;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

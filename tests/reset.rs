@@ -3,7 +3,10 @@
 //! kubestrap wrote and stops the control plane, and a fresh init afterwards works. A worker
 //! joined with `--tls-bootstrap builtin` is reset too, its kubelet client certificates (the
 //! dated pair and the `kubelet-client-current.pem` symlink) included. Text output, real and
-//! dry run, ends with what reset does not clean.
+//! dry run, ends with what reset does not clean; JSON output is only NDJSON on stdout. The
+//! real reset takes its certificates dir from the cluster's kubeadm-config and removes exactly
+//! what its dry run listed. Hostile inputs (paths out of the root) are in
+//! tests/bad_input/hostile_reset.rs.
 //!
 //! Addresses: 127.0.0.100 (init/reset/init), 127.0.0.104–105 (two-member etcd), 127.0.0.142
 //! (the worker's control plane, API port 16542).
@@ -19,7 +22,8 @@ use std::time::{Duration, Instant};
 use common::events;
 use serde_json::Value;
 
-fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, String) {
+/// `kubestrap reset -o json` on `root` with `stdin` as its input, as it finished.
+fn reset_output(root: &Path, extra: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubestrap"))
         .args(["reset", "-o", "json", "--root"])
@@ -36,7 +40,11 @@ fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, 
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, String) {
+    let out = reset_output(root, extra, stdin);
     (
         out.status.code(),
         events(&out.stdout),
@@ -121,8 +129,10 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
         .collect();
     for f in [
         "etc/kubernetes/manifests/kube-apiserver.yaml",
-        "etc/kubernetes/pki",
-        "var/lib/etcd",
+        "etc/kubernetes/pki/ca.key",
+        "etc/kubernetes/pki/etcd/ca.key",
+        "etc/kubernetes/pki/sa.pub",
+        "var/lib/etcd/member",
         "etc/kubernetes/kubelet.conf",
         "var/lib/kubestrap/init.json",
     ] {
@@ -130,6 +140,9 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
         assert!(would.contains(&f.to_str().unwrap()), "{f:?}: {would:?}");
     }
     assert!(result["not_cleaned"].to_string().contains("etc/cni/net.d"));
+    // The certificates dir came from the cluster's kubeadm-config, read with admin.conf.
+    assert_eq!(result["certificates_dir"]["from"], "cluster", "{result}");
+    assert_eq!(result["refused"], Value::Array(vec![]), "{result}");
     // etcd writes on its own while it runs: compare what kubestrap wrote.
     let kubestrap_files = |s: &BTreeMap<PathBuf, Vec<u8>>| -> BTreeMap<PathBuf, Vec<u8>> {
         s.iter()
@@ -175,6 +188,18 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
         "{result}"
     );
     assert_eq!(result["left"], Value::Array(vec![]));
+    assert_eq!(result["failed"], Value::Array(vec![]));
+    // What was removed is what the dry run listed.
+    let mut removed: Vec<&str> = result["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    removed.sort();
+    let mut planned = would.clone();
+    planned.sort();
+    assert_eq!(removed, planned);
     assert!(ev.iter().any(|e| {
         e["event"] == "progress"
             && e["message"]
@@ -513,4 +538,59 @@ fn text_reset_and_its_dry_run_say_what_reset_does_not_clean() {
             .is_err()
     );
     assert!(serving.exists(), "not init's or join's: kept");
+}
+
+/// Every line `reset -o json` prints on stdout is one JSON object (the confirmation prompt
+/// goes to stderr), real run and dry run alike, refusals and all; the result comes last.
+#[test]
+fn json_reset_prints_only_ndjson_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    let write = |rel: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    };
+    for f in [
+        "etc/kubernetes/admin.conf",
+        "etc/kubernetes/pki/ca.key",
+        "var/lib/etcd/member/wal/0.wal",
+    ] {
+        write(f);
+    }
+    // A journal record outside the documented set: refused, so the run fails (exit 1).
+    let record =
+        serde_json::json!({"phases": {"x": {"outputs": [{"path": dir.path().join("elsewhere")}]}}});
+    std::fs::write(dir.path().join("elsewhere"), "not reset's").unwrap();
+    std::fs::create_dir_all(root.join("var/lib/kubestrap")).unwrap();
+    std::fs::write(root.join("var/lib/kubestrap/init.json"), record.to_string()).unwrap();
+    // Exit codes: the dry run and the confirmed run fail on the refusal, the unconfirmed
+    // one is aborted, and the last finds a clean node (the journal went with the rest).
+    for (extra, stdin, code) in [
+        (&["--dry-run"][..], "", 1),
+        (&[][..], "n\n", 1),
+        (&[][..], "y\n", 1),
+        (&["--force"][..], "", 0),
+    ] {
+        let out = reset_output(&root, extra, stdin);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(!lines.is_empty(), "{extra:?} {stdin:?}: no output");
+        for line in &lines {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{extra:?} {stdin:?}: not JSON ({e}): {line:?}"));
+            assert!(v.is_object() && v["event"].is_string(), "{line}");
+        }
+        let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        assert_eq!(last["event"], "result", "{extra:?} {stdin:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{extra:?} {stdin:?}: {stdout}"
+        );
+    }
+    // The confirmed runs removed what is reset's and refused the record by name.
+    assert!(!root.join("etc/kubernetes/admin.conf").exists());
+    assert!(!root.join("var/lib/etcd/member").exists());
+    assert!(dir.path().join("elsewhere").exists());
 }

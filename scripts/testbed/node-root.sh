@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/testbed/up and scripts/testbed/down (not run): what makes a directory a
 # test-bed node root, so that `down --purge` deletes only what `up` made.
 #

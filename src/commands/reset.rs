@@ -19,6 +19,9 @@ use crate::output::{Event, EventSink, Format, RunResult, Status};
 use crate::workflows::fail_early;
 
 const WORKFLOW: &str = "reset";
+/// How long reading the cluster's kubeadm-config may take, retries included: a node whose API
+/// server is gone must still be reset quickly.
+const CLUSTER_CONFIG_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the kubelet gets to stop the static pods once their manifests are gone.
 const POD_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Each etcd membership call.
@@ -32,8 +35,24 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
         Ok(r) => r,
         Err(e) => return fail_early(events, WORKFLOW, format!("--root: {e}"), None),
     };
-    let opts = ResetOptions {
+    let config_file = match &args.config {
+        Some(path) => match reset::load_config_file(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                return fail_early(
+                    events,
+                    WORKFLOW,
+                    e,
+                    Some("give the kubeadm configuration file init or join used (its ClusterConfiguration is read)".into()),
+                );
+            }
+        },
+        None => None,
+    };
+    let mut opts = ResetOptions {
         cert_dir: args.cert_dir.clone(),
+        config_file,
+        cluster: None,
     };
     let mut run = Run {
         events,
@@ -42,10 +61,44 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
     };
 
     let inv = run.phase("preflight", |run| {
+        match reset::cluster_configuration(&root, CLUSTER_CONFIG_TIMEOUT) {
+            Ok(cluster) => opts.cluster = cluster,
+            Err(e) => run.warn(
+                "preflight",
+                &format!(
+                    "cannot read the cluster's ClusterConfiguration ({e}); the certificates and etcd data dirs come from --cert-dir, --config or the defaults"
+                ),
+            ),
+        }
         let inv = reset::inventory(&root, &opts);
         for w in &inv.warnings {
             run.warn("preflight", w);
         }
+        run.progress(
+            "preflight",
+            format!(
+                "certificates dir {} ({})",
+                inv.cert_dir.path.display(),
+                inv.cert_dir.from
+            ),
+        );
+        match &inv.etcd_data_dir {
+            Some(d) => run.progress(
+                "preflight",
+                format!("etcd data dir {} ({})", d.path.display(), d.from),
+            ),
+            None => run.progress(
+                "preflight",
+                "etcd is external in the configuration: no etcd data on this node",
+            ),
+        }
+        for r in &inv.refused {
+            run.warn("preflight", &format!("will not remove {r}"));
+        }
+        run.extra.insert("certificates_dir".into(), json!(inv.cert_dir));
+        run.extra
+            .insert("etcd_data_dir".into(), json!(inv.etcd_data_dir));
+        run.extra.insert("refused".into(), json!(inv.refused));
         Ok(inv)
     });
     let Ok(inv) = inv else {
@@ -81,7 +134,17 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
         }
     }
 
-    let cleaned = run.phase("cleanup-node", |run| run.cleanup(&inv, &root));
+    let cleaned = run.phase("cleanup-node", |run| {
+        let done = run.cleanup(&inv, &root);
+        // Refused targets fail the phase after everything else was done: the node is as
+        // clean as reset may make it, and the error names what it would not touch.
+        match (done, refusal(&inv)) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(refused)) => Err(refused),
+            (Err(failed), None) => Err(failed),
+            (Err(failed), Some(refused)) => Err(format!("{failed}; {refused}")),
+        }
+    });
     let verified = run.phase("verify", |run| run.verify(&inv, &opts));
     let status = if cleaned.is_ok() && verified.is_ok() {
         Status::Success
@@ -202,7 +265,7 @@ impl Run<'_> {
         let would: Vec<Value> = inv
             .targets
             .iter()
-            .map(|t| json!({ "path": t.path, "kind": t.kind, "contents_only": t.kind.is_dir() }))
+            .map(|t| json!({ "path": t.path, "kind": t.kind }))
             .collect();
         self.extra
             .insert("would_remove".into(), Value::Array(would));
@@ -220,11 +283,17 @@ impl Run<'_> {
         if self.text {
             println!("[dry-run] reset would remove:");
             for t in &inv.targets {
-                let what = if t.kind.is_dir() { " (contents)" } else { "" };
+                let what = if t.kind.is_dir() { " (directory)" } else { "" };
                 println!("  {}{what}", t.path.display());
             }
             if inv.targets.is_empty() {
                 println!("  nothing: no file kubestrap writes is on this node");
+            }
+            if !inv.refused.is_empty() {
+                println!("[dry-run] reset would refuse to remove:");
+                for r in &inv.refused {
+                    println!("  {r}");
+                }
             }
             if let Some(etcd) = &inv.etcd {
                 println!(
@@ -235,14 +304,27 @@ impl Run<'_> {
             // What a real reset would leave, as a real reset says it at its end.
             print_not_cleaned(&inv.root);
         }
+        // A dry run fails as the real reset would: what it refuses is named in the error.
+        let refused = refusal(inv);
+        if let Some(message) = &refused {
+            self.events.emit(Event::Error {
+                phase: Some("cleanup-node".into()),
+                message: message.clone(),
+                hint: Some(REFUSAL_HINT.into()),
+            });
+        }
+        let (status, code) = match refused {
+            None => (Status::Success, ExitCode::SUCCESS),
+            Some(_) => (Status::Failed, ExitCode::FAILURE),
+        };
         if self.text {
             // The text sink's dry-run summary lists files to be written; reset's plan is the
             // list above.
             eprintln!("reset (dry run) finished: nothing was removed");
-            return ExitCode::SUCCESS;
+            return code;
         }
         self.events.emit(Event::Result(RunResult {
-            status: Status::Success,
+            status,
             workflow: WORKFLOW.into(),
             dry_run: true,
             staging_dir: None,
@@ -251,7 +333,7 @@ impl Run<'_> {
             api_objects: Vec::new(),
             extra: self.extra,
         }));
-        ExitCode::SUCCESS
+        code
     }
 
     /// Failures here are warnings, as in kubeadm: a node whose etcd is already gone must
@@ -297,10 +379,7 @@ impl Run<'_> {
 
     fn cleanup(&mut self, inv: &Inventory, root: &NodeRoot) -> Result<(), String> {
         const PHASE: &str = "cleanup-node";
-        let mut errors: Vec<String> = reset::remove_manifests(inv)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let mut done = reset::remove_manifests(inv);
         if !inv.listeners.is_empty() {
             self.progress(
                 PHASE,
@@ -333,16 +412,23 @@ impl Run<'_> {
                 ),
             );
         }
-        errors.extend(reset::remove_the_rest(inv).iter().map(ToString::to_string));
-        let removed: Vec<&PathBuf> = inv.targets.iter().map(|t| &t.path).collect();
-        for t in &inv.targets {
-            let what = if t.kind.is_dir() { " (contents)" } else { "" };
+        done.extend(reset::remove_the_rest(inv));
+        for t in &done.removed {
+            let what = if t.kind.is_dir() { " (directory)" } else { "" };
             self.progress(PHASE, format!("removed {}{what}", t.path.display()));
         }
+        let removed: Vec<&PathBuf> = done.removed.iter().map(|t| &t.path).collect();
         self.extra.insert("removed".into(), json!(removed));
-        if errors.is_empty() {
+        let failed: Vec<Value> = done
+            .failed
+            .iter()
+            .map(|e| json!({ "path": e.path, "error": e.source.to_string() }))
+            .collect();
+        self.extra.insert("failed".into(), Value::Array(failed));
+        if done.failed.is_empty() {
             Ok(())
         } else {
+            let errors: Vec<String> = done.failed.iter().map(ToString::to_string).collect();
             Err(format!("cannot remove: {}", errors.join("; ")))
         }
     }
@@ -367,6 +453,22 @@ impl Run<'_> {
             Err(format!("still there after reset: {}", names.join(", ")))
         }
     }
+}
+
+/// What to do about refused paths.
+const REFUSAL_HINT: &str = "reset deletes only what init and join make, inside --root (docs/reset.md lists it); remove or fix the refused paths yourself, or point reset at the right directories with --cert-dir or --config";
+
+/// The error naming every path reset refused, if any.
+fn refusal(inv: &Inventory) -> Option<String> {
+    if inv.refused.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = inv.refused.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "refused to remove {} path(s) that are not what init or join made: {}",
+        inv.refused.len(),
+        each.join("; ")
+    ))
 }
 
 /// kubeadm's closing notes on what reset does not clean, after a blank line (text output).

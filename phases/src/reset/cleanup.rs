@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,78 +11,115 @@ use crate::host::{FsError, NodeRoot};
 
 use super::inventory::{Inventory, Target, TargetKind};
 
-/// Removes a file (or symlink); a file already gone is not an error.
+/// What a removal came to, target by target: `removed` lists only what was there and is gone
+/// now; `failed` each target that could not be removed, with the error.
+#[derive(Debug, Default)]
+pub struct Removal {
+    pub removed: Vec<Target>,
+    pub failed: Vec<FsError>,
+}
+
+impl Removal {
+    /// Adds what another removal did.
+    pub fn extend(&mut self, other: Removal) {
+        self.removed.extend(other.removed);
+        self.failed.extend(other.failed);
+    }
+}
+
+fn at(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {
+    move |source| FsError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Removes a file (or symlink, as itself); `Ok(false)` when it was already gone.
 fn remove_file(path: &Path) -> Result<bool, FsError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(FsError {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(e) => Err(at(path)(e)),
     }
 }
 
-/// Removes everything inside `dir`, keeping `dir` itself (it may be a mount point).
-fn clean_dir(dir: &Path) -> Result<(), FsError> {
-    let at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FsError { path, source }
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+/// Removes the directory `dir` and everything in it, on `dir`'s own filesystem only: a
+/// symlink is removed as a link (never followed), and a directory on another device (a mount
+/// point inside) stops the removal with an error instead of being emptied.
+fn remove_tree(dir: &Path) -> Result<bool, FsError> {
+    let md = match std::fs::symlink_metadata(dir) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(at(dir)(e)),
     };
-    for entry in entries {
-        let entry = entry.map_err(at(dir))?;
-        let path = entry.path();
-        // file_type does not follow symlinks: a link to a directory is removed, not walked.
-        let is_dir = entry.file_type().map_err(at(&path))?.is_dir();
-        if is_dir {
-            std::fs::remove_dir_all(&path).map_err(at(&path))?;
-        } else {
-            remove_file(&path)?;
+    fn walk(dir: &Path, dev: u64) -> Result<(), FsError> {
+        for entry in std::fs::read_dir(dir).map_err(at(dir))? {
+            let entry = entry.map_err(at(dir))?;
+            let path = entry.path();
+            // symlink_metadata does not follow: a link to a directory is removed, not walked.
+            let md = std::fs::symlink_metadata(&path).map_err(at(&path))?;
+            if md.is_dir() {
+                if md.dev() != dev {
+                    return Err(at(&path)(io::Error::other(
+                        "a mount point: reset does not remove what is on another filesystem",
+                    )));
+                }
+                walk(&path, dev)?;
+            } else {
+                remove_file(&path)?;
+            }
+        }
+        std::fs::remove_dir(dir).map_err(at(dir))
+    }
+    if !md.is_dir() {
+        return Err(at(dir)(io::Error::other("not a directory")));
+    }
+    walk(dir, md.dev()).map(|()| true)
+}
+
+/// Removes one target: a file (a symlink as itself), or etcd's `member/` directory.
+pub fn remove(target: &Target) -> Result<bool, FsError> {
+    if target.kind.is_dir() {
+        remove_tree(&target.path)
+    } else {
+        remove_file(&target.path)
+    }
+}
+
+/// Whether a target is still there.
+pub fn remains(target: &Target) -> bool {
+    target.path.symlink_metadata().is_ok()
+}
+
+fn remove_all<'a>(targets: impl Iterator<Item = &'a Target>) -> Removal {
+    let mut out = Removal::default();
+    for t in targets {
+        match remove(t) {
+            Ok(true) => out.removed.push(t.clone()),
+            Ok(false) => {}
+            Err(e) => out.failed.push(e),
         }
     }
-    Ok(())
+    out
 }
 
-/// Removes one target: a file, or a directory's content.
-pub fn remove(target: &Target) -> Result<(), FsError> {
-    if target.kind.is_dir() {
-        clean_dir(&target.path)
-    } else {
-        remove_file(&target.path).map(drop)
-    }
-}
-
-/// Whether a target is still (partly) there.
-pub fn remains(target: &Target) -> bool {
-    if target.kind.is_dir() {
-        std::fs::read_dir(&target.path).is_ok_and(|mut d| d.next().is_some())
-    } else {
-        target.path.symlink_metadata().is_ok()
-    }
-}
-
-/// Removes the static-pod manifests, so the kubelet stops their pods. Returns the errors.
-pub fn remove_manifests(inv: &Inventory) -> Vec<FsError> {
-    inv.targets
-        .iter()
-        .filter(|t| t.kind == TargetKind::StaticPodManifest)
-        .filter_map(|t| remove(t).err())
-        .collect()
+/// Removes the static-pod manifests, so the kubelet stops their pods.
+pub fn remove_manifests(inv: &Inventory) -> Removal {
+    remove_all(
+        inv.targets
+            .iter()
+            .filter(|t| t.kind == TargetKind::StaticPodManifest),
+    )
 }
 
 /// Removes every target except the manifests (see [`remove_manifests`]), journals last, so
 /// an interrupted reset can be run again and finds what it has not removed yet.
-pub fn remove_the_rest(inv: &Inventory) -> Vec<FsError> {
-    inv.targets
-        .iter()
-        .filter(|t| t.kind != TargetKind::StaticPodManifest)
-        .filter_map(|t| remove(t).err())
-        .collect()
+pub fn remove_the_rest(inv: &Inventory) -> Removal {
+    remove_all(
+        inv.targets
+            .iter()
+            .filter(|t| t.kind != TargetKind::StaticPodManifest),
+    )
 }
 
 /// How long a pod gets after its ports closed to finish writing.
@@ -143,7 +181,8 @@ pub fn not_cleaned(root: &NodeRoot) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::inventory::{ResetOptions, inventory};
+    use super::super::configured::ResetOptions;
+    use super::super::inventory::inventory;
     use super::*;
 
     #[test]
@@ -182,8 +221,9 @@ mod tests {
             [
                 TargetKind::StaticPodManifest,
                 TargetKind::Kubeconfig,
-                TargetKind::CertificatesDir,
-                TargetKind::EtcdDataDir,
+                TargetKind::Certificate,
+                TargetKind::Certificate,
+                TargetKind::EtcdMember,
                 TargetKind::RecordedFile,
                 TargetKind::TempFile,
                 TargetKind::Journal,
@@ -192,12 +232,16 @@ mod tests {
             inv.targets
         );
         assert!(
-            inv.warnings.iter().any(|w| w.contains("/etc/passwd")),
+            inv.refused
+                .iter()
+                .any(|r| r.path == Path::new("/etc/passwd")),
             "{:?}",
-            inv.warnings
+            inv.refused
         );
-        assert!(remove_manifests(&inv).is_empty());
-        assert!(remove_the_rest(&inv).is_empty());
+        let mut done = remove_manifests(&inv);
+        done.extend(remove_the_rest(&inv));
+        assert!(done.failed.is_empty(), "{:?}", done.failed);
+        assert_eq!(done.removed, inv.targets, "each removed, once");
         assert!(leftovers(&inv).is_empty());
         assert!(pki.is_dir() && root.resolve("/var/lib/etcd").is_dir());
         assert!(manifests.join("other.yaml").exists(), "not ours: kept");
@@ -207,6 +251,43 @@ mod tests {
                 .targets
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn removal_reports_only_what_it_removed_and_each_failure_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().join("there");
+        std::fs::write(&there, "x").unwrap();
+        // A "file" target that is a non-empty directory cannot be removed as a file.
+        let stuck = dir.path().join("stuck");
+        std::fs::create_dir_all(stuck.join("inside")).unwrap();
+        let file = |path: &Path| Target {
+            path: path.to_path_buf(),
+            kind: TargetKind::Kubeconfig,
+        };
+        let targets = [file(&there), file(&dir.path().join("gone")), file(&stuck)];
+        let done = remove_all(targets.iter());
+        assert_eq!(done.removed, [file(&there)]);
+        assert_eq!(done.failed.len(), 1);
+        assert_eq!(done.failed[0].path, stuck);
+        assert!(stuck.is_dir());
+    }
+
+    #[test]
+    fn a_tree_is_removed_without_following_its_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        let member = dir.path().join("etcd/member");
+        std::fs::create_dir_all(member.join("wal")).unwrap();
+        std::fs::write(member.join("wal/0.wal"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, member.join("snap")).unwrap();
+        std::os::unix::fs::symlink(outside.join("keep"), member.join("wal/link")).unwrap();
+        assert!(remove_tree(&member).unwrap());
+        assert!(!member.exists());
+        assert!(outside.join("keep").exists(), "a link's target is kept");
+        assert!(!remove_tree(&member).unwrap());
     }
 
     #[test]

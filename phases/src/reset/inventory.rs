@@ -1,16 +1,21 @@
-//! What init and join left on this node, found from the node itself: the well-known kubeadm
-//! paths, what the static-pod manifests say (certificates dir, etcd data dir, endpoints) and
-//! every file the journals record. Nothing outside the node root is ever a target.
+//! What init and join left on this node, found from the node itself and its configuration:
+//! the well-known kubeadm paths, the certificates the PKI phases make in the configured
+//! certificates dir, etcd's `member/` in the configured data dir, and every file the
+//! journals record in kubestrap's own directories. Each target goes through the
+//! [`Gate`](super::containment::Gate) first; what it refuses, or what is not one of those
+//! files, is listed as [`Refused`] by name and left alone.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::host::{NodeRoot, TEMP_PREFIX};
+use crate::pki::CertName;
 use crate::static_pod::Pod;
 
+use super::configured::{ConfiguredDir, ResetOptions};
+use super::containment::{Gate, RefusalReason, Refused};
 use super::etcd_member::ThisMember;
 use crate::etcd::EtcdClientTls;
-
 /// Static-pod manifests kubestrap writes, by file name.
 pub const MANIFESTS: [&str; 4] = [
     "etcd.yaml",
@@ -82,8 +87,19 @@ pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const JOURNAL_DIR: &str = "/var/lib/kubestrap";
-pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
-pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
+/// etcd's own layout in its data dir: reset removes this directory and nothing else there.
+pub const ETCD_MEMBER_DIR: &str = "member";
+
+/// The files the PKI phases make in the certificates dir (relative to it): each
+/// certificate's `.crt` and `.key` (`etcd/` ones included) and the service-account key pair.
+pub fn certificate_files() -> Vec<String> {
+    let mut files: Vec<String> = CertName::ALL
+        .iter()
+        .flat_map(|c| ["crt", "key"].map(|ext| format!("{}.{ext}", c.file_base())))
+        .collect();
+    files.extend(["sa.key".to_string(), "sa.pub".to_string()]);
+    files
+}
 
 /// What a target is, for the listing and the order of removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -92,10 +108,11 @@ pub enum TargetKind {
     StaticPodManifest,
     Kubeconfig,
     KubeletFile,
-    /// The certificates dir: its content goes, the directory stays (it may be a mount).
-    CertificatesDir,
-    /// etcd's data dir: its content goes, the directory stays (often its own volume).
-    EtcdDataDir,
+    /// A file the PKI phases make in the certificates dir (the directory itself stays).
+    Certificate,
+    /// etcd's `member/` directory in the configured data dir, removed whole (the data dir
+    /// itself stays: it is often its own volume).
+    EtcdMember,
     /// A file a journal records that none of the above covers.
     RecordedFile,
     /// A temporary file of an interrupted atomic write.
@@ -104,13 +121,13 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
-    /// Whether the target is a directory whose content is removed.
+    /// Whether the target is a directory removed with its content.
     pub fn is_dir(self) -> bool {
-        matches!(self, Self::CertificatesDir | Self::EtcdDataDir)
+        matches!(self, Self::EtcdMember)
     }
 }
 
-/// One thing reset removes.
+/// One thing reset removes: its path resolved (no `..`, no symlink above it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Target {
     pub path: PathBuf,
@@ -131,20 +148,18 @@ pub struct Inventory {
     pub root: NodeRoot,
     /// Existing targets, manifests first, journals last.
     pub targets: Vec<Target>,
+    /// What inputs named that reset will not delete, by name and why.
+    pub refused: Vec<Refused>,
+    /// The certificates dir and where it came from.
+    pub cert_dir: ConfiguredDir,
+    /// etcd's data dir and where it came from; `None` for an external etcd.
+    pub etcd_data_dir: Option<ConfiguredDir>,
     /// Present when this node runs a local etcd member.
     pub etcd: Option<LocalEtcd>,
     /// Where the static pods listen, to tell when they have stopped.
     pub listeners: Vec<SocketAddr>,
     /// Things found that reset will not act on, and why.
     pub warnings: Vec<String>,
-}
-
-/// How the user pointed reset at the node.
-#[derive(Debug, Clone, Default)]
-pub struct ResetOptions {
-    /// `--cert-dir` (logical); otherwise taken from the API server's manifest, else
-    /// /etc/kubernetes/pki.
-    pub cert_dir: Option<PathBuf>,
 }
 
 /// `--name=value` of a manifest's command.
@@ -174,35 +189,6 @@ fn read_manifest(path: &Path, warnings: &mut Vec<String>) -> Option<Pod> {
 fn socket_of(url: &str) -> Option<SocketAddr> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next()?.parse().ok()
-}
-
-/// Directories whose content reset must never wipe, whatever a manifest says.
-const PROTECTED: [&str; 10] = [
-    "/",
-    "/etc",
-    "/var",
-    "/var/lib",
-    "/usr",
-    "/home",
-    "/root",
-    "/boot",
-    "/opt",
-    "/etc/kubernetes",
-];
-
-/// A path a manifest names, accepted only under the root and outside the protected dirs.
-fn under_root(root: &NodeRoot, path: &Path, what: &str, warnings: &mut Vec<String>) -> bool {
-    let ok = path.is_absolute()
-        && path.starts_with(root.as_path())
-        && !PROTECTED.iter().any(|p| root.resolve(p) == path);
-    if !ok {
-        warnings.push(format!(
-            "{what} {} is outside the node root {} or a system directory: left alone",
-            path.display(),
-            root.as_path().display()
-        ));
-    }
-    ok
 }
 
 /// Every file path a journal under `dir` records as written (its phases' `outputs`).
@@ -263,26 +249,110 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Looks at the node under `root` and lists what reset would remove; reads only.
+/// The directories init and join write in, resolved through the gate (`None`: the directory
+/// leads out of the root, so nothing in it is a target).
+struct Places {
+    manifests: Option<PathBuf>,
+    kubernetes: Option<PathBuf>,
+    kubelet: Option<PathBuf>,
+    kubelet_pki: Option<PathBuf>,
+    journals: Option<PathBuf>,
+    /// The certificates dir and its `etcd/`.
+    certs: [Option<PathBuf>; 2],
+}
+
+impl Places {
+    /// Whether a journal may name a file at `resolved`: one directly in one of these
+    /// directories (a stale or edited record must not make reset delete anything else).
+    fn holds(&self, resolved: &Path) -> bool {
+        let Some(parent) = resolved.parent() else {
+            return false;
+        };
+        self.all().any(|d| d == parent)
+    }
+
+    /// Every directory that resolved inside the root.
+    fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        [
+            &self.manifests,
+            &self.kubernetes,
+            &self.kubelet,
+            &self.kubelet_pki,
+            &self.journals,
+            &self.certs[0],
+            &self.certs[1],
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// Collects targets and refusals, each path vetted by the gate once.
+struct Collector<'a> {
+    gate: &'a Gate,
+    targets: Vec<Target>,
+    refused: Vec<Refused>,
+}
+
+impl Collector<'_> {
+    fn refuse(&mut self, path: &Path, source: &str, reason: RefusalReason) {
+        if !self.refused.iter().any(|r| r.path == path) {
+            self.refused.push(Refused {
+                path: path.to_path_buf(),
+                source: source.to_string(),
+                reason,
+            });
+        }
+    }
+
+    /// Adds `path` if it exists and the gate lets it through (and `allowed` agrees, given
+    /// its resolved form); refuses it by name otherwise.
+    fn add(
+        &mut self,
+        path: &Path,
+        kind: TargetKind,
+        source: &str,
+        allowed: impl FnOnce(&Path) -> bool,
+    ) {
+        if path.symlink_metadata().is_err() {
+            return;
+        }
+        match self.gate.vet(path, false) {
+            Ok(resolved) if allowed(&resolved) => {
+                if !self.targets.iter().any(|t| t.path == resolved) {
+                    self.targets.push(Target {
+                        path: resolved,
+                        kind,
+                    });
+                }
+            }
+            Ok(resolved) => self.refuse(path, source, RefusalReason::NotInitsOrJoins { resolved }),
+            Err(reason) => self.refuse(path, source, reason),
+        }
+    }
+
+    /// A directory to look in: resolved, or refused by name when it leads out of the root.
+    fn place(&mut self, dir: &Path, source: &str) -> Option<PathBuf> {
+        match self.gate.resolve(dir, true) {
+            Ok(d) => Some(d),
+            Err(reason) => {
+                self.refuse(dir, source, reason);
+                None
+            }
+        }
+    }
+}
+
+/// Looks at the node under `root` and lists what reset would remove and what it refuses;
+/// reads only.
 pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
     let mut warnings = Vec::new();
+    let gate = Gate::new(root);
     let manifests_dir = root.resolve(MANIFESTS_DIR);
     let apiserver = read_manifest(&manifests_dir.join("kube-apiserver.yaml"), &mut warnings);
     let etcd_pod = read_manifest(&manifests_dir.join("etcd.yaml"), &mut warnings);
-
-    let cert_dir = match &opts.cert_dir {
-        Some(dir) => root.resolve(dir),
-        None => apiserver
-            .as_ref()
-            .and_then(|p| flag(p, "client-ca-file"))
-            .and_then(|ca| Path::new(ca).parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| root.resolve(DEFAULT_CERT_DIR)),
-    };
-    let data_dir = etcd_pod
-        .as_ref()
-        .and_then(|p| flag(p, "data-dir"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.resolve(DEFAULT_ETCD_DATA_DIR));
+    let cert_dir = opts.cert_dir(root);
+    let etcd_data_dir = opts.etcd_data_dir(root);
 
     let mut listeners = Vec::new();
     if let Some(pod) = &apiserver
@@ -306,13 +376,13 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             listeners.extend(listen.split(',').filter_map(socket_of));
         }
         // The API server's own etcd client credentials, as kubeadm uses; from its manifest
-        // when there is one.
+        // when there is one. Only read, never deleted.
         let from_apiserver = |name: &str, default: &str| {
             apiserver
                 .as_ref()
                 .and_then(|p| flag(p, name))
                 .map(PathBuf::from)
-                .unwrap_or_else(|| cert_dir.join(default))
+                .unwrap_or_else(|| cert_dir.path.join(default))
         };
         Some(LocalEtcd {
             member: ThisMember {
@@ -359,98 +429,184 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
     listeners.sort();
     listeners.dedup();
 
-    let mut targets: Vec<Target> = Vec::new();
-    let add = |path: PathBuf, kind: TargetKind, targets: &mut Vec<Target>| {
-        if !targets.iter().any(|t| t.path == path) {
-            targets.push(Target { path, kind });
+    let mut c = Collector {
+        gate: &gate,
+        targets: Vec::new(),
+        refused: Vec::new(),
+    };
+    let cert_source = format!("certificates dir, {}", cert_dir.from);
+    let cert_place = match gate.vet(&cert_dir.path, true) {
+        Ok(d) => Some(d),
+        Err(reason) => {
+            // Nothing is there to refuse when the directory does not exist.
+            if cert_dir.path.symlink_metadata().is_ok() {
+                c.refuse(&cert_dir.path, &cert_source, reason);
+            }
+            None
         }
     };
+    let places = Places {
+        manifests: c.place(&manifests_dir, "static-pod manifests dir"),
+        kubernetes: c.place(&root.resolve(KUBERNETES_DIR), "kubeconfigs dir"),
+        kubelet: c.place(&root.resolve(KUBELET_DIR), "kubelet dir"),
+        kubelet_pki: c.place(&root.resolve(KUBELET_PKI_DIR), "kubelet certificates dir"),
+        journals: c.place(&root.resolve(JOURNAL_DIR), "journal dir"),
+        certs: [
+            cert_place.clone(),
+            cert_place.as_ref().map(|d| d.join("etcd")),
+        ],
+    };
+    let in_dir = |dir: &Option<PathBuf>| {
+        let dir = dir.clone();
+        move |resolved: &Path| dir.is_some() && resolved.parent() == dir.as_deref()
+    };
+
     for name in MANIFESTS {
-        add(
-            manifests_dir.join(name),
+        let path = manifests_dir.join(name);
+        c.add(
+            &path,
             TargetKind::StaticPodManifest,
-            &mut targets,
+            "static-pod manifest",
+            in_dir(&places.manifests),
         );
     }
     let kubernetes_dir = root.resolve(KUBERNETES_DIR);
     for name in KUBECONFIGS {
-        add(
-            kubernetes_dir.join(name),
+        c.add(
+            &kubernetes_dir.join(name),
             TargetKind::Kubeconfig,
-            &mut targets,
+            "kubeconfig",
+            in_dir(&places.kubernetes),
         );
     }
     let kubelet_dir = root.resolve(KUBELET_DIR);
     for name in KUBELET_FILES {
-        add(
-            kubelet_dir.join(name),
+        c.add(
+            &kubelet_dir.join(name),
             TargetKind::KubeletFile,
-            &mut targets,
+            "kubelet file",
+            in_dir(&places.kubelet),
         );
     }
-    let kubelet_pki = root.resolve(KUBELET_PKI_DIR);
-    for cert in kubelet_client_certs(&kubelet_pki) {
-        add(cert, TargetKind::KubeletFile, &mut targets);
+    if let Some(pki) = &places.kubelet_pki {
+        for cert in kubelet_client_certs(pki) {
+            c.add(
+                &cert,
+                TargetKind::KubeletFile,
+                "kubelet client certificate",
+                in_dir(&places.kubelet_pki),
+            );
+        }
     }
-    if under_root(root, &cert_dir, "certificates dir", &mut warnings) {
-        add(cert_dir.clone(), TargetKind::CertificatesDir, &mut targets);
+    if let Some(dir) = &cert_place {
+        for file in certificate_files() {
+            let path = dir.join(&file);
+            let parent = path.parent().map(Path::to_path_buf);
+            c.add(
+                &path,
+                TargetKind::Certificate,
+                &cert_source,
+                in_dir(&parent),
+            );
+        }
     }
-    if under_root(root, &data_dir, "etcd data dir", &mut warnings) {
-        add(data_dir.clone(), TargetKind::EtcdDataDir, &mut targets);
+
+    if let Some(data) = &etcd_data_dir {
+        etcd_member(&mut c, data, etcd_pod.as_ref());
     }
-    let journal_dir = root.resolve(JOURNAL_DIR);
-    let (journals, outputs) = recorded_outputs(&journal_dir, &mut warnings);
+
+    let (journals, outputs) = match &places.journals {
+        Some(dir) => recorded_outputs(dir, &mut warnings),
+        None => (Vec::new(), Vec::new()),
+    };
     for out in outputs {
-        let covered = targets
-            .iter()
-            .any(|t| t.kind.is_dir() && out.starts_with(&t.path));
-        if covered || !under_root(root, &out, "recorded file", &mut warnings) {
-            continue;
-        }
-        // A journal is trusted only for files in kubestrap's own directories: a stale or
-        // edited record must not make reset delete anything else on the host.
-        let ours = [&kubernetes_dir, &kubelet_dir, &journal_dir, &cert_dir]
-            .iter()
-            .any(|d| out.starts_with(d));
-        if !ours {
-            warnings.push(format!(
-                "recorded file {} is outside /etc/kubernetes, /var/lib/kubelet and the certificates dir: left alone",
-                out.display()
-            ));
-            continue;
-        }
-        add(out, TargetKind::RecordedFile, &mut targets);
+        c.add(&out, TargetKind::RecordedFile, "journal record", |r| {
+            places.holds(r)
+        });
     }
-    for dir in [
-        &manifests_dir,
-        &kubernetes_dir,
-        &kubelet_dir,
-        &kubelet_pki,
-        &journal_dir,
-    ] {
+    for dir in places.all() {
         for tmp in temp_files(dir) {
-            add(tmp, TargetKind::TempFile, &mut targets);
+            c.add(
+                &tmp,
+                TargetKind::TempFile,
+                "temporary file",
+                in_dir(&Some(dir.clone())),
+            );
         }
     }
     for j in journals {
-        add(j, TargetKind::Journal, &mut targets);
+        c.add(&j, TargetKind::Journal, "journal", in_dir(&places.journals));
     }
-    // Only what is there; a stable order with the manifests first and journals last.
-    targets.retain(|t| {
-        if t.kind.is_dir() {
-            std::fs::read_dir(&t.path).is_ok_and(|mut d| d.next().is_some())
-        } else {
-            t.path.symlink_metadata().is_ok()
-        }
-    });
+    let Collector {
+        mut targets,
+        refused,
+        ..
+    } = c;
+    // A stable order with the manifests first and journals last.
     targets.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
 
     Inventory {
         root: root.clone(),
         targets,
+        refused,
+        cert_dir,
+        etcd_data_dir,
         etcd,
         listeners,
         warnings,
+    }
+}
+
+/// etcd's data: `member/` of the configured data dir, when it has etcd's layout. A manifest
+/// whose `--data-dir` is another directory is refused by name (kubeadm trusts the manifest
+/// when it has no configuration; kubestrap trusts only the configuration).
+fn etcd_member(c: &mut Collector<'_>, data: &ConfiguredDir, pod: Option<&Pod>) {
+    let source = format!("etcd data dir, {}", data.from);
+    let configured = match c.gate.vet(&data.path, true) {
+        Ok(d) => Some(d),
+        Err(reason) => {
+            if data.path.symlink_metadata().is_ok() {
+                c.refuse(&data.path, &source, reason);
+            }
+            None
+        }
+    };
+    if let Some(named) = pod.and_then(|p| flag(p, "data-dir")) {
+        let named = Path::new(named);
+        match c.gate.vet(named, true) {
+            Err(reason) => c.refuse(named, "etcd manifest --data-dir", reason),
+            Ok(resolved) if Some(&resolved) != configured.as_ref() => c.refuse(
+                named,
+                "etcd manifest --data-dir",
+                RefusalReason::NotConfiguredDataDir {
+                    configured: data.path.clone(),
+                    from: data.from.to_string(),
+                },
+            ),
+            Ok(_) => {}
+        }
+    }
+    let Some(dir) = configured else {
+        return;
+    };
+    let member = dir.join(ETCD_MEMBER_DIR);
+    let is_real_dir = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.is_dir());
+    if is_real_dir(&member)
+        && (is_real_dir(&member.join("wal")) || is_real_dir(&member.join("snap")))
+    {
+        match c.gate.vet(&member, false) {
+            Ok(resolved) => c.targets.push(Target {
+                path: resolved,
+                kind: TargetKind::EtcdMember,
+            }),
+            Err(reason) => c.refuse(&member, &source, reason),
+        }
+    } else if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        c.refuse(
+            &data.path,
+            &source,
+            RefusalReason::NotEtcdLayout { resolved: dir },
+        );
     }
 }
 
@@ -471,41 +627,188 @@ mod tests {
         assert_eq!(socket_of("https://name:2379"), None);
     }
 
-    #[test]
-    fn paths_outside_the_root_or_system_dirs_are_refused() {
-        let root = NodeRoot::new("/tmp/n").unwrap();
-        let mut w = Vec::new();
-        assert!(under_root(
-            &root,
-            Path::new("/tmp/n/var/lib/etcd"),
-            "d",
-            &mut w
-        ));
-        assert!(!under_root(&root, Path::new("/var/lib/etcd"), "d", &mut w));
-        assert!(!under_root(&root, Path::new("/tmp/n/var/lib"), "d", &mut w));
-        assert!(!under_root(&root, Path::new("/tmp/n"), "d", &mut w));
-        assert_eq!(w.len(), 3);
+    /// A static-pod manifest whose one container runs `command`.
+    fn manifest(root: &NodeRoot, name: &str, command: &[&str]) {
+        let path = root.resolve(MANIFESTS_DIR).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name.trim_end_matches(".yaml"), "namespace": "kube-system"},
+            "spec": {"containers": [{"name": "c", "image": "i", "command": command}]},
+        });
+        std::fs::write(path, pod.to_string()).unwrap();
+    }
+
+    fn write(path: &Path, content: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn node() -> (tempfile::TempDir, NodeRoot, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        let root = NodeRoot::new(base.join("node")).unwrap();
+        let decoy = base.join("decoy");
+        write(&decoy.join("member/wal/0.wal"), "not the node's");
+        write(&decoy.join("ca.key"), "not the node's");
+        (dir, root, decoy)
+    }
+
+    fn refused_paths(inv: &Inventory) -> Vec<&Path> {
+        inv.refused.iter().map(|r| r.path.as_path()).collect()
+    }
+
+    fn target_paths(inv: &Inventory) -> Vec<&Path> {
+        inv.targets.iter().map(|t| t.path.as_path()).collect()
     }
 
     #[test]
-    fn a_journal_cannot_point_reset_outside_kubestrap_directories() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = NodeRoot::new(dir.path()).unwrap();
+    fn journal_records_outside_kubestraps_directories_are_refused_by_name() {
+        let (_d, root, decoy) = node();
         let elsewhere = root.resolve("/home/user/notes.txt");
-        std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
-        std::fs::write(&elsewhere, "keep").unwrap();
+        write(&elsewhere, "keep");
+        let admin = root.resolve("/etc/kubernetes/admin.conf");
+        write(&admin, "x");
+        let climbing = root
+            .resolve("/etc/kubernetes")
+            .join("../../../decoy/ca.key");
+        let lexically_ours = root.resolve("/etc/kubernetes/../passwd");
+        write(&root.resolve("/etc/passwd"), "root:x:0:0");
         let journal = root.resolve("/var/lib/kubestrap/init.json");
-        std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
-        let record = serde_json::json!({"phases": {"x": {"outputs": [{"path": elsewhere}]}}});
-        std::fs::write(&journal, record.to_string()).unwrap();
+        let record = serde_json::json!({"phases": {"x": {"outputs": [
+            {"path": elsewhere}, {"path": decoy.join("ca.key")}, {"path": climbing},
+            {"path": lexically_ours}, {"path": admin},
+        ]}}});
+        write(&journal, &record.to_string());
         let inv = inventory(&root, &ResetOptions::default());
-        let paths: Vec<&Path> = inv.targets.iter().map(|t| t.path.as_path()).collect();
-        assert_eq!(paths, [journal.as_path()]);
+        assert_eq!(target_paths(&inv), [admin.as_path(), journal.as_path()]);
+        let refused = refused_paths(&inv);
+        for p in [
+            &elsewhere,
+            &decoy.join("ca.key"),
+            &climbing,
+            &lexically_ours,
+        ] {
+            assert!(refused.contains(&p.as_path()), "{p:?}: {:#?}", inv.refused);
+        }
+        let climbed = inv.refused.iter().find(|r| r.path == climbing).unwrap();
         assert!(
-            inv.warnings.iter().any(|w| w.contains("notes.txt")),
-            "{:?}",
-            inv.warnings
+            matches!(climbed.reason, RefusalReason::OutsideRoot { .. }),
+            "{climbed}"
         );
+        assert_eq!(climbed.source, "journal record");
+    }
+
+    #[test]
+    fn etcd_data_is_its_member_dir_in_the_configured_data_dir_only() {
+        let (_d, root, decoy) = node();
+        let data = root.resolve("/var/lib/etcd");
+        write(&data.join("member/snap/db"), "data");
+        write(&data.join("keep.txt"), "not etcd's");
+        // The example: a --data-dir climbing to /var.
+        let up = format!("--data-dir={}/../..", data.display());
+        manifest(&root, "etcd.yaml", &["etcd", &up]);
+        let inv = inventory(&root, &ResetOptions::default());
+        assert!(
+            inv.targets
+                .iter()
+                .any(|t| t.path == data.join("member") && t.kind == TargetKind::EtcdMember),
+            "{:#?}",
+            inv.targets
+        );
+        let named = PathBuf::from(up.trim_start_matches("--data-dir="));
+        let r = inv.refused.iter().find(|r| r.path == named).unwrap();
+        assert!(
+            matches!(&r.reason, RefusalReason::Protected { resolved } if *resolved == root.resolve("/var")),
+            "{r}"
+        );
+
+        // Absolute, outside the root.
+        let out = format!("--data-dir={}", decoy.display());
+        manifest(&root, "etcd.yaml", &["etcd", &out]);
+        let inv = inventory(&root, &ResetOptions::default());
+        assert_eq!(refused_paths(&inv), [decoy.as_path()]);
+        assert!(!target_paths(&inv).iter().any(|p| p.starts_with(&decoy)));
+
+        // Inside the root but not the configured one: refused, though it has etcd's layout.
+        let other = root.resolve("/srv/etcd");
+        write(&other.join("member/wal/0.wal"), "x");
+        manifest(
+            &root,
+            "etcd.yaml",
+            &["etcd", &format!("--data-dir={}", other.display())],
+        );
+        let inv = inventory(&root, &ResetOptions::default());
+        let r = &inv.refused[0];
+        assert_eq!(r.path, other);
+        assert!(
+            r.to_string().contains("not the configured etcd data dir"),
+            "{r}"
+        );
+        assert!(!target_paths(&inv).contains(&other.join("member").as_path()));
+    }
+
+    #[test]
+    fn a_data_dir_without_etcds_layout_is_refused_and_a_symlinked_one_too() {
+        let (_d, root, decoy) = node();
+        let data = root.resolve("/var/lib/etcd");
+        write(&data.join("photos/cat.jpg"), "not etcd's");
+        let inv = inventory(&root, &ResetOptions::default());
+        assert!(
+            matches!(inv.refused[0].reason, RefusalReason::NotEtcdLayout { .. }),
+            "{:#?}",
+            inv.refused
+        );
+        assert!(inv.targets.is_empty());
+
+        std::fs::remove_dir_all(&data).unwrap();
+        std::os::unix::fs::symlink(&decoy, &data).unwrap();
+        let inv = inventory(&root, &ResetOptions::default());
+        assert_eq!(refused_paths(&inv), [data.as_path()]);
+        assert!(matches!(
+            inv.refused[0].reason,
+            RefusalReason::SymlinkOut { .. }
+        ));
+        assert!(inv.targets.is_empty(), "{:#?}", inv.targets);
+    }
+
+    #[test]
+    fn the_cert_dir_is_the_configured_one_never_the_client_ca_files_and_only_pki_files_go() {
+        let (_d, root, decoy) = node();
+        let tls = root.resolve("/etc/pki/tls/certs");
+        write(&tls.join("ca.crt"), "the distribution's");
+        write(&tls.join("ca-bundle.crt"), "the distribution's");
+        let ca_flag = format!("--client-ca-file={}", tls.join("ca.crt").display());
+        manifest(&root, "kube-apiserver.yaml", &["kube-apiserver", &ca_flag]);
+        let pki = root.resolve("/etc/kubernetes/pki");
+        for f in ["ca.crt", "ca.key", "etcd/ca.key", "sa.pub", "notes.txt"] {
+            write(&pki.join(f), "x");
+        }
+        let inv = inventory(&root, &ResetOptions::default());
+        assert_eq!(inv.cert_dir.path, pki);
+        let certs: Vec<&Path> = inv
+            .targets
+            .iter()
+            .filter(|t| t.kind == TargetKind::Certificate)
+            .map(|t| t.path.as_path())
+            .collect();
+        assert_eq!(
+            certs,
+            [
+                pki.join("ca.crt").as_path(),
+                pki.join("ca.key").as_path(),
+                pki.join("etcd/ca.key").as_path(),
+                pki.join("sa.pub").as_path()
+            ]
+        );
+        assert!(!target_paths(&inv).iter().any(|p| p.starts_with(&tls)));
+
+        // A certificates dir that is a symlink out of the root: refused, nothing in it listed.
+        std::fs::remove_dir_all(&pki).unwrap();
+        std::os::unix::fs::symlink(&decoy, &pki).unwrap();
+        let inv = inventory(&root, &ResetOptions::default());
+        assert_eq!(refused_paths(&inv), [pki.as_path()]);
+        assert!(!target_paths(&inv).iter().any(|p| p.starts_with(&decoy)));
     }
 
     #[test]

@@ -11,13 +11,25 @@
 //!    journals.
 //! 3. `verify`: look again and report anything left.
 //!
-//! What to remove comes from the node itself ([`inventory`]): well-known kubeadm paths, what
-//! the manifests say, and every file the journals record; never a path outside the node root.
+//! What to remove comes from the node itself and its configuration ([`inventory`], with the
+//! certificates dir and etcd's data dir from [`configured`]), and every path goes through
+//! one gate ([`containment`]) that resolves `..` and symlinks before anything is decided:
+//! nothing outside the node root, no protected directory, no mount point, and only the files
+//! init and join make. What the gate or the inventory refuses is reported by name.
 
 mod cleanup;
+pub mod configured;
+pub mod containment;
 pub mod etcd_member;
 mod inventory;
 
-pub use cleanup::{leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped};
+pub use cleanup::{
+    Removal, leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,
+};
+pub use configured::{
+    ClusterConfigError, ConfigFileError, ConfiguredDir, DEFAULT_CERT_DIR, Origin, ResetOptions,
+    cluster_configuration, load_config_file,
+};
+pub use containment::{Gate, RefusalReason, Refused};
 pub use etcd_member::{EtcdMembership, MemberOutcome, ThisMember, remove_this_member};
-pub use inventory::{Inventory, LocalEtcd, ResetOptions, Target, TargetKind, inventory};
+pub use inventory::{Inventory, LocalEtcd, Target, TargetKind, certificate_files, inventory};
