@@ -68,6 +68,11 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Undo what init or join did on this node.
+    ///
+    /// Removes only the files init and join make (docs/reset.md lists them), under --root:
+    /// every path is resolved (`..`, symlinks) first, and one that leads out of the root, is
+    /// a system directory or a mount point, or is not init's or join's is refused by name;
+    /// the rest of the reset goes on and the exit status is 1.
     Reset(ResetArgs),
     /// Print the version.
     Version,
@@ -373,9 +378,9 @@ pub struct ResetArgs {
     /// kubeadm-config (read with admin.conf), else /etc/kubernetes/pki].
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
-    /// A kubeadm configuration file whose ClusterConfiguration (certificatesDir,
-    /// etcd.local.dataDir) says where this node's certificates and etcd data are, when the
-    /// cluster cannot be asked.
+    /// A kubeadm configuration file whose ClusterConfiguration says where this node's
+    /// certificates are (certificatesDir; it counts before the cluster's) and its etcd data
+    /// (etcd.local.dataDir; the cluster's counts first), for when the cluster cannot be read.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
