@@ -21,7 +21,8 @@ testbed_resolve() {
     realpath -m -- "$dir"
 }
 
-# testbed_refusal DIR: for a resolved DIR, prints why it can never be a node root, or nothing.
+# testbed_refusal DIR: for a resolved DIR, prints why it can never be a node root (where it is,
+# or that it exists and is no directory), or nothing.
 testbed_refusal() {
     local dir=$1 home
     case $dir in
@@ -43,6 +44,9 @@ testbed_refusal() {
         [[ $dir != "$home" ]] || { echo "it is a home directory"; return; }
         [[ $home != "$dir"/* ]] || { echo "it holds the home directory $home"; return; }
     done < <(printf '%s\n' "${HOME:-}"; getent passwd | cut -d: -f6)
+    if [[ -e $dir || -L $dir ]] && ! [[ -d $dir && ! -L $dir ]]; then
+        echo "it exists and is not a directory"
+    fi
 }
 
 # testbed_is_marked DIR: whether DIR (resolved) holds a marker that names DIR.
@@ -59,8 +63,7 @@ testbed_claim_refusal() {
     local dir=$1 why
     why=$(testbed_refusal "$dir")
     [[ -z $why ]] || { echo "$dir cannot be a test-bed node root: $why"; return; }
-    [[ -e $dir || -L $dir ]] || return 0
-    [[ -d $dir && ! -L $dir ]] || { echo "$dir exists and is not a directory"; return; }
+    [[ -d $dir ]] || return 0
     testbed_is_marked "$dir" && return
     [[ -z $(ls -A -- "$dir") ]] ||
         echo "$dir is not empty and has no marker ($TESTBED_MARKER naming it): scripts/testbed/up did not make it, so it will not use it; pick another --root"
@@ -83,9 +86,8 @@ testbed_mark() {
 testbed_purge_refusal() {
     local dir=$1 why
     why=$(testbed_refusal "$dir")
-    [[ -z $why ]] || { echo "$dir is not a test-bed node root: $why"; return; }
-    [[ -e $dir || -L $dir ]] || return 0
-    [[ -d $dir && ! -L $dir ]] || { echo "$dir is not a directory"; return; }
+    [[ -z $why ]] || { echo "$dir cannot be a test-bed node root: $why"; return; }
+    [[ -d $dir ]] || return 0
     testbed_is_marked "$dir" ||
         echo "$dir has no marker ($TESTBED_MARKER naming it): scripts/testbed/up did not make it"
 }

@@ -57,12 +57,18 @@ fn mark(dir: &Path) {
     assert!(dir.join(MARKER).is_file());
 }
 
-/// A directory with one file in it.
+/// A directory with one file in it; the file.
 fn dir_with_file(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join("keep-me");
     std::fs::write(&file, "a user's file").unwrap();
     file
+}
+
+/// A root `up` made, with a file in it; the file.
+fn marked_with_file(dir: &Path) -> PathBuf {
+    mark(dir);
+    dir_with_file(dir)
 }
 
 /// A refusal: exit 2, a message naming `path` and `why`, and nothing stopped or removed.
@@ -93,14 +99,19 @@ fn down_purge_refuses_a_directory_without_the_marker_of_up() {
     let copied_file = dir_with_file(&copy);
     assert_refused(&purge(&copy, &home), &copy, "has no marker");
     assert!(copied_file.is_file());
+
+    // A file is no root.
+    let file = t.path().join("file");
+    std::fs::write(&file, "a user's file").unwrap();
+    assert_refused(&purge(&file, &home), &file, "is not a directory");
+    assert!(file.is_file());
 }
 
 #[test]
 fn down_purge_refuses_a_symlink_even_to_a_marked_root() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("node");
-    mark(&root);
-    let file = dir_with_file(&root);
+    let file = marked_with_file(&root);
     let link = t.path().join("link");
     std::os::unix::fs::symlink(&root, &link).unwrap();
     for given in [link.clone(), link.join("")] {
@@ -117,8 +128,7 @@ fn down_purge_refuses_a_symlink_even_to_a_marked_root() {
 fn down_purge_refuses_a_home_directory_and_what_holds_one_even_marked() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home/user");
-    mark(&home);
-    let file = dir_with_file(&home);
+    let file = marked_with_file(&home);
     assert_refused(&purge(&home, &home), &home, "it is a home directory");
     // The same directory named through `..`: the path is resolved before it is judged.
     let dotted = home.join("../user");
@@ -161,8 +171,7 @@ fn down_purge_removes_the_roots_up_made_and_refuses_an_unmarked_worker_root() {
     let home = t.path().join("home");
     let root = t.path().join("node");
     let worker = t.path().join("node-worker1");
-    mark(&root);
-    dir_with_file(&root);
+    marked_with_file(&root);
     // A worker root beside it that `up` did not make: the whole purge is refused.
     let file = dir_with_file(&worker);
     assert_refused(&purge(&root, &home), &worker, "has no marker");
