@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     };
     let cli::Parsed { cli, phase } = parsed;
     init_logging(cli.global.verbose);
-    let events = output::sink(cli.global.output);
+    let events = output::sink(cli.global.output, cli.global.verbose);
     let events = events.as_ref();
     match &cli.command {
         Command::Init(args) | Command::Phase(args) => {
@@ -33,11 +33,12 @@ async fn main() -> ExitCode {
         Command::Token(cmd) => commands::token::run(cmd, &cli.global, events).await,
         Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
-        Command::Config(cmd) => commands::config(cmd),
+        Command::Config(cmd) => commands::config(cmd, cli.global.output, events),
         Command::Reset(args) => commands::reset::run(args, &cli.global, events),
         Command::Version => commands::version(cli.global.output == Format::Json),
         Command::Completion { shell } => {
-            commands::completion(*shell, cli::command(&init_tree, &join_tree))
+            let cmd = cli::command(&init_tree, &join_tree);
+            commands::completion(*shell, cmd, cli.global.output, events)
         }
     }
 }

@@ -1,9 +1,16 @@
 //! The `kubestrap` binary as a user meets it: help, exit codes, JSON events, bad input.
+//! Address: the NDJSON table's control plane runs on 127.0.0.151 (a worker join's
+//! control-plane phases name 127.0.0.151:6443 too, but never reach it).
 
+#[path = "../phases/tests/api_support/mod.rs"]
+mod api_support;
 mod common;
 
-use common::{events, kubestrap};
+use std::path::Path;
+
+use common::{copy_tree, events, kubestrap};
 use predicates::prelude::*;
+use serde_json::Value;
 
 /// kubeadm's init and join phase names (kubeadm-facts.md); every one has its own help.
 const INIT_PHASES: &[&str] = &[
@@ -211,4 +218,253 @@ fn version_and_completion() {
         .assert()
         .success()
         .stdout(predicate::str::contains("kubestrap").and(predicate::str::contains("certs")));
+}
+
+/// The NDJSON table's control plane.
+const NDJSON_IP: &str = "127.0.0.151";
+
+/// How a JSON-mode invocation of the table ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ends {
+    /// Exit 0.
+    Success,
+    /// Exit 1, with an `error` event and then a failed `result`.
+    Failure,
+}
+
+/// Runs `kubestrap <args> -o json --root <root>`; asserts that every stdout line is one JSON
+/// object, that there is at least one, and how it ends; returns the objects.
+fn ndjson(args: &[&str], root: &Path, ends: Ends) -> Vec<Value> {
+    let out = kubestrap()
+        .args(args)
+        .args(["-o", "json", "--root"])
+        .arg(root)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let objects = events(&out.stdout);
+    assert!(
+        !objects.is_empty(),
+        "{args:?}: no JSON on stdout; stderr: {stderr}"
+    );
+    // `events` parses by `lines()`: an object spread over lines, or a blank line, fails it.
+    assert_eq!(
+        stdout.matches('\n').count(),
+        objects.len(),
+        "{args:?}: one object per line:\n{stdout}"
+    );
+    let last = objects.last().unwrap();
+    match ends {
+        Ends::Success => assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}"),
+        Ends::Failure => {
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+            assert!(
+                objects.iter().any(|o| o["event"] == "error"),
+                "{args:?}: {stdout}"
+            );
+            assert_eq!(
+                (&last["event"], &last["status"]),
+                (&Value::from("result"), &Value::from("failed")),
+                "{args:?}: {stdout}"
+            );
+        }
+    }
+    objects
+}
+
+/// The `result` event a command's JSON mode ends with, after asserting it succeeded.
+fn result_of<'a>(args: &[&str], objects: &'a [Value]) -> &'a Value {
+    let last = objects.last().unwrap();
+    assert_eq!(last["event"], "result", "{args:?}: {objects:?}");
+    assert_eq!(last["status"], "success", "{args:?}: {last}");
+    last
+}
+
+/// Issue 12, item 11: with `-o json` every command prints only NDJSON on stdout, one object
+/// per line — the token commands against a real kube-apiserver v1.20.2, the certificate,
+/// kubeconfig, config, reset and workflow commands on a copy of its node. Failing invocations
+/// too: an `error` event, then the failed `result`.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_prints_only_ndjson_with_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cp_root = dir.path().join("cp");
+    let _cp = api_support::start_control_plane(&cp_root, NDJSON_IP).await;
+    let cp = cp_root.as_path();
+    // The PKI and kubeconfigs without the static pods: the offline commands and reset run
+    // here, away from the running control plane.
+    let node = dir.path().join("node");
+    copy_tree(&cp.join("etc/kubernetes"), &node.join("etc/kubernetes"));
+    std::fs::remove_dir_all(node.join("etc/kubernetes/manifests")).unwrap();
+    let node = node.as_path();
+    let ok = Ends::Success;
+
+    // Token commands: kubeadm prints a token or the join command (create), a line per token
+    // (delete), a table or, with -o json, BootstrapToken objects (list).
+    let token = "ndjson.0123456789abcdef";
+    let args = ["token", "create", token];
+    let created = ndjson(&args, cp, ok);
+    let result = result_of(&args, &created);
+    assert_eq!(result["token"], token);
+    // admin.conf's first use also grants it its rights (kubeadm:cluster-admins).
+    let objects = result["api_objects"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["name"] == "bootstrap-token-ndjson"),
+        "{result}"
+    );
+    let args = ["token", "create", "--print-join-command"];
+    let joined = ndjson(&args, cp, ok);
+    let command = result_of(&args, &joined)["join_command"].as_str().unwrap();
+    assert!(command.starts_with("kubestrap join"), "{command}");
+    let listed = ndjson(&["token", "list"], cp, ok);
+    assert!(listed.len() >= 2, "{listed:?}");
+    for t in &listed {
+        assert_eq!(t["kind"], "BootstrapToken", "{t}");
+        assert_eq!(t["apiVersion"], "output.kubeadm.k8s.io/v1alpha3", "{t}");
+    }
+    assert!(listed.iter().any(|t| t["token"] == token), "{listed:?}");
+    let args = ["token", "delete", "ndjson"];
+    let deleted = ndjson(&args, cp, ok);
+    assert_eq!(
+        result_of(&args, &deleted)["deleted"],
+        serde_json::json!(["ndjson"])
+    );
+    let args = ["token", "generate"];
+    let generated = ndjson(&args, cp, ok);
+    assert_eq!(
+        result_of(&args, &generated)["token"]
+            .as_str()
+            .unwrap()
+            .len(),
+        23
+    );
+
+    // kubeadm's CertificateExpirationInfo, as one line.
+    let expiration = ndjson(&["certs", "check-expiration"], node, ok);
+    assert_eq!(expiration.len(), 1, "{expiration:?}");
+    assert_eq!(expiration[0]["kind"], "CertificateExpirationInfo");
+
+    // Commands with no kubeadm JSON form: events ending with a result that carries what the
+    // user asked for. (Renewal first: generate-csr leaves kubeconfigs without a certificate.)
+    let args = ["certs", "renew", "admin.conf"];
+    let renewed = ndjson(&args, node, ok);
+    let result = result_of(&args, &renewed);
+    assert_eq!(result["certificates"][0]["name"], "admin.conf", "{result}");
+    assert_eq!(
+        result["files"][0]["path"],
+        node.join("etc/kubernetes/admin.conf").to_str().unwrap()
+    );
+    let table: &[(&[&str], &str)] = &[
+        (&["certs", "generate-csr"], "csrs"),
+        (&["certs", "generate-csr", "--dry-run"], "csrs"),
+        (&["certs", "certificate-key"], "certificate_key"),
+        (
+            &["kubeconfig", "user", "--client-name", "alice"],
+            "kubeconfig",
+        ),
+        (&["config", "print", "init-defaults"], "config"),
+        (&["config", "print", "join-defaults"], "config"),
+        (&["completion", "bash"], "script"),
+        (&["init", "phase", "certs", "ca"], "files"),
+        (&["reset", "--dry-run"], "files"),
+    ];
+    for (args, field) in table {
+        let objects = ndjson(args, node, ok);
+        let result = result_of(args, &objects);
+        assert!(!result[*field].is_null(), "{args:?}: no {field}: {result}");
+    }
+    let version = ndjson(&["version"], node, ok);
+    assert_eq!(version[0]["kubestrapVersion"], env!("CARGO_PKG_VERSION"));
+
+    // Failing invocations: still NDJSON.
+    let failing: &[&[&str]] = &[
+        &["certs", "renew", "no-such-certificate"],
+        &[
+            "certs",
+            "check-expiration",
+            "--config",
+            "/nonexistent/kubeadm.yaml",
+        ],
+        &[
+            "kubeconfig",
+            "user",
+            "--client-name",
+            "bob",
+            "--validity-period",
+            "1x",
+        ],
+        &["token", "list", "--kubeconfig", "/nonexistent/admin.conf"],
+        &["token", "delete", "nosuch"],
+        &["init", "phase", "addon", "coredns"],
+    ];
+    for args in failing {
+        let root = if args[0] == "token" { cp } else { node };
+        ndjson(args, root, Ends::Failure);
+    }
+
+    // reset last: it removes the node's files.
+    let args = ["reset", "--force"];
+    let reset = ndjson(&args, node, ok);
+    result_of(&args, &reset);
+    assert!(!node.join("etc/kubernetes/admin.conf").exists());
+}
+
+/// Issue 12, item 12: a worker join skips control-plane-prepare's 18 phases for one reason
+/// (no --control-plane); its text output says so in one line, `-v` lists each phase, and the
+/// JSON events keep one per phase. The group needs no cluster: nothing is fetched.
+#[test]
+fn a_worker_join_shows_the_control_plane_phases_it_skips_as_one_line() {
+    let root = tempfile::tempdir().unwrap();
+    let join = |extra: &[&str]| {
+        let out = kubestrap()
+            .args(["join", "127.0.0.151:6443", "phase", "control-plane-prepare"])
+            .args(["--token", "abcdef.0123456789abcdef"])
+            .arg("--discovery-token-unsafe-skip-ca-verification")
+            .arg("--root")
+            .arg(root.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        out
+    };
+    let skip_lines = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("- ["))
+            .map(str::to_string)
+            .collect()
+    };
+    let reason =
+        "skipped (not-applicable: only a control-plane join (--control-plane) runs this phase)";
+
+    let quiet = skip_lines(&join(&[]));
+    assert_eq!(
+        quiet,
+        [format!(
+            "- [control-plane-prepare/download-certs … control-plane-prepare/control-plane/scheduler] 18 phases {reason}"
+        )]
+    );
+    let verbose = skip_lines(&join(&["-v"]));
+    assert_eq!(verbose.len(), 18, "{verbose:#?}");
+    assert!(verbose.iter().all(|l| l.ends_with(reason)), "{verbose:#?}");
+    assert_eq!(
+        verbose[0],
+        format!("- [control-plane-prepare/download-certs] {reason}")
+    );
+
+    let json = events(&join(&["-o", "json"]).stdout);
+    let skipped: Vec<&Value> = json
+        .iter()
+        .filter(|e| e["event"] == "phase_skipped")
+        .collect();
+    assert_eq!(skipped.len(), 18, "{json:#?}");
+    assert!(skipped.iter().all(|e| e["reason"] == "not-applicable"));
+    assert!(
+        std::fs::read_dir(root.path()).map_or(true, |mut d| d.next().is_none()),
+        "nothing written"
+    );
 }

@@ -8,27 +8,39 @@ use kubestrap_phases::config::CertificateKey;
 use kubestrap_phases::kubeadm_output::{self, short_human_duration};
 use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
-use serde::Serialize;
+use serde_json::Value;
 
-use super::pki;
+use super::{pki, report_result};
 use crate::cli::{CertsCommand, GlobalArgs};
-use crate::output::{EventSink, Format, PhaseReporter};
+use crate::output::{EventSink, Format, PhaseReporter, print_object};
 use crate::workflows::{fail_early, host_fs};
 
 pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let json = global.output == Format::Json;
     let result = match cmd {
         CertsCommand::CertificateKey => {
-            println!("{}", CertificateKey::generate().expose_hex());
+            // The user asked for a key: printing it is the point.
+            let key = CertificateKey::generate();
+            if json {
+                let key = key.expose_hex().to_string().into();
+                report_result(
+                    events,
+                    "certs certificate-key",
+                    None,
+                    [("certificate_key", key)],
+                );
+            } else {
+                println!("{}", key.expose_hex());
+            }
             Ok(())
         }
         CertsCommand::CheckExpiration(args) => pki::spec(global, args).and_then(|spec| {
             let report = certs::check_expiration(&spec, &HostFs::real());
-            let mut out = std::io::stdout().lock();
             let written = if json {
-                write_json(&mut out, &report)
+                // kubeadm's CertificateExpirationInfo, on one line.
+                print_object(&report)
             } else {
-                write_expiration_table(&mut out, &report)
+                write_expiration_table(&mut std::io::stdout().lock(), &report)
             };
             written.map_err(|e| format!("certs check-expiration: cannot write to stdout: {e}"))?;
             warn_unreadable(&report);
@@ -44,8 +56,21 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
                 certs::generate_csr_key_count(&spec, &fs),
             );
             let csrs = certs::generate_csr(&spec, &keys, &mut fx).map_err(|e| e.to_string())?;
-            for csr in csrs {
-                println!("{}", csr.display());
+            if json {
+                let csrs = csrs
+                    .iter()
+                    .map(|c| c.display().to_string().into())
+                    .collect();
+                report_result(
+                    events,
+                    "certs generate-csr",
+                    Some(fx),
+                    [("csrs", Value::Array(csrs))],
+                );
+            } else {
+                for csr in csrs {
+                    println!("{}", csr.display());
+                }
             }
             if let Some(dir) = fs.staging_dir() {
                 eprintln!("[dry-run] the would-be files are in {}", dir.display());
@@ -76,9 +101,14 @@ fn renew(
     );
     let renewed = certs::renew(&spec, &keys, &mut fx, target).map_err(|e| e.to_string())?;
     if global.output == Format::Json {
-        let json = serde_json::to_string_pretty(&renewed)
+        let certificates = serde_json::to_value(&renewed)
             .map_err(|e| format!("certs renew: cannot encode the result as JSON: {e}"))?;
-        println!("{json}");
+        report_result(
+            events,
+            "certs renew",
+            Some(fx),
+            [("certificates", certificates)],
+        );
     } else {
         for r in &renewed {
             match &r.outcome {
@@ -90,14 +120,6 @@ fn renew(
         }
     }
     Ok(())
-}
-
-/// kubeadm's `-o json`: the object indented by four spaces, as its JSON printer writes it.
-fn write_json(out: &mut impl Write, report: &ExpirationReport) -> std::io::Result<()> {
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, formatter);
-    report.serialize(&mut ser).map_err(std::io::Error::other)?;
-    writeln!(out)
 }
 
 /// kubeadm's `certs check-expiration` tables ([`kubeadm_output::table`]), column for column:

@@ -7,9 +7,9 @@ use kubestrap_phases::config::GoDuration;
 use kubestrap_phases::kubeconfig::user_kubeconfig;
 use kubestrap_phases::pki::KeyPool;
 
-use super::pki;
+use super::{pki, report_result};
 use crate::cli::{GlobalArgs, KubeconfigCommand};
-use crate::output::EventSink;
+use crate::output::{EventSink, Format};
 use crate::workflows::fail_early;
 
 pub fn run(cmd: &KubeconfigCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
@@ -35,7 +35,16 @@ pub fn run(cmd: &KubeconfigCommand, global: &GlobalArgs, events: &dyn EventSink)
     })();
     match result {
         Ok(yaml) => {
-            print!("{yaml}");
+            // The user asked for the kubeconfig, key included: printing it is the point.
+            match global.output {
+                Format::Text => print!("{yaml}"),
+                Format::Json => report_result(
+                    events,
+                    "kubeconfig user",
+                    None,
+                    [("kubeconfig", yaml.into())],
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(message) => fail_early(events, "kubeconfig user", message, None),

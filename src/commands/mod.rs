@@ -9,18 +9,53 @@ mod pki;
 pub mod reset;
 pub mod token;
 
-use crate::cli::{ConfigCommand, PrintWhat};
+use kubestrap_phases::Effects;
+use serde_json::Value;
 
-pub fn config(cmd: &ConfigCommand) -> ExitCode {
+use crate::cli::{ConfigCommand, PrintWhat};
+use crate::output::{Event, EventSink, Format, RunResult, Status};
+
+/// Ends a command's `-o json` output the way init's and join's ends: a `result` event with
+/// what the command wrote (`fx`: files, API objects, whether it was a dry run) and what the
+/// user ran it for (`fields`: the token, the kubeconfig, the paths), so that every command's
+/// stdout is NDJSON that tools read alike. Only what the user asked to see goes in `fields`:
+/// the events before it never carry a secret. No `staging_dir`: a command's staging is
+/// ended after this, and stderr says what became of it.
+pub fn report_result<'f>(
+    events: &dyn EventSink,
+    command: &str,
+    fx: Option<Effects<'_>>,
+    fields: impl IntoIterator<Item = (&'f str, Value)>,
+) {
+    let dry_run = fx.as_ref().is_some_and(Effects::is_dry_run);
+    let (files, api_objects) = fx.map(Effects::into_record).unwrap_or_default();
+    events.emit(Event::Result(RunResult {
+        status: Status::Success,
+        workflow: command.to_string(),
+        dry_run,
+        staging_dir: None,
+        failed_phase: None,
+        files,
+        api_objects,
+        extra: fields
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    }));
+}
+
+/// `config print …`: kubeadm's YAML; with `-o json`, that YAML as the result's `config`.
+pub fn config(cmd: &ConfigCommand, output: Format, events: &dyn EventSink) -> ExitCode {
     use kubestrap_phases::config;
     let ConfigCommand::Print(what) = cmd;
-    print!(
-        "{}",
-        match what {
-            PrintWhat::InitDefaults => config::init_defaults_yaml(),
-            PrintWhat::JoinDefaults => config::join_defaults_yaml(),
-        }
-    );
+    let (command, yaml) = match what {
+        PrintWhat::InitDefaults => ("config print init-defaults", config::init_defaults_yaml()),
+        PrintWhat::JoinDefaults => ("config print join-defaults", config::join_defaults_yaml()),
+    };
+    match output {
+        Format::Text => print!("{yaml}"),
+        Format::Json => report_result(events, command, None, [("config", yaml.into())]),
+    }
     ExitCode::SUCCESS
 }
 
@@ -34,7 +69,32 @@ pub fn version(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn completion(shell: clap_complete::Shell, mut cmd: clap::Command) -> ExitCode {
-    clap_complete::generate(shell, &mut cmd, "kubestrap", &mut std::io::stdout());
-    ExitCode::SUCCESS
+/// The completion script; with `-o json`, the script as the result's `script`. Written
+/// through a buffer so that a closed pipe is an error, not a panic in clap_complete.
+pub fn completion(
+    shell: clap_complete::Shell,
+    mut cmd: clap::Command,
+    output: Format,
+    events: &dyn EventSink,
+) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "kubestrap", &mut script);
+    match output {
+        Format::Json => {
+            let script = String::from_utf8_lossy(&script).into_owned();
+            report_result(events, "completion", None, [("script", script.into())]);
+            ExitCode::SUCCESS
+        }
+        Format::Text => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&script).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("completion: cannot write the script to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

@@ -14,8 +14,11 @@ use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::effects::{Effects, Silent};
 use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
 
+use serde_json::Value;
+
+use super::report_result;
 use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
-use crate::output::{EventSink, Format};
+use crate::output::{EventSink, Format, print_object};
 use crate::workflows::fail_early;
 
 /// kubeadm's default for API calls of these commands.
@@ -25,14 +28,22 @@ pub async fn run(cmd: &TokenCommand, global: &GlobalArgs, events: &dyn EventSink
     let (name, result) = match cmd {
         // The user asked for a token: printing it is the point.
         TokenCommand::Generate => {
-            println!("{}", BootstrapTokenString::generate().expose());
+            let token = BootstrapTokenString::generate();
+            match global.output {
+                Format::Text => println!("{}", token.expose()),
+                Format::Json => {
+                    let token = token.expose().into();
+                    report_result(events, "token generate", None, [("token", token)]);
+                }
+            }
             return ExitCode::SUCCESS;
         }
-        TokenCommand::Create(args) => ("token create", create(args, global).await),
+        TokenCommand::Create(args) => ("token create", create(args, global, events).await),
         TokenCommand::List(cluster) => ("token list", list(cluster, global).await),
-        TokenCommand::Delete { tokens, cluster } => {
-            ("token delete", delete(tokens, cluster, global).await)
-        }
+        TokenCommand::Delete { tokens, cluster } => (
+            "token delete",
+            delete(tokens, cluster, global, events).await,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +128,11 @@ fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
     })
 }
 
-async fn create(args: &TokenCreateArgs, global: &GlobalArgs) -> Result<(), String> {
+async fn create(
+    args: &TokenCreateArgs,
+    global: &GlobalArgs,
+    events: &dyn EventSink,
+) -> Result<(), String> {
     let token = parse_create(args)?;
     let path = kubeconfig_path(&args.cluster, global)?;
     let staging = staging()?;
@@ -127,13 +142,17 @@ async fn create(args: &TokenCreateArgs, global: &GlobalArgs) -> Result<(), Strin
     create_token(&client, &mut fx, &token)
         .await
         .map_err(|e| e.to_string())?;
-    if args.print_join_command {
+    // The user asked for the token (or the join command holding it): printing it is the point.
+    let (field, shown) = if args.print_join_command {
         let cluster = cluster_info_source(&HostFs::real(), &path).map_err(|e| e.to_string())?;
         let cmd = join_command(&path, &cluster, &token.token).map_err(|e| e.to_string())?;
-        println!("{cmd}");
+        ("join_command", cmd)
     } else {
-        // The user asked for a token: printing it is the point.
-        println!("{}", token.token.expose());
+        ("token", token.token.expose().to_string())
+    };
+    match global.output {
+        Format::Text => println!("{shown}"),
+        Format::Json => report_result(events, "token create", Some(fx), [(field, shown.into())]),
     }
     Ok(())
 }
@@ -147,7 +166,13 @@ async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), Str
         .await
         .map_err(|e| e.to_string())?;
     if global.output == Format::Json {
-        print!("{}", render_json(&tokens));
+        // kubeadm's BootstrapToken objects, one per line (kubeadm indents each).
+        let rendered = render_json(&tokens);
+        for object in serde_json::Deserializer::from_str(&rendered).into_iter::<Value>() {
+            let object = object.map_err(|e| format!("token list: cannot encode a token: {e}"))?;
+            print_object(&object)
+                .map_err(|e| format!("token list: cannot write to stdout: {e}"))?;
+        }
     } else {
         print!("{}", render_table(&tokens, time::OffsetDateTime::now_utc()));
     }
@@ -170,6 +195,7 @@ async fn delete(
     tokens: &[SecretArg],
     cluster: &TokenClusterArgs,
     global: &GlobalArgs,
+    events: &dyn EventSink,
 ) -> Result<(), String> {
     let ids = tokens
         .iter()
@@ -180,15 +206,35 @@ async fn delete(
     let fs = host_fs(global, &staging);
     let mut fx = Effects::new("token delete", &fs, &Silent);
     let client = client(&path, &mut fx).await?;
+    let mut deleted = Vec::new();
     for id in ids {
         if delete_token(&client, &mut fx, &id)
             .await
             .map_err(|e| e.to_string())?
         {
-            println!("bootstrap token {:?} deleted", id.as_str());
+            if global.output == Format::Text {
+                println!("bootstrap token {:?} deleted", id.as_str());
+            }
+            deleted.push(Value::from(id.as_str()));
         } else {
-            return Err(format!("bootstrap token {:?} not found", id.as_str()));
+            // What was deleted before it stays deleted: say so (JSON mode printed nothing yet).
+            let before = match deleted.as_slice() {
+                [] => String::new(),
+                ids => format!(" (deleted before it: {})", Value::from(ids.to_vec())),
+            };
+            return Err(format!(
+                "bootstrap token {:?} not found{before}",
+                id.as_str()
+            ));
         }
+    }
+    if global.output == Format::Json {
+        report_result(
+            events,
+            "token delete",
+            Some(fx),
+            [("deleted", deleted.into())],
+        );
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
-//! `--output json`: one event per line on stdout, nothing else on stdout.
+//! `--output json`: NDJSON on stdout — one complete JSON object per line, nothing else — for
+//! every command: the events of a run, or the kubeadm output objects of the commands kubeadm
+//! gives a JSON form (`token list`, `certs check-expiration`).
 
 use std::io::Write;
+
+use serde::Serialize;
 
 use super::{Event, EventSink};
 
@@ -10,10 +14,16 @@ impl EventSink for JsonSink {
     fn emit(&self, event: Event) {
         // An event that cannot be written (closed pipe) cannot be reported either; the exit
         // status still tells the outcome.
-        if let Ok(line) = serde_json::to_string(&event) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
+        let _ = print_object(&event);
     }
+}
+
+/// Prints `object` as one compact line on stdout and flushes it, so that a reader following
+/// the stream sees each line whole as soon as it is made. kubeadm indents its output objects
+/// (four spaces); one object per line is what makes the stream NDJSON.
+pub fn print_object(object: &impl Serialize) -> std::io::Result<()> {
+    let line = serde_json::to_string(object).map_err(std::io::Error::other)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
 }

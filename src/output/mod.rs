@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use kubestrap_phases::effects::{ApiChange, WrittenFile};
 use serde::Serialize;
 
-pub use json::JsonSink;
+pub use json::{JsonSink, print_object};
 pub use text::TextSink;
 
 /// Why a phase did not run.
@@ -126,9 +126,10 @@ pub enum Format {
     Json,
 }
 
-pub fn sink(format: Format) -> Box<dyn EventSink> {
+/// `verbosity` (the count of `-v`) decides whether text lists every skipped phase.
+pub fn sink(format: Format, verbosity: u8) -> Box<dyn EventSink> {
     match format {
-        Format::Text => Box::new(TextSink::new()),
+        Format::Text => Box::new(TextSink::new(verbosity)),
         Format::Json => Box::new(JsonSink),
     }
 }

@@ -8,24 +8,43 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, EventSink, RunResult, Status};
+use super::{Event, EventSink, RunResult, SkipReason, Status};
 
 pub struct TextSink {
     interactive: bool,
+    /// `-v`: a line for every skipped phase, as the JSON events have them.
+    each_skipped_phase: bool,
     current: Mutex<Option<ProgressBar>>,
+    /// Not-applicable skips not printed yet (see [`SkippedRun`]).
+    skipped: Mutex<SkippedRun>,
 }
 
 impl Default for TextSink {
     fn default() -> Self {
-        Self::new()
+        Self::new(0)
     }
 }
 
 impl TextSink {
-    pub fn new() -> Self {
+    /// `verbosity` is the count of `-v`: with any, every skipped phase gets its own line.
+    pub fn new(verbosity: u8) -> Self {
         Self {
             interactive: std::io::stderr().is_terminal(),
+            each_skipped_phase: verbosity > 0,
             current: Mutex::new(None),
+            skipped: Mutex::new(SkippedRun::default()),
+        }
+    }
+
+    /// Prints the pending run of not-applicable skips, if any, before anything else is shown.
+    fn flush_skipped(&self) {
+        let line = self
+            .skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_line();
+        if let Some(line) = line {
+            self.line(&line);
         }
     }
 
@@ -109,6 +128,25 @@ fn print_requested_outputs(extra: &serde_json::Map<String, serde_json::Value>) {
 
 impl EventSink for TextSink {
     fn emit(&self, event: Event) {
+        let event = match event {
+            Event::PhaseSkipped {
+                phase,
+                reason: SkipReason::NotApplicable,
+                detail,
+            } if !self.each_skipped_phase => {
+                let ended = self
+                    .skipped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(phase, detail);
+                if let Some(line) = ended {
+                    self.line(&line);
+                }
+                return;
+            }
+            other => other,
+        };
+        self.flush_skipped();
         match event {
             Event::PhaseStarted { phase } => {
                 if self.interactive {
@@ -140,13 +178,7 @@ impl EventSink for TextSink {
                 phase,
                 reason,
                 detail,
-            } => {
-                let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
-                self.line(&format!(
-                    "- [{phase}] skipped ({}{detail})",
-                    reason.as_str()
-                ));
-            }
+            } => self.line(&skip_line(&phase, 1, reason, detail.as_deref())),
             Event::Warning { phase, message } => {
                 let phase = phase.map(|p| format!("[{p}] ")).unwrap_or_default();
                 // Preflight findings already carry kubeadm's `[WARNING <Check>]` tag.
@@ -173,5 +205,112 @@ impl EventSink for TextSink {
             }
             Event::Result(r) => self.result(&r),
         }
+    }
+}
+
+/// A run ends with the sink (a run's last event is its result, so this is only a safeguard).
+impl Drop for TextSink {
+    fn drop(&mut self) {
+        self.flush_skipped();
+    }
+}
+
+/// `- [phase] skipped (reason: detail)`, or for several `- [first … last] N phases skipped …`.
+fn skip_line(phases: &str, count: usize, reason: SkipReason, detail: Option<&str>) -> String {
+    let detail = detail.map(|d| format!(": {d}")).unwrap_or_default();
+    let count = if count > 1 {
+        format!("{count} phases ")
+    } else {
+        String::new()
+    };
+    format!("- [{phases}] {count}skipped ({}{detail})", reason.as_str())
+}
+
+/// Consecutive phases skipped as not applicable for the same reason, printed as one line
+/// when the run ends: a worker join skips the 18 leaves of control-plane-prepare for one
+/// reason, and 18 identical lines would bury the phases that ran. The JSON events and `-v`
+/// keep one per phase.
+#[derive(Debug, Default)]
+struct SkippedRun {
+    first: String,
+    last: String,
+    count: usize,
+    detail: Option<String>,
+}
+
+impl SkippedRun {
+    /// Adds a not-applicable phase; returns the line of the run it ends (another reason).
+    fn push(&mut self, phase: String, detail: Option<String>) -> Option<String> {
+        if self.count > 0 && self.detail == detail {
+            self.last = phase;
+            self.count += 1;
+            return None;
+        }
+        let ended = self.take_line();
+        *self = Self {
+            first: phase.clone(),
+            last: phase,
+            count: 1,
+            detail,
+        };
+        ended
+    }
+
+    /// The run's line, if it has any phase; the run is empty afterwards.
+    fn take_line(&mut self) -> Option<String> {
+        let run = std::mem::take(self);
+        let phases = match run.count {
+            0 => return None,
+            1 => run.first,
+            _ => format!("{} … {}", run.first, run.last),
+        };
+        Some(skip_line(
+            &phases,
+            run.count,
+            SkipReason::NotApplicable,
+            run.detail.as_deref(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTROL_PLANE_ONLY: &str = "only a control-plane join (--control-plane) runs this phase";
+
+    /// A worker join's not-applicable skips: a run for one reason is one line naming its
+    /// first and last phase and how many; another reason (or any other event, which flushes
+    /// the run) ends it; a run of one reads as the per-phase line always did.
+    #[test]
+    fn a_run_of_not_applicable_skips_for_one_reason_is_one_line() {
+        let mut run = SkippedRun::default();
+        let cp_only = || Some(CONTROL_PLANE_ONLY.to_string());
+        let mut lines = Vec::new();
+        for phase in [
+            "control-plane-prepare/download-certs",
+            "control-plane-prepare/certs/ca",
+            "control-plane-prepare/control-plane/scheduler",
+        ] {
+            lines.extend(run.push(phase.to_string(), cp_only()));
+        }
+        assert_eq!(lines, Vec::<String>::new(), "nothing printed mid-run");
+        lines.extend(run.push("etcd-join".into(), Some("external etcd".into())));
+        lines.extend(run.take_line());
+        lines.extend(run.push("wait-control-plane".into(), cp_only()));
+        lines.extend(run.take_line());
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "- [control-plane-prepare/download-certs … \
+                     control-plane-prepare/control-plane/scheduler] 3 phases skipped \
+                     (not-applicable: {CONTROL_PLANE_ONLY})"
+                ),
+                "- [etcd-join] skipped (not-applicable: external etcd)".to_string(),
+                format!("- [wait-control-plane] skipped (not-applicable: {CONTROL_PLANE_ONLY})"),
+            ]
+        );
+        assert_eq!(run.take_line(), None, "a flushed run prints nothing again");
     }
 }
