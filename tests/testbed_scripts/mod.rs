@@ -284,7 +284,9 @@ fn up_exits_non_zero_naming_the_join_when_the_join_fails() {
     bed::kube_bin();
     let bed = UpRoot::new();
     // The worker's root, made by an earlier `up`, still holds a CA: the join's preflight
-    // (FileAvailable--etc-kubernetes-pki-ca.crt, as kubeadm's) refuses the node.
+    // refuses the node (FileAvailable--etc-kubernetes-pki-ca.crt; kubeadm's worker join checks
+    // it too: `FileAvailableCheck{Path: cfg.CACertPath}` in RunJoinNodeChecks,
+    // cmd/kubeadm/app/preflight/checks.go).
     mark(&bed.worker());
     let pki = bed.worker().join("etc/kubernetes/pki");
     std::fs::create_dir_all(&pki).unwrap();
