@@ -1,6 +1,7 @@
 //! Removing what the inventory lists, waiting for the static pods to go, and checking that
 //! nothing is left.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::host::{FsError, NodeRoot};
 
+use super::containment::mount_points;
 use super::inventory::{Inventory, Target, TargetKind};
 
 /// What a removal came to, target by target: `removed` lists only what was there and is gone
@@ -45,36 +47,48 @@ fn remove_file(path: &Path) -> Result<bool, FsError> {
 
 /// Removes the directory `dir` and everything in it, on `dir`'s own filesystem only: a
 /// symlink is removed as a link (never followed), and a directory on another device (a mount
-/// point inside) stops the removal with an error instead of being emptied.
+/// point inside, or one the mount table lists: a bind mount) is left, with an error, instead
+/// of being emptied.
 fn remove_tree(dir: &Path) -> Result<bool, FsError> {
     let md = match std::fs::symlink_metadata(dir) {
         Ok(md) => md,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(at(dir)(e)),
     };
-    fn walk(dir: &Path, dev: u64) -> Result<(), FsError> {
+    /// Removes what it can; the first error (a mount point inside, …) is returned after the
+    /// rest of the tree was removed, and keeps the directories above it.
+    fn walk(dir: &Path, dev: u64, mounts: &BTreeSet<PathBuf>) -> Result<(), FsError> {
+        let mut first_error = None;
         for entry in std::fs::read_dir(dir).map_err(at(dir))? {
             let entry = entry.map_err(at(dir))?;
             let path = entry.path();
             // symlink_metadata does not follow: a link to a directory is removed, not walked.
-            let md = std::fs::symlink_metadata(&path).map_err(at(&path))?;
-            if md.is_dir() {
-                if md.dev() != dev {
-                    return Err(at(&path)(io::Error::other(
-                        "a mount point: reset does not remove what is on another filesystem",
-                    )));
-                }
-                walk(&path, dev)?;
-            } else {
-                remove_file(&path)?;
+            let done = std::fs::symlink_metadata(&path)
+                .map_err(at(&path))
+                .and_then(|md| {
+                    if !md.is_dir() {
+                        remove_file(&path).map(drop)
+                    } else if md.dev() != dev || mounts.contains(&path) {
+                        Err(at(&path)(io::Error::other(
+                            "a mount point: reset does not remove what is mounted there",
+                        )))
+                    } else {
+                        walk(&path, dev, mounts)
+                    }
+                });
+            if let Err(e) = done {
+                first_error.get_or_insert(e);
             }
         }
-        std::fs::remove_dir(dir).map_err(at(dir))
+        match first_error {
+            Some(e) => Err(e),
+            None => std::fs::remove_dir(dir).map_err(at(dir)),
+        }
     }
     if !md.is_dir() {
         return Err(at(dir)(io::Error::other("not a directory")));
     }
-    walk(dir, md.dev()).map(|()| true)
+    walk(dir, md.dev(), &mount_points()).map(|()| true)
 }
 
 /// Removes one target: a file (a symlink as itself), or etcd's `member/` directory.

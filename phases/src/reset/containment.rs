@@ -203,6 +203,17 @@ impl Gate {
         Ok(resolved)
     }
 
+    /// A directory reset acts *in* (the certificates dir, etcd's data dir): resolved
+    /// completely and not a protected directory. It may be a mount point: it stays, and only
+    /// what is in it is vetted as a target.
+    pub fn vet_dir(&self, path: &Path) -> Result<PathBuf, RefusalReason> {
+        let resolved = self.resolve(path, true)?;
+        if self.protected.contains(&resolved) {
+            return Err(RefusalReason::Protected { resolved });
+        }
+        Ok(resolved)
+    }
+
     /// Whether `path` (resolved, not followed) is a mount point: another device than its
     /// parent directory's, or listed in the mount table.
     pub fn is_mount_point(&self, path: &Path) -> bool {
@@ -253,7 +264,7 @@ fn lexical_join(dir: &Path, target: &Path) -> PathBuf {
 
 /// Mount points of this process's mount namespace (field 5 of /proc/self/mountinfo, octal
 /// escapes undone); empty when the table cannot be read (the device test still applies).
-fn mount_points() -> BTreeSet<PathBuf> {
+pub(super) fn mount_points() -> BTreeSet<PathBuf> {
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return BTreeSet::new();
     };
@@ -418,6 +429,15 @@ mod tests {
                 "{p}"
             );
         }
+        // A directory acted in may be one (it stays); /proc itself is not protected.
+        assert_eq!(
+            system.vet_dir(Path::new("/proc")),
+            Ok(PathBuf::from("/proc"))
+        );
+        assert!(matches!(
+            system.vet_dir(Path::new("/var/lib/../lib")),
+            Err(RefusalReason::Protected { .. })
+        ));
         let (_d, root, gate) = node();
         assert!(!gate.is_mount_point(&root.join("var/lib/etcd")));
         assert_eq!(unescape_octal(r"/mnt/a\040b"), "/mnt/a b");

@@ -435,7 +435,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
         refused: Vec::new(),
     };
     let cert_source = format!("certificates dir, {}", cert_dir.from);
-    let cert_place = match gate.vet(&cert_dir.path, true) {
+    let cert_place = match gate.vet_dir(&cert_dir.path) {
         Ok(d) => Some(d),
         Err(reason) => {
             // Nothing is there to refuse when the directory does not exist.
@@ -562,7 +562,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
 /// when it has no configuration; kubestrap trusts only the configuration).
 fn etcd_member(c: &mut Collector<'_>, data: &ConfiguredDir, pod: Option<&Pod>) {
     let source = format!("etcd data dir, {}", data.from);
-    let configured = match c.gate.vet(&data.path, true) {
+    let configured = match c.gate.vet_dir(&data.path) {
         Ok(d) => Some(d),
         Err(reason) => {
             if data.path.symlink_metadata().is_ok() {
@@ -573,7 +573,7 @@ fn etcd_member(c: &mut Collector<'_>, data: &ConfiguredDir, pod: Option<&Pod>) {
     };
     if let Some(named) = pod.and_then(|p| flag(p, "data-dir")) {
         let named = Path::new(named);
-        match c.gate.vet(named, true) {
+        match c.gate.vet_dir(named) {
             Err(reason) => c.refuse(named, "etcd manifest --data-dir", reason),
             Ok(resolved) if Some(&resolved) != configured.as_ref() => c.refuse(
                 named,
