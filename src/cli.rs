@@ -105,6 +105,15 @@ pub struct WorkflowArgs {
     /// The CRI socket (`unix:///…`) of this node's container runtime.
     #[arg(long, global = true, value_name = "SOCKET")]
     pub cri_socket: Option<String>,
+    /// kubeadm's directory of patches (also `--experimental-patches`, its name up to v1.22).
+    /// kubestrap does not apply patches yet: naming a directory is an error.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        alias = "experimental-patches"
+    )]
+    pub patches: Option<String>,
 }
 
 /// Flags of `init` and its phases. They are `global` so that `init phase certs all

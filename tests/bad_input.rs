@@ -580,6 +580,84 @@ fn cases() -> Vec<Case> {
                 "expected sha256:<64 hex characters>",
             ],
         },
+        // Patches (issue 12): kubestrap applies none yet, so naming them is refused by name.
+        Case {
+            name: "patches.directory (v1beta4 InitConfiguration)",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\npatches:\n  directory: /etc/kubeadm/patches\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "InitConfiguration",
+                "patches.directory",
+                "does not apply kubeadm's patches yet",
+                "expected no patches directory",
+            ],
+        },
+        Case {
+            name: "patches.directory (v1beta3 InitConfiguration)",
+            args: &["--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\npatches:\n  directory: /etc/kubeadm/patches\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "kubeadm.k8s.io/v1beta3",
+                "patches.directory",
+                "expected no patches directory",
+            ],
+        },
+        Case {
+            name: "join: patches.directory (v1beta3 JoinConfiguration)",
+            args: &["join", "--config", "{cfg}"],
+            config: cfg!(
+                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 127.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    unsafeSkipCAVerification: true\npatches:\n  directory: /etc/kubeadm/patches\n"
+            ),
+            start: Start::Empty,
+            expect: &[
+                "kubeadm.yaml",
+                "JoinConfiguration",
+                "patches.directory",
+                "expected no patches directory",
+            ],
+        },
+        Case {
+            name: "--patches",
+            args: &["--patches", "/etc/kubeadm/patches"],
+            config: None,
+            start: Start::Empty,
+            expect: &[
+                "flag --patches",
+                "\"/etc/kubeadm/patches\"",
+                "does not apply kubeadm's patches yet",
+                "expected no --patches",
+            ],
+        },
+        Case {
+            name: "--experimental-patches (kubeadm v1.19 to v1.22)",
+            args: &["--experimental-patches", "/etc/kubeadm/patches"],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --patches", "expected no --patches"],
+        },
+        Case {
+            name: "join: --patches",
+            args: &[
+                "join",
+                "127.0.0.1:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--discovery-token-unsafe-skip-ca-verification",
+                "--patches",
+                "/etc/kubeadm/patches",
+            ],
+            config: None,
+            start: Start::Empty,
+            expect: &["flag --patches", "expected no --patches"],
+        },
         Case {
             name: "join: --token",
             args: &[

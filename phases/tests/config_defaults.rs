@@ -231,6 +231,7 @@ fn flags_override_the_file() {
         ignore_preflight_errors: vec!["NumCPU".into()],
         cri_socket: Some("/run/crio/crio.sock".into()),
         dry_run: false,
+        patches: None,
     };
     let cfg = load_init(Some(&write(dir.path(), FILE)), &flags).unwrap();
     assert_eq!(cfg.node_registration.name.as_str(), "from-flag");

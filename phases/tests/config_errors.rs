@@ -541,6 +541,106 @@ fn bad_join_inputs() {
     }
 }
 
+/// kubeadm's `patches.directory` (v1beta3 and v1beta4, Init and Join) and `--patches` name
+/// patches kubestrap does not apply yet: refused by name instead of silently ignored. Naming
+/// no directory (`patches: {}`, an empty one) is fine.
+#[test]
+fn patches_are_refused_by_name_until_kubestrap_applies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let discovery = "discovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 127.0.0.1:6443\n    unsafeSkipCAVerification: true\n";
+    let join_flags = JoinFlags {
+        node_name: Some("w".into()),
+        ..Default::default()
+    };
+    for version in ["v1beta3", "v1beta4"] {
+        let header = |kind: &str| format!("apiVersion: kubeadm.k8s.io/{version}\nkind: {kind}\n");
+        let named = "patches:\n  directory: /etc/kubeadm/patches\n";
+        let init = write(
+            dir.path(),
+            &format!("{}{named}", header("InitConfiguration")),
+        );
+        let err = load_init(Some(&init), &flags()).unwrap_err();
+        let join = write(
+            dir.path(),
+            &format!("{}{discovery}{named}", header("JoinConfiguration")),
+        );
+        let join_err = load_join(Some(&join), &join_flags).unwrap_err();
+        for (kind, err) in [("InitConfiguration", err), ("JoinConfiguration", join_err)] {
+            assert!(
+                matches!(&err, ConfigError::InvalidField { field, .. } if field == "patches.directory"),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            for needle in [
+                "bad.yaml",
+                "document 1",
+                kind,
+                version,
+                "patches.directory",
+                "\"/etc/kubeadm/patches\"",
+                "does not apply kubeadm's patches yet",
+                "expected no patches directory",
+            ] {
+                assert!(msg.contains(needle), "{msg:?} should contain {needle:?}");
+            }
+        }
+        // Nothing named: accepted.
+        for unnamed in ["patches: {}\n", "patches:\n  directory: \"\"\n"] {
+            let init = write(
+                dir.path(),
+                &format!("{}{unnamed}", header("InitConfiguration")),
+            );
+            load_init(Some(&init), &flags()).unwrap_or_else(|e| panic!("{unnamed}: {e}"));
+            let join = write(
+                dir.path(),
+                &format!("{}{discovery}{unnamed}", header("JoinConfiguration")),
+            );
+            load_join(Some(&join), &join_flags).unwrap_or_else(|e| panic!("{unnamed}: {e}"));
+        }
+    }
+    let init_err = load_init(
+        None,
+        &InitFlags {
+            patches: Some("/p".into()),
+            ..flags()
+        },
+    )
+    .unwrap_err();
+    let join_err = load_join(
+        Some(&write(
+            dir.path(),
+            &format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n{discovery}"),
+        )),
+        &JoinFlags {
+            patches: Some("/p".into()),
+            ..join_flags.clone()
+        },
+    )
+    .unwrap_err();
+    for err in [init_err, join_err] {
+        assert!(
+            matches!(&err, ConfigError::InvalidFlag { flag, .. } if flag == "patches"),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(
+                "flag --patches: \"/p\": kubestrap does not apply kubeadm's patches yet"
+            ) && msg.contains("expected no --patches"),
+            "{msg}"
+        );
+    }
+    // An empty flag names nothing either.
+    load_init(
+        None,
+        &InitFlags {
+            patches: Some(String::new()),
+            ..flags()
+        },
+    )
+    .unwrap();
+}
+
 #[test]
 fn unreadable_file_names_the_path() {
     let err = load_init(Some(Path::new("/nonexistent/kubeadm.yaml")), &flags()).unwrap_err();

@@ -150,6 +150,7 @@ fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
         ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
         cri_socket: a.workflow.cri_socket.clone(),
         dry_run: global.dry_run,
+        patches: a.workflow.patches.clone(),
     }
 }
 

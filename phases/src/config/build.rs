@@ -72,6 +72,41 @@ fn invalid(doc: &DocumentRef, field: &str, message: impl Into<String>) -> Config
     }
 }
 
+/// kubeadm's `{Init,Join}Configuration.patches.directory` and its `--patches` flag (v1.19 to
+/// v1.22 also `--experimental-patches`; kubeadm v1.22 added the field, PR #103063, and v1.23
+/// dropped the old flag, PR #104065): patches for the static-pod manifests, the kubelet
+/// configuration and CoreDNS. kubestrap does not apply patches yet, and a run that ignored
+/// them would set up a node other than the one asked for, so naming a directory is an error,
+/// found here with the rest of the configuration, before anything is written. An absent or
+/// empty directory names no patches, as in kubeadm.
+fn refuse_patches(
+    doc: &DocumentRef,
+    file: Option<b4::Patches>,
+    flag: &Option<String>,
+) -> Result<(), ConfigError> {
+    let named = |dir: Option<&str>| {
+        dir.map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+    };
+    let refusal = |dir: &str, expected: &str| {
+        format!(
+            "{dir:?}: kubestrap does not apply kubeadm's patches yet, and would set up this node without them; expected {expected}"
+        )
+    };
+    if let Some(dir) = named(flag.as_deref()) {
+        return Err(ConfigError::flag("patches", refusal(&dir, "no --patches")));
+    }
+    if let Some(dir) = named(file.as_ref().and_then(|p| p.directory.as_deref())) {
+        return Err(invalid(
+            doc,
+            "patches.directory",
+            refusal(&dir, "no patches directory"),
+        ));
+    }
+    Ok(())
+}
+
 /// Splits comma lists and lowercases, as kubeadm's preflight error set does.
 fn ignore_preflight(file: &[String], flags: &[String]) -> Result<Vec<String>, ConfigError> {
     let set: BTreeSet<String> = file
@@ -706,6 +741,7 @@ pub fn init(
     }
     let (init_ref, i) =
         init_doc.unwrap_or_else(|| (no_file("InitConfiguration"), Default::default()));
+    refuse_patches(&init_ref, i.patches, &flags.patches)?;
     let (cluster_ref, c) =
         cluster_doc.unwrap_or_else(|| (no_file("ClusterConfiguration"), Default::default()));
 
@@ -764,10 +800,6 @@ pub fn init(
         upload_certs: flags.upload_certs,
         skip_phases: skip_phases(i.skip_phases, &flags.skip_phases),
         ignore_preflight_errors: ignore_preflight(&file_ignores, &flags.ignore_preflight_errors)?,
-        patches_dir: i
-            .patches
-            .and_then(|p| p.directory)
-            .filter(|d| !d.is_empty()),
         timeouts: timeouts(i.timeouts, v1beta3_cp_timeout),
         cluster,
         kubelet_config,
@@ -804,6 +836,7 @@ pub fn join(
         });
     }
     let (doc, j) = join_doc.unwrap_or_else(|| (no_file("JoinConfiguration"), Default::default()));
+    refuse_patches(&doc, j.patches, &flags.patches)?;
 
     let control_plane_wanted = flags.control_plane || j.control_plane.is_some();
     let default_taints = if control_plane_wanted {
@@ -847,10 +880,6 @@ pub fn join(
         control_plane,
         skip_phases: skip_phases(j.skip_phases, &flags.skip_phases),
         ignore_preflight_errors: ignore_preflight(&file_ignores, &flags.ignore_preflight_errors)?,
-        patches_dir: j
-            .patches
-            .and_then(|p| p.directory)
-            .filter(|d| !d.is_empty()),
         timeouts: timeouts(j.timeouts, None),
         warnings,
     })

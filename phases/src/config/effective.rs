@@ -34,7 +34,6 @@ pub struct InitConfig {
     pub skip_phases: Vec<String>,
     /// Lowercased, deduplicated, sorted; `all` stands alone.
     pub ignore_preflight_errors: Vec<String>,
-    pub patches_dir: Option<String>,
     pub timeouts: Timeouts,
     pub cluster: ClusterConfig,
     /// `KubeletConfiguration` (kubelet.config.k8s.io/v1beta1) document, as given.
@@ -59,7 +58,6 @@ pub struct JoinConfig {
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
-    pub patches_dir: Option<String>,
     pub timeouts: Timeouts,
     #[serde(skip)]
     pub warnings: Vec<String>,

@@ -57,6 +57,8 @@ pub struct InitFlags {
     pub cri_socket: Option<String>,
     /// `--dry-run` (ORed with the file's `dryRun`).
     pub dry_run: bool,
+    /// `--patches`: recognised so that it is refused by name (kubestrap applies no patches).
+    pub patches: Option<String>,
 }
 
 /// `kubestrap join` flags as typed; `Debug` redacts the tokens and certificate key.
@@ -83,6 +85,8 @@ pub struct JoinFlags {
     pub cri_socket: Option<String>,
     /// `--dry-run` (ORed with the file's `dryRun`).
     pub dry_run: bool,
+    /// `--patches`: recognised so that it is refused by name (kubestrap applies no patches).
+    pub patches: Option<String>,
 }
 
 /// Shows whether a secret flag was given, never its value.
@@ -114,6 +118,7 @@ impl std::fmt::Debug for InitFlags {
             .field("ignore_preflight_errors", &self.ignore_preflight_errors)
             .field("cri_socket", &self.cri_socket)
             .field("dry_run", &self.dry_run)
+            .field("patches", &self.patches)
             .finish()
     }
 }
@@ -146,6 +151,7 @@ impl std::fmt::Debug for JoinFlags {
             .field("ignore_preflight_errors", &self.ignore_preflight_errors)
             .field("cri_socket", &self.cri_socket)
             .field("dry_run", &self.dry_run)
+            .field("patches", &self.patches)
             .finish()
     }
 }

@@ -207,10 +207,8 @@ fn init_wire(c: &InitConfig) -> b4::InitConfiguration {
         local_api_endpoint: Some(endpoint(&c.local_api_endpoint)),
         certificate_key: c.certificate_key.clone(),
         skip_phases: some_vec(c.skip_phases.clone()),
-        patches: c
-            .patches_dir
-            .clone()
-            .map(|d| b4::Patches { directory: Some(d) }),
+        // Refused while loading (kubestrap does not apply patches yet): never set.
+        patches: None,
         timeouts: Some(timeouts(&c.timeouts)),
     }
 }
@@ -250,10 +248,7 @@ fn join_wire(c: &JoinConfig) -> b4::JoinConfiguration {
             certificate_key: cp.certificate_key.clone(),
         }),
         skip_phases: some_vec(c.skip_phases.clone()),
-        patches: c
-            .patches_dir
-            .clone()
-            .map(|d| b4::Patches { directory: Some(d) }),
+        patches: None,
         timeouts: Some(timeouts(&c.timeouts)),
     }
 }
