@@ -140,9 +140,15 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
         // clean as reset may make it, and the error names what it would not touch.
         match (done, refusal(&inv)) {
             (Ok(()), None) => Ok(()),
-            (Ok(()), Some(refused)) => Err(refused),
+            (Ok(()), Some(refused)) => Err(PhaseFailure {
+                message: refused,
+                hint: REFUSAL_HINT,
+            }),
             (Err(failed), None) => Err(failed),
-            (Err(failed), Some(refused)) => Err(format!("{failed}; {refused}")),
+            (Err(failed), Some(refused)) => Err(PhaseFailure {
+                message: format!("{}; {refused}", failed.message),
+                hint: REFUSAL_HINT,
+            }),
         }
     });
     let verified = run.phase("verify", |run| run.verify(&inv, &opts));
@@ -208,6 +214,22 @@ fn confirm(root: &NodeRoot) -> Result<(), String> {
     }
 }
 
+/// Why a reset phase failed, and what the user can do about it.
+struct PhaseFailure {
+    message: String,
+    hint: &'static str,
+}
+
+impl From<String> for PhaseFailure {
+    /// A failure that another run may get past.
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            hint: "fix the cause and run `kubestrap reset` again: it removes what is left",
+        }
+    }
+}
+
 struct Run<'a> {
     events: &'a dyn EventSink,
     text: bool,
@@ -219,7 +241,7 @@ impl Run<'_> {
     fn phase<T>(
         &mut self,
         name: &str,
-        body: impl FnOnce(&mut Self) -> Result<T, String>,
+        body: impl FnOnce(&mut Self) -> Result<T, PhaseFailure>,
     ) -> Result<T, ()> {
         self.events.emit(Event::PhaseStarted {
             phase: name.to_string(),
@@ -233,14 +255,11 @@ impl Run<'_> {
                 });
                 Ok(v)
             }
-            Err(message) => {
+            Err(PhaseFailure { message, hint }) => {
                 self.events.emit(Event::Error {
                     phase: Some(name.to_string()),
                     message,
-                    hint: Some(
-                        "fix the cause and run `kubestrap reset` again: it removes what is left"
-                            .into(),
-                    ),
+                    hint: Some(hint.into()),
                 });
                 Err(())
             }
@@ -377,7 +396,7 @@ impl Run<'_> {
         self.extra.insert("etcd_member".into(), json!(said));
     }
 
-    fn cleanup(&mut self, inv: &Inventory, root: &NodeRoot) -> Result<(), String> {
+    fn cleanup(&mut self, inv: &Inventory, root: &NodeRoot) -> Result<(), PhaseFailure> {
         const PHASE: &str = "cleanup-node";
         let mut done = reset::remove_manifests(inv);
         if !inv.listeners.is_empty() {
@@ -429,11 +448,11 @@ impl Run<'_> {
             Ok(())
         } else {
             let errors: Vec<String> = done.failed.iter().map(ToString::to_string).collect();
-            Err(format!("cannot remove: {}", errors.join("; ")))
+            Err(format!("cannot remove: {}", errors.join("; ")).into())
         }
     }
 
-    fn verify(&mut self, inv: &Inventory, opts: &ResetOptions) -> Result<(), String> {
+    fn verify(&mut self, inv: &Inventory, opts: &ResetOptions) -> Result<(), PhaseFailure> {
         let left = reset::leftovers(inv);
         self.extra.insert("left".into(), json!(left));
         // Anything new since the inventory (a pod that wrote on its way out).
@@ -450,7 +469,7 @@ impl Run<'_> {
         } else {
             let names: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
             self.extra.insert("left".into(), json!(left));
-            Err(format!("still there after reset: {}", names.join(", ")))
+            Err(format!("still there after reset: {}", names.join(", ")).into())
         }
     }
 }
