@@ -33,10 +33,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
-    /// Change nothing: list every file and API object the run would write, and leave the
-    /// would-be files in a temporary directory.
+    /// Change nothing: list every file and API object the run would write. The would-be
+    /// files (private keys included) are staged in a private (0700) temporary directory that
+    /// is removed when the command ends; --dry-run-dir keeps them.
     #[arg(long, global = true)]
     pub dry_run: bool,
+
+    /// With --dry-run, of a command that stages files (init, join, their phases, certs
+    /// renew/generate-csr, token): stage the would-be files in DIR and keep them there. DIR
+    /// must not exist or be empty; it is made 0700, as it may hold private keys.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dry_run_dir: Option<PathBuf>,
 
     /// `text` for people, `json` for one event per line on stdout.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]

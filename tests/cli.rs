@@ -4,6 +4,7 @@
 
 #[path = "../phases/tests/api_support/mod.rs"]
 mod api_support;
+mod bed;
 mod common;
 
 use std::path::Path;
@@ -342,6 +343,75 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         23
     );
 
+    // A worker join with the builtin TLS bootstrap (init's upload-config and
+    // bootstrap-token phases first): in text each run of phases it skips for one reason is
+    // one line, in JSON NDJSON.
+    let join_token = "ndjoin.0123456789abcdef";
+    let cfg = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {join_token}\nlocalAPIEndpoint:\n  advertiseAddress: {NDJSON_IP}\n  bindPort: 6443\nnodeRegistration:\n  name: cp\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for phase in [&["upload-config", "all"][..], &["bootstrap-token"]] {
+        let args = [&["init", "phase"][..], phase, &["--config", cfg]].concat();
+        let objects = ndjson(&args, cp, ok);
+        result_of(&args, &objects);
+    }
+    bed::wait_for_signature(cp, "ndjoin", true);
+    let endpoint = format!("{NDJSON_IP}:6443");
+    let ignored = format!("{},Port-10250", bed::IGNORED_PREFLIGHT);
+    let join_args = |node: &'static str| {
+        [
+            "join",
+            &endpoint,
+            "--token",
+            join_token,
+            "--discovery-token-unsafe-skip-ca-verification",
+            "--tls-bootstrap",
+            "builtin",
+            "--ignore-preflight-errors",
+            &ignored,
+            "--node-name",
+            node,
+        ]
+        .map(str::to_string)
+    };
+    let text = kubestrap()
+        .args(join_args("worker1"))
+        .arg("--root")
+        .arg(dir.path().join("worker1"))
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(text.status.code(), Some(0), "{text:?}");
+    // 21 phases skipped for one reason, in three runs (phases ran between them).
+    let only_cp = "(not-applicable: only a control-plane join (--control-plane) runs this phase)";
+    assert_eq!(
+        skip_lines(&text),
+        [
+            format!(
+                "- [control-plane-prepare/download-certs … control-plane-prepare/control-plane/scheduler] 18 phases skipped {only_cp}"
+            ),
+            format!("- [etcd-join] skipped {only_cp}"),
+            format!(
+                "- [control-plane-join/mark-control-plane … wait-control-plane] 2 phases skipped {only_cp}"
+            ),
+        ]
+    );
+    let args = join_args("worker2");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let joined = ndjson(&args, &dir.path().join("worker2"), ok);
+    result_of(&args, &joined);
+    let json_skips = joined
+        .iter()
+        .filter(|e| e["event"] == "phase_skipped")
+        .count();
+    assert_eq!(json_skips, 21, "one event per skipped phase: {joined:#?}");
+
     // kubeadm's CertificateExpirationInfo, as one line.
     let expiration = ndjson(&["certs", "check-expiration"], node, ok);
     assert_eq!(expiration.len(), 1, "{expiration:?}");
@@ -431,13 +501,6 @@ fn a_worker_join_shows_the_control_plane_phases_it_skips_as_one_line() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         out
     };
-    let skip_lines = |out: &std::process::Output| -> Vec<String> {
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.starts_with("- ["))
-            .map(str::to_string)
-            .collect()
-    };
     let reason =
         "skipped (not-applicable: only a control-plane join (--control-plane) runs this phase)";
 
@@ -467,4 +530,13 @@ fn a_worker_join_shows_the_control_plane_phases_it_skips_as_one_line() {
         std::fs::read_dir(root.path()).map_or(true, |mut d| d.next().is_none()),
         "nothing written"
     );
+}
+
+/// The text sink's lines for skipped phases, from stderr.
+fn skip_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("- ["))
+        .map(str::to_string)
+        .collect()
 }

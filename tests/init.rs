@@ -169,10 +169,14 @@ fn a_second_init_resumes_and_a_changed_input_reruns_its_phase() {
 #[test]
 fn dry_run_lists_every_file_and_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
+    // Kept, to compare the plan with the staged files (else removed at exit).
+    let keep = tempfile::tempdir().unwrap();
     let (code, ev) = init(
         root.path(),
         &[
             "--dry-run",
+            "--dry-run-dir",
+            keep.path().to_str().unwrap(),
             "--skip-phases",
             "etcd,control-plane,kubelet-start,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
         ],
@@ -198,7 +202,6 @@ fn dry_run_lists_every_file_and_changes_nothing() {
         assert_eq!(f["bytes"].as_u64(), Some(len), "{}", path.display());
         assert!(f["mode"] == 0o600 || f["mode"] == 0o644);
     }
-    std::fs::remove_dir_all(staging).unwrap();
 }
 
 #[test]

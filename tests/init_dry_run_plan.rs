@@ -82,7 +82,7 @@ fn the_dry_run_plan_lists_every_api_object_once() {
         .collect();
     assert!(finished.contains(&"kubelet-finalize/enable-client-cert-rotation"));
     assert!(result["join_command"].is_string(), "{result}");
-    if let Some(dir) = result["staging_dir"].as_str() {
-        std::fs::remove_dir_all(dir).unwrap();
-    }
+    // The staged files (tests/dry_run_staging.rs has the details) were removed at exit.
+    assert_eq!(result["staging_kept"], false, "{result}");
+    assert!(result.get("staging_dir").is_none(), "{result}");
 }

@@ -472,14 +472,18 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     join_fails_without_signature(cp, &hash, expiring, "bad5");
 
-    // A dry run discovers for real but posts no CSR and writes only into its staging dir.
+    // A dry run discovers for real but posts no CSR and writes only into its staging dir
+    // (kept, to look at it).
     let dry = tempfile::tempdir().unwrap();
+    let keep = tempfile::tempdir().unwrap();
     let csrs_before = csr_names(cp);
     let j = join(
         dry.path(),
         &endpoint(),
         &[
             "--dry-run",
+            "--dry-run-dir",
+            keep.path().to_str().unwrap(),
             "--token",
             TOKEN,
             "--discovery-token-ca-cert-hash",

@@ -201,8 +201,9 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     // A dry run reads the cluster (configuration, certificates, etcd membership) and writes
     // only into its staging dir: no file on the node, no etcd member, no CSR.
     let dry = tempfile::tempdir().unwrap();
+    let keep = tempfile::tempdir().unwrap();
     let mut cmd = join_command(dry.path(), &key, &hash, "json");
-    cmd.arg("--dry-run");
+    cmd.arg("--dry-run").arg("--dry-run-dir").arg(keep.path());
     let d = run(&mut cmd, Duration::from_secs(120));
     assert_eq!(d.code, Some(0), "{:#?}\n{}", d.events, d.stderr);
     let staged = PathBuf::from(d.result()["staging_dir"].as_str().unwrap());
@@ -222,7 +223,24 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new());
+    // The staged cluster CA, etcd CA and service-account keys are private: the kept
+    // directory and its PKI directories 0700, the keys 0600 (issue 12).
+    assert_eq!(mode(&staged), 0o700);
+    for d in ["pki", "pki/etcd"] {
+        assert_eq!(mode(&staged_etc.join(d)), 0o700, "{d}");
+    }
+    for k in ["pki/ca.key", "pki/etcd/ca.key", "pki/sa.key"] {
+        assert_eq!(mode(&staged_etc.join(k)), 0o600, "{k}");
+    }
     std::fs::remove_dir_all(&staged).unwrap();
+    // Without --dry-run-dir the dry run leaves nothing in $TMPDIR, those keys included.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = join_command(dry.path(), &key, &hash, "json");
+    cmd.arg("--dry-run").env("TMPDIR", tmp.path());
+    let d = run(&mut cmd, Duration::from_secs(120));
+    assert_eq!(d.code, Some(0), "{:#?}\n{}", d.events, d.stderr);
+    assert_eq!(d.result()["staging_kept"], false, "{:#?}", d.result());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     let first_etcd = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP1}:2379")],

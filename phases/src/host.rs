@@ -10,6 +10,10 @@
 //! same directory removes those of runs that were killed mid-write. Under `--dry-run` writes
 //! land in a staging directory that mirrors the root instead, and reads look there first, so
 //! later phases of a dry run see what earlier ones would have written.
+//!
+//! Directories are created with an explicit mode, never the process umask's: ordinary ones
+//! 0755, the PKI directories and etcd's data directory 0700 ([`DirMode`]). A directory that
+//! already exists keeps its mode: it is the administrator's.
 
 use std::fs;
 use std::io::{self, Write};
@@ -92,6 +96,27 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// Modes of the directories kubestrap creates, set explicitly after `mkdir` so that the
+/// umask can neither widen them (`umask 000`) nor narrow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirMode(pub u32);
+
+impl DirMode {
+    /// Ordinary directories (`/etc/kubernetes`, `manifests`, `/var/lib/kubelet`): 0755, the
+    /// mode kubeadm asks `MkdirAll` for.
+    pub const PUBLIC: DirMode = DirMode(0o755);
+    /// Directories of private keys and etcd's data: 0700. kubeadm makes etcd's data
+    /// directory 0700 (`etcdutil.CreateDataDirectory`) but its PKI directories 0755
+    /// (client-go's `certutil.WriteCert`/`keyutil.WriteKey`); kubestrap makes those 0700 too.
+    pub const PRIVATE: DirMode = DirMode(0o700);
+}
+
+/// The PKI directories of a certificates directory (`certificatesDir`): itself and its
+/// `etcd/`, where the cluster's private keys live; kubestrap creates them [`DirMode::PRIVATE`].
+pub fn pki_dirs(cert_dir: &Path) -> [PathBuf; 2] {
+    [cert_dir.to_path_buf(), cert_dir.join("etcd")]
+}
+
 /// An I/O error with the path it happened on: every file error a user sees names the file.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
@@ -114,19 +139,33 @@ impl FsError {
 #[derive(Debug, Clone)]
 pub struct HostFs {
     staging: Option<PathBuf>,
+    /// Host directories created [`DirMode::PRIVATE`] when a write needs them (normalised).
+    private_dirs: Vec<PathBuf>,
 }
 
 impl HostFs {
     /// Writes go to the host.
     pub fn real() -> Self {
-        Self { staging: None }
+        Self {
+            staging: None,
+            private_dirs: Vec::new(),
+        }
     }
 
     /// Writes go under `staging`, which mirrors the host's absolute paths.
     pub fn staged(staging: impl Into<PathBuf>) -> Self {
         Self {
             staging: Some(staging.into()),
+            private_dirs: Vec::new(),
         }
+    }
+
+    /// The host directories (PKI directories, [`pki_dirs`]) that a write creates
+    /// [`DirMode::PRIVATE`] rather than [`DirMode::PUBLIC`], in the staging directory too.
+    pub fn with_private_dirs(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.private_dirs
+            .extend(dirs.into_iter().map(|d| normalize(&d)));
+        self
     }
 
     pub fn staging_dir(&self) -> Option<&Path> {
@@ -163,15 +202,48 @@ impl HostFs {
         self.target(path).exists() || path.exists()
     }
 
-    /// Writes `bytes` to `path` atomically with `mode`, creating parent directories (0755).
+    /// Writes `bytes` to `path` atomically with `mode`, creating missing parent directories
+    /// (0755, or 0700 for the private ones).
     pub fn write(&self, path: &Path, bytes: &[u8], mode: Mode) -> Result<(), FsError> {
+        self.create_parent(path)?;
         write_atomic(&self.target(path), bytes, mode)
     }
 
-    /// Points the symlink `link` at `target` atomically, creating parent directories (0755).
-    /// `target` is written into the link as given: the host path a real run points at.
+    /// Points the symlink `link` at `target` atomically, creating missing parent directories
+    /// as [`HostFs::write`] does. `target` is written into the link as given: the host path a
+    /// real run points at.
     pub fn symlink(&self, link: &Path, target: &Path) -> Result<(), FsError> {
+        self.create_parent(link)?;
         symlink_atomic(&self.target(link), target)
+    }
+
+    /// Creates the directory `dir` with `mode` (staged under `--dry-run`), and its missing
+    /// ancestors as [`HostFs::write`] would; an existing directory is left as it is.
+    pub fn create_dir(&self, dir: &Path, mode: DirMode) -> Result<(), FsError> {
+        let dir = normalize(&self.target(dir));
+        create_missing_dirs(&dir, |d| if d == dir { mode } else { self.dir_mode(d) })
+    }
+
+    fn create_parent(&self, path: &Path) -> Result<(), FsError> {
+        match path.parent() {
+            Some(parent) => {
+                create_missing_dirs(&normalize(&self.target(parent)), |d| self.dir_mode(d))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The mode a write creates the (target, normalised) directory `dir` with.
+    fn dir_mode(&self, dir: &Path) -> DirMode {
+        let private = self
+            .private_dirs
+            .iter()
+            .any(|p| normalize(&self.target(p)) == dir);
+        if private {
+            DirMode::PRIVATE
+        } else {
+            DirMode::PUBLIC
+        }
     }
 
     /// Where the symlink `path` points, as the run sees it (the staged link if a dry run made
@@ -222,15 +294,39 @@ fn sweep_abandoned_temps(dir: &Path) {
 }
 
 /// The directory an atomic write of `path` makes its temporary entry in: `path`'s own (created
-/// if need be, so the rename stays within one filesystem), swept of abandoned temporaries.
+/// 0755 if need be, so the rename stays within one filesystem; [`HostFs`] has made it already,
+/// private if it is one of its private directories), swept of abandoned temporaries.
 fn temp_dir_for(path: &Path) -> Result<&Path, FsError> {
     let dir = path.parent().ok_or_else(|| FsError {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory"),
     })?;
-    fs::create_dir_all(dir).map_err(FsError::at(dir))?;
+    create_missing_dirs(dir, |_| DirMode::PUBLIC)?;
     sweep_abandoned_temps(dir);
     Ok(dir)
+}
+
+/// Creates `dir` and its missing ancestors, top-down, each with `mode_of(itself)`. Each is
+/// made with its mode (the umask can only narrow it, so it is never wider than asked at any
+/// instant), then set to exactly that mode. A directory that exists is never changed: its
+/// mode is its owner's, and one that a concurrent writer makes first is left to that writer.
+fn create_missing_dirs(dir: &Path, mode_of: impl Fn(&Path) -> DirMode) -> Result<(), FsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        .collect();
+    for d in missing.into_iter().rev() {
+        let mode = mode_of(d).0;
+        match fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => {
+                fs::set_permissions(d, fs::Permissions::from_mode(mode)).map_err(FsError::at(d))?
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(FsError::at(d)(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Writes a file so that at every instant it is either absent, the old content, or the whole
@@ -355,6 +451,76 @@ mod tests {
         assert_eq!(writer_pid(".kubestrap-0-abc"), None);
         assert_eq!(writer_pid(".kubestrap--1-abc"), None);
         assert_eq!(writer_pid("kubestrap-12-abc"), None);
+    }
+
+    fn dir_mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn writes_create_pki_dirs_private_and_others_public_and_leave_existing_dirs_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(root.path().join("node")).unwrap();
+        let pki = root.resolve("/etc/kubernetes/pki");
+        let fs_ = HostFs::real().with_private_dirs(pki_dirs(&pki));
+        // The etcd CA first: its directory and the PKI directory above it are both private.
+        fs_.write(&pki.join("etcd/ca.key"), b"k", Mode::PRIVATE)
+            .unwrap();
+        assert_eq!(dir_mode(&pki), 0o700);
+        assert_eq!(dir_mode(&pki.join("etcd")), 0o700);
+        for d in ["/etc/kubernetes", "/etc", "/"] {
+            assert_eq!(dir_mode(&root.resolve(d)), 0o755, "{d}");
+        }
+        let manifests = root.resolve("/etc/kubernetes/manifests");
+        fs_.write(&manifests.join("etcd.yaml"), b"m", Mode::PUBLIC)
+            .unwrap();
+        assert_eq!(dir_mode(&manifests), 0o755);
+        // An existing directory keeps the mode its owner gave it, loose or tight.
+        let kubelet = root.resolve("/var/lib/kubelet");
+        fs::create_dir_all(&kubelet).unwrap();
+        fs::set_permissions(&kubelet, fs::Permissions::from_mode(0o711)).unwrap();
+        fs_.write(&kubelet.join("config.yaml"), b"c", Mode::PUBLIC)
+            .unwrap();
+        assert_eq!(dir_mode(&kubelet), 0o711);
+        // A path that only normalises to a private directory is still private.
+        let other = root.resolve("/srv/pki");
+        let fs_ = HostFs::real().with_private_dirs([other.join("x/..")]);
+        fs_.write(&other.join("./ca.key"), b"k", Mode::PRIVATE)
+            .unwrap();
+        assert_eq!(dir_mode(&other), 0o700);
+    }
+
+    #[test]
+    fn create_dir_sets_its_mode_and_is_staged_under_dry_run() {
+        let host = tempfile::tempdir().unwrap();
+        let data = host.path().join("var/lib/etcd");
+        HostFs::real().create_dir(&data, DirMode::PRIVATE).unwrap();
+        assert_eq!(dir_mode(&data), 0o700);
+        assert_eq!(dir_mode(data.parent().unwrap()), 0o755);
+        // Again: nothing to do, and a directory made looser by its owner stays so.
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o750)).unwrap();
+        HostFs::real().create_dir(&data, DirMode::PRIVATE).unwrap();
+        assert_eq!(dir_mode(&data), 0o750);
+
+        let stage = tempfile::tempdir().unwrap();
+        let staged = HostFs::staged(stage.path());
+        let other = host.path().join("srv/etcd");
+        staged.create_dir(&other, DirMode::PRIVATE).unwrap();
+        assert!(!other.exists(), "a dry run creates nothing on the host");
+        let target = staged.target(&other);
+        assert_eq!(dir_mode(&target), 0o700);
+        assert_eq!(dir_mode(target.parent().unwrap()), 0o755);
+    }
+
+    #[test]
+    fn a_file_where_a_directory_should_be_is_an_error_naming_it() {
+        let host = tempfile::tempdir().unwrap();
+        let file = host.path().join("etc");
+        fs::write(&file, b"not a dir").unwrap();
+        let err = HostFs::real()
+            .write(&file.join("kubernetes/admin.conf"), b"x", Mode::PRIVATE)
+            .unwrap_err();
+        assert_eq!(err.path, file, "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
 use kubestrap_phases::config::CertificateKey;
+use kubestrap_phases::host::pki_dirs;
 use kubestrap_phases::kubeadm_output::{self, short_human_duration};
 use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
@@ -13,7 +14,7 @@ use serde_json::Value;
 use super::{pki, report_result};
 use crate::cli::{CertsCommand, GlobalArgs};
 use crate::output::{EventSink, Format, PhaseReporter, print_object};
-use crate::workflows::{fail_early, host_fs};
+use crate::workflows::{fail_early, finish_staging, host_fs};
 
 pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let json = global.output == Format::Json;
@@ -48,7 +49,9 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
         }),
         CertsCommand::Renew { name, pki: args } => renew(global, args, name, events),
         CertsCommand::GenerateCsr(args) => pki::spec(global, args).and_then(|spec| {
-            let fs = host_fs(global.dry_run).map_err(|e| e.to_string())?;
+            let fs = host_fs(global)
+                .map_err(|e| e.to_string())?
+                .with_private_dirs(pki_dirs(&spec.cert_dir));
             let reporter = PhaseReporter(events);
             let mut fx = Effects::new("certs generate-csr", &fs, &reporter);
             let keys = KeyPool::start(
@@ -72,9 +75,7 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
                     println!("{}", csr.display());
                 }
             }
-            if let Some(dir) = fs.staging_dir() {
-                eprintln!("[dry-run] the would-be files are in {}", dir.display());
-            }
+            finish_staging(fs);
             Ok(())
         }),
     };
@@ -92,7 +93,9 @@ fn renew(
 ) -> Result<(), String> {
     let target: RenewTarget = name.parse().map_err(|e| format!("certs renew: {e}"))?;
     let spec = pki::spec(global, args)?;
-    let fs = host_fs(global.dry_run).map_err(|e| e.to_string())?;
+    let fs = host_fs(global)
+        .map_err(|e| e.to_string())?
+        .with_private_dirs(pki_dirs(&spec.cert_dir));
     let reporter = PhaseReporter(events);
     let mut fx = Effects::new("certs renew", &fs, &reporter);
     let keys = KeyPool::start(
@@ -119,6 +122,7 @@ fn renew(
             }
         }
     }
+    finish_staging(fs);
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::report_result;
 use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
 use crate::output::{EventSink, Format, print_object};
-use crate::workflows::fail_early;
+use crate::workflows::{self, RunFs, fail_early};
 
 /// kubeadm's default for API calls of these commands.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,17 +74,10 @@ async fn client(path: &Path, fx: &mut Effects<'_>) -> Result<ApiClient, String> 
     result.map_err(|e| e.to_string())
 }
 
-/// The filesystem view of a token command: staged under `--dry-run`, so nothing is written.
-fn host_fs(global: &GlobalArgs, staging: &tempfile::TempDir) -> HostFs {
-    if global.dry_run {
-        HostFs::staged(staging.path())
-    } else {
-        HostFs::real()
-    }
-}
-
-fn staging() -> Result<tempfile::TempDir, String> {
-    tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))
+/// The filesystem view of a token command: under `--dry-run`, a private staging directory
+/// removed when the command ends (unless `--dry-run-dir` keeps it), so nothing is written.
+fn host_fs(global: &GlobalArgs) -> Result<RunFs, String> {
+    workflows::host_fs(global).map_err(|e| e.to_string())
 }
 
 /// Parses the flags of `token create` into a token, each error naming its flag.
@@ -135,8 +128,7 @@ async fn create(
 ) -> Result<(), String> {
     let token = parse_create(args)?;
     let path = kubeconfig_path(&args.cluster, global)?;
-    let staging = staging()?;
-    let fs = host_fs(global, &staging);
+    let fs = host_fs(global)?;
     let mut fx = Effects::new("token create", &fs, &Silent);
     let client = client(&path, &mut fx).await?;
     create_token(&client, &mut fx, &token)
@@ -159,8 +151,7 @@ async fn create(
 
 async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), String> {
     let path = kubeconfig_path(cluster, global)?;
-    let staging = staging()?;
-    let fs = host_fs(global, &staging);
+    let fs = host_fs(global)?;
     let mut fx = Effects::new("token list", &fs, &Silent);
     let tokens = list_tokens(&client(&path, &mut fx).await?)
         .await
@@ -202,8 +193,7 @@ async fn delete(
         .map(|t| parse_id(t.expose()))
         .collect::<Result<Vec<_>, _>>()?;
     let path = kubeconfig_path(cluster, global)?;
-    let staging = staging()?;
-    let fs = host_fs(global, &staging);
+    let fs = host_fs(global)?;
     let mut fx = Effects::new("token delete", &fs, &Silent);
     let client = client(&path, &mut fx).await?;
     let mut deleted = Vec::new();

@@ -120,6 +120,8 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Writes the journal atomically (0600); its directory, if missing, is made 0755 by
+    /// [`host::write_atomic`] whatever the umask.
     pub fn save(&self, path: &Path) -> Result<(), JournalError> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| JournalError::Corrupt {
             path: path.to_path_buf(),

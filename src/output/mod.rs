@@ -48,7 +48,8 @@ pub struct RunResult {
     pub status: Status,
     pub workflow: String,
     pub dry_run: bool,
-    /// Under `--dry-run`: where the would-be files were left.
+    /// Under `--dry-run`: where the would-be files are kept (`--dry-run-dir`); absent when
+    /// they were removed at exit. Set with [`RunResult::set_staging`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staging_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,6 +59,57 @@ pub struct RunResult {
     /// Workflow-specific fields (the join command, …).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What became of a dry run's staged would-be files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StagingOutcome {
+    /// Staged in a private temporary directory, removed before the result was reported.
+    Removed,
+    /// Kept in this directory (`--dry-run-dir`) for the user to inspect and remove.
+    Kept(PathBuf),
+}
+
+/// What a person is told, after `[dry-run] `.
+impl std::fmt::Display for StagingOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Kept(dir) => write!(
+                f,
+                "the would-be files are kept in {} (0700): it may hold private keys, remove it \
+                 when done",
+                dir.display()
+            ),
+            Self::Removed => f.write_str(
+                "the would-be files were staged in a private temporary directory, now removed \
+                 (--dry-run-dir DIR keeps them)",
+            ),
+        }
+    }
+}
+
+/// The result's field saying whether a dry run's staged files were kept.
+const STAGING_KEPT: &str = "staging_kept";
+
+impl RunResult {
+    /// Reports a dry run's staging: `staging_kept` (false: removed at exit) and, when kept,
+    /// `staging_dir`.
+    pub fn set_staging(&mut self, outcome: StagingOutcome) {
+        let kept = matches!(outcome, StagingOutcome::Kept(_));
+        self.extra.insert(STAGING_KEPT.into(), kept.into());
+        self.staging_dir = match outcome {
+            StagingOutcome::Kept(dir) => Some(dir),
+            StagingOutcome::Removed => None,
+        };
+    }
+
+    /// What [`RunResult::set_staging`] reported; `None` for a run that staged nothing.
+    pub fn staging(&self) -> Option<StagingOutcome> {
+        match self.extra.get(STAGING_KEPT)?.as_bool()? {
+            true => self.staging_dir.clone().map(StagingOutcome::Kept),
+            false => Some(StagingOutcome::Removed),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -81,8 +81,8 @@ impl TextSink {
                     println!("  {:?} {} {ns}{}", o.verb, o.kind, o.name);
                 }
             }
-            if let Some(dir) = &r.staging_dir {
-                println!("[dry-run] the would-be files are in {}", dir.display());
+            if let Some(staging) = r.staging() {
+                println!("[dry-run] {staging}");
             }
         }
         if r.status == Status::Success {

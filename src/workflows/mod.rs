@@ -3,11 +3,17 @@
 
 pub mod init;
 pub mod join;
+mod staging;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kubestrap_phases::context::KUBERNETES_DIR;
+use kubestrap_phases::host::pki_dirs;
 use kubestrap_phases::{HostFs, NodeRoot};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+pub use staging::{RunFs, StagingError};
 
 use kubestrap_phases::config::{ConfigError, InitConfig, JoinConfig};
 
@@ -62,16 +68,47 @@ struct Selection<'a> {
     resume: bool,
 }
 
-/// The filesystem view of a run: the host, or under `--dry-run` a fresh staging directory
-/// that is left behind for the user to inspect.
-pub fn host_fs(dry_run: bool) -> std::io::Result<HostFs> {
-    if !dry_run {
-        return Ok(HostFs::real());
+/// The filesystem view of a command that stages under `--dry-run` (`certs renew`, `token
+/// create`, …): the host, or a private staging directory that lives as long as the returned
+/// value (removed with it, unless `--dry-run-dir` named it).
+pub fn host_fs(global: &GlobalArgs) -> Result<RunFs, StagingError> {
+    RunFs::new(global.dry_run, global.dry_run_dir.as_deref())
+}
+
+/// Ends the dry-run staging of a command that is not a workflow (`certs renew`, …): the
+/// staged files go unless kept, and stderr says which.
+pub fn finish_staging(fs: RunFs) {
+    let (_, staging) = fs.into_parts();
+    if let Some(staging) = staging {
+        let (outcome, warning) = staging.finish();
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
+        eprintln!("[dry-run] {outcome}");
     }
-    let dir = tempfile::Builder::new()
-        .prefix("kubestrap-dry-run-")
-        .tempdir()?;
-    Ok(HostFs::staged(dir.keep()))
+}
+
+/// The exit status of a run stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
+const INTERRUPTED: u8 = 130;
+
+/// Ctrl-C (SIGINT), caught during a dry run that stages in a temporary directory so that
+/// the directory is removed then too. Caught from before the directory is made; not caught
+/// otherwise (nor if it cannot be), so that Ctrl-C ends other runs as it always has.
+fn catch_ctrl_c(dry_run: bool, global: &GlobalArgs) -> Option<Signal> {
+    let temporary_staging = dry_run && global.dry_run_dir.is_none();
+    temporary_staging
+        .then(|| signal(SignalKind::interrupt()).ok())
+        .flatten()
+}
+
+/// Resolves when a caught Ctrl-C arrives; never without one.
+async fn interrupted(ctrl_c: Option<&mut Signal>) {
+    match ctrl_c {
+        Some(sig) => {
+            sig.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs `tree` on `ctx` and reports the result.
@@ -79,7 +116,8 @@ async fn run<C: Sync>(
     tree: &PhaseTree<C>,
     ctx: &C,
     root: &NodeRoot,
-    fs: HostFs,
+    fs: RunFs,
+    mut ctrl_c: Option<Signal>,
     selection: Selection<'_>,
     events: &dyn EventSink,
 ) -> ExitCode {
@@ -101,7 +139,7 @@ async fn run<C: Sync>(
             return fail_early(events, workflow, e, hint);
         }
     };
-    let staging = fs.staging_dir().map(Path::to_path_buf);
+    let (fs, staging) = fs.into_parts();
     let opts = RunOptions {
         only,
         skip,
@@ -109,24 +147,66 @@ async fn run<C: Sync>(
         fs,
         journal_path: Journal::path(root, workflow),
     };
-    let outcome = match engine::run(tree, ctx, &opts, events).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
+    let outcome = tokio::select! {
+        outcome = engine::run(tree, ctx, &opts, events) => Some(outcome),
+        () = interrupted(ctrl_c.as_mut()) => None,
+    };
+    // The staged files go (unless kept) before the result is reported, so that it says
+    // what happened rather than what is about to.
+    let staged = staging.map(|s| {
+        let (outcome, warning) = s.finish();
+        if let Some(message) = warning {
+            events.emit(Event::Warning {
+                phase: None,
+                message,
+            });
+        }
+        outcome
+    });
+    let outcome = match outcome {
+        Some(Ok(outcome)) => outcome,
+        Some(Err(e)) => {
             let hint = Some(e.hint().to_string());
             return fail_early(events, workflow, e, hint);
         }
+        None => {
+            events.emit(Event::Error {
+                phase: None,
+                message: "interrupted (Ctrl-C)".into(),
+                hint: None,
+            });
+            let mut result = RunResult {
+                status: Status::Failed,
+                workflow: workflow.to_string(),
+                dry_run: true,
+                staging_dir: None,
+                failed_phase: None,
+                files: Vec::new(),
+                api_objects: Vec::new(),
+                extra: serde_json::Map::new(),
+            };
+            if let Some(staged) = staged {
+                result.set_staging(staged);
+            }
+            events.emit(Event::Result(result));
+            return ExitCode::from(INTERRUPTED);
+        }
     };
     let status = outcome.status;
-    events.emit(Event::Result(RunResult {
+    let mut result = RunResult {
         status,
         workflow: workflow.to_string(),
-        dry_run: staging.is_some(),
-        staging_dir: staging,
+        dry_run: staged.is_some(),
+        staging_dir: None,
         failed_phase: outcome.failed_phase,
         files: outcome.files,
         api_objects: outcome.api_objects,
         extra: outcome.result_fields,
-    }));
+    };
+    if let Some(staged) = staged {
+        result.set_staging(staged);
+    }
+    events.emit(Event::Result(result));
     match status {
         Status::Success => ExitCode::SUCCESS,
         Status::Failed => ExitCode::FAILURE,
@@ -137,6 +217,8 @@ async fn run<C: Sync>(
 pub trait WorkflowConfig {
     fn skip_phases(&self) -> &[String];
     fn dry_run(&self) -> bool;
+    /// The logical directories the run creates 0700 if it needs them: the PKI directories.
+    fn private_dirs(&self) -> [PathBuf; 2];
 }
 
 impl WorkflowConfig for InitConfig {
@@ -146,6 +228,9 @@ impl WorkflowConfig for InitConfig {
     fn dry_run(&self) -> bool {
         InitConfig::dry_run(self)
     }
+    fn private_dirs(&self) -> [PathBuf; 2] {
+        pki_dirs(self.cluster.certificates_dir.as_path())
+    }
 }
 
 impl WorkflowConfig for JoinConfig {
@@ -154,6 +239,11 @@ impl WorkflowConfig for JoinConfig {
     }
     fn dry_run(&self) -> bool {
         JoinConfig::dry_run(self)
+    }
+    /// kubeadm's default `certificatesDir`: a JoinConfiguration has none of its own (a
+    /// control-plane join learns the cluster's from kubeadm-config, after the run started).
+    fn private_dirs(&self) -> [PathBuf; 2] {
+        pki_dirs(&std::path::Path::new(KUBERNETES_DIR).join("pki"))
     }
 }
 
@@ -178,12 +268,10 @@ pub async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
         Ok(r) => r,
         Err(e) => return fail_early(events, workflow, format!("--root: {e}"), None),
     };
-    let fs = match host_fs(config.dry_run()) {
-        Ok(fs) => fs,
-        Err(e) => {
-            let message = format!("dry run: cannot make a staging directory: {e}");
-            return fail_early(events, workflow, message, None);
-        }
+    let ctrl_c = catch_ctrl_c(config.dry_run(), global);
+    let fs = match RunFs::new(config.dry_run(), global.dry_run_dir.as_deref()) {
+        Ok(fs) => fs.with_private_dirs(config.private_dirs().map(|d| root.resolve(d))),
+        Err(e) => return fail_early(events, workflow, e, None),
     };
     let skip = config.skip_phases().to_vec();
     let ctx = match context(config, root.clone(), &fs) {
@@ -195,5 +283,5 @@ pub async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
         skip: &skip,
         resume: !args.no_resume,
     };
-    run(tree, &ctx, &root, fs, selection, events).await
+    run(tree, &ctx, &root, fs, ctrl_c, selection, events).await
 }

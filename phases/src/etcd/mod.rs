@@ -1,4 +1,10 @@
-//! `etcd/local`: the static-pod manifest of this node's etcd member.
+//! `etcd/local`: the data directory and the static-pod manifest of this node's etcd member.
+//!
+//! The data directory (`etcd.local.dataDir`) is created 0700 before the manifest is written,
+//! as kubeadm's etcd phase does (`etcdutil.CreateDataDirectory`: `os.MkdirAll(dir, 0o700)`,
+//! cmd/kubeadm/app/util/etcd/etcddata.go); left to the kubelet's `DirectoryOrCreate` it would
+//! be 0755. An existing directory keeps its mode. kubeadm's dry run only says it would create
+//! it; kubestrap's creates it in the staging directory, like every other would-be change.
 //!
 //! Flags follow kubeadm's `phases/etcd/local.go` for the target Kubernetes version:
 //! - always: name, data-dir, client/peer listen and advertise URLs, server and peer TLS with
@@ -22,6 +28,7 @@ use async_trait::async_trait;
 use crate::config::{Arg, HostPathType};
 use crate::effects::Effects;
 use crate::fingerprint::Fingerprint;
+use crate::host::DirMode;
 use crate::static_pod::{
     EtcdSpec, Fill, LocalEtcdSpec, Mount, Pod, StaticPodContext, StaticPodSpec, arg, arg_value,
     command, fill, fingerprint_common, merge_args, merge_mounts, path_arg, url, write_manifest,
@@ -261,6 +268,15 @@ fn set_probe_paths(pod: &mut Pod, minor: u64) {
     }
 }
 
+/// Creates the local member's data directory 0700 (staged under `--dry-run`); nothing with
+/// an external etcd. An existing directory is left as it is.
+pub fn create_data_dir(fx: &Effects<'_>, spec: &StaticPodSpec) -> Result<(), PhaseError> {
+    if let EtcdSpec::Local(local) = &spec.etcd {
+        fx.fs().create_dir(&local.data_dir, DirMode::PRIVATE)?;
+    }
+    Ok(())
+}
+
 /// The etcd phases write a local member; with an external etcd there is none.
 pub(crate) fn local_etcd_only(spec: &StaticPodSpec) -> Applicability {
     match spec.etcd {
@@ -278,7 +294,8 @@ impl<C: StaticPodContext> Step<C> for EtcdLocal {
     }
 
     fn help(&self) -> &'static str {
-        "Write /etc/kubernetes/manifests/etcd.yaml, the static pod of the local etcd member."
+        "Create etcd's data directory (etcd.local.dataDir, 0700) and write \
+         /etc/kubernetes/manifests/etcd.yaml, the static pod of the local etcd member."
     }
 
     fn applicability(&self, ctx: &C) -> Applicability {
@@ -292,7 +309,10 @@ impl<C: StaticPodContext> Step<C> for EtcdLocal {
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let spec = ctx.static_pods();
         match render(spec)? {
-            Some(pod) => write_manifest(fx, spec, COMPONENT, &pod),
+            Some(pod) => {
+                create_data_dir(fx, spec)?;
+                write_manifest(fx, spec, COMPONENT, &pod)
+            }
             None => Ok(()),
         }
     }
