@@ -287,6 +287,12 @@ impl Places {
     }
 }
 
+/// What [`Collector::add`] accepts for a file that must lie directly in `dir` (`None`: a
+/// directory that led out of the root, so nothing).
+fn directly_in(dir: Option<&Path>) -> impl Fn(&Path) -> bool + '_ {
+    move |resolved| dir.is_some() && resolved.parent() == dir
+}
+
 /// Collects targets and refusals, each path vetted by the gate once.
 struct Collector<'a> {
     gate: &'a Gate,
@@ -456,18 +462,13 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             cert_place.as_ref().map(|d| d.join("etcd")),
         ],
     };
-    let in_dir = |dir: &Option<PathBuf>| {
-        let dir = dir.clone();
-        move |resolved: &Path| dir.is_some() && resolved.parent() == dir.as_deref()
-    };
-
     for name in MANIFESTS {
         let path = manifests_dir.join(name);
         c.add(
             &path,
             TargetKind::StaticPodManifest,
             "static-pod manifest",
-            in_dir(&places.manifests),
+            directly_in(places.manifests.as_deref()),
         );
     }
     let kubernetes_dir = root.resolve(KUBERNETES_DIR);
@@ -476,7 +477,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             &kubernetes_dir.join(name),
             TargetKind::Kubeconfig,
             "kubeconfig",
-            in_dir(&places.kubernetes),
+            directly_in(places.kubernetes.as_deref()),
         );
     }
     let kubelet_dir = root.resolve(KUBELET_DIR);
@@ -485,7 +486,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             &kubelet_dir.join(name),
             TargetKind::KubeletFile,
             "kubelet file",
-            in_dir(&places.kubelet),
+            directly_in(places.kubelet.as_deref()),
         );
     }
     if let Some(pki) = &places.kubelet_pki {
@@ -494,19 +495,18 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
                 &cert,
                 TargetKind::KubeletFile,
                 "kubelet client certificate",
-                in_dir(&places.kubelet_pki),
+                directly_in(places.kubelet_pki.as_deref()),
             );
         }
     }
     if let Some(dir) = &cert_place {
         for file in certificate_files() {
             let path = dir.join(&file);
-            let parent = path.parent().map(Path::to_path_buf);
             c.add(
                 &path,
                 TargetKind::Certificate,
                 &cert_source,
-                in_dir(&parent),
+                directly_in(path.parent()),
             );
         }
     }
@@ -530,12 +530,17 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
                 &tmp,
                 TargetKind::TempFile,
                 "temporary file",
-                in_dir(&Some(dir.clone())),
+                directly_in(Some(dir)),
             );
         }
     }
     for j in journals {
-        c.add(&j, TargetKind::Journal, "journal", in_dir(&places.journals));
+        c.add(
+            &j,
+            TargetKind::Journal,
+            "journal",
+            directly_in(places.journals.as_deref()),
+        );
     }
     let Collector {
         mut targets,
