@@ -281,6 +281,23 @@ fn join_fails_without_signature(cp: &Path, hash: &str, token: &str, node: &str) 
     assert_eq!(files_left(root.path()), Vec::<PathBuf>::new());
 }
 
+/// The names of the CertificateSigningRequests a join's result lists as created.
+fn csr_records(result: &Value) -> Vec<String> {
+    result["api_objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no api_objects in {result:#}"))
+        .iter()
+        .filter(|o| o["kind"] == "CertificateSigningRequest")
+        .map(|o| {
+            assert_eq!(
+                (&o["verb"], &o["changed"]),
+                (&"create".into(), &true.into())
+            );
+            o["name"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 fn csr_names(cp: &Path) -> Vec<String> {
     let (ok, out) = kubectl(
         &admin(cp),
@@ -496,6 +513,10 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert_eq!(j.code, Some(0), "{:#?}", j.events);
     assert_eq!(j.result()["dry_run"], true);
+    // The plan lists the CertificateSigningRequest a real join would create (issue 12).
+    let planned = csr_records(j.result());
+    assert_eq!(planned.len(), 1, "{:#?}", j.result());
+    assert!(planned[0].starts_with("node-csr-"), "{planned:?}");
     let staged = PathBuf::from(j.result()["staging_dir"].as_str().unwrap());
     let staged_conf = staged
         .join(dry.path().strip_prefix("/").unwrap())
@@ -599,6 +620,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
         .filter(|n| !csrs_before.contains(n))
         .collect();
     assert_eq!(new_csrs.len(), 1, "{new_csrs:?}");
+    // The result reports the request that was made, by the name the cluster has.
+    assert_eq!(csr_records(j.result()), new_csrs, "{:#?}", j.result());
+    assert_eq!(j.result()["csr"], new_csrs[0].as_str());
     let (_, cond) = kubectl(
         &admin(cp),
         &[

@@ -47,13 +47,53 @@ pub struct WrittenFile {
     pub symlink_to: Option<PathBuf>,
 }
 
-/// One API object a phase created or changed (or would).
+/// One API object a phase sent a request for (or, under `--dry-run`, would send one for), or
+/// found already as wanted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApiChange {
+    /// The request sent; for an unchanged object, the one a change would have taken.
     pub verb: ApiVerb,
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
+    /// False when the object was already as wanted and no request changed it: an apply whose
+    /// live object holds every field, a token Secret already holding the token, a Node
+    /// already labelled and tainted, a binding that exists, a delete of what is gone. Like
+    /// [`WrittenFile::changed`], so a re-run reports what it did, not what it checked. Under
+    /// `--dry-run` nothing is asked of the API, so every request a run would send is listed
+    /// as changed. Records without the field (made before it existed) listed only requests.
+    #[serde(default = "sent")]
+    pub changed: bool,
+}
+
+fn sent() -> bool {
+    true
+}
+
+impl ApiChange {
+    /// A request that was sent (or, under `--dry-run`, would be).
+    pub fn sent(
+        verb: ApiVerb,
+        kind: impl Into<String>,
+        namespace: Option<&str>,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            verb,
+            kind: kind.into(),
+            namespace: namespace.map(str::to_string),
+            name: name.into(),
+            changed: true,
+        }
+    }
+
+    /// The same object, found already as wanted: no request changed it.
+    pub fn unchanged(self) -> Self {
+        Self {
+            changed: false,
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -160,7 +200,9 @@ impl<'a> Effects<'a> {
         Ok(())
     }
 
-    /// Records an API object the phase created or changed.
+    /// Records an API object the phase sent a request for, or found as wanted
+    /// ([`ApiChange::changed`]); only after the request succeeded (or was found unneeded), so
+    /// a failed request is never reported as done.
     pub fn record_api(&mut self, change: ApiChange) {
         self.api.push(change);
     }
@@ -265,6 +307,22 @@ mod tests {
         let err = fx.write_symlink(&pki.join("l.pem"), &missing).unwrap_err();
         assert_eq!(err.path, missing);
         assert!(pki.join("l.pem").symlink_metadata().is_err());
+    }
+
+    #[test]
+    fn an_api_record_says_whether_it_changed_the_object() {
+        let sent = ApiChange::sent(ApiVerb::Apply, "ConfigMap", Some("kube-system"), "c");
+        assert!(sent.changed);
+        assert!(!sent.clone().unchanged().changed);
+        let json = serde_json::to_value(sent.clone().unchanged()).unwrap();
+        assert_eq!(json["changed"], false);
+        assert_eq!(json["verb"], "apply");
+        // A record from before the field existed listed only requests.
+        let old: ApiChange = serde_json::from_value(serde_json::json!({
+            "verb": "apply", "kind": "ConfigMap", "namespace": "kube-system", "name": "c"
+        }))
+        .unwrap();
+        assert_eq!(old, sent);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Under `--dry-run` the cluster-object phases ask nothing of the API (no server runs here),
-//! record what they would change, and still hand the user the join commands.
+//! record every request they would send (as changed: none is found as wanted), and still hand
+//! the user the join commands.
 
 mod static_pod_support;
 
@@ -51,6 +52,9 @@ async fn dry_run_records_and_touches_nothing() {
         result.extend(fx.take_result_fields());
         let (files, api) = fx.into_record();
         assert!(files.is_empty());
+        // Nothing was asked of the API, so nothing can be known to be as wanted: every
+        // object is a request a real run would send, for the plan's `api_objects`.
+        assert!(api.iter().all(|c| c.changed), "{}: {api:?}", step.name());
         recorded.extend(api.into_iter().map(|c| (c.verb, c.kind, c.name)));
     }
     assert!(

@@ -3,6 +3,9 @@
 //! v1.20.2 from the test bed, started with the rendered manifests' commands on a simulated
 //! node (own root, own 127.0.0.x address), as phases/tests/static_pods_real.rs does.
 //! A missing binary fails the test.
+//!
+//! What the phases record says what happened (issue 12): a request they sent is `changed`, an
+//! object they found as wanted is not, so a second run records every object as unchanged.
 
 mod api_support;
 
@@ -19,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, InitFlags};
-use kubestrap_phases::effects::{ApiChange, Silent};
+use kubestrap_phases::effects::{ApiChange, ApiVerb, Silent};
 use kubestrap_phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::show_join_command::ShowJoinCommand;
 use kubestrap_phases::upload_certs::{self, UploadCerts};
@@ -111,6 +114,14 @@ fn kubeconfig_with_token(ca_pem: &[u8], token: &str) -> String {
     )
 }
 
+/// `(verb, kind, name)` of the records whose `changed` is `changed`.
+fn records(api: &[ApiChange], changed: bool) -> Vec<(ApiVerb, String, String)> {
+    api.iter()
+        .filter(|c| c.changed == changed)
+        .map(|c| (c.verb, c.kind.clone(), c.name.clone()))
+        .collect()
+}
+
 fn rv<K: kube::Resource>(o: &K) -> String {
     o.meta().resource_version.clone().unwrap()
 }
@@ -170,7 +181,26 @@ async fn cluster_objects_on_a_real_apiserver() {
     // upload-config/*: admin.conf gets its binding on first use.
     let kubeadm = run(&ctx, &UploadKubeadmConfig).await;
     assert_eq!(kubeadm.api.len(), 4, "{:?}", kubeadm.api); // binding + 3 objects
-    run(&ctx, &UploadKubeletConfig).await;
+    assert!(kubeadm.api.iter().all(|c| c.changed), "{:?}", kubeadm.api);
+    assert_eq!(
+        records(&kubeadm.api, true)[0],
+        (
+            ApiVerb::Create,
+            "ClusterRoleBinding".into(),
+            "kubeadm:cluster-admins".into()
+        )
+    );
+    // The next phase finds the binding made: as wanted, not created again.
+    let kubelet_config = run(&ctx, &UploadKubeletConfig).await;
+    assert_eq!(
+        records(&kubelet_config.api, false),
+        [(
+            ApiVerb::Create,
+            "ClusterRoleBinding".into(),
+            "kubeadm:cluster-admins".into()
+        )]
+    );
+    assert_eq!(records(&kubelet_config.api, true).len(), 3);
     let cms: Api<ConfigMap> = Api::namespaced(sa.clone(), "kube-system");
     let cm = cms.get("kubeadm-config").await.unwrap();
     let data = cm.data.unwrap();
@@ -309,7 +339,10 @@ async fn cluster_objects_on_a_real_apiserver() {
         started.elapsed() >= Duration::from_secs(2),
         "it waited for the Node"
     );
-    assert_eq!(marked.api.len(), 1, "{:?}", marked.api);
+    assert_eq!(
+        records(&marked.api, true),
+        [(ApiVerb::Patch, "Node".into(), NODE.into())]
+    );
     let node = nodes.get(NODE).await.unwrap();
     let labels = node.metadata.labels.clone().unwrap();
     assert_eq!(labels["node-role.kubernetes.io/control-plane"], "");
@@ -395,19 +428,66 @@ async fn cluster_objects_on_a_real_apiserver() {
             .any(|l| l.starts_with("waiting for the kubelet to register Node ghost")),
         "{lines:?}"
     );
-    assert!(fx.into_record().1.is_empty(), "nothing was patched");
+    let ghost_api = fx.into_record().1;
+    assert!(
+        records(&ghost_api, true).is_empty() && records(&ghost_api, false).len() == 1,
+        "nothing was patched, the binding was found: {ghost_api:?}"
+    );
 
     // A second run of every phase changes nothing.
+    // Each reports every object it checked as unchanged, and no request.
     let before = versions(&sa).await;
-    run(&ctx, &UploadKubeadmConfig).await;
-    run(&ctx, &UploadKubeletConfig).await;
+    let kubeadm_again = run(&ctx, &UploadKubeadmConfig).await;
+    let kubelet_again = run(&ctx, &UploadKubeletConfig).await;
     let again = run(&ctx, &UploadCerts).await;
     assert_eq!(
         again.result["certificate_key"],
         uploaded.result["certificate_key"]
     );
     let remarked = run(&ctx, &MarkControlPlane).await;
-    assert!(remarked.api.is_empty(), "{:?}", remarked.api);
+    let rerun: Vec<ApiChange> = [&kubeadm_again, &kubelet_again, &again, &remarked]
+        .iter()
+        .flat_map(|r| r.api.clone())
+        .collect();
+    assert_eq!(records(&rerun, true), [], "a second run sent a request");
+    let unchanged = records(&rerun, false);
+    for (verb, kind, name) in [
+        (ApiVerb::Apply, "ConfigMap", "kubeadm-config"),
+        (ApiVerb::Apply, "Role", "kubeadm:nodes-kubeadm-config"),
+        (
+            ApiVerb::Apply,
+            "RoleBinding",
+            "kubeadm:nodes-kubeadm-config",
+        ),
+        (ApiVerb::Apply, "ConfigMap", "kubelet-config"),
+        (ApiVerb::Apply, "Role", "kubeadm:kubelet-config"),
+        (ApiVerb::Apply, "RoleBinding", "kubeadm:kubelet-config"),
+        (ApiVerb::Apply, "Secret", "kubeadm-certs"),
+        (ApiVerb::Apply, "Role", "kubeadm:kubeadm-certs"),
+        (ApiVerb::Apply, "RoleBinding", "kubeadm:kubeadm-certs"),
+        (ApiVerb::Patch, "Node", NODE),
+        (
+            ApiVerb::Create,
+            "ClusterRoleBinding",
+            "kubeadm:cluster-admins",
+        ),
+    ] {
+        assert!(
+            unchanged.contains(&(verb, kind.into(), name.into())),
+            "{kind} {name} not reported unchanged: {unchanged:?}"
+        );
+    }
+    assert_eq!(
+        records(&remarked.api, false),
+        [
+            (
+                ApiVerb::Create,
+                "ClusterRoleBinding".into(),
+                "kubeadm:cluster-admins".into()
+            ),
+            (ApiVerb::Patch, "Node".into(), NODE.into())
+        ]
+    );
     let node = nodes.get(NODE).await.unwrap();
     let cp_taints = node
         .spec

@@ -55,6 +55,10 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_phase: Option<String>,
     pub files: Vec<WrittenFile>,
+    /// Every API object the run sent a request for or found as wanted; serialised as
+    /// `api_objects` (requests sent, or under `--dry-run` that would be) and
+    /// `api_objects_unchanged` (already as wanted, no request changed them).
+    #[serde(flatten, serialize_with = "api_objects::serialize")]
     pub api_objects: Vec<ApiChange>,
     /// Workflow-specific fields (the join command, …).
     #[serde(flatten)]
@@ -109,6 +113,39 @@ impl RunResult {
             true => self.staging_dir.clone().map(StagingOutcome::Kept),
             false => Some(StagingOutcome::Removed),
         }
+    }
+}
+
+/// How a run's API records are reported: what it changed apart from what it found as wanted.
+pub mod api_objects {
+    use kubestrap_phases::effects::ApiChange;
+    use serde::ser::{SerializeMap, Serializer};
+
+    /// The objects the run changed (requests sent, or under `--dry-run` that would be), and
+    /// those it found as wanted and did not change. An object one phase changed and a later
+    /// one found as wanted (ClusterRoleBinding kubeadm:cluster-admins, which every API phase
+    /// ensures) was changed by the run: it is listed as changed only.
+    pub fn split(records: &[ApiChange]) -> (Vec<&ApiChange>, Vec<&ApiChange>) {
+        let same_object = |a: &ApiChange, b: &ApiChange| {
+            (&a.kind, &a.namespace, &a.name) == (&b.kind, &b.namespace, &b.name)
+        };
+        let changed: Vec<&ApiChange> = records.iter().filter(|c| c.changed).collect();
+        let mut unchanged: Vec<&ApiChange> = Vec::new();
+        for c in records.iter().filter(|c| !c.changed) {
+            if !changed.iter().chain(&unchanged).any(|o| same_object(o, c)) {
+                unchanged.push(c);
+            }
+        }
+        (changed, unchanged)
+    }
+
+    /// `api_objects` and `api_objects_unchanged`, as fields of the result event.
+    pub fn serialize<S: Serializer>(records: &[ApiChange], s: S) -> Result<S::Ok, S::Error> {
+        let (changed, unchanged) = split(records);
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("api_objects", &changed)?;
+        map.serialize_entry("api_objects_unchanged", &unchanged)?;
+        map.end()
     }
 }
 
@@ -183,5 +220,71 @@ pub fn sink(format: Format, verbosity: u8) -> Box<dyn EventSink> {
     match format {
         Format::Text => Box::new(TextSink::new(verbosity)),
         Format::Json => Box::new(JsonSink),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubestrap_phases::effects::ApiVerb;
+
+    #[test]
+    fn the_result_lists_changed_objects_apart_from_those_found_as_wanted() {
+        let binding = ApiChange::sent(
+            ApiVerb::Create,
+            "ClusterRoleBinding",
+            None,
+            "kubeadm:cluster-admins",
+        );
+        let config = ApiChange::sent(
+            ApiVerb::Apply,
+            "ConfigMap",
+            Some("kube-system"),
+            "kubeadm-config",
+        );
+        let node = ApiChange::sent(ApiVerb::Patch, "Node", None, "n1");
+        let result = RunResult {
+            status: Status::Success,
+            workflow: "init".into(),
+            dry_run: false,
+            staging_dir: None,
+            failed_phase: None,
+            files: Vec::new(),
+            // The binding: made by one phase, found by the next ones.
+            api_objects: vec![
+                binding.clone(),
+                config.clone().unchanged(),
+                binding.clone().unchanged(),
+                node.clone(),
+                config.clone().unchanged(),
+            ],
+            extra: serde_json::Map::new(),
+        };
+        let json = serde_json::to_value(Event::Result(result)).unwrap();
+        let names = |field: &str| -> Vec<(String, bool)> {
+            json[field]
+                .as_array()
+                .unwrap_or_else(|| panic!("{field} in {json}"))
+                .iter()
+                .map(|o| {
+                    (
+                        o["name"].as_str().unwrap().to_string(),
+                        o["changed"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names("api_objects"),
+            [
+                ("kubeadm:cluster-admins".to_string(), true),
+                ("n1".to_string(), true)
+            ]
+        );
+        assert_eq!(
+            names("api_objects_unchanged"),
+            [("kubeadm-config".to_string(), false)]
+        );
+        assert_eq!(json["event"], "result");
     }
 }

@@ -70,9 +70,17 @@ impl TextSink {
             for f in &r.files {
                 println!("  {}  {:>7} bytes  {}", f.mode, f.bytes, f.path.display());
             }
-            if !r.api_objects.is_empty() {
-                println!("[dry-run] API objects that would be created or changed:");
-                for o in &r.api_objects {
+            // Nothing is asked of the API under --dry-run, so every request a real run would
+            // send is listed; none is found as wanted.
+            let (changed, unchanged) = super::api_objects::split(&r.api_objects);
+            for (objects, heading) in [
+                (changed, "API objects that would be created or changed"),
+                (unchanged, "API objects already as wanted"),
+            ] {
+                if !objects.is_empty() {
+                    println!("[dry-run] {heading}:");
+                }
+                for o in objects {
                     let ns = o
                         .namespace
                         .as_deref()

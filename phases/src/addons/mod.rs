@@ -106,7 +106,7 @@ pub enum AddonObject {
 
 impl AddonObject {
     /// Server-side applies the object unless the live one already holds every field of it
-    /// (recorded only when applied; under `--dry-run` only recorded).
+    /// (then recorded as unchanged; under `--dry-run` only recorded).
     pub async fn apply(&self, client: &ApiClient, fx: &mut Effects<'_>) -> Result<(), ApiError> {
         match self {
             Self::ServiceAccount(o) => client.apply(fx, o).await,

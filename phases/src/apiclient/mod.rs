@@ -2,8 +2,10 @@
 //! admin-client bootstrap, and idempotent writes that go through [`Effects`].
 //!
 //! Every write helper records what it did (or, under `--dry-run`, would do) with
-//! [`Effects::record_api`], and under `--dry-run` never touches the API, so a dry run works
-//! before any API server exists. Calls are retried with backoff while the server is
+//! [`Effects::record_api`]: a request it sent, or an object it found already as wanted
+//! (`changed: false`), and only once the request succeeded. Under `--dry-run` it never touches
+//! the API, so a dry run works before any API server exists, and lists every request a run
+//! would send. Calls are retried with backoff while the server is
 //! unreachable or overloaded, up to the configured `timeouts.kubernetesAPICall`; errors name
 //! the endpoint and the last answer, never a credential.
 
@@ -375,15 +377,14 @@ impl ApiClient {
         K::Scope: ApiScope,
     {
         let (namespace, name) = identity(obj);
-        fx.record_api(change::<K>(ApiVerb::Apply, namespace.as_deref(), &name));
+        let change = change::<K>(ApiVerb::Apply, namespace.as_deref(), &name);
         if fx.is_dry_run() {
+            fx.record_api(change);
             return Ok(());
         }
         let live: Option<K> = self.get_opt(namespace.as_deref(), &name).await?;
-        if let Some(live) = live
-            && let (Ok(want), Ok(have)) = (serde_json::to_value(obj), serde_json::to_value(&live))
-            && holds(&have, &want)
-        {
+        if is_as_wanted(live.as_ref(), obj) {
+            fx.record_api(change.unchanged());
             return Ok(());
         }
         let api = self.api_for::<K>(namespace.as_deref());
@@ -391,8 +392,9 @@ impl ApiClient {
         let patch = Patch::Apply(obj);
         let action = format!("apply {}", object_label::<K>(namespace.as_deref(), &name));
         self.retry(&action, || api.patch(&name, &params, &patch))
-            .await
-            .map(|_| ())
+            .await?;
+        fx.record_api(change);
+        Ok(())
     }
 
     /// Creates `obj`; an existing object of that name is an error (409, see
@@ -403,16 +405,15 @@ impl ApiClient {
         K::Scope: ApiScope,
     {
         let (namespace, name) = identity(obj);
-        fx.record_api(change::<K>(ApiVerb::Create, namespace.as_deref(), &name));
-        if fx.is_dry_run() {
-            return Ok(());
+        let change = change::<K>(ApiVerb::Create, namespace.as_deref(), &name);
+        if !fx.is_dry_run() {
+            let api = self.api_for::<K>(namespace.as_deref());
+            let post = PostParams::default();
+            let action = format!("create {}", object_label::<K>(namespace.as_deref(), &name));
+            self.retry(&action, || api.create(&post, obj)).await?;
         }
-        let api = self.api_for::<K>(namespace.as_deref());
-        let post = PostParams::default();
-        let action = format!("create {}", object_label::<K>(namespace.as_deref(), &name));
-        self.retry(&action, || api.create(&post, obj))
-            .await
-            .map(|_| ())
+        fx.record_api(change);
+        Ok(())
     }
 
     /// Creates `obj`, or replaces the existing one (keeping its resourceVersion check) when
@@ -456,8 +457,8 @@ impl ApiClient {
         }
     }
 
-    /// Deletes an object; `Ok(false)` when it was already gone. Under `--dry-run` only
-    /// records it.
+    /// Deletes an object; `Ok(false)` when it was already gone (recorded as unchanged). Under
+    /// `--dry-run` only records it.
     pub async fn delete<K>(
         &self,
         fx: &mut Effects<'_>,
@@ -468,16 +469,23 @@ impl ApiClient {
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
         K::Scope: ApiScope,
     {
-        fx.record_api(change::<K>(ApiVerb::Delete, namespace, name));
+        let change = change::<K>(ApiVerb::Delete, namespace, name);
         if fx.is_dry_run() {
+            fx.record_api(change);
             return Ok(true);
         }
         let api = self.api_for::<K>(namespace);
         let action = format!("delete {}", object_label::<K>(namespace, name));
         let params = DeleteParams::default();
         match self.retry(&action, || api.delete(name, &params)).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
+            Ok(_) => {
+                fx.record_api(change);
+                Ok(true)
+            }
+            Err(e) if e.is_not_found() => {
+                fx.record_api(change.unchanged());
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -499,17 +507,13 @@ fn identity<K: Resource>(obj: &K) -> (Option<String>, String) {
     )
 }
 
-fn change<K: Resource<DynamicType = ()>>(
+/// A request for `K` `namespace/name` (see [`ApiChange::unchanged`] for one found as wanted).
+pub fn change<K: Resource<DynamicType = ()>>(
     verb: ApiVerb,
     namespace: Option<&str>,
     name: &str,
 ) -> ApiChange {
-    ApiChange {
-        verb,
-        kind: K::kind(&()).to_string(),
-        namespace: namespace.map(str::to_string),
-        name: name.to_string(),
-    }
+    ApiChange::sent(verb, K::kind(&()), namespace, name)
 }
 
 /// A kubeconfig error without any value from the file (those may be keys).
@@ -600,7 +604,13 @@ pub async fn admin_client(
             ));
             return Ok(admin);
         }
-        Err(e) if e.is_conflict() => return Ok(admin),
+        Err(e) if e.is_conflict() => {
+            fx.record_api(
+                change::<ClusterRoleBinding>(ApiVerb::Create, None, CLUSTER_ADMINS_GROUP)
+                    .unchanged(),
+            );
+            return Ok(admin);
+        }
         Err(e) if e.is_forbidden() => {}
         Err(e) => return Err(e),
     }
@@ -626,6 +636,19 @@ pub async fn admin_client(
         )
         .await?;
     Ok(admin)
+}
+
+/// Whether the live object (`None`: there is none) already holds every field of `want`, so
+/// that [`ApiClient::apply`] sends nothing and records the object as unchanged. An object that
+/// cannot be serialised is never taken as wanted: applying it is the safe side.
+fn is_as_wanted<K: Serialize>(live: Option<&K>, want: &K) -> bool {
+    let Some(live) = live else {
+        return false;
+    };
+    match (serde_json::to_value(want), serde_json::to_value(live)) {
+        (Ok(want), Ok(have)) => holds(&have, &want),
+        _ => false,
+    }
 }
 
 /// Whether `have` holds every field of `want` with the same value (lists element by element).
@@ -679,6 +702,33 @@ mod tests {
         assert!(!holds(&live, &json!({"b": {"c": [ {"x": 1}, {"x": 1} ]}})));
         assert!(!holds(&live, &json!({"e": false})));
         assert!(!holds(&live, &json!({"b": {"d": "t"}})));
+    }
+
+    #[test]
+    fn apply_sends_only_for_an_object_missing_or_lacking_a_field() {
+        let wanted = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("cm".into()),
+                namespace: Some("kube-system".into()),
+                ..Default::default()
+            },
+            data: Some([("k".to_string(), "v".to_string())].into()),
+            ..Default::default()
+        };
+        // What the server holds: our fields plus its own.
+        let mut live = wanted.clone();
+        live.metadata.resource_version = Some("7".into());
+        live.metadata.uid = Some("u".into());
+        assert!(is_as_wanted(Some(&live), &wanted), "recorded as unchanged");
+        assert!(!is_as_wanted(None, &wanted), "absent: created");
+        let mut other = live.clone();
+        other.data = Some([("k".to_string(), "w".to_string())].into());
+        assert!(!is_as_wanted(Some(&other), &wanted), "differs: applied");
+        other.data = None;
+        assert!(
+            !is_as_wanted(Some(&other), &wanted),
+            "lacks a field: applied"
+        );
     }
 
     const KUBECONFIG: &str = r#"apiVersion: v1
@@ -794,6 +844,10 @@ users:
         );
         assert!(start.elapsed() < Duration::from_millis(200));
         let (_, api) = fx.into_record();
+        assert!(
+            api.iter().all(|c| c.changed),
+            "a dry run lists every request a run would send: {api:?}"
+        );
         let got: Vec<(ApiVerb, &str, Option<&str>, &str)> = api
             .iter()
             .map(|c| {

@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::apiclient::{self, ApiClient, ApiError};
 use crate::config::BootstrapToken;
-use crate::effects::Effects;
+use crate::effects::{ApiVerb, Effects};
 use crate::fingerprint::Fingerprint;
 use crate::step::{PhaseError, Step};
 use crate::token::TokenId;
@@ -55,9 +55,9 @@ pub trait BootstrapTokenContext {
     fn bootstrap_token_spec(&self) -> BootstrapTokenSpec;
 }
 
-/// Creates (or leaves alone, when it already holds the same token) each token's Secret.
-/// A re-run does not extend the expiration of a token that already exists, so running the
-/// phase again changes nothing.
+/// Creates (or leaves alone, recorded as unchanged, when it already holds the same token)
+/// each token's Secret. A re-run does not extend the expiration of a token that already
+/// exists, so running the phase again changes nothing.
 pub async fn ensure_tokens(
     client: &ApiClient,
     fx: &mut Effects<'_>,
@@ -71,6 +71,9 @@ pub async fn ensure_tokens(
             && let Some(current) = client.get_opt::<Secret>(Some(KUBE_SYSTEM), &name).await?
             && secret::same_token(&current, &wanted)
         {
+            fx.record_api(
+                apiclient::change::<Secret>(ApiVerb::Create, Some(KUBE_SYSTEM), &name).unchanged(),
+            );
             continue;
         }
         client.create_or_update(fx, &wanted).await?;

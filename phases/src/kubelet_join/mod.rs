@@ -375,26 +375,22 @@ async fn start<C: JoinKubeletContext>(
     let credentials = match (spec.tls_bootstrap, fx.is_dry_run()) {
         (TlsBootstrap::Builtin, false) => {
             let started = Instant::now();
-            let progress = |m: String| fx.progress(m);
-            let creds = tls_bootstrap::bootstrap(
-                &client,
-                &spec.node_name,
-                spec.tls_bootstrap_timeout,
-                &progress,
-            )
-            .await
-            .map_err(|e| {
-                let hint = match &e {
-                    tls_bootstrap::TlsBootstrapError::TimedOut { .. } => {
-                        Some("fix the causes above and run join again; it resumes here".to_string())
-                    }
-                    _ => None,
-                };
-                PhaseError::Failed {
-                    message: format!("[tls-bootstrap] {e}"),
-                    hint,
-                }
-            })?;
+            let creds =
+                tls_bootstrap::bootstrap(&client, &spec.node_name, spec.tls_bootstrap_timeout, fx)
+                    .await
+                    .map_err(|e| {
+                        let hint = match &e {
+                            tls_bootstrap::TlsBootstrapError::TimedOut { .. } => Some(
+                                "fix the causes above and run join again; it resumes here"
+                                    .to_string(),
+                            ),
+                            _ => None,
+                        };
+                        PhaseError::Failed {
+                            message: format!("[tls-bootstrap] {e}"),
+                            hint,
+                        }
+                    })?;
             let waited = started.elapsed();
             fx.progress(format!(
                 "CertificateSigningRequest {} approved and issued for system:node:{} in {waited:?}",
@@ -405,6 +401,8 @@ async fn start<C: JoinKubeletContext>(
             Some(creds)
         }
         (TlsBootstrap::Builtin, true) => {
+            tls_bootstrap::plan(&spec.node_name, fx)
+                .map_err(|e| PhaseError::failed(format!("[tls-bootstrap] {e}")))?;
             fx.warn(
                 "dry run: no CertificateSigningRequest was posted; kubelet.conf is not written",
             );

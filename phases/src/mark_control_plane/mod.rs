@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::{Node, Taint as NodeTaint};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::apiclient::ApiClient;
+use crate::apiclient::{self, ApiClient};
 use crate::config::Taint;
-use crate::effects::{ApiChange, ApiVerb, Effects};
+use crate::effects::{ApiVerb, Effects};
 use crate::fingerprint::Fingerprint;
 use crate::step::{PhaseError, Step};
 use crate::upload_config::ClusterAccess;
@@ -167,12 +167,7 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let spec = ctx.mark_spec();
         let client = spec.access.admin(fx).await?;
-        let change = ApiChange {
-            verb: ApiVerb::Patch,
-            kind: "Node".into(),
-            namespace: None,
-            name: spec.node_name.clone(),
-        };
+        let change = apiclient::change::<Node>(ApiVerb::Patch, None, &spec.node_name);
         if fx.is_dry_run() {
             fx.record_api(change);
             return Ok(());
@@ -181,6 +176,7 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
         let nodes: Api<Node> = Api::all(client.client().clone());
         for _ in 0..CONFLICT_RETRIES {
             let Some(patch) = mark_patch(&node, &spec.taints) else {
+                fx.record_api(change.unchanged());
                 return Ok(());
             };
             let action = format!("patch Node {}", spec.node_name);

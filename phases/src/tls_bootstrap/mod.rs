@@ -25,7 +25,9 @@ use kube::core::ObjectMeta;
 use serde_with::{DeserializeFromStr, SerializeDisplay};
 use sha2::{Digest, Sha256};
 
+use crate::apiclient;
 use crate::bootstrap_client::{BootstrapClient, describe};
+use crate::effects::{ApiChange, ApiVerb, Effects};
 use crate::pki::{CertInfo, CertProfile, EncryptionAlgorithm, PkiError, PrivateKey, Usage};
 
 /// The signer that issues kubelet client certificates.
@@ -209,28 +211,57 @@ fn standing(status: Option<&CertificateSigningRequestStatus>) -> Standing {
     Standing::Pending
 }
 
-/// Makes the node key, posts the CSR as `client`'s identity (the bootstrap token) and waits by
-/// WATCH until it is issued, denied or failed, or `timeout` passes. After [`STALL_AFTER`]
-/// Pending, `progress` hears the likely causes, checked where the token's rights allow.
+/// A new node key and the CSR for it, named as [`node_client_csr`] names it.
+fn new_request(
+    node_name: &str,
+) -> Result<(PrivateKey, CertificateSigningRequest, String), PkiError> {
+    let key = EncryptionAlgorithm::EcdsaP256.generate()?;
+    let csr = node_client_csr(node_name, &key)?;
+    let name = csr.metadata.name.clone().unwrap_or_default();
+    Ok((key, csr, name))
+}
+
+/// The record of creating CertificateSigningRequest `name`.
+fn csr_created(name: &str) -> ApiChange {
+    apiclient::change::<CertificateSigningRequest>(ApiVerb::Create, None, name)
+}
+
+/// `--dry-run`: records the CertificateSigningRequest a real run would create, and posts
+/// nothing. Its name is that of a request for a key made for this purpose and dropped: every
+/// run makes a new key, so no run can know the name of another's request.
+pub fn plan(node_name: &str, fx: &mut Effects<'_>) -> Result<(), TlsBootstrapError> {
+    let (_, _, name) = new_request(node_name)?;
+    fx.record_api(csr_created(&name));
+    Ok(())
+}
+
+/// Makes the node key, posts the CSR as `client`'s identity (the bootstrap token), records
+/// it through `fx`, and waits by WATCH until it is issued, denied or failed, or `timeout`
+/// passes. After [`STALL_AFTER`] Pending, `fx`'s progress hears the likely causes, checked
+/// where the token's rights allow. Under `--dry-run` use [`plan`] instead.
 pub async fn bootstrap(
     client: &BootstrapClient,
     node_name: &str,
     timeout: Duration,
-    progress: &(dyn Fn(String) + Sync),
+    fx: &mut Effects<'_>,
 ) -> Result<NodeCredentials, TlsBootstrapError> {
-    let key = EncryptionAlgorithm::EcdsaP256.generate()?;
-    let csr = node_client_csr(node_name, &key)?;
-    let name = csr.metadata.name.clone().unwrap_or_default();
+    let (key, csr, name) = new_request(node_name)?;
     let created = match client.create_csr(&csr).await {
-        Ok(created) => created,
+        Ok(created) => {
+            fx.record_api(csr_created(&name));
+            created
+        }
+        // Its earlier self, from a post whose answer was lost: the same key and node.
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            client
+            let found = client
                 .csr(&name)
                 .await
                 .map_err(|e| TlsBootstrapError::Create {
                     endpoint: client.endpoint().to_string(),
                     message: describe(&e),
-                })?
+                })?;
+            fx.record_api(csr_created(&name).unchanged());
+            found
         }
         Err(e) => {
             let mut message = describe(&e);
@@ -245,7 +276,8 @@ pub async fn bootstrap(
             });
         }
     };
-    let cert_pem = wait_for_certificate(client, created, timeout, progress).await?;
+    let progress = |message: String| fx.progress(message);
+    let cert_pem = wait_for_certificate(client, created, timeout, &progress).await?;
     check_issued(&name, &cert_pem, &key, node_name)?;
     Ok(NodeCredentials {
         key,
@@ -553,6 +585,26 @@ mod tests {
                 .unwrap()
                 .starts_with("node-csr-")
         );
+    }
+
+    #[test]
+    fn a_dry_run_records_the_request_it_would_post_and_writes_nothing() {
+        use crate::effects::Silent;
+        use crate::host::HostFs;
+        let stage = tempfile::tempdir().unwrap();
+        let fs = HostFs::staged(stage.path());
+        let mut fx = Effects::new("kubelet-start", &fs, &Silent);
+        plan("worker-1", &mut fx).unwrap();
+        let (files, api) = fx.into_record();
+        assert!(files.is_empty());
+        assert_eq!(api.len(), 1, "{api:?}");
+        let csr = &api[0];
+        assert_eq!(
+            (csr.verb, csr.kind.as_str(), csr.namespace.as_deref()),
+            (ApiVerb::Create, "CertificateSigningRequest", None)
+        );
+        assert!(csr.changed && csr.name.starts_with("node-csr-"), "{csr:?}");
+        assert_eq!(std::fs::read_dir(stage.path()).unwrap().count(), 0);
     }
 
     #[test]
