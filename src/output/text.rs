@@ -1,4 +1,6 @@
-//! Text output: a spinner per running phase on a terminal, one line per phase everywhere.
+//! Text output: a spinner per running phase on a terminal, one line per phase everywhere —
+//! except that phases skipped one after another as not applicable for one reason share a
+//! line unless `-v` ([`SkippedRun`]).
 //! Progress lines go to stderr; what the user asked for (the dry-run plan, the join command)
 //! goes to stdout.
 
