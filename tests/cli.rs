@@ -472,7 +472,13 @@ async fn every_command_prints_only_ndjson_with_output_json() {
     ];
     for args in failing {
         let root = if args[0] == "token" { cp } else { node };
-        ndjson(args, root, Ends::Failure);
+        let objects = ndjson(args, root, Ends::Failure);
+        // The failed result names the command, as a successful one does.
+        let command = match args[0] {
+            "init" => "init".to_string(),
+            _ => args[..2].join(" "),
+        };
+        assert_eq!(objects.last().unwrap()["workflow"], command.as_str());
     }
 
     // reset last: it removes the node's files.

@@ -81,7 +81,16 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail_early(events, "certs", message, None),
+        Err(message) => {
+            // The failed result names the subcommand, as a successful one does.
+            let command = match cmd {
+                CertsCommand::CertificateKey => "certs certificate-key",
+                CertsCommand::CheckExpiration(_) => "certs check-expiration",
+                CertsCommand::Renew { .. } => "certs renew",
+                CertsCommand::GenerateCsr(_) => "certs generate-csr",
+            };
+            fail_early(events, command, message, None)
+        }
     }
 }
 
