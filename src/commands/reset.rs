@@ -43,7 +43,7 @@ pub fn run(args: &ResetArgs, global: &GlobalArgs, events: &dyn EventSink) -> Exi
                     events,
                     WORKFLOW,
                     e,
-                    Some("give the kubeadm configuration file init or join used (its ClusterConfiguration is read)".into()),
+                    Some("give the kubeadm configuration file init was given: reset reads its ClusterConfiguration".into()),
                 );
             }
         },

@@ -4,7 +4,8 @@
 //! a whole-tree snapshot that the decoy (and any directory the case names as not reset's) is
 //! unchanged, that the error names every refused path, and that the legitimate files were
 //! still removed. No cluster is needed; the cluster-side certificates dir is served by the
-//! fake API server on 127.0.0.147.
+//! fake API server on 127.0.0.147. A `--config` reset cannot use stops it before anything is
+//! removed.
 
 use std::path::{Path, PathBuf};
 
@@ -374,5 +375,42 @@ fn the_certificates_dir_comes_from_the_configuration_not_the_client_ca_file() {
         );
         let removed = result["removed"].to_string();
         assert!(!removed.contains("etc/pki"), "{source}: {removed}");
+    }
+}
+
+/// A `--config` reset cannot use (missing, not UTF-8, without a ClusterConfiguration) stops
+/// the reset before anything is removed, naming the file and what was expected.
+#[test]
+fn a_bad_reset_config_names_the_file_and_removes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let (root, decoy) = (work.path().join("root"), work.path().join("decoy"));
+    legit_node(&root, &decoy);
+    let before = snapshot(&root);
+    let init_only = work.path().join("init-only.yaml");
+    write(
+        &init_only,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n",
+    );
+    let binary = work.path().join("binary.yaml");
+    std::fs::write(&binary, b"kind: \xff\xfe\n").unwrap();
+    let missing = work.path().join("missing.yaml");
+    for (file, expect) in [
+        (&init_only, "no ClusterConfiguration document found"),
+        (&binary, "not UTF-8"),
+        (&missing, "No such file"),
+    ] {
+        let (code, ev, stderr) = reset(&root, &["--config".into(), file.display().to_string()]);
+        let error = ev
+            .iter()
+            .find(|e| e["event"] == "error")
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default();
+        assert_eq!(code, Some(1), "{file:?}: {ev:#?}\n{stderr}");
+        assert!(
+            error.contains("--config") && error.contains(file.to_str().unwrap()),
+            "{error}"
+        );
+        assert!(error.contains(expect), "{error}");
+        assert_eq!(snapshot(&root), before, "{file:?}: the node changed");
     }
 }
