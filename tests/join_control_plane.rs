@@ -345,6 +345,15 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     ] {
         assert_eq!(mode(&etc2.join(f)), want, "{f}");
     }
+    // Private directories, as on init: the PKI and etcd's data (made by etcd-join before the
+    // kubelet could make it with its own mode; issue 12).
+    for d in [
+        "etc/kubernetes/pki",
+        "etc/kubernetes/pki/etcd",
+        "var/lib/etcd",
+    ] {
+        assert_eq!(mode(&cp2.join(d)), 0o700, "{d}");
+    }
     assert!(
         !etc2.join("super-admin.conf").exists(),
         "super-admin.conf stays on the first node"

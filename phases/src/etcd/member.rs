@@ -638,6 +638,9 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         });
         let initial = initial_cluster(&members, &pods.node_name, &own);
         if let Some(pod) = render_member(pods, &initial)? {
+            // As on init's etcd/local: etcd's data directory is private (0700), made before the
+            // kubelet would make it with its own mode.
+            super::create_data_dir(fx, pods)?;
             write_manifest(fx, pods, COMPONENT, &pod)?;
         }
         if dry_run {
