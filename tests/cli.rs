@@ -427,6 +427,15 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         result["files"][0]["path"],
         node.join("etc/kubernetes/admin.conf").to_str().unwrap()
     );
+    // A command's dry run says, in its result, that its staged files are gone (issue 12).
+    let args = ["certs", "renew", "admin.conf", "--dry-run"];
+    let renewed = ndjson(&args, node, ok);
+    let result = result_of(&args, &renewed);
+    assert_eq!(
+        (&result["dry_run"], &result["staging_kept"]),
+        (&true.into(), &false.into()),
+        "{result}"
+    );
     let table: &[(&[&str], &str)] = &[
         (&["certs", "generate-csr"], "csrs"),
         (&["certs", "generate-csr", "--dry-run"], "csrs"),

@@ -11,10 +11,10 @@ use kubestrap_phases::pki::KeyPool;
 use kubestrap_phases::{Effects, HostFs};
 use serde_json::Value;
 
-use super::{pki, report_result};
+use super::{Written, pki, report_result};
 use crate::cli::{CertsCommand, GlobalArgs};
 use crate::output::{EventSink, Format, PhaseReporter, print_object};
-use crate::workflows::{fail_early, finish_staging, host_fs};
+use crate::workflows::{fail_early, host_fs};
 
 pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let json = global.output == Format::Json;
@@ -59,6 +59,7 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
                 certs::generate_csr_key_count(&spec, &fs),
             );
             let csrs = certs::generate_csr(&spec, &keys, &mut fx).map_err(|e| e.to_string())?;
+            let written = Written::of(fx).staged(fs);
             if json {
                 let csrs = csrs
                     .iter()
@@ -67,7 +68,7 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
                 report_result(
                     events,
                     "certs generate-csr",
-                    Some(fx),
+                    Some(written),
                     [("csrs", Value::Array(csrs))],
                 );
             } else {
@@ -75,7 +76,6 @@ pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> E
                     println!("{}", csr.display());
                 }
             }
-            finish_staging(fs);
             Ok(())
         }),
     };
@@ -112,13 +112,14 @@ fn renew(
         certs::renew_key_count(&spec, &fs, target),
     );
     let renewed = certs::renew(&spec, &keys, &mut fx, target).map_err(|e| e.to_string())?;
+    let written = Written::of(fx).staged(fs);
     if global.output == Format::Json {
         let certificates = serde_json::to_value(&renewed)
             .map_err(|e| format!("certs renew: cannot encode the result as JSON: {e}"))?;
         report_result(
             events,
             "certs renew",
-            Some(fx),
+            Some(written),
             [("certificates", certificates)],
         );
     } else {
@@ -131,7 +132,6 @@ fn renew(
             }
         }
     }
-    finish_staging(fs);
     Ok(())
 }
 

@@ -10,38 +10,73 @@ pub mod reset;
 pub mod token;
 
 use kubestrap_phases::Effects;
+use kubestrap_phases::effects::{ApiChange, WrittenFile};
 use serde_json::Value;
 
 use crate::cli::{ConfigCommand, PrintWhat};
-use crate::output::{Event, EventSink, Format, RunResult, Status};
+use crate::output::{Event, EventSink, Format, RunResult, StagingOutcome, Status};
+use crate::workflows::{RunFs, finish_staging};
+
+/// What a command wrote, taken from its [`Effects`] once its run is over, and what became of
+/// its dry-run staging: ended before the report, so that the report says it truthfully.
+pub struct Written {
+    dry_run: bool,
+    files: Vec<WrittenFile>,
+    api_objects: Vec<ApiChange>,
+    staging: Option<StagingOutcome>,
+}
+
+impl Written {
+    pub fn of(fx: Effects<'_>) -> Self {
+        let dry_run = fx.is_dry_run();
+        let (files, api_objects) = fx.into_record();
+        Self {
+            dry_run,
+            files,
+            api_objects,
+            staging: None,
+        }
+    }
+
+    /// Ends the command's staging (removed unless `--dry-run-dir` keeps it).
+    pub fn staged(mut self, fs: RunFs) -> Self {
+        self.staging = finish_staging(fs);
+        self
+    }
+}
 
 /// Ends a command's `-o json` output the way init's and join's ends: a `result` event with
-/// what the command wrote (`fx`: files, API objects, whether it was a dry run) and what the
-/// user ran it for (`fields`: the token, the kubeconfig, the paths), so that every command's
-/// stdout is NDJSON that tools read alike. Only what the user asked to see goes in `fields`:
-/// the events before it never carry a secret. No `staging_dir`: a command's staging is
-/// ended after this, and stderr says what became of it.
+/// what the command wrote (files, API objects, whether it was a dry run and whether its staged
+/// files were kept) and what the user ran it for (`fields`: the token, the kubeconfig, the
+/// paths), so that every command's stdout is NDJSON that tools read alike. Only what the user
+/// asked to see goes in `fields`: the events before it never carry a secret.
 pub fn report_result<'f>(
     events: &dyn EventSink,
     command: &str,
-    fx: Option<Effects<'_>>,
+    written: Option<Written>,
     fields: impl IntoIterator<Item = (&'f str, Value)>,
 ) {
-    let dry_run = fx.as_ref().is_some_and(Effects::is_dry_run);
-    let (files, api_objects) = fx.map(Effects::into_record).unwrap_or_default();
-    events.emit(Event::Result(RunResult {
+    let mut result = RunResult {
         status: Status::Success,
         workflow: command.to_string(),
-        dry_run,
+        dry_run: written.as_ref().is_some_and(|w| w.dry_run),
         staging_dir: None,
         failed_phase: None,
-        files,
-        api_objects,
+        files: Vec::new(),
+        api_objects: Vec::new(),
         extra: fields
             .into_iter()
             .map(|(name, value)| (name.to_string(), value))
             .collect(),
-    }));
+    };
+    if let Some(written) = written {
+        result.files = written.files;
+        result.api_objects = written.api_objects;
+        if let Some(staging) = written.staging {
+            result.set_staging(staging);
+        }
+    }
+    events.emit(Event::Result(result));
 }
 
 /// `config print …`: kubeadm's YAML; with `-o json`, that YAML as the result's `config`.

@@ -16,7 +16,7 @@ use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUs
 
 use serde_json::Value;
 
-use super::report_result;
+use super::{Written, report_result};
 use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
 use crate::output::{EventSink, Format, print_object};
 use crate::workflows::{self, RunFs, fail_early};
@@ -142,9 +142,15 @@ async fn create(
     } else {
         ("token", token.token.expose().to_string())
     };
+    let written = Written::of(fx).staged(fs);
     match global.output {
         Format::Text => println!("{shown}"),
-        Format::Json => report_result(events, "token create", Some(fx), [(field, shown.into())]),
+        Format::Json => report_result(
+            events,
+            "token create",
+            Some(written),
+            [(field, shown.into())],
+        ),
     }
     Ok(())
 }
@@ -218,11 +224,12 @@ async fn delete(
             ));
         }
     }
+    let written = Written::of(fx).staged(fs);
     if global.output == Format::Json {
         report_result(
             events,
             "token delete",
-            Some(fx),
+            Some(written),
             [("deleted", deleted.into())],
         );
     }

@@ -21,7 +21,7 @@ use crate::cli::{GlobalArgs, PhaseCommandTree, WorkflowArgs};
 use crate::engine::journal::Journal;
 use crate::engine::tree::Node;
 use crate::engine::{self, PhaseTree, RunOptions};
-use crate::output::{Event, EventSink, RunResult, Status};
+use crate::output::{Event, EventSink, RunResult, StagingOutcome, Status};
 
 /// The shape of a tree, for the CLI.
 pub fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> {
@@ -76,16 +76,16 @@ pub fn host_fs(global: &GlobalArgs) -> Result<RunFs, StagingError> {
 }
 
 /// Ends the dry-run staging of a command that is not a workflow (`certs renew`, …): the
-/// staged files go unless kept, and stderr says which.
-pub fn finish_staging(fs: RunFs) {
+/// staged files go unless kept, and stderr says which. Returns what became of them (`None`
+/// for a real run), for the command's `result`.
+pub fn finish_staging(fs: RunFs) -> Option<StagingOutcome> {
     let (_, staging) = fs.into_parts();
-    if let Some(staging) = staging {
-        let (outcome, warning) = staging.finish();
-        if let Some(warning) = warning {
-            eprintln!("warning: {warning}");
-        }
-        eprintln!("[dry-run] {outcome}");
+    let (outcome, warning) = staging?.finish();
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning}");
     }
+    eprintln!("[dry-run] {outcome}");
+    Some(outcome)
 }
 
 /// The exit status of a run stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
