@@ -45,11 +45,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub dry_run_dir: Option<PathBuf>,
 
-    /// `text` for people, `json` for one event per line on stdout.
+    /// `text` for people; `json`: NDJSON on stdout, one object per line (the run's events
+    /// ending in a `result`, or kubeadm's own objects for `token list` and `certs
+    /// check-expiration`), human text on stderr.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
     pub output: Format,
 
-    /// More log detail on stderr (repeat for more).
+    /// More log detail on stderr (repeat for more); in text output, also one line for every
+    /// phase skipped as not applicable (without it, a run of them shares one line).
     #[arg(short = 'v', long = "verbose", global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }
