@@ -591,17 +591,24 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
     let (code, ev2) = init_with(r, advertise, 16460, &config, &token);
     eprintln!("second init: {:?}", started.elapsed());
     assert_completed_past_the_wait(code, &ev2);
-    let verbs: Vec<&str> = ev2.last().unwrap()["api_objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["verb"].as_str().unwrap())
-        .collect();
-    assert!(
-        verbs.iter().all(|v| *v == "apply"),
-        "{:#?}",
-        ev2.last().unwrap()["api_objects"]
-    );
+    // It reports so: no request sent, every object found as wanted (issue 12, item 10).
+    let result = ev2.last().unwrap();
+    assert_eq!(result["api_objects"], serde_json::json!([]), "{result:#}");
+    let unchanged = result["api_objects_unchanged"].as_array().unwrap();
+    for (kind, name) in [
+        ("Deployment", "coredns"),
+        ("DaemonSet", "kube-proxy"),
+        ("ConfigMap", "cluster-info"),
+        ("Secret", "bootstrap-token-abcdef"),
+        ("Node", "n1"),
+    ] {
+        assert!(
+            unchanged
+                .iter()
+                .any(|o| o["kind"] == kind && o["name"] == name),
+            "{kind} {name} not reported unchanged: {result:#}"
+        );
+    }
     let after = of_written(resource_versions(r));
     assert_eq!(after, before, "objects changed by the second init");
 }
