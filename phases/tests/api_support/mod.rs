@@ -42,15 +42,18 @@ impl Proc {
     }
 }
 
+/// The test bed's binaries: etcd from Debian, the kube-* ones where scripts/testbed/env.sh
+/// says (`KUBESTRAP_KUBE_BIN`), else in install.sh's default cache.
 fn binary(name: &str) -> PathBuf {
     let path = match name {
         "etcd" => PathBuf::from("/usr/bin/etcd"),
-        other => {
-            let home = std::env::var("HOME").unwrap();
-            Path::new(&home)
-                .join(".cache/kubestrap/kube-v1.20.2")
-                .join(other)
-        }
+        other => std::env::var_os("KUBESTRAP_KUBE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var("HOME").unwrap();
+                Path::new(&home).join(".cache/kubestrap/kube-v1.20.2")
+            })
+            .join(other),
     };
     assert!(
         path.exists(),
