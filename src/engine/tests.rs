@@ -303,6 +303,25 @@ async fn resumes_from_the_failed_phase_and_reruns_everything_after_it() {
     );
 }
 
+/// A workflow without a journal (reset): nothing is read or written, and every phase runs on
+/// every run, a second one included.
+#[tokio::test]
+async fn a_run_without_a_journal_path_keeps_none_and_runs_everything_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = RunOptions {
+        journal_path: None,
+        ..opts(dir.path())
+    };
+    let c = ctx(dir.path());
+    for _ in 0..2 {
+        let (out, rec, ran) = go(&c, &o).await;
+        assert_eq!(out.status, Status::Success);
+        assert_eq!(ran, ["ca", "leaf", "other", "last"]);
+        assert!(rec.skipped().is_empty());
+    }
+    assert!(!dir.path().join("journal").exists(), "no journal written");
+}
+
 /// Nothing done and no journal before: nothing to resume, so no journal is written. Once a
 /// phase is done, the failure after it is recorded.
 #[tokio::test]

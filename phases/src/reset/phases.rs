@@ -381,3 +381,80 @@ impl Step<ResetContext> for Verify {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::effects::Reporter;
+
+    /// Every progress line and warning, by phase.
+    #[derive(Default)]
+    struct Said(Mutex<Vec<(String, String)>>);
+
+    impl Reporter for Said {
+        fn warning(&self, phase: &str, message: &str) {
+            self.progress(phase, message);
+        }
+        fn progress(&self, phase: &str, message: &str) {
+            let mut said = self.0.lock().unwrap();
+            said.push((phase.to_string(), message.to_string()));
+        }
+    }
+
+    /// The first phase takes the inventory and reports it; later phases use the same one
+    /// (verify adds only what is new). A dry-run cleanup lists its removals and removes nothing.
+    #[tokio::test]
+    async fn the_inventory_is_taken_once_and_a_dry_run_cleanup_only_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = NodeRoot::new(dir.path()).unwrap();
+        let kubelet_conf = root.resolve("/etc/kubernetes/kubelet.conf");
+        let ca_key = root.resolve("/etc/kubernetes/pki/ca.key");
+        for f in [&kubelet_conf, &ca_key] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, "x").unwrap();
+        }
+        let ctx = ResetContext::new(root.clone(), None, None, KubeletService::default());
+        let said = Said::default();
+
+        let stage = tempfile::tempdir().unwrap();
+        let staged = HostFs::staged(stage.path());
+        let mut fx = Effects::new("cleanup-node", &staged, &said);
+        CleanupNode.run(&ctx, &mut fx).await.unwrap();
+        assert!(
+            kubelet_conf.exists() && ca_key.exists(),
+            "a dry run removes nothing"
+        );
+        let listed: Vec<(PathBuf, String)> = fx
+            .take_removed()
+            .into_iter()
+            .map(|r| (r.path, r.kind))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (kubelet_conf.clone(), "kubeconfig".to_string()),
+                (ca_key.clone(), "certificate".to_string())
+            ]
+        );
+        assert_eq!(fx.take_result_fields()["failed"], json!([]));
+
+        // A file made after the survey: verify's second look finds it, with what is left.
+        let scheduler_conf = root.resolve("/etc/kubernetes/scheduler.conf");
+        std::fs::write(&scheduler_conf, "x").unwrap();
+        let fs = HostFs::real();
+        let mut fx = Effects::new("verify", &fs, &said);
+        let err = Verify.run(&ctx, &mut fx).await.unwrap_err().to_string();
+        for f in [&kubelet_conf, &ca_key, &scheduler_conf] {
+            assert!(err.contains(f.to_str().unwrap()), "{f:?}: {err}");
+        }
+        let said = said.0.into_inner().unwrap();
+        let surveys: Vec<&str> = said
+            .iter()
+            .filter(|(_, m)| m.starts_with("certificates dir "))
+            .map(|(phase, _)| phase.as_str())
+            .collect();
+        assert_eq!(surveys, ["cleanup-node"], "taken once, by the first phase");
+    }
+}
