@@ -68,7 +68,7 @@ impl TextSink {
 
     fn result(&self, r: &RunResult) {
         if r.dry_run {
-            let would_remove = r.extra.get("would_remove").and_then(|v| v.as_array());
+            let would_remove = r.would_remove();
             if let Some(removals) = would_remove {
                 print_would_remove(&r.workflow, removals);
             }

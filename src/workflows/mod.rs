@@ -201,16 +201,6 @@ async fn run<C: Sync>(
     };
     let status = outcome.status;
     let dry_run = staged.is_some();
-    let mut extra = outcome.result_fields;
-    if selection.removals {
-        let (field, list) = if dry_run {
-            ("would_remove", serde_json::json!(outcome.removed))
-        } else {
-            let paths: Vec<&PathBuf> = outcome.removed.iter().map(|r| &r.path).collect();
-            ("removed", serde_json::json!(paths))
-        };
-        extra.insert(field.into(), list);
-    }
     let mut result = RunResult {
         status,
         workflow: workflow.to_string(),
@@ -219,8 +209,11 @@ async fn run<C: Sync>(
         failed_phase: outcome.failed_phase,
         files: outcome.files,
         api_objects: outcome.api_objects,
-        extra,
+        extra: outcome.result_fields,
     };
+    if selection.removals {
+        result.set_removals(&outcome.removed);
+    }
     if let Some(staged) = staged {
         result.set_staging(staged);
     }
