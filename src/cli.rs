@@ -1,7 +1,8 @@
 //! The command line, in kubeadm's shape. Parsing only: every flag is handed on as typed by the
 //! user and validated by the configuration layer, which names the flag in its errors.
 //!
-//! `init phase …`, `join phase …` and the `phase …` shorthand are generated from the phase trees,
+//! `init phase …`, `join phase …`, `reset phase …` and the `phase …` shorthand are generated
+//! from the phase trees,
 //! so that every group and phase has its own `--help` and the CLI cannot drift from the engine.
 
 use std::path::PathBuf;
@@ -387,21 +388,26 @@ pub enum PrintWhat {
     JoinDefaults,
 }
 
+/// Flags of `reset` and its phases. They are `global` so that `reset phase cleanup-node
+/// --force …` takes them after the phase name too.
 #[derive(Debug, Args)]
 pub struct ResetArgs {
     /// Do not ask for confirmation.
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', global = true)]
     pub force: bool,
     /// Where certificates are kept (under --root); only the files the PKI phases make are
     /// removed there [default: certificatesDir of --config, else of the cluster's
     /// kubeadm-config (read with admin.conf), else /etc/kubernetes/pki].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub cert_dir: Option<PathBuf>,
     /// A kubeadm configuration file whose ClusterConfiguration says where this node's
     /// certificates are (certificatesDir; it counts before the cluster's) and its etcd data
     /// (etcd.local.dataDir; the cluster's counts first), for when the cluster cannot be read.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// Phases to skip (e.g. `remove-etcd-member`).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
 }
 
 /// A phase tree's shape, for building `phase` subcommands.
@@ -424,8 +430,16 @@ fn phase_subcommands(cmd: clap::Command, nodes: &[PhaseCommandTree]) -> clap::Co
     })
 }
 
+/// The phase trees of the workflows, for their `phase` subcommands.
+pub struct PhaseTrees {
+    pub init: Vec<PhaseCommandTree>,
+    pub join: Vec<PhaseCommandTree>,
+    pub reset: Vec<PhaseCommandTree>,
+}
+
 /// The full command: the derived one plus the generated phase subcommands.
-pub fn command(init: &[PhaseCommandTree], join: &[PhaseCommandTree]) -> clap::Command {
+pub fn command(trees: &PhaseTrees) -> clap::Command {
+    let PhaseTrees { init, join, reset } = trees;
     let phase = |cmd: clap::Command, nodes| {
         phase_subcommands(cmd.subcommand_value_name("PHASE"), nodes).subcommand_required(true)
     };
@@ -445,6 +459,12 @@ pub fn command(init: &[PhaseCommandTree], join: &[PhaseCommandTree]) -> clap::Co
                 join,
             ))
         })
+        .mut_subcommand("reset", |c| {
+            c.subcommand(phase(
+                clap::Command::new("phase").about("Run one reset phase"),
+                reset,
+            ))
+        })
 }
 
 /// What was parsed: the derived CLI, and the phase path for `… phase …` commands.
@@ -454,8 +474,8 @@ pub struct Parsed {
     pub phase: Option<String>,
 }
 
-pub fn parse(init: &[PhaseCommandTree], join: &[PhaseCommandTree]) -> Result<Parsed, clap::Error> {
-    let mut cmd = command(init, join);
+pub fn parse(trees: &PhaseTrees) -> Result<Parsed, clap::Error> {
+    let mut cmd = command(trees);
     let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
     from_matches(&matches)
 }
@@ -464,7 +484,7 @@ pub fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
     let cli = Cli::from_arg_matches(matches)?;
     let phase = match matches.subcommand() {
         Some(("phase", m)) => phase_path(m),
-        Some(("init" | "join", m)) => m.subcommand_matches("phase").and_then(phase_path),
+        Some(("init" | "join" | "reset", m)) => m.subcommand_matches("phase").and_then(phase_path),
         _ => None,
     };
     Ok(Parsed { cli, phase })

@@ -13,9 +13,12 @@ use output::Format;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let init_tree = workflows::command_tree(&workflows::init::tree().nodes);
-    let join_tree = workflows::command_tree(&workflows::join::tree().nodes);
-    let parsed = match cli::parse(&init_tree, &join_tree) {
+    let trees = cli::PhaseTrees {
+        init: workflows::command_tree(&workflows::init::tree().nodes),
+        join: workflows::command_tree(&workflows::join::tree().nodes),
+        reset: workflows::command_tree(&workflows::reset::tree().nodes),
+    };
+    let parsed = match cli::parse(&trees) {
         Ok(p) => p,
         Err(e) => e.exit(),
     };
@@ -34,10 +37,12 @@ async fn main() -> ExitCode {
         Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
         Command::Config(cmd) => commands::config(cmd, cli.global.output, events),
-        Command::Reset(args) => commands::reset::run(args, &cli.global, events),
+        Command::Reset(args) => {
+            workflows::reset::run(&cli.global, args, phase.as_deref(), events).await
+        }
         Command::Version => commands::version(cli.global.output == Format::Json),
         Command::Completion { shell } => {
-            let cmd = cli::command(&init_tree, &join_tree);
+            let cmd = cli::command(&trees);
             commands::completion(*shell, cmd, cli.global.output, events)
         }
     }

@@ -594,3 +594,175 @@ fn json_reset_prints_only_ndjson_on_stdout() {
     assert!(!root.join("var/lib/etcd/member").exists());
     assert!(dir.path().join("elsewhere").exists());
 }
+
+/// A control-plane node's files without a cluster: an etcd manifest whose member answers at
+/// 127.0.0.100:2379 (never contacted: these runs skip or dry-run remove-etcd-member, and the
+/// manifest names no listener to wait for), a kubeconfig, PKI files, etcd's data and init's
+/// journal recording one of them.
+fn offline_node(root: &Path) {
+    let write = |rel: &str, content: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    };
+    let data_dir = format!("--data-dir={}", root.join("var/lib/etcd").display());
+    let etcd = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "etcd", "namespace": "kube-system"},
+        "spec": {"containers": [{"name": "etcd", "image": "i", "command": [
+            "etcd", "--name=n1", "--advertise-client-urls=https://127.0.0.100:2379", data_dir,
+        ]}]},
+    });
+    write("etc/kubernetes/manifests/etcd.yaml", &etcd.to_string());
+    for f in [
+        "etc/kubernetes/admin.conf",
+        "etc/kubernetes/pki/ca.key",
+        "etc/kubernetes/pki/etcd/ca.key",
+        "var/lib/etcd/member/wal/0.wal",
+    ] {
+        write(f, "x");
+    }
+    let record = serde_json::json!({"phases": {"certs/ca": {"outputs": [
+        {"path": root.join("etc/kubernetes/pki/ca.key")}
+    ]}}});
+    write("var/lib/kubestrap/init.json", &record.to_string());
+}
+
+/// The phases a run's events say started, finished and were skipped (with the reason).
+fn phases_of(ev: &[Value]) -> (Vec<&str>, Vec<&str>, Vec<(&str, &str)>) {
+    let named = |kind: &str| -> Vec<&str> {
+        ev.iter()
+            .filter(|e| e["event"] == kind)
+            .map(|e| e["phase"].as_str().unwrap())
+            .collect()
+    };
+    let skipped = ev
+        .iter()
+        .filter(|e| e["event"] == "phase_skipped")
+        .map(|e| (e["phase"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    (named("phase_started"), named("phase_finished"), skipped)
+}
+
+/// Reset runs on the engine: each phase reports `phase_started`/`phase_finished`; the dry run
+/// lists every removal (through `Effects::remove`) and removes nothing; `--skip-phases`
+/// skips a phase by flag; `reset phase cleanup-node` runs that phase alone (taking the
+/// inventory itself); and no run leaves a journal of its own.
+#[test]
+fn reset_phases_run_on_the_engine_alone_skipped_and_dry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    offline_node(&root);
+    let before = snapshot(&root);
+
+    let (code, ev, stderr) = reset(&root, &["--dry-run"], "");
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    let all = ["preflight", "remove-etcd-member", "cleanup-node", "verify"];
+    let (started, finished, skipped) = phases_of(&ev);
+    assert_eq!(
+        (started.as_slice(), finished.as_slice()),
+        (&all[..], &all[..])
+    );
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let result = ev.last().unwrap();
+    assert_eq!(
+        (&result["dry_run"], &result["status"]),
+        (&true.into(), &"success".into())
+    );
+    let would: Vec<(&str, &str)> = result["would_remove"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["path"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+        .collect();
+    let at = |rel: &str| root.join(rel).to_str().unwrap().to_string();
+    for (rel, kind) in [
+        ("etc/kubernetes/manifests/etcd.yaml", "static-pod-manifest"),
+        ("etc/kubernetes/admin.conf", "kubeconfig"),
+        ("etc/kubernetes/pki/ca.key", "certificate"),
+        ("etc/kubernetes/pki/etcd/ca.key", "certificate"),
+        ("var/lib/etcd/member", "etcd-member"),
+        ("var/lib/kubestrap/init.json", "journal"),
+    ] {
+        assert!(
+            would.contains(&(at(rel).as_str(), kind)),
+            "{rel}: {would:?}"
+        );
+    }
+    assert!(
+        result["etcd_member"]
+            .as_str()
+            .unwrap()
+            .contains("would remove member \"n1\""),
+        "{result}"
+    );
+    assert!(result.get("removed").is_none(), "{result}");
+    assert_eq!(snapshot(&root), before, "a dry run removes nothing");
+
+    // --skip-phases: the etcd member is left alone; the rest runs and the node is clean.
+    let (code, ev, stderr) = reset(
+        &root,
+        &["--force", "--skip-phases", "remove-etcd-member"],
+        "",
+    );
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    let (started, finished, skipped) = phases_of(&ev);
+    let ran = ["preflight", "cleanup-node", "verify"];
+    assert_eq!(
+        (started.as_slice(), finished.as_slice()),
+        (&ran[..], &ran[..])
+    );
+    assert_eq!(skipped, [("remove-etcd-member", "skipped-by-flag")]);
+    let result = ev.last().unwrap();
+    assert_eq!(result["status"], "success", "{result}");
+    assert!(result.get("etcd_member").is_none(), "{result}");
+    assert_eq!(result["left"], Value::Array(vec![]));
+    let mut removed: Vec<&str> = result["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    removed.sort();
+    let mut planned: Vec<&str> = would.iter().map(|(p, _)| *p).collect();
+    planned.sort();
+    assert_eq!(removed, planned, "what the dry run listed");
+    assert!(
+        common::files_under(&root).is_empty(),
+        "no journal of reset's own either"
+    );
+
+    // `reset phase cleanup-node` alone: that phase only, which takes the inventory itself.
+    offline_node(&root);
+    let (code, ev, stderr) = reset(&root, &["phase", "cleanup-node", "--force"], "");
+    assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
+    let (started, finished, skipped) = phases_of(&ev);
+    assert_eq!(
+        (started, finished),
+        (vec!["cleanup-node"], vec!["cleanup-node"])
+    );
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert!(
+        ev.iter().any(|e| e["event"] == "progress"
+            && e["phase"] == "cleanup-node"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("certificates dir ")),
+        "the inventory is taken, and reported, by the phase that needs it first"
+    );
+    let result = ev.last().unwrap();
+    assert_eq!(
+        result["removed"].as_array().unwrap().len(),
+        planned.len(),
+        "{result}"
+    );
+    assert!(common::files_under(&root).is_empty());
+    // An unknown phase name is refused, naming the known ones.
+    let (code, ev, _) = reset(&root, &["--force", "--skip-phases", "cleanup"], "");
+    assert_eq!(code, Some(1));
+    assert!(
+        ev[0]["message"].as_str().unwrap().contains("cleanup-node"),
+        "{ev:#?}"
+    );
+}

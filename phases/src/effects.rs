@@ -1,7 +1,8 @@
 //! What a phase does to the world, recorded as it happens.
 //!
-//! A phase never writes a file or reports a warning directly: it goes through [`Effects`],
-//! which performs the write (for real, or staged under `--dry-run`) and remembers it. The
+//! A phase never writes or removes a file or reports a warning directly: it goes through
+//! [`Effects`], which performs the write or removal (for real, or under `--dry-run` staged or
+//! only recorded) and remembers it. The
 //! engine turns that record into the journal's list of outputs and the dry-run plan; the
 //! binary turns warnings and progress into terminal lines or JSON events. The phase knows
 //! about neither.
@@ -45,6 +46,15 @@ pub struct WrittenFile {
     /// run checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symlink_to: Option<PathBuf>,
+}
+
+/// One path a phase removed (or, under `--dry-run`, would remove): `reset`'s targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedPath {
+    /// The host path, resolved under the node root.
+    pub path: PathBuf,
+    /// What it is, in the phase's words (`kubeconfig`, `etcd-member`, …).
+    pub kind: String,
 }
 
 /// One API object a phase sent a request for (or, under `--dry-run`, would send one for), or
@@ -113,6 +123,7 @@ pub struct Effects<'a> {
     reporter: &'a dyn Reporter,
     files: Vec<WrittenFile>,
     api: Vec<ApiChange>,
+    removed: Vec<RemovedPath>,
     result_fields: serde_json::Map<String, serde_json::Value>,
     plan: &'a [String],
 }
@@ -125,6 +136,7 @@ impl<'a> Effects<'a> {
             reporter,
             files: Vec::new(),
             api: Vec::new(),
+            removed: Vec::new(),
             result_fields: serde_json::Map::new(),
             plan: &[],
         }
@@ -198,6 +210,37 @@ impl<'a> Effects<'a> {
             symlink_to: Some(target.to_path_buf()),
         });
         Ok(())
+    }
+
+    /// Removes the host path `path` (a `kind` of thing, for the record) with `remove`, which
+    /// says how — unlink a file, take a directory tree apart without crossing mount points —
+    /// and returns whether something was there; or, under `--dry-run`, removes nothing and
+    /// reports whether something is there to remove. What was (or would be) removed is
+    /// recorded, so the dry-run plan and the result list removals the same way, as they list
+    /// written files. `Ok(false)`: nothing was there.
+    pub fn remove(
+        &mut self,
+        path: &Path,
+        kind: &str,
+        remove: impl FnOnce(&Path) -> Result<bool, FsError>,
+    ) -> Result<bool, FsError> {
+        let removed = if self.is_dry_run() {
+            path.symlink_metadata().is_ok()
+        } else {
+            remove(path)?
+        };
+        if removed {
+            self.removed.push(RemovedPath {
+                path: path.to_path_buf(),
+                kind: kind.to_string(),
+            });
+        }
+        Ok(removed)
+    }
+
+    /// The paths removed with [`Self::remove`], for the engine; leaves none behind.
+    pub fn take_removed(&mut self) -> Vec<RemovedPath> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Records an API object the phase sent a request for, or found as wanted
@@ -323,6 +366,42 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(old, sent);
+    }
+
+    #[test]
+    fn a_removal_is_recorded_and_only_recorded_under_dry_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, gone) = (dir.path().join("admin.conf"), dir.path().join("gone"));
+        std::fs::write(&file, "x").unwrap();
+        let unlink = |p: &Path| {
+            std::fs::remove_file(p)
+                .map(|()| true)
+                .map_err(|source| FsError {
+                    path: p.to_path_buf(),
+                    source,
+                })
+        };
+        let stage = tempfile::tempdir().unwrap();
+        let staged = HostFs::staged(stage.path());
+        let mut fx = Effects::new("x", &staged, &Silent);
+        assert!(fx.remove(&file, "kubeconfig", unlink).unwrap());
+        assert!(!fx.remove(&gone, "kubeconfig", unlink).unwrap());
+        assert!(file.exists(), "a dry run removes nothing");
+        assert_eq!(fx.take_removed().len(), 1);
+
+        let fs = HostFs::real();
+        let mut fx = Effects::new("x", &fs, &Silent);
+        assert!(fx.remove(&file, "kubeconfig", unlink).unwrap());
+        assert!(!file.exists());
+        let removed = fx.take_removed();
+        assert_eq!(
+            removed,
+            [RemovedPath {
+                path: file,
+                kind: "kubeconfig".into()
+            }]
+        );
+        assert!(fx.take_removed().is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! kubestrap's phases — one module per phase — and the domain code they share.
 //!
 //! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
-//! the engine, the journal or how progress is shown.
+//! the engine or how progress is shown. It holds the journal's format ([`journal`]), which
+//! the engine writes and `reset` reads.
 
 pub mod addons;
 pub mod apiclient;
@@ -18,6 +19,7 @@ pub mod effects;
 pub mod etcd;
 pub mod fingerprint;
 pub mod host;
+pub mod journal;
 pub mod jws;
 pub mod kubeadm_output;
 pub mod kubeconfig;

@@ -43,6 +43,10 @@ impl ServiceManager for FakeServices {
         self.restarted.fetch_add(1, Ordering::SeqCst);
         self.restart.clone()
     }
+
+    async fn stop_kubelet(&self) -> std::io::Result<()> {
+        unreachable!("kubelet-start never stops the kubelet")
+    }
 }
 
 #[derive(Default)]

@@ -1,12 +1,11 @@
 //! The commands that are not phase workflows: `config`, `token`, `certs`, `kubeconfig`,
-//! `reset`, `version`, `completion`.
+//! `version`, `completion`.
 
 use std::process::ExitCode;
 
 pub mod certs;
 pub mod kubeconfig;
 mod pki;
-pub mod reset;
 pub mod token;
 
 use kubestrap_phases::Effects;

@@ -13,13 +13,15 @@
 //!   the *content* of the files they read, every phase depending on a re-made file re-runs too;
 //! - a phase named explicitly (`init phase certs ca`) always runs.
 
-pub mod journal;
 pub mod tree;
+
+/// The journal's format is the library's (reset reads it too); the engine writes it.
+pub use kubestrap_phases::journal;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use kubestrap_phases::effects::{ApiChange, WrittenFile};
+use kubestrap_phases::effects::{ApiChange, RemovedPath, WrittenFile};
 use kubestrap_phases::{Applicability, Effects, Fingerprint, HostFs};
 use time::OffsetDateTime;
 
@@ -37,7 +39,9 @@ pub struct RunOptions {
     pub resume: bool,
     /// The filesystem view: real, or staged under `--dry-run`.
     pub fs: HostFs,
-    pub journal_path: PathBuf,
+    /// Where the journal is read and written; `None` for a workflow that keeps none (reset,
+    /// which removes the journals and re-examines the node on every run).
+    pub journal_path: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -53,6 +57,8 @@ pub struct Outcome {
     pub failed_phase: Option<String>,
     pub files: Vec<WrittenFile>,
     pub api_objects: Vec<ApiChange>,
+    /// Paths removed (`Effects::remove`), or under `--dry-run` that would be.
+    pub removed: Vec<RemovedPath>,
     /// Fields phases handed to the final `result` event (`Effects::set_result_field`).
     pub result_fields: serde_json::Map<String, serde_json::Value>,
 }
@@ -65,20 +71,18 @@ pub async fn run<C: Sync>(
     opts: &RunOptions,
     events: &dyn EventSink,
 ) -> Result<Outcome, JournalError> {
-    let mut journal = if opts.resume {
-        Journal::load(&opts.journal_path, tree.workflow)?
-    } else {
-        Journal::new(tree.workflow)
+    let mut journal = match &opts.journal_path {
+        Some(path) if opts.resume => Journal::load(path, tree.workflow)?,
+        _ => Journal::new(tree.workflow),
     };
     // A run that has completed nothing, on a node without a journal, has nothing to resume:
     // it writes no journal, so bad input that fails the first phase leaves the node untouched.
-    let had_journal = opts.journal_path.exists();
+    let had_journal = opts.journal_path.as_deref().is_some_and(|p| p.exists());
     let save = |j: &Journal| {
         let worth_keeping = had_journal || j.phases.values().any(|r| r.state == PhaseState::Done);
-        if opts.dry_run() || !worth_keeping {
-            Ok(())
-        } else {
-            j.save(&opts.journal_path)
+        match &opts.journal_path {
+            Some(path) if worth_keeping && !opts.dry_run() => j.save(path),
+            _ => Ok(()),
         }
     };
     let reporter = PhaseReporter(events);
@@ -87,6 +91,7 @@ pub async fn run<C: Sync>(
         failed_phase: None,
         files: Vec::new(),
         api_objects: Vec::new(),
+        removed: Vec::new(),
         result_fields: serde_json::Map::new(),
     };
     let leaves = tree.leaves();
@@ -167,6 +172,7 @@ pub async fn run<C: Sync>(
             Err(e) => Err(e),
         };
         outcome.result_fields.extend(fx.take_result_fields());
+        outcome.removed.extend(fx.take_removed());
         let (files, api) = fx.into_record();
         let record = PhaseRecord {
             state: if result.is_ok() {

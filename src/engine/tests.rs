@@ -180,7 +180,7 @@ fn opts(dir: &Path) -> RunOptions {
         skip: vec![],
         resume: true,
         fs: HostFs::real(),
-        journal_path: dir.join("journal/init.json"),
+        journal_path: Some(dir.join("journal/init.json")),
     }
 }
 
@@ -303,6 +303,25 @@ async fn resumes_from_the_failed_phase_and_reruns_everything_after_it() {
     );
 }
 
+/// A workflow without a journal (reset): nothing is read or written, and every phase runs on
+/// every run, a second one included.
+#[tokio::test]
+async fn a_run_without_a_journal_path_keeps_none_and_runs_everything_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = RunOptions {
+        journal_path: None,
+        ..opts(dir.path())
+    };
+    let c = ctx(dir.path());
+    for _ in 0..2 {
+        let (out, rec, ran) = go(&c, &o).await;
+        assert_eq!(out.status, Status::Success);
+        assert_eq!(ran, ["ca", "leaf", "other", "last"]);
+        assert!(rec.skipped().is_empty());
+    }
+    assert!(!dir.path().join("journal").exists(), "no journal written");
+}
+
 /// Nothing done and no journal before: nothing to resume, so no journal is written. Once a
 /// phase is done, the failure after it is recorded.
 #[tokio::test]
@@ -313,12 +332,18 @@ async fn a_run_that_completed_nothing_writes_no_journal() {
     c.fail.insert("ca");
     let (out, _, _) = go(&c, &o).await;
     assert_eq!(out.failed_phase.as_deref(), Some("certs/ca"));
-    assert!(!o.journal_path.exists(), "a journal of nothing");
+    assert!(
+        !o.journal_path.as_deref().is_some_and(Path::exists),
+        "a journal of nothing"
+    );
 
     c.fail = BTreeSet::from(["leaf"]);
     let (out, _, _) = go(&c, &o).await;
     assert_eq!(out.failed_phase.as_deref(), Some("certs/leaf"));
-    assert!(o.journal_path.exists(), "ca is done: the journal says so");
+    assert!(
+        o.journal_path.as_deref().is_some_and(Path::exists),
+        "ca is done: the journal says so"
+    );
 }
 
 #[tokio::test]
@@ -382,7 +407,10 @@ async fn pending_phases_fail_loudly_and_dry_runs_leave_no_journal() {
         "{msg}"
     );
     assert!(!dir.path().join("ca").exists(), "dry run wrote to the host");
-    assert!(!o.journal_path.exists(), "dry run wrote a journal");
+    assert!(
+        !o.journal_path.as_deref().is_some_and(Path::exists),
+        "dry run wrote a journal"
+    );
     assert_eq!(out.files.len(), 1);
     assert!(HostFs::staged(stage.path()).exists(&dir.path().join("ca")));
 }

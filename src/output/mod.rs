@@ -7,7 +7,7 @@ mod text;
 
 use std::path::PathBuf;
 
-use kubestrap_phases::effects::{ApiChange, WrittenFile};
+use kubestrap_phases::effects::{ApiChange, RemovedPath, WrittenFile};
 use serde::Serialize;
 
 pub use json::{JsonSink, print_object};
@@ -94,6 +94,10 @@ impl std::fmt::Display for StagingOutcome {
 
 /// The result's field saying whether a dry run's staged files were kept.
 const STAGING_KEPT: &str = "staging_kept";
+/// The result's field listing a dry run's removals, `{path, kind}` each.
+const WOULD_REMOVE: &str = "would_remove";
+/// The result's field listing the paths a real run removed.
+const REMOVED: &str = "removed";
 
 impl RunResult {
     /// Reports a dry run's staging: `staging_kept` (false: removed at exit) and, when kept,
@@ -105,6 +109,24 @@ impl RunResult {
             StagingOutcome::Kept(dir) => Some(dir),
             StagingOutcome::Removed => None,
         };
+    }
+
+    /// Lists what the run removed (`removed`, the paths) or, under `--dry-run`, would remove
+    /// (`would_remove`, `{path, kind}`: the plan says what each path is).
+    pub fn set_removals(&mut self, removed: &[RemovedPath]) {
+        let (field, list) = if self.dry_run {
+            (WOULD_REMOVE, serde_json::json!(removed))
+        } else {
+            let paths: Vec<&PathBuf> = removed.iter().map(|r| &r.path).collect();
+            (REMOVED, serde_json::json!(paths))
+        };
+        self.extra.insert(field.into(), list);
+    }
+
+    /// What a dry run would remove, as [`RunResult::set_removals`] listed it; `None` when
+    /// the run lists no removals.
+    pub fn would_remove(&self) -> Option<&Vec<serde_json::Value>> {
+        self.extra.get(WOULD_REMOVE)?.as_array()
     }
 
     /// What [`RunResult::set_staging`] reported; `None` for a run that staged nothing.

@@ -68,7 +68,13 @@ impl TextSink {
 
     fn result(&self, r: &RunResult) {
         if r.dry_run {
-            println!("[dry-run] files that would be written:");
+            let would_remove = r.would_remove();
+            if let Some(removals) = would_remove {
+                print_would_remove(&r.workflow, removals);
+            }
+            if would_remove.is_none() || !r.files.is_empty() {
+                println!("[dry-run] files that would be written:");
+            }
             for f in &r.files {
                 println!("  {}  {:>7} bytes  {}", f.mode, f.bytes, f.path.display());
             }
@@ -109,6 +115,22 @@ impl TextSink {
                     .unwrap_or_default()
             ),
         }
+    }
+}
+
+/// A dry run's removals (reset's plan): each path, with what it is.
+fn print_would_remove(workflow: &str, removals: &[serde_json::Value]) {
+    println!("[dry-run] {workflow} would remove:");
+    for r in removals {
+        let field = |name: &str| r.get(name).and_then(serde_json::Value::as_str);
+        println!(
+            "  {}  ({})",
+            field("path").unwrap_or_default(),
+            field("kind").unwrap_or_default()
+        );
+    }
+    if removals.is_empty() {
+        println!("  nothing: no file kubestrap writes is on this node");
     }
 }
 

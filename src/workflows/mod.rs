@@ -1,8 +1,9 @@
-//! The init and join workflows: their phase trees, how flags and configuration become a typed
-//! context, and the run from first event to exit status.
+//! The init, join and reset workflows: their phase trees, how flags and configuration become
+//! a typed context, and the run from first event to exit status.
 
 pub mod init;
 pub mod join;
+pub mod reset;
 mod staging;
 
 use std::path::PathBuf;
@@ -61,11 +62,17 @@ pub fn fail_early(
     ExitCode::FAILURE
 }
 
-/// Which phases to run, as the user wrote them.
+/// Which phases to run, as the user wrote them, and what the workflow keeps and reports.
 struct Selection<'a> {
     only: Option<&'a str>,
     skip: &'a [String],
     resume: bool,
+    /// Whether the workflow keeps a journal (init, join; not reset: see docs/journal.md).
+    journal: bool,
+    /// Whether the result lists what was removed (reset): `removed`, the paths, after a real
+    /// run; `would_remove`, `{path, kind}`, after a dry run. Listed even when empty, so that
+    /// "nothing removed" is said, not implied.
+    removals: bool,
 }
 
 /// The filesystem view of a command that stages under `--dry-run` (`certs renew`, `token
@@ -145,7 +152,7 @@ async fn run<C: Sync>(
         skip,
         resume: selection.resume,
         fs,
-        journal_path: Journal::path(root, workflow),
+        journal_path: selection.journal.then(|| Journal::path(root, workflow)),
     };
     let outcome = tokio::select! {
         outcome = engine::run(tree, ctx, &opts, events) => Some(outcome),
@@ -193,16 +200,20 @@ async fn run<C: Sync>(
         }
     };
     let status = outcome.status;
+    let dry_run = staged.is_some();
     let mut result = RunResult {
         status,
         workflow: workflow.to_string(),
-        dry_run: staged.is_some(),
+        dry_run,
         staging_dir: None,
         failed_phase: outcome.failed_phase,
         files: outcome.files,
         api_objects: outcome.api_objects,
         extra: outcome.result_fields,
     };
+    if selection.removals {
+        result.set_removals(&outcome.removed);
+    }
     if let Some(staged) = staged {
         result.set_staging(staged);
     }
@@ -282,6 +293,8 @@ pub async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
         only,
         skip: &skip,
         resume: !args.no_resume,
+        journal: true,
+        removals: false,
     };
     run(tree, &ctx, &root, fs, ctrl_c, selection, events).await
 }

@@ -211,6 +211,9 @@ pub trait ServiceManager: Send + Sync {
     fn kubelet_restartable(&self) -> Result<(), String>;
     /// Restarts the kubelet service; the error says what the service manager answered.
     async fn restart_kubelet(&self) -> Result<(), String>;
+    /// Stops the kubelet service (reset, once the static pods are gone, so that it does not
+    /// recreate what is being removed); the error says what the service manager answered.
+    async fn stop_kubelet(&self) -> std::io::Result<()>;
 }
 
 /// systemd, through `systemctl`.
@@ -245,6 +248,13 @@ impl ServiceManager for Systemd {
         tokio::task::spawn_blocking(|| systemctl_kubelet("restart"))
             .await
             .map_err(|e| format!("systemctl did not finish: {e}"))?
+    }
+
+    async fn stop_kubelet(&self) -> std::io::Result<()> {
+        tokio::task::spawn_blocking(|| systemctl_kubelet("stop"))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)
     }
 }
 
@@ -282,6 +292,25 @@ impl KubeletService {
     /// See [`restart_kubelet`].
     pub async fn restart(&self, root: &NodeRoot, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         restart_kubelet(root, self.0.as_ref(), fx).await
+    }
+
+    /// Stops the kubelet on a real node (root `/`), for reset; under any other root, or a dry
+    /// run, says why it did not. A kubelet that cannot be stopped is a warning, not an error:
+    /// the files reset removes are what it would run from, and they go anyway.
+    pub async fn stop(&self, root: &NodeRoot, fx: &mut Effects<'_>) {
+        if !root.is_system() {
+            fx.progress(format!(
+                "the host's kubelet is not touched: --root is {}, not /",
+                root.as_path().display()
+            ));
+        } else if fx.is_dry_run() {
+            fx.progress("dry run: the kubelet would be stopped (systemctl stop kubelet)");
+        } else {
+            fx.progress("stopping the kubelet (systemctl stop kubelet)");
+            if let Err(e) = self.0.stop_kubelet().await {
+                fx.warn(format!("the kubelet was not stopped: {e}"));
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::effects::Effects;
 use crate::host::{FsError, NodeRoot};
 
 use super::containment::mount_points;
@@ -105,10 +106,11 @@ pub fn remains(target: &Target) -> bool {
     target.path.symlink_metadata().is_ok()
 }
 
-fn remove_all<'a>(targets: impl Iterator<Item = &'a Target>) -> Removal {
+/// Removes each target through `fx` (under `--dry-run`: lists what is there).
+fn remove_all<'a>(targets: impl Iterator<Item = &'a Target>, fx: &mut Effects<'_>) -> Removal {
     let mut out = Removal::default();
     for t in targets {
-        match remove(t) {
+        match fx.remove(&t.path, t.kind.as_str(), |_| remove(t)) {
             Ok(true) => out.removed.push(t.clone()),
             Ok(false) => {}
             Err(e) => out.failed.push(e),
@@ -118,21 +120,23 @@ fn remove_all<'a>(targets: impl Iterator<Item = &'a Target>) -> Removal {
 }
 
 /// Removes the static-pod manifests, so the kubelet stops their pods.
-pub fn remove_manifests(inv: &Inventory) -> Removal {
+pub fn remove_manifests(inv: &Inventory, fx: &mut Effects<'_>) -> Removal {
     remove_all(
         inv.targets
             .iter()
             .filter(|t| t.kind == TargetKind::StaticPodManifest),
+        fx,
     )
 }
 
 /// Removes every target except the manifests (see [`remove_manifests`]), journals last, so
 /// an interrupted reset can be run again and finds what it has not removed yet.
-pub fn remove_the_rest(inv: &Inventory) -> Removal {
+pub fn remove_the_rest(inv: &Inventory, fx: &mut Effects<'_>) -> Removal {
     remove_all(
         inv.targets
             .iter()
             .filter(|t| t.kind != TargetKind::StaticPodManifest),
+        fx,
     )
 }
 
@@ -252,8 +256,10 @@ mod tests {
             "{:?}",
             inv.refused
         );
-        let mut done = remove_manifests(&inv);
-        done.extend(remove_the_rest(&inv));
+        let fs = crate::HostFs::real();
+        let mut fx = Effects::new("cleanup-node", &fs, &crate::effects::Silent);
+        let mut done = remove_manifests(&inv, &mut fx);
+        done.extend(remove_the_rest(&inv, &mut fx));
         assert!(done.failed.is_empty(), "{:?}", done.failed);
         assert_eq!(done.removed, inv.targets, "each removed, once");
         assert!(leftovers(&inv).is_empty());
@@ -280,7 +286,9 @@ mod tests {
             kind: TargetKind::Kubeconfig,
         };
         let targets = [file(&there), file(&dir.path().join("gone")), file(&stuck)];
-        let done = remove_all(targets.iter());
+        let fs = crate::HostFs::real();
+        let mut fx = Effects::new("cleanup-node", &fs, &crate::effects::Silent);
+        let done = remove_all(targets.iter(), &mut fx);
         assert_eq!(done.removed, [file(&there)]);
         assert_eq!(done.failed.len(), 1);
         assert_eq!(done.failed[0].path, stuck);

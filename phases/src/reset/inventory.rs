@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::host::{NodeRoot, TEMP_PREFIX};
+use crate::journal::{self, JOURNAL_DIR};
 use crate::pki::CertName;
 use crate::static_pod::Pod;
 
@@ -86,7 +87,6 @@ fn kubelet_client_certs(dir: &Path) -> Vec<PathBuf> {
 pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
-pub const JOURNAL_DIR: &str = "/var/lib/kubestrap";
 /// etcd's own layout in its data dir: reset removes this directory and nothing else there.
 pub const ETCD_MEMBER_DIR: &str = "member";
 
@@ -121,6 +121,20 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// Its name in the dry-run plan and the removal record (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StaticPodManifest => "static-pod-manifest",
+            Self::Kubeconfig => "kubeconfig",
+            Self::KubeletFile => "kubelet-file",
+            Self::Certificate => "certificate",
+            Self::EtcdMember => "etcd-member",
+            Self::RecordedFile => "recorded-file",
+            Self::TempFile => "temp-file",
+            Self::Journal => "journal",
+        }
+    }
+
     /// Whether the target is a directory removed with its content.
     pub fn is_dir(self) -> bool {
         matches!(self, Self::EtcdMember)
@@ -191,7 +205,8 @@ fn socket_of(url: &str) -> Option<SocketAddr> {
     rest.split('/').next()?.parse().ok()
 }
 
-/// Every file path a journal under `dir` records as written (its phases' `outputs`).
+/// The journals directly in `dir`, and every file path they record as written (their
+/// phases' `outputs`), read through the journal's own format ([`crate::journal`]).
 fn recorded_outputs(dir: &Path, warnings: &mut Vec<String>) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut journals = Vec::new();
     let mut outputs = Vec::new();
@@ -204,28 +219,9 @@ fn recorded_outputs(dir: &Path, warnings: &mut Vec<String>) -> (Vec<PathBuf>, Ve
             continue;
         }
         journals.push(path.clone());
-        let parsed = std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
-            });
-        let journal = match parsed {
-            Ok(j) => j,
-            Err(e) => {
-                warnings.push(format!(
-                    "{}: unreadable journal ({e}); only the well-known paths are removed",
-                    path.display()
-                ));
-                continue;
-            }
-        };
-        let phases = journal["phases"].as_object().into_iter().flatten();
-        for (_, record) in phases {
-            for out in record["outputs"].as_array().into_iter().flatten() {
-                if let Some(p) = out["path"].as_str() {
-                    outputs.push(PathBuf::from(p));
-                }
-            }
+        match journal::recorded_outputs(&path) {
+            Ok(recorded) => outputs.extend(recorded),
+            Err(e) => warnings.push(format!("{e}; only the well-known paths are removed")),
         }
     }
     journals.sort();

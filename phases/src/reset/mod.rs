@@ -1,6 +1,7 @@
 //! `kubestrap reset`: undoing what init and join did on this node.
 //!
-//! Order matters, and follows kubeadm's reset phases:
+//! Order matters, and follows kubeadm's reset phases ([`phases`], run by the engine like
+//! init's and join's; `preflight` first takes the inventory):
 //! 1. `remove-etcd-member`: while the local etcd still runs, take this node's member out of a
 //!    multi-member cluster ([`etcd_member`]); otherwise the others keep a member that never
 //!    answers again.
@@ -22,6 +23,7 @@ pub mod configured;
 pub mod containment;
 pub mod etcd_member;
 mod inventory;
+pub mod phases;
 
 pub use cleanup::{
     Removal, leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,
@@ -33,3 +35,4 @@ pub use configured::{
 pub use containment::{Gate, RefusalReason, Refused};
 pub use etcd_member::{EtcdMembership, MemberOutcome, ThisMember, remove_this_member};
 pub use inventory::{Inventory, LocalEtcd, Target, TargetKind, certificate_files, inventory};
+pub use phases::{CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify};

@@ -4,15 +4,22 @@
 //! One JSON file per workflow under `<root>/var/lib/kubestrap/` (`init.json`, `join.json`),
 //! rewritten atomically after every phase, so a kill at any instant leaves either the previous
 //! or the next complete journal. The format is documented in `docs/journal.md`.
+//!
+//! The format lives in the library, not in the engine that writes it, because `reset` reads
+//! it too: what a journal records as written is what reset removes ([`recorded_outputs`]).
+//! One definition of the directory and the records keeps the two from drifting apart.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubestrap_phases::effects::WrittenFile;
-use kubestrap_phases::host::{self, HostFs, Mode, NodeRoot};
+use crate::effects::WrittenFile;
+use crate::host::{self, HostFs, Mode, NodeRoot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+/// Where the journals live (logical; resolved under the node root).
+pub const JOURNAL_DIR: &str = "/var/lib/kubestrap";
 
 /// Bumped when the format changes incompatibly; an unknown version is refused, not guessed.
 pub const FORMAT_VERSION: u32 = 1;
@@ -91,7 +98,7 @@ impl Journal {
 
     /// Where the journal of `workflow` lives under `root`.
     pub fn path(root: &NodeRoot, workflow: &str) -> PathBuf {
-        root.resolve(format!("/var/lib/kubestrap/{workflow}.json"))
+        root.resolve(JOURNAL_DIR).join(format!("{workflow}.json"))
     }
 
     /// Loads the journal, or an empty one when there is none yet.
@@ -140,6 +147,45 @@ impl Journal {
     }
 }
 
+/// What reset needs of a journal: the paths its phases record as written, and nothing else.
+/// Read leniently on purpose — any format version, any workflow, other fields missing or
+/// unknown — because a journal of an older or newer kubestrap, or one edited by hand, still
+/// names files that reset must find and vet (each path goes through reset's containment gate,
+/// which refuses by name what is not init's or join's); only a file that is not a journal's
+/// JSON shape at all is an error.
+#[derive(Deserialize)]
+struct Recorded {
+    #[serde(default)]
+    phases: BTreeMap<String, RecordedPhase>,
+}
+
+#[derive(Deserialize)]
+struct RecordedPhase {
+    #[serde(default)]
+    outputs: Vec<RecordedOutput>,
+}
+
+#[derive(Deserialize)]
+struct RecordedOutput {
+    path: PathBuf,
+}
+
+/// Every path the journal at `path` records as written (its phases' `outputs`), in the order
+/// the phases are named.
+pub fn recorded_outputs(path: &Path) -> Result<Vec<PathBuf>, JournalError> {
+    let bytes = HostFs::real().read(path)?;
+    let recorded: Recorded = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(recorded
+        .phases
+        .into_values()
+        .flat_map(|p| p.outputs)
+        .map(|o| o.path)
+        .collect())
+}
+
 impl PhaseRecord {
     /// Whether this record lets a phase with `fingerprint` be skipped as completed: it ran to
     /// completion with the same inputs, and every file it wrote still has the content it wrote.
@@ -183,6 +229,30 @@ mod tests {
         ));
         std::fs::write(&path, b"{\"version\":1,").unwrap();
         let err = Journal::load(&path, "init").unwrap_err().to_string();
+        assert!(err.contains("init.json"), "{err}");
+    }
+
+    #[test]
+    fn recorded_outputs_are_read_from_any_journal_that_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("init.json");
+        let mut j = Journal::new("init");
+        let out = |p: &str| Output {
+            path: PathBuf::from(p),
+            sha256: "00".into(),
+        };
+        j.phases
+            .insert("certs/ca".into(), done("fp", vec![out("/a"), out("/b")]));
+        j.save(&path).unwrap();
+        assert_eq!(
+            recorded_outputs(&path).unwrap(),
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        // Hand-made: no version, workflow, state or checksum; the paths still count.
+        std::fs::write(&path, br#"{"phases":{"x":{"outputs":[{"path":"/c"}]}}}"#).unwrap();
+        assert_eq!(recorded_outputs(&path).unwrap(), [PathBuf::from("/c")]);
+        std::fs::write(&path, b"[1]").unwrap();
+        let err = recorded_outputs(&path).unwrap_err().to_string();
         assert!(err.contains("init.json"), "{err}");
     }
 

@@ -1,0 +1,122 @@
+//! `kubestrap reset`: kubeadm's reset phases (preflight, remove-etcd-member, cleanup-node),
+//! and verify, run by the engine like init's and join's — so `reset phase …`,
+//! `--skip-phases`, the JSON events and the dry-run plan work the same way. The phases are in
+//! `kubestrap_phases::reset::phases`; this is the tree, the confirmation and the closing notes.
+//!
+//! Reset keeps no journal: it removes the init and join journals, a journal of its own in
+//! the same directory would be what the next `verify` finds left over, and there is nothing
+//! to resume — every run looks at the node again and removes what is still there.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use kubestrap_phases::NodeRoot;
+use kubestrap_phases::kubelet::KubeletService;
+use kubestrap_phases::reset::{
+    self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify,
+};
+
+use super::{Selection, catch_ctrl_c, fail_early};
+use crate::cli::{GlobalArgs, ResetArgs};
+use crate::engine::{Node, PhaseTree};
+use crate::output::{EventSink, Format};
+use crate::workflows::RunFs;
+
+const WORKFLOW: &str = "reset";
+
+/// kubeadm's reset phase tree (cmd/kubeadm/app/cmd/phases/reset/), and verify.
+pub fn tree() -> PhaseTree<ResetContext> {
+    PhaseTree {
+        workflow: WORKFLOW,
+        nodes: vec![
+            Node::leaf(ResetPreflight),
+            Node::leaf(RemoveEtcdMember),
+            Node::leaf(CleanupNode),
+            Node::leaf(Verify),
+        ],
+    }
+}
+
+/// `kubestrap reset` and `kubestrap reset phase <only>`.
+pub async fn run(
+    global: &GlobalArgs,
+    args: &ResetArgs,
+    only: Option<&str>,
+    events: &dyn EventSink,
+) -> ExitCode {
+    let root = match NodeRoot::new(&global.root) {
+        Ok(r) => r,
+        Err(e) => return fail_early(events, WORKFLOW, format!("--root: {e}"), None),
+    };
+    let config_file = match args.config.as_deref().map(reset::load_config_file) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            let hint = "give the kubeadm configuration file init was given: reset reads its ClusterConfiguration";
+            return fail_early(events, WORKFLOW, e, Some(hint.into()));
+        }
+    };
+    if !global.dry_run
+        && !args.force
+        && let Err(message) = confirm(&root)
+    {
+        let hint = Some("pass --force to reset without asking".into());
+        return fail_early(events, WORKFLOW, message, hint);
+    }
+    let ctrl_c = catch_ctrl_c(global.dry_run, global);
+    let fs = match RunFs::new(global.dry_run, global.dry_run_dir.as_deref()) {
+        Ok(fs) => fs,
+        Err(e) => return fail_early(events, WORKFLOW, e, None),
+    };
+    let ctx = ResetContext::new(
+        root.clone(),
+        args.cert_dir.clone(),
+        config_file,
+        KubeletService::default(),
+    );
+    let selection = Selection {
+        only,
+        skip: &args.skip_phases,
+        resume: false,
+        journal: false,
+        removals: true,
+    };
+    let code = super::run(&tree(), &ctx, &root, fs, ctrl_c, selection, events).await;
+    if global.output == Format::Text {
+        // kubeadm's closing notes on what reset does not clean, after a blank line; a dry run
+        // says them too, as what a real reset would leave.
+        println!();
+        for note in reset::not_cleaned(&root) {
+            println!("{note}");
+        }
+    }
+    code
+}
+
+/// kubeadm asks before it resets; an answer other than y/yes, or none (end of input), stops.
+/// Input is read even when it is not a terminal, as kubeadm does, so `yes | kubestrap reset`
+/// works; only the prompt depends on a terminal.
+fn confirm(root: &NodeRoot) -> Result<(), &'static str> {
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "[reset] WARNING: changes made to this host (root {}) by 'kubestrap init' or 'kubestrap join' will be reverted.",
+        root.as_path().display()
+    );
+    let _ = write!(err, "[reset] Are you sure you want to proceed? [y/N]: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer);
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line.
+        let _ = writeln!(err);
+    }
+    match read {
+        Ok(0) | Err(_) if std::io::stdin().is_terminal() => Err("reset aborted: no answer"),
+        Ok(0) | Err(_) => Err("reset aborted: no confirmation on standard input"),
+        Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Ok(()),
+            _ => Err("reset aborted: the answer was not y"),
+        },
+    }
+}
