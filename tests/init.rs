@@ -377,7 +377,7 @@ fn assert_all_whole(root: &Path) {
             );
         } else if name.ends_with(".yaml") {
             // A static-pod manifest: the whole Pod, down to its last field (volumes).
-            let pod = kubestrap_phases::static_pod::Pod::from_yaml(&text)
+            let pod = kubestrap_phases::domain::static_pod::Pod::from_yaml(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             assert!(!pod.spec.volumes.is_empty(), "{}", f.display());
         } else if name.ends_with(".conf") {

@@ -337,9 +337,10 @@ fn reset_of_a_member_of_a_two_member_etcd_removes_it_from_the_cluster() {
     );
     assert!(added["member"]["ID"].is_string(), "{added}");
     let manifest = b.join("etc/kubernetes/manifests/etcd.yaml");
-    let mut pod =
-        kubestrap_phases::static_pod::Pod::from_yaml(&std::fs::read_to_string(&manifest).unwrap())
-            .unwrap();
+    let mut pod = kubestrap_phases::domain::static_pod::Pod::from_yaml(
+        &std::fs::read_to_string(&manifest).unwrap(),
+    )
+    .unwrap();
     let command = &mut pod.spec.containers[0].command;
     let single = format!("--initial-cluster=n2=https://{ip_b}:2380");
     let at = command.iter().position(|a| *a == single).unwrap();

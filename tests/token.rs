@@ -119,7 +119,8 @@ async fn token_commands_against_a_real_cluster() {
     let token = words[4].to_string();
     assert_eq!(words[5], "--discovery-token-ca-cert-hash");
     let ca_pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    let ca = kubestrap_phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca_pem).unwrap();
+    let ca = kubestrap_phases::phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca_pem)
+        .unwrap();
     assert_eq!(words[6], ca.to_string());
     let id = &token[..6];
     wait("created token signature", || {

@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use kubestrap_phases::kubeconfig::KubeConfig;
+use kubestrap_phases::phases::kubeconfig::KubeConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok((server, hashes)) = kubestrap_phases::discovery::parse_cluster_info(text) {
+        if let Ok((server, hashes)) = kubestrap_phases::domain::discovery::parse_cluster_info(text) {
             assert!(server.starts_with("https://"), "{server}");
             assert!(!hashes.is_empty(), "a CA without certificates was accepted");
         }

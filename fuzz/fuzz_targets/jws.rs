@@ -3,8 +3,8 @@
 //! signature the signer makes for that payload.
 #![no_main]
 
-use kubestrap_phases::jws::{sign_detached, verify_detached};
-use kubestrap_phases::token::BootstrapTokenString;
+use kubestrap_phases::domain::jws::{sign_detached, verify_detached};
+use kubestrap_phases::config::token::BootstrapTokenString;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kubestrap_phases::pki::{CertInfo, PrivateKey};
+use kubestrap_phases::domain::pki::{CertInfo, PrivateKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

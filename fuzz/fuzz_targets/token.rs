@@ -5,7 +5,7 @@
 #![no_main]
 
 use kubestrap_phases::config::{CaCertHash, CertificateKey, GoDuration};
-use kubestrap_phases::token::{BootstrapTokenString, TokenError, TokenGroup, TokenId, TokenUsage};
+use kubestrap_phases::config::token::{BootstrapTokenString, TokenError, TokenGroup, TokenId, TokenUsage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kubestrap_phases::jws::{sign_detached, verify_detached};
-use kubestrap_phases::token::BootstrapTokenString;
+use kubestrap_phases::config::token::BootstrapTokenString;
+use kubestrap_phases::domain::jws::{sign_detached, verify_detached};
 use rand::RngExt;
 use subtle::ConstantTimeEq;
 

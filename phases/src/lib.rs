@@ -1,48 +1,27 @@
-//! kubestrap's phases — one module per phase — and the domain code they share.
+//! kubestrap's phases and the code they stand on, in layers whose imports only go down:
 //!
-//! The binary's engine runs [`step::Step`]s in kubeadm's order; this crate knows nothing of
-//! the engine or how progress is shown. It holds the journal's format ([`journal`]), which
-//! the engine writes and `reset` reads.
+//! - [`contract`]: what the engine and a phase agree on ([`Step`], [`Effects`],
+//!   [`Fingerprint`], [`HostFs`], the journal's records). Knows no Kubernetes.
+//! - [`config`]: the user's configuration, parsed once into typed values.
+//! - [`domain`]: Kubernetes and kubeadm knowledge the phases share — well-known names and
+//!   paths, PKI and kubeconfig models, the API and etcd clients, the certificate-upload format,
+//!   bootstrap tokens, JWS, discovery.
+//! - [`phases`]: one module per kubeadm phase or phase group, named as kubeadm names them. A
+//!   phase never imports another phase.
+//! - [`context`]: thin adapters that build each phase's spec from a workflow's configuration.
+//!
+//! The binary's engine runs [`Step`]s in kubeadm's order; this crate knows nothing of the
+//! engine or how progress is shown. `tests/layers.rs` keeps the imports going down.
 
-pub mod addons;
-pub mod apiclient;
-pub mod bootstrap_client;
-pub mod bootstrap_token;
-pub mod certs;
 pub mod config;
 pub mod context;
-pub mod control_plane;
-pub mod control_plane_join;
-pub mod discovery;
-pub mod download_certs;
-pub mod effects;
-pub mod etcd;
-pub mod fingerprint;
-pub mod host;
-pub mod journal;
-pub mod jws;
-pub mod kubeadm_output;
-pub mod kubeconfig;
-pub mod kubelet;
-pub mod kubelet_join;
-pub mod kubernetes_version;
-pub mod mark_control_plane;
-pub mod node_name;
-pub mod pki;
-pub mod preflight;
-pub mod reset;
-pub mod show_join_command;
-pub mod static_pod;
-pub mod step;
-pub mod tls_bootstrap;
-pub mod token;
-pub mod upload_certs;
-pub mod upload_config;
-pub mod wait_control_plane;
+pub mod contract;
+pub mod domain;
+pub mod phases;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};
-pub use effects::{Effects, Reporter};
-pub use fingerprint::Fingerprint;
-pub use host::{HostFs, Mode, NodeRoot};
-pub use step::{Applicability, PhaseError, Step};
+pub use contract::effects::{Effects, Reporter};
+pub use contract::fingerprint::Fingerprint;
+pub use contract::host::{HostFs, Mode, NodeRoot};
+pub use contract::step::{Applicability, PhaseError, Step};

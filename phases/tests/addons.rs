@@ -6,10 +6,10 @@ mod static_pod_support;
 
 use std::time::{Duration, Instant};
 
-use kubestrap_phases::addons::{
+use kubestrap_phases::contract::effects::{ApiVerb, Silent};
+use kubestrap_phases::phases::addons::{
     AddonContext, AddonObject, CoreDns, KubeProxy, coredns, coredns_image, kube_proxy,
 };
-use kubestrap_phases::effects::{ApiVerb, Silent};
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
 use static_pod_support::*;
 

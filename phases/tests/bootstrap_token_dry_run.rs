@@ -7,8 +7,10 @@ mod static_pod_support;
 
 use std::time::{Duration, Instant};
 
-use kubestrap_phases::bootstrap_token::{BootstrapTokenContext, BootstrapTokenPhase, secret_name};
-use kubestrap_phases::effects::{ApiVerb, Silent};
+use kubestrap_phases::contract::effects::{ApiVerb, Silent};
+use kubestrap_phases::phases::bootstrap_token::{
+    BootstrapTokenContext, BootstrapTokenPhase, secret_name,
+};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
 #[tokio::test(flavor = "multi_thread")]

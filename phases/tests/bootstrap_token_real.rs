@@ -15,15 +15,15 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::core::ObjectMeta;
-use kubestrap_phases::apiclient::ApiClient;
-use kubestrap_phases::bootstrap_token::{
+use kubestrap_phases::config::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
+use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
+use kubestrap_phases::contract::effects::{ApiVerb, Silent};
+use kubestrap_phases::domain::apiclient::ApiClient;
+use kubestrap_phases::domain::jws;
+use kubestrap_phases::phases::bootstrap_token::{
     BootstrapTokenContext, BootstrapTokenPhase, create_token, delete_token, list_tokens,
     secret_name,
 };
-use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
-use kubestrap_phases::effects::{ApiVerb, Silent};
-use kubestrap_phases::jws;
-use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
 /// The requests the phase sent (objects it found as wanted are recorded as unchanged).

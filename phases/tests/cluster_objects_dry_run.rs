@@ -7,11 +7,11 @@ mod static_pod_support;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::config::InitFlags;
-use kubestrap_phases::effects::{ApiVerb, Silent};
-use kubestrap_phases::mark_control_plane::MarkControlPlane;
-use kubestrap_phases::show_join_command::ShowJoinCommand;
-use kubestrap_phases::upload_certs::UploadCerts;
-use kubestrap_phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
+use kubestrap_phases::contract::effects::{ApiVerb, Silent};
+use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
+use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
+use kubestrap_phases::phases::upload_certs::UploadCerts;
+use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
 use static_pod_support::*;
 

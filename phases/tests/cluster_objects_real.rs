@@ -20,13 +20,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
-use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, InitFlags};
-use kubestrap_phases::effects::{ApiChange, ApiVerb, Silent};
-use kubestrap_phases::mark_control_plane::MarkControlPlane;
-use kubestrap_phases::show_join_command::ShowJoinCommand;
-use kubestrap_phases::upload_certs::{self, UploadCerts};
-use kubestrap_phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
+use kubestrap_phases::contract::effects::{ApiChange, ApiVerb, Silent};
+use kubestrap_phases::domain::apiclient::ApiClient;
+use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
+use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
+use kubestrap_phases::phases::upload_certs::{self, UploadCerts};
+use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
 const IP: &str = "127.0.0.43";
@@ -158,7 +158,9 @@ async fn cluster_objects_on_a_real_apiserver() {
     let root = tempfile::tempdir().unwrap();
     let ctx = context(root.path());
     let mut steps = init_steps();
-    steps.push(Box::new(kubestrap_phases::kubelet::KubeletStart::default()));
+    steps.push(Box::new(
+        kubestrap_phases::phases::kubelet::KubeletStart::default(),
+    ));
     run_steps(&ctx, &steps).await;
     let etc = root.path().join("etc/kubernetes");
     let pki = etc.join("pki");

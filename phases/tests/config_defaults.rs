@@ -60,7 +60,7 @@ fn defaults_match_kubeadm() {
     assert!(
         t.token
             .expose()
-            .parse::<kubestrap_phases::token::BootstrapTokenString>()
+            .parse::<kubestrap_phases::config::token::BootstrapTokenString>()
             .is_ok()
     );
     let timeouts: Vec<String> = [

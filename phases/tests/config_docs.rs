@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use kubestrap_phases::config::token::{TokenGroup, TokenUsage};
 use kubestrap_phases::config::*;
-use kubestrap_phases::token::{TokenGroup, TokenUsage};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -14,18 +14,18 @@ use std::time::Duration;
 use api_support::*;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
-use kubestrap_phases::apiclient::ApiClient;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
-use kubestrap_phases::control_plane_join::{
+use kubestrap_phases::contract::effects::Silent;
+use kubestrap_phases::domain::apiclient::ApiClient;
+use kubestrap_phases::phases::control_plane_join::{
     ControlPlaneJoinCell, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
     JoiningNode, OnControlPlane, prepare_steps,
 };
-use kubestrap_phases::download_certs::DownloadCerts;
-use kubestrap_phases::effects::Silent;
-use kubestrap_phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext};
-use kubestrap_phases::mark_control_plane::MarkControlPlane;
-use kubestrap_phases::upload_certs::UploadCerts;
-use kubestrap_phases::upload_config::UploadKubeadmConfig;
+use kubestrap_phases::phases::download_certs::DownloadCerts;
+use kubestrap_phases::phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext};
+use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
+use kubestrap_phases::phases::upload_certs::UploadCerts;
+use kubestrap_phases::phases::upload_config::UploadKubeadmConfig;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
 
 const IP1: &str = "127.0.0.90";
@@ -223,7 +223,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     run(&ctx1, &UploadKubeadmConfig).await.unwrap();
     run(
         &ctx1,
-        &kubestrap_phases::bootstrap_token::BootstrapTokenPhase,
+        &kubestrap_phases::phases::bootstrap_token::BootstrapTokenPhase,
     )
     .await
     .unwrap();
@@ -529,8 +529,8 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     const IP4: &str = "127.0.0.92";
     let root1 = tempfile::tempdir().unwrap();
     let ctx1 = api_support::init_context(root1.path(), "v1.20.2", IP3, "");
-    let mut steps = kubestrap_phases::certs::phases::<InitContext>();
-    steps.push(Box::new(kubestrap_phases::etcd::EtcdLocal));
+    let mut steps = kubestrap_phases::phases::certs::phases::<InitContext>();
+    steps.push(Box::new(kubestrap_phases::phases::etcd::EtcdLocal));
     run_steps(&ctx1, &steps).await;
     let pki1 = root1.path().join("etc/kubernetes/pki");
     let logs1 = root1.path().join("logs");
@@ -597,7 +597,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
         join.clone(),
         root2.path(),
     ));
-    for step in kubestrap_phases::certs::phases::<ControlPlaneJoinContext>() {
+    for step in kubestrap_phases::phases::certs::phases::<ControlPlaneJoinContext>() {
         run(joiner.cp(), step.as_ref())
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", step.name()));

@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kubestrap_phases::bootstrap_client::RequestCounter;
-use kubestrap_phases::bootstrap_token::{ClusterInfoSource, ca_cert_hash, cluster_info_kubeconfig};
+use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::config::{BootstrapTokenDiscovery, CaCertHash};
-use kubestrap_phases::discovery::{DiscoveryError, Patience, discover_file, discover_token};
-use kubestrap_phases::jws::{sign_detached, signature_key};
-use kubestrap_phases::token::BootstrapTokenString;
+use kubestrap_phases::domain::bootstrap_client::RequestCounter;
+use kubestrap_phases::domain::discovery::{
+    DiscoveryError, Patience, discover_file, discover_token,
+};
+use kubestrap_phases::domain::jws::{sign_detached, signature_key};
+use kubestrap_phases::phases::bootstrap_token::{
+    ClusterInfoSource, ca_cert_hash, cluster_info_kubeconfig,
+};
 use serde_json::json;
 
 use fake_apiserver::FakeApiServer;
@@ -90,7 +94,7 @@ async fn run(
     d: &BootstrapTokenDiscovery,
     p: &Patience,
 ) -> (
-    Result<kubestrap_phases::discovery::ClusterTrust, DiscoveryError>,
+    Result<kubestrap_phases::domain::discovery::ClusterTrust, DiscoveryError>,
     Vec<String>,
     u64,
 ) {

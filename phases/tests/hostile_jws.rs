@@ -7,9 +7,9 @@
 //! a real join are in tests/bad_input.rs, and discovery's own failure modes against a crafted
 //! cluster-info in tests/discovery.rs.
 
-use kubestrap_phases::jws::{JwsError, sign_detached, signature_key, verify_detached};
-use kubestrap_phases::kubeconfig::KubeConfig;
-use kubestrap_phases::token::BootstrapTokenString;
+use kubestrap_phases::config::token::BootstrapTokenString;
+use kubestrap_phases::domain::jws::{JwsError, sign_detached, signature_key, verify_detached};
+use kubestrap_phases::phases::kubeconfig::KubeConfig;
 use std::path::Path;
 
 /// kubeadm's dry-run cluster-info and the signature kubeadm's bootstrap signer made for it
@@ -137,7 +137,7 @@ fn malformed_signatures_are_errors_not_panics() {
 /// in it compares signature bytes with `==`/`!=` or a helper that may exit early.
 #[test]
 fn the_mac_is_compared_in_constant_time() {
-    let source = include_str!("../src/jws.rs");
+    let source = include_str!("../src/domain/jws.rs");
     let start = source
         .find("pub fn verify_detached(")
         .expect("verify_detached is in jws.rs");

@@ -7,9 +7,9 @@ mod static_pod_support;
 
 use std::path::Path;
 
-use kubestrap_phases::effects::Silent;
-use kubestrap_phases::kubeconfig::KubeConfig;
-use kubestrap_phases::kubelet::finalize::EnableClientCertRotation;
+use kubestrap_phases::contract::effects::Silent;
+use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::phases::kubelet::finalize::EnableClientCertRotation;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Step};
 use static_pod_support::*;
 
@@ -57,7 +57,11 @@ async fn kubelet_conf_follows_the_rotated_certificate_once_it_exists() {
     // Again: nothing to do.
     assert!(finalize(&ctx).await.is_empty());
     // A second init's kubeconfig phases keep this kubelet.conf as it is.
-    let files = run_steps(&ctx, &kubestrap_phases::kubeconfig::phases::<InitContext>()).await;
+    let files = run_steps(
+        &ctx,
+        &kubestrap_phases::phases::kubeconfig::phases::<InitContext>(),
+    )
+    .await;
     assert!(files.iter().all(|f| !f.changed), "{files:#?}");
     assert_eq!(std::fs::read(&conf).unwrap(), rewritten);
 }

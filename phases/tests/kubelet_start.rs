@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kubestrap_phases::context::init_kubelet_spec;
-use kubestrap_phases::kubelet::{KubeletService, KubeletStart, ServiceManager, restart_kubelet};
+use kubestrap_phases::phases::kubelet::{
+    KubeletService, KubeletStart, ServiceManager, restart_kubelet,
+};
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Reporter, Step, async_trait};
 use serde_json::Value;
 use static_pod_support::*;
@@ -249,7 +251,11 @@ async fn an_unchanged_rerun_leaves_the_files_untouched() {
         kubelet: KubeletService::new(FakeServices::new(Ok(()), Ok(()))),
     };
     for expect_changed in [true, false] {
-        let mut fx = Effects::new("kubelet-start", &fs, &kubestrap_phases::effects::Silent);
+        let mut fx = Effects::new(
+            "kubelet-start",
+            &fs,
+            &kubestrap_phases::contract::effects::Silent,
+        );
         Step::run(&step, &ctx, &mut fx).await.unwrap();
         let (files, _) = fx.into_record();
         assert_eq!(files.len(), 2);

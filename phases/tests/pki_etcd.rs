@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::pki::EncryptionAlgorithm;
+use kubestrap_phases::domain::pki::EncryptionAlgorithm;
 use pki_support::*;
 
 struct Etcd(Child);

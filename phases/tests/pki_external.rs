@@ -6,10 +6,10 @@ mod pki_support;
 use std::path::Path;
 
 use base64::Engine;
-use kubestrap_phases::certs::{external_cas, generate_csr};
-use kubestrap_phases::effects::Silent;
-use kubestrap_phases::kubeconfig::KubeConfig;
-use kubestrap_phases::pki::{EncryptionAlgorithm, KeyPool};
+use kubestrap_phases::contract::effects::Silent;
+use kubestrap_phases::domain::pki::{EncryptionAlgorithm, KeyPool};
+use kubestrap_phases::phases::certs::{external_cas, generate_csr};
+use kubestrap_phases::phases::kubeconfig::KubeConfig;
 use kubestrap_phases::{Effects, HostFs, PhaseError};
 use pki_support::*;
 
@@ -219,7 +219,7 @@ async fn generate_csr_signed_by_openssl_is_accepted_in_external_ca_mode() {
     // One phase is told only about its own files: apiserver is fine.
     run_one(&ctx, "apiserver").await.unwrap();
     // The kubeconfig group alone: only its one problem, with that file's own error.
-    let (phase, err) = run_steps(&ctx, &fs, &kubestrap_phases::kubeconfig::phases())
+    let (phase, err) = run_steps(&ctx, &fs, &kubestrap_phases::phases::kubeconfig::phases())
         .await
         .unwrap_err();
     assert_eq!(phase, "admin", "{err}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::context::init_pki_spec;
-use kubestrap_phases::pki::{KeyPool, PkiSession, PkiSpec};
+use kubestrap_phases::domain::pki::{KeyPool, PkiSession, PkiSpec};
 use kubestrap_phases::{NodeRoot, PhaseError};
 use pki_support::*;
 use time::OffsetDateTime;

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use kubestrap_phases::preflight::{
+use kubestrap_phases::phases::preflight::{
     self, ControlPlane, EtcdPlacement, IgnoreSet, IpFamilies, Level, NodeRole, Preflight,
     PreflightContext, PreflightSpec,
 };

@@ -7,9 +7,9 @@ mod static_pod_support;
 use std::path::Path;
 
 use kubestrap_phases::context::init_static_pod_spec;
-use kubestrap_phases::control_plane::{self, Component, ControlPlanePhase};
-use kubestrap_phases::etcd::{self, EtcdLocal};
-use kubestrap_phases::static_pod::{Pod, StaticPodSpec};
+use kubestrap_phases::domain::static_pod::{Pod, StaticPodSpec};
+use kubestrap_phases::phases::control_plane::{self, Component, ControlPlanePhase};
+use kubestrap_phases::phases::etcd::{self, EtcdLocal};
 use kubestrap_phases::{Applicability, Fingerprint, HostFs, NodeRoot, Step};
 use static_pod_support::*;
 
@@ -267,7 +267,7 @@ etcd:
         Step::applicability(&EtcdLocal, &ctx),
         Applicability::NotApplicable(_)
     ));
-    let s = kubestrap_phases::static_pod::StaticPodContext::static_pods(&ctx);
+    let s = kubestrap_phases::domain::static_pod::StaticPodContext::static_pods(&ctx);
     assert!(etcd::render(s).unwrap().is_none());
     let pod = render(Component::ApiServer, s);
     let api = command_of(&pod);
@@ -420,7 +420,7 @@ async fn every_path_is_under_the_root_and_rewrites_leave_files_untouched() {
         mtimes(&names),
         "unchanged manifests are not rewritten"
     );
-    let sha = |files: &[kubestrap_phases::effects::WrittenFile], p: &Path| {
+    let sha = |files: &[kubestrap_phases::contract::effects::WrittenFile], p: &Path| {
         files.iter().find(|f| f.path == p).unwrap().sha256.clone()
     };
     let api = manifests.join("kube-apiserver.yaml");

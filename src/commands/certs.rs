@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use kubestrap_phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
 use kubestrap_phases::config::CertificateKey;
-use kubestrap_phases::host::pki_dirs;
-use kubestrap_phases::kubeadm_output::{self, short_human_duration};
-use kubestrap_phases::pki::KeyPool;
+use kubestrap_phases::contract::host::pki_dirs;
+use kubestrap_phases::domain::kubeadm_output::{self, short_human_duration};
+use kubestrap_phases::domain::pki::KeyPool;
+use kubestrap_phases::phases::certs::{self, ExpirationReport, ExpirationRow, RenewTarget};
 use kubestrap_phases::{Effects, HostFs};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ mod pki;
 pub mod token;
 
 use kubestrap_phases::Effects;
-use kubestrap_phases::effects::{ApiChange, WrittenFile};
+use kubestrap_phases::contract::effects::{ApiChange, WrittenFile};
 use serde_json::Value;
 
 use crate::cli::{ConfigCommand, PrintWhat};

@@ -4,7 +4,7 @@
 use kubestrap_phases::NodeRoot;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::context::init_pki_spec;
-use kubestrap_phases::pki::PkiSpec;
+use kubestrap_phases::domain::pki::PkiSpec;
 
 use crate::cli::{GlobalArgs, PkiArgs};
 

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::apiclient::{ADMIN_CONF, ApiClient, admin_client};
-use kubestrap_phases::bootstrap_token::{
+use kubestrap_phases::config::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
+use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
+use kubestrap_phases::contract::effects::{Effects, Silent};
+use kubestrap_phases::domain::apiclient::{ADMIN_CONF, ApiClient, admin_client};
+use kubestrap_phases::phases::bootstrap_token::{
     cluster_info_source, create_token, delete_token, join_command, list_tokens, render_json,
     render_table,
 };
-use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
-use kubestrap_phases::effects::{Effects, Silent};
-use kubestrap_phases::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
 
 use serde_json::Value;
 

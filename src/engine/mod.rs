@@ -16,12 +16,12 @@
 pub mod tree;
 
 /// The journal's format is the library's (reset reads it too); the engine writes it.
-pub use kubestrap_phases::journal;
+pub use kubestrap_phases::contract::journal;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use kubestrap_phases::effects::{ApiChange, RemovedPath, WrittenFile};
+use kubestrap_phases::contract::effects::{ApiChange, RemovedPath, WrittenFile};
 use kubestrap_phases::{Applicability, Effects, Fingerprint, HostFs};
 use time::OffsetDateTime;
 

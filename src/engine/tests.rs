@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use kubestrap_phases::step::Pending;
+use kubestrap_phases::contract::step::Pending;
 use kubestrap_phases::{Effects, Fingerprint, HostFs, Mode, PhaseError, Step};
 
 use super::*;

@@ -7,7 +7,7 @@ mod text;
 
 use std::path::PathBuf;
 
-use kubestrap_phases::effects::{ApiChange, RemovedPath, WrittenFile};
+use kubestrap_phases::contract::effects::{ApiChange, RemovedPath, WrittenFile};
 use serde::Serialize;
 
 pub use json::{JsonSink, print_object};
@@ -140,7 +140,7 @@ impl RunResult {
 
 /// How a run's API records are reported: what it changed apart from what it found as wanted.
 pub mod api_objects {
-    use kubestrap_phases::effects::ApiChange;
+    use kubestrap_phases::contract::effects::ApiChange;
     use serde::ser::{SerializeMap, Serializer};
 
     /// The objects the run changed (requests sent, or under `--dry-run` that would be), and
@@ -248,7 +248,7 @@ pub fn sink(format: Format, verbosity: u8) -> Box<dyn EventSink> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubestrap_phases::effects::ApiVerb;
+    use kubestrap_phases::contract::effects::ApiVerb;
 
     #[test]
     fn the_result_lists_changed_objects_apart_from_those_found_as_wanted() {

@@ -3,15 +3,16 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
-use kubestrap_phases::bootstrap_token::BootstrapTokenPhase;
 use kubestrap_phases::config::{self, InitFlags};
-use kubestrap_phases::kubelet::KubeletStart;
-use kubestrap_phases::kubelet::finalize::EnableClientCertRotation;
-use kubestrap_phases::preflight::Preflight;
-use kubestrap_phases::wait_control_plane::WaitControlPlane;
+use kubestrap_phases::phases::bootstrap_token::BootstrapTokenPhase;
+use kubestrap_phases::phases::kubelet::KubeletStart;
+use kubestrap_phases::phases::kubelet::finalize::EnableClientCertRotation;
+use kubestrap_phases::phases::preflight::Preflight;
+use kubestrap_phases::phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{
-    addons, certs, control_plane, etcd, kubeconfig, mark_control_plane, show_join_command,
-    upload_certs, upload_config,
+    phases::addons, phases::certs, phases::control_plane, phases::etcd, phases::kubeconfig,
+    phases::mark_control_plane, phases::show_join_command, phases::upload_certs,
+    phases::upload_config,
 };
 
 use crate::cli::{GlobalArgs, InitArgs, SecretArg};

@@ -3,20 +3,20 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::{self, JoinFlags};
-use kubestrap_phases::control_plane_join::HasControlPlaneJoin;
-use kubestrap_phases::control_plane_join::{
+use kubestrap_phases::phases::control_plane_join::HasControlPlaneJoin;
+use kubestrap_phases::phases::control_plane_join::{
     ControlPlaneJoinContext, JOIN_KUBECONFIGS, OnControlPlane,
 };
-use kubestrap_phases::download_certs::DownloadCerts;
-use kubestrap_phases::etcd::EtcdJoin;
-use kubestrap_phases::kubeconfig::{KubeconfigName, KubeconfigPhase};
-use kubestrap_phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
-use kubestrap_phases::mark_control_plane::MarkControlPlane;
-use kubestrap_phases::preflight::Preflight;
-use kubestrap_phases::wait_control_plane::WaitControlPlane;
+use kubestrap_phases::phases::download_certs::DownloadCerts;
+use kubestrap_phases::phases::etcd::EtcdJoin;
+use kubestrap_phases::phases::kubeconfig::{KubeconfigName, KubeconfigPhase};
+use kubestrap_phases::phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
+use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
+use kubestrap_phases::phases::preflight::Preflight;
+use kubestrap_phases::phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{
-    Applicability, Effects, Fingerprint, HostFs, JoinContext, PhaseError, Step, async_trait, certs,
-    control_plane,
+    Applicability, Effects, Fingerprint, HostFs, JoinContext, PhaseError, Step, async_trait,
+    phases::certs, phases::control_plane,
 };
 
 use crate::cli::{GlobalArgs, JoinArgs, SecretArg};

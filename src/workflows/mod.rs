@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kubestrap_phases::context::KUBERNETES_DIR;
-use kubestrap_phases::host::pki_dirs;
+use kubestrap_phases::contract::host::pki_dirs;
 use kubestrap_phases::{HostFs, NodeRoot};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 

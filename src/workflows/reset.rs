@@ -1,7 +1,7 @@
 //! `kubestrap reset`: kubeadm's reset phases (preflight, remove-etcd-member, cleanup-node),
 //! and verify, run by the engine like init's and join's — so `reset phase …`,
 //! `--skip-phases`, the JSON events and the dry-run plan work the same way. The phases are in
-//! `kubestrap_phases::reset::phases`; this is the tree, the confirmation and the closing notes.
+//! `kubestrap_phases::phases::reset::phases`; this is the tree, the confirmation and the closing notes.
 //!
 //! Reset keeps no journal: it removes the init and join journals, a journal of its own in
 //! the same directory would be what the next `verify` finds left over, and there is nothing
@@ -11,8 +11,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use kubestrap_phases::NodeRoot;
-use kubestrap_phases::kubelet::KubeletService;
-use kubestrap_phases::reset::{
+use kubestrap_phases::phases::kubelet::KubeletService;
+use kubestrap_phases::phases::reset::{
     self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify,
 };
 

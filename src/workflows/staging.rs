@@ -14,7 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::host::DirMode;
+use kubestrap_phases::contract::host::DirMode;
 
 use crate::output::StagingOutcome;
 

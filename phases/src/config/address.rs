@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-use crate::node_name::is_dns1123_subdomain;
+use crate::config::node_name::is_dns1123_subdomain;
 
 /// kubeadm's limit on the service subnet: at most 20 host bits, so the apiserver's
 /// allocator bitmap stays small (`MaximumBitsForServiceSubnet`).

@@ -19,9 +19,9 @@ use super::values::{
 };
 use super::wire::{v1beta3, v1beta4 as b4};
 use super::{InitFlags, JoinFlags};
-use crate::kubernetes_version::KubernetesVersion;
-use crate::node_name::NodeName;
-use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
+use crate::config::kubernetes_version::KubernetesVersion;
+use crate::config::node_name::NodeName;
+use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 
 const DEFAULT_BIND_PORT: u16 = 6443;
 const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";

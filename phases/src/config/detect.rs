@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::ConfigError;
-use crate::node_name::NodeName;
+use crate::config::node_name::NodeName;
 
 /// The host name, lowercased, as the default node name.
 pub fn node_name() -> Result<NodeName, ConfigError> {

@@ -13,9 +13,9 @@ use super::values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, HostPathType,
     ImagePullPolicy, TaintEffect,
 };
-use crate::kubernetes_version::KubernetesVersion;
-use crate::node_name::NodeName;
-use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
+use crate::config::kubernetes_version::KubernetesVersion;
+use crate::config::node_name::NodeName;
+use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 
 /// The effective configuration of `kubestrap init`: kubeadm's InitConfiguration and
 /// ClusterConfiguration after defaults, file and flags, plus the component configs kept for
@@ -53,7 +53,7 @@ pub struct JoinConfig {
     pub ca_cert_path: AbsPath,
     pub discovery: Discovery,
     /// `--tls-bootstrap` (no config field: kubeadm always leaves it to the kubelet).
-    pub tls_bootstrap: crate::tls_bootstrap::TlsBootstrap,
+    pub tls_bootstrap: crate::domain::tls_bootstrap::TlsBootstrap,
     /// Present when joining as a control-plane node (`--control-plane`).
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,

@@ -19,9 +19,15 @@ mod render;
 mod values;
 mod wire;
 
+pub mod kubernetes_version;
+pub mod node_name;
+pub mod token;
+
 use std::path::{Path, PathBuf};
 
-pub use crate::kubernetes_version::{DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError};
+pub use crate::config::kubernetes_version::{
+    DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError,
+};
 pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, SubnetList};
 pub use build::DEFAULT_ETCD_DATA_DIR;
 pub use duration::{DurationError, GoDuration};
@@ -73,7 +79,7 @@ pub struct JoinFlags {
     pub discovery_token_unsafe_skip_ca_verification: bool,
     pub discovery_file: Option<String>,
     /// `--tls-bootstrap`: who completes the node's TLS bootstrap (a kubestrap flag).
-    pub tls_bootstrap: crate::tls_bootstrap::TlsBootstrap,
+    pub tls_bootstrap: crate::domain::tls_bootstrap::TlsBootstrap,
     pub control_plane: bool,
     pub certificate_key: Option<String>,
     pub node_name: Option<String>,

@@ -280,7 +280,7 @@ impl DnsDomain {
 impl FromStr for DnsDomain {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if crate::node_name::is_dns1123_subdomain(s) {
+        if crate::config::node_name::is_dns1123_subdomain(s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(ValueError(format!(

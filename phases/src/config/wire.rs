@@ -16,9 +16,9 @@ use super::values::{
     AbsPath, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, HostPathType,
     ImagePullPolicy, TaintEffect,
 };
-use crate::kubernetes_version::KubernetesVersion;
-use crate::node_name::NodeName;
-use crate::token::{BootstrapTokenString, TokenGroup, TokenUsage};
+use crate::config::kubernetes_version::KubernetesVersion;
+use crate::config::node_name::NodeName;
+use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
 
 /// Go leaves unset strings empty; treat `""` (and null) as absent, anything else must parse.
 pub(crate) fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>

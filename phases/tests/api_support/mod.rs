@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::InitContext;
-use kubestrap_phases::static_pod::Pod;
+use kubestrap_phases::domain::static_pod::Pod;
 
 #[path = "../static_pod_support/mod.rs"]
 mod static_pod_support;

@@ -12,7 +12,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kubestrap_phases::pki::{CertProfile, EncryptionAlgorithm, Usage, issue, self_signed_ca};
+use kubestrap_phases::domain::pki::{
+    CertProfile, EncryptionAlgorithm, Usage, issue, self_signed_ca,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

@@ -5,12 +5,14 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubestrap_phases::effects::{Silent, WrittenFile};
-use kubestrap_phases::pki::{
+use kubestrap_phases::contract::effects::{Silent, WrittenFile};
+use kubestrap_phases::domain::pki::{
     ControlPlaneEndpoint, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, EncryptionAlgorithm,
     EtcdTopology, PkiContext, PkiSession, PkiSpec,
 };
-use kubestrap_phases::{Applicability, Effects, HostFs, PhaseError, Step, certs, kubeconfig};
+use kubestrap_phases::{
+    Applicability, Effects, HostFs, PhaseError, Step, phases::certs, phases::kubeconfig,
+};
 
 pub struct Ctx {
     pub spec: PkiSpec,

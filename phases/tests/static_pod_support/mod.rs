@@ -6,7 +6,7 @@ use std::path::Path;
 use kubestrap_phases::NodeRoot;
 use kubestrap_phases::config::{self, InitConfig, InitFlags};
 use kubestrap_phases::context::init_static_pod_spec;
-use kubestrap_phases::static_pod::StaticPodSpec;
+use kubestrap_phases::domain::static_pod::StaticPodSpec;
 
 /// Loads an init configuration the way `kubestrap init --config` does: `extra` is appended to
 /// a ClusterConfiguration document (v1beta4) naming the version, and may add documents.
@@ -47,7 +47,7 @@ pub fn spec(root: &Path, version: &str, advertise: &str, extra: &str) -> StaticP
 }
 
 /// The container's command as a list.
-pub fn command_of(pod: &kubestrap_phases::static_pod::Pod) -> Vec<String> {
+pub fn command_of(pod: &kubestrap_phases::domain::static_pod::Pod) -> Vec<String> {
     pod.container().unwrap().command.clone()
 }
 
@@ -57,7 +57,7 @@ pub fn flag<'a>(cmd: &'a [String], name: &str) -> Option<&'a str> {
     cmd.iter().rev().find_map(|a| a.strip_prefix(&prefix))
 }
 
-use kubestrap_phases::effects::{Silent, WrittenFile};
+use kubestrap_phases::contract::effects::{Silent, WrittenFile};
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
 
 /// An init context over a real configuration, as `kubestrap init --root <root>` builds it.
@@ -89,9 +89,9 @@ pub async fn run_steps(
 
 /// certs, kubeconfig, etcd/local and control-plane/*, as init runs them.
 pub fn init_steps() -> Vec<Box<dyn Step<InitContext>>> {
-    let mut v = kubestrap_phases::certs::phases::<InitContext>();
-    v.extend(kubestrap_phases::kubeconfig::phases::<InitContext>());
-    v.push(Box::new(kubestrap_phases::etcd::EtcdLocal));
-    v.extend(kubestrap_phases::control_plane::phases::<InitContext>());
+    let mut v = kubestrap_phases::phases::certs::phases::<InitContext>();
+    v.extend(kubestrap_phases::phases::kubeconfig::phases::<InitContext>());
+    v.push(Box::new(kubestrap_phases::phases::etcd::EtcdLocal));
+    v.extend(kubestrap_phases::phases::control_plane::phases::<InitContext>());
     v
 }

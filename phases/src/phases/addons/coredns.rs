@@ -1,0 +1,175 @@
+//! `addon/coredns`: CoreDNS as kubeadm deploys it — ServiceAccount `coredns`, ClusterRole and
+//! ClusterRoleBinding `system:coredns`, ConfigMap `coredns` (the Corefile), Deployment
+//! `coredns` and Service `kube-dns` on the tenth address of the service subnet, all in
+//! kube-system.
+//!
+//! The CoreDNS version follows the Kubernetes version (kubeadm's `CoreDNSVersion` of each
+//! release); from v1.21 the official image lives at `<registry>/coredns/coredns:vX.Y.Z`. An
+//! existing Deployment keeps its replica count, as kubeadm keeps it, so a cluster scaled by
+//! its operator is not scaled back by a re-run.
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Toleration;
+
+use super::{
+    AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
+};
+use crate::config::KubernetesVersion;
+use crate::contract::effects::Effects;
+use crate::contract::fingerprint::Fingerprint;
+use crate::contract::step::{Applicability, PhaseError, Step};
+use crate::domain::apiclient::ApiClient;
+
+pub const NAMESPACE: &str = "kube-system";
+pub const DEPLOYMENT: &str = "coredns";
+/// kubeadm's replica count for a new CoreDNS Deployment.
+pub const DEFAULT_REPLICAS: i32 = 2;
+
+const SERVICE_ACCOUNT: Manifest = addon_manifest!("coredns/serviceaccount.yaml");
+const CLUSTER_ROLE: Manifest = addon_manifest!("coredns/clusterrole.yaml");
+const CLUSTER_ROLE_BINDING: Manifest = addon_manifest!("coredns/clusterrolebinding.yaml");
+const CONFIG_MAP: Manifest = addon_manifest!("coredns/configmap.yaml");
+const DEPLOYMENT_YAML: Manifest = addon_manifest!("coredns/deployment.yaml");
+const SERVICE: Manifest = addon_manifest!("coredns/service.yaml");
+
+/// The CoreDNS release kubeadm deploys with a Kubernetes minor (its `CoreDNSVersion`).
+pub fn coredns_version(minor: u64) -> &'static str {
+    match minor {
+        ..=20 => "1.7.0",
+        21 => "v1.8.0",
+        22 => "v1.8.4",
+        23 | 24 => "v1.8.6",
+        25 | 26 => "v1.9.3",
+        27 | 28 => "v1.10.1",
+        29 | 30 => "v1.11.1",
+        31 | 32 => "v1.11.3",
+        _ => "v1.12.0",
+    }
+}
+
+/// Registries that publish the official image under `coredns/coredns` since v1.21.
+const OFFICIAL_REGISTRIES: &[&str] = &["registry.k8s.io", "k8s.gcr.io"];
+
+/// kubeadm's GetDNSImage: `dns.imageRepository` or `imageRepository`, with the official
+/// registries' `/coredns` sub-path from v1.21; `dns.imageTag` or the version's CoreDNS.
+pub fn coredns_image(spec: &AddonSpec) -> String {
+    let minor = spec.kubernetes_version.minor();
+    let mut repository = spec
+        .dns_image
+        .image_repository
+        .clone()
+        .unwrap_or_else(|| spec.image_repository.clone());
+    if minor >= 21 && OFFICIAL_REGISTRIES.contains(&repository.as_str()) {
+        repository.push_str("/coredns");
+    }
+    let tag = spec
+        .dns_image
+        .image_tag
+        .clone()
+        .unwrap_or_else(|| coredns_version(minor).to_string());
+    format!("{repository}/coredns:{tag}")
+}
+
+/// kubeadm up to v1.24 tainted control planes `node-role.kubernetes.io/master`; kubestrap
+/// taints them `…/control-plane` (which the manifest tolerates), and for those versions also
+/// tolerates the old taint, as kubeadm v1.24 did, so nodes tainted by older tools still run
+/// CoreDNS.
+fn tolerations_for(version: &KubernetesVersion, deployment: &mut Deployment) {
+    if version.minor() >= 25 {
+        return;
+    }
+    if let Some(pod) = deployment
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+    {
+        pod.tolerations
+            .get_or_insert_with(Vec::new)
+            .push(Toleration {
+                key: Some("node-role.kubernetes.io/master".into()),
+                effect: Some("NoSchedule".into()),
+                ..Toleration::default()
+            });
+    }
+}
+
+/// The CoreDNS objects, in the order they are applied: identity and rights first, then the
+/// configuration, the workload and its Service.
+pub fn objects(spec: &AddonSpec, replicas: i32) -> Result<Vec<AddonObject>, AddonError> {
+    let image = coredns_image(spec);
+    let replicas = replicas.to_string();
+    let dns_ip = spec.dns_ip.to_string();
+    let mut deployment: Deployment = build(
+        DEPLOYMENT_YAML,
+        "Deployment",
+        &[("IMAGE", &image), ("REPLICAS", &replicas)],
+    )?;
+    tolerations_for(&spec.kubernetes_version, &mut deployment);
+    Ok(vec![
+        AddonObject::ServiceAccount(build(SERVICE_ACCOUNT, "ServiceAccount", &[])?),
+        AddonObject::ClusterRole(build(CLUSTER_ROLE, "ClusterRole", &[])?),
+        AddonObject::ClusterRoleBinding(build(CLUSTER_ROLE_BINDING, "ClusterRoleBinding", &[])?),
+        AddonObject::ConfigMap(build(
+            CONFIG_MAP,
+            "ConfigMap",
+            &[("DNS_DOMAIN", &spec.dns_domain)],
+        )?),
+        AddonObject::Deployment(deployment),
+        AddonObject::Service(build(SERVICE, "Service", &[("DNS_IP", &dns_ip)])?),
+    ])
+}
+
+/// The replica count to apply: the existing Deployment's, else kubeadm's default.
+async fn replicas(client: &ApiClient, fx: &Effects<'_>) -> Result<i32, AddonError> {
+    if fx.is_dry_run() {
+        return Ok(DEFAULT_REPLICAS);
+    }
+    let current: Option<Deployment> = client.get_opt(Some(NAMESPACE), DEPLOYMENT).await?;
+    Ok(current
+        .and_then(|d| d.spec)
+        .and_then(|s| s.replicas)
+        .unwrap_or(DEFAULT_REPLICAS))
+}
+
+/// `init phase addon coredns`.
+pub struct CoreDns;
+
+#[async_trait]
+impl<C: AddonContext> Step<C> for CoreDns {
+    fn name(&self) -> &'static str {
+        "coredns"
+    }
+
+    fn help(&self) -> &'static str {
+        "Apply CoreDNS: Deployment coredns, Service kube-dns, ConfigMap coredns, ServiceAccount and RBAC system:coredns."
+    }
+
+    fn applicability(&self, ctx: &C) -> Applicability {
+        if ctx.addon_spec().dns_disabled {
+            Applicability::NotApplicable("dns.disabled is set in the configuration".into())
+        } else {
+            Applicability::Applies
+        }
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        let spec = ctx.addon_spec();
+        fp.value("image", &coredns_image(&spec))
+            .value("dns_domain", &spec.dns_domain)
+            .value("dns_ip", &spec.dns_ip);
+    }
+
+    /// The objects live in the cluster, not in files the journal can check.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let spec = ctx.addon_spec();
+        let client = spec.access.admin(fx).await?;
+        let objects = objects(&spec, replicas(&client, fx).await?)?;
+        apply_all(&client, &objects, fx).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! `addon/coredns` and `addon/kube-proxy`: the cluster's two required addons, as the API
+//! objects kubeadm creates for them.
+//!
+//! The objects are YAML templates in `manifests/addons/` (compiled in), filled from the
+//! effective configuration with [`template::render`] and parsed into typed objects, so a
+//! value that breaks the YAML is an error naming the manifest, never a half-applied addon.
+//! Every write is a server-side apply (field manager `kubestrap`): a second run sends the
+//! same objects and the API server leaves them untouched.
+
+pub mod coredns;
+pub mod kube_proxy;
+mod template;
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::de::DeserializeOwned;
+
+use crate::config::{ImageMeta, KubernetesVersion};
+use crate::contract::effects::Effects;
+use crate::contract::step::PhaseError;
+use crate::domain::apiclient::{ApiClient, ApiError};
+use crate::phases::upload_config::ClusterAccess;
+
+pub use coredns::{CoreDns, coredns_image, coredns_version};
+pub use kube_proxy::{KubeProxy, kube_proxy_configuration};
+pub use template::TemplateError;
+
+/// Everything the addon phases are made from, taken from the effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddonSpec {
+    pub access: ClusterAccess,
+    pub kubernetes_version: KubernetesVersion,
+    /// `imageRepository` (kube-proxy's, and CoreDNS's unless `dns.imageRepository` is set).
+    pub image_repository: String,
+    /// `dns.imageRepository` / `dns.imageTag`.
+    pub dns_image: ImageMeta,
+    /// `dns.disabled`, `proxy.disabled`.
+    pub dns_disabled: bool,
+    pub proxy_disabled: bool,
+    /// `networking.dnsDomain` (cluster.local).
+    pub dns_domain: String,
+    /// The tenth address of the service subnet: kube-dns's clusterIP, the kubelets' clusterDNS.
+    pub dns_ip: IpAddr,
+    /// `networking.podSubnet` as kubeadm writes it into clusterCIDR (comma-separated).
+    pub pod_subnet: Option<String>,
+    /// `https://<controlPlaneEndpoint or advertise address>:<port>`: where kube-proxy connects.
+    pub control_plane_url: String,
+    /// The advertise address: its family picks kube-proxy's bindAddress (0.0.0.0 or ::).
+    pub advertise_address: IpAddr,
+    /// The user's `KubeProxyConfiguration` document, merged over kubeadm's defaults.
+    pub kube_proxy_config: Option<serde_json::Value>,
+}
+
+/// Implemented by the contexts the addon phases run in.
+pub trait AddonContext: Sync {
+    fn addon_spec(&self) -> AddonSpec;
+}
+
+/// Why an addon could not be built; API failures come through [`ApiError`].
+#[derive(Debug, thiserror::Error)]
+pub enum AddonError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The filled-in manifest is not the object it should be (a configured value broke it).
+    #[error("manifests/addons/{file}: the filled-in manifest is not a valid {kind}: {problem}")]
+    Manifest {
+        file: &'static str,
+        kind: &'static str,
+        problem: String,
+    },
+    #[error("cannot render the {what}: {problem}")]
+    Render { what: &'static str, problem: String },
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<AddonError> for PhaseError {
+    fn from(e: AddonError) -> Self {
+        match e {
+            AddonError::Api(e) => e.into(),
+            AddonError::Manifest { .. } => PhaseError::with_hint(
+                e.to_string(),
+                "check imageRepository, dns.imageRepository/imageTag and networking in the configuration",
+            ),
+            other => PhaseError::failed(other.to_string()),
+        }
+    }
+}
+
+/// One object of an addon, typed so it can be applied and named.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddonObject {
+    ServiceAccount(ServiceAccount),
+    ConfigMap(ConfigMap),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    Deployment(Deployment),
+    DaemonSet(DaemonSet),
+    Service(Service),
+}
+
+impl AddonObject {
+    /// Server-side applies the object unless the live one already holds every field of it
+    /// (then recorded as unchanged; under `--dry-run` only recorded).
+    pub async fn apply(&self, client: &ApiClient, fx: &mut Effects<'_>) -> Result<(), ApiError> {
+        match self {
+            Self::ServiceAccount(o) => client.apply(fx, o).await,
+            Self::ConfigMap(o) => client.apply(fx, o).await,
+            Self::ClusterRole(o) => client.apply(fx, o).await,
+            Self::ClusterRoleBinding(o) => client.apply(fx, o).await,
+            Self::Role(o) => client.apply(fx, o).await,
+            Self::RoleBinding(o) => client.apply(fx, o).await,
+            Self::Deployment(o) => client.apply(fx, o).await,
+            Self::DaemonSet(o) => client.apply(fx, o).await,
+            Self::Service(o) => client.apply(fx, o).await,
+        }
+    }
+
+    /// `(kind, namespace, name)`, as kubectl names it.
+    pub fn identity(&self) -> (&'static str, Option<&str>, &str) {
+        let (kind, meta) = match self {
+            Self::ServiceAccount(o) => ("ServiceAccount", &o.metadata),
+            Self::ConfigMap(o) => ("ConfigMap", &o.metadata),
+            Self::ClusterRole(o) => ("ClusterRole", &o.metadata),
+            Self::ClusterRoleBinding(o) => ("ClusterRoleBinding", &o.metadata),
+            Self::Role(o) => ("Role", &o.metadata),
+            Self::RoleBinding(o) => ("RoleBinding", &o.metadata),
+            Self::Deployment(o) => ("Deployment", &o.metadata),
+            Self::DaemonSet(o) => ("DaemonSet", &o.metadata),
+            Self::Service(o) => ("Service", &o.metadata),
+        };
+        (
+            kind,
+            meta.namespace.as_deref(),
+            meta.name.as_deref().unwrap_or_default(),
+        )
+    }
+}
+
+/// A compiled-in manifest: its file name under `manifests/addons/` and its template text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Manifest {
+    pub file: &'static str,
+    pub text: &'static str,
+}
+
+/// The [`Manifest`] `manifests/addons/<file>`, compiled in.
+macro_rules! addon_manifest {
+    ($file:literal) => {
+        crate::phases::addons::Manifest {
+            file: $file,
+            text: include_str!(concat!("../../../../manifests/addons/", $file)),
+        }
+    };
+}
+pub(crate) use addon_manifest;
+
+/// Fills `manifest` with `vars` and parses it as `K`.
+pub(crate) fn build<K: DeserializeOwned>(
+    manifest: Manifest,
+    kind: &'static str,
+    vars: &[(&str, &str)],
+) -> Result<K, AddonError> {
+    let yaml = template::render(manifest.file, manifest.text, vars)?;
+    serde_saphyr::from_str(&yaml).map_err(|e| AddonError::Manifest {
+        file: manifest.file,
+        kind,
+        problem: e.to_string(),
+    })
+}
+
+/// Applies `objects` in order with the admin client (created first when needed).
+pub(crate) async fn apply_all(
+    client: &ApiClient,
+    objects: &[AddonObject],
+    fx: &mut Effects<'_>,
+) -> Result<(), AddonError> {
+    for object in objects {
+        object.apply(client, fx).await?;
+    }
+    Ok(())
+}
+
+/// `<repository>/<name>:<version>` of a component released with Kubernetes (`+` is not
+/// allowed in an image tag; kubeadm writes `_`).
+pub fn kubernetes_image(repository: &str, name: &str, version: &KubernetesVersion) -> String {
+    let tag = version.to_string().replace('+', "_");
+    format!("{repository}/{name}:{tag}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_images_replace_plus_in_the_tag() {
+        let v: KubernetesVersion = "v1.30.1+k3s1".parse().unwrap();
+        assert_eq!(
+            kubernetes_image("registry.k8s.io", "kube-proxy", &v),
+            "registry.k8s.io/kube-proxy:v1.30.1_k3s1"
+        );
+    }
+}

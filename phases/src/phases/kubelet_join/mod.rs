@@ -1,0 +1,535 @@
+//! The kubelet phases of `join`: `kubelet-start` (discover the cluster, write the kubelet's
+//! bootstrap kubeconfig, the cluster CA, its configuration from the cluster and its flags, and
+//! with `--tls-bootstrap builtin` bootstrap the node's client certificate) and
+//! `kubelet-wait-bootstrap` (wait for kubelet.conf).
+//!
+//! Everything `kubelet-start` needs from the cluster is fetched, and with builtin bootstrap the
+//! certificate issued, before the first file is written: a join that fails on a bad token, a
+//! wrong CA pin or an unreachable endpoint leaves the node as it was.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::token::BootstrapTokenString;
+use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::contract::effects::Effects;
+use crate::contract::fingerprint::Fingerprint;
+use crate::contract::host::{Mode, NodeRoot};
+use crate::contract::step::{PhaseError, Step};
+use crate::domain::bootstrap_client::{BootstrapClient, Trust, describe};
+use crate::domain::discovery::{ClusterDiscovery, ClusterTrust};
+use crate::domain::tls_bootstrap::{self, CertStore, TlsBootstrap};
+use crate::phases::kubeconfig::{
+    Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
+};
+use crate::phases::kubelet::{KubeletService, KubeletSpec};
+use crate::phases::upload_config::{
+    KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY, KUBELET_CONFIG_MAP, NAMESPACE,
+};
+
+/// kubeadm's user name in bootstrap-kubelet.conf.
+pub const TLS_BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
+pub const BOOTSTRAP_KUBELET_CONF: &str = "bootstrap-kubelet.conf";
+pub const KUBELET_CONF: &str = "kubelet.conf";
+
+/// What the join's kubelet phases work from; paths resolved under the node root.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinKubeletSpec {
+    #[serde(skip)]
+    pub root: NodeRoot,
+    pub node_name: String,
+    /// This machine's hostname (lowercase): `--hostname-override` only when it differs.
+    pub hostname: Option<String>,
+    pub cri_socket: CriSocket,
+    pub kubelet_extra_args: Vec<Arg>,
+    /// `/etc/kubernetes`, resolved.
+    pub kubeconfig_dir: PathBuf,
+    /// `caCertPath` (`/etc/kubernetes/pki/ca.crt`), resolved.
+    pub ca_cert: PathBuf,
+    /// `/var/lib/kubelet`, resolved.
+    pub kubelet_dir: PathBuf,
+    /// `/etc/kubernetes/manifests`, resolved: the kubelet's staticPodPath on this node.
+    pub manifests_dir: PathBuf,
+    pub tls_bootstrap: TlsBootstrap,
+    /// The token the kubelet bootstraps with (`--tls-bootstrap-token`, else the discovery token).
+    pub tls_bootstrap_token: Option<BootstrapTokenString>,
+    /// `timeouts.kubernetesAPICall`: each API request.
+    pub api_timeout: Duration,
+    /// `timeouts.tlsBootstrap`: the CSR's approval and issue, or the kubelet's bootstrap.
+    pub tls_bootstrap_timeout: Duration,
+}
+
+impl JoinKubeletSpec {
+    pub fn bootstrap_kubelet_conf(&self) -> PathBuf {
+        self.kubeconfig_dir.join(BOOTSTRAP_KUBELET_CONF)
+    }
+
+    pub fn kubelet_conf(&self) -> PathBuf {
+        self.kubeconfig_dir.join(KUBELET_CONF)
+    }
+
+    pub fn cert_store(&self) -> CertStore {
+        CertStore {
+            dir: self.kubelet_dir.join("pki"),
+        }
+    }
+}
+
+/// The contract between the join's kubelet phases and their context.
+pub trait JoinKubeletContext: Sync {
+    fn join_kubelet(&self) -> &JoinKubeletSpec;
+    fn discovery(&self) -> &ClusterDiscovery;
+}
+
+/// The few ClusterConfiguration fields a worker needs (kubeadm-config ConfigMap).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterFacts {
+    kubernetes_version: String,
+    #[serde(default)]
+    image_repository: Option<String>,
+    #[serde(default)]
+    cluster_name: Option<String>,
+}
+
+/// What `kubelet-start` learns from the cluster before writing anything.
+struct ClusterKubelet {
+    version: KubernetesVersion,
+    image_repository: String,
+    cluster_name: String,
+    kubelet_config: Value,
+}
+
+fn api_failure(what: &str, client: &BootstrapClient, e: &kube::Error) -> PhaseError {
+    let hint = match e {
+        kube::Error::Api(s) if s.code == 401 => Some(
+            "the bootstrap token was refused: it is unknown, expired or deleted; make a new one with `kubestrap token create`",
+        ),
+        kube::Error::Api(s) if s.code == 403 => Some(
+            "the token's groups may not read it: Role/RoleBinding kubeadm:nodes-kubeadm-config and kubeadm:kubelet-config in kube-system (`kubestrap init phase upload-config all`)",
+        ),
+        _ => None,
+    };
+    PhaseError::Failed {
+        message: format!("{}: {what}: {}", client.endpoint(), describe(e)),
+        hint: hint.map(str::to_string),
+    }
+}
+
+/// Reads kubeadm-config and the kubelet's ConfigMap with the bootstrap token.
+async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseError> {
+    let cm = client
+        .config_map(NAMESPACE, KUBEADM_CONFIG_MAP)
+        .await
+        .map_err(|e| api_failure("get ConfigMap kube-system/kubeadm-config", client, &e))?
+        .ok_or_else(|| {
+            PhaseError::with_hint(
+                format!(
+                    "{}: ConfigMap kube-system/kubeadm-config does not exist",
+                    client.endpoint()
+                ),
+                "run `kubestrap init phase upload-config kubeadm` on a control-plane node",
+            )
+        })?;
+    let origin = format!(
+        "{}: ConfigMap kube-system/kubeadm-config",
+        client.endpoint()
+    );
+    let yaml = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(crate::phases::upload_config::CLUSTER_CONFIGURATION_KEY))
+        .ok_or_else(|| PhaseError::failed(format!("{origin}: no ClusterConfiguration key")))?;
+    let facts: ClusterFacts = serde_saphyr::from_str(yaml)
+        .map_err(|e| PhaseError::failed(format!("{origin}: ClusterConfiguration: {e}")))?;
+    let version: KubernetesVersion = facts.kubernetes_version.parse().map_err(|e| {
+        PhaseError::failed(format!(
+            "{origin}: ClusterConfiguration.kubernetesVersion: {e}"
+        ))
+    })?;
+    // kubeadm below 1.24 named the ConfigMap after the version; read what the cluster has.
+    let versioned = format!(
+        "{KUBELET_CONFIG_MAP}-{}.{}",
+        version.major(),
+        version.minor()
+    );
+    let mut kubelet = None;
+    for name in [KUBELET_CONFIG_MAP, versioned.as_str()] {
+        let action = format!("get ConfigMap kube-system/{name}");
+        if let Some(cm) = client
+            .config_map(NAMESPACE, name)
+            .await
+            .map_err(|e| api_failure(&action, client, &e))?
+        {
+            kubelet = Some((name.to_string(), cm));
+            break;
+        }
+    }
+    let (name, cm) = kubelet.ok_or_else(|| {
+        PhaseError::with_hint(
+            format!(
+                "{}: neither ConfigMap kube-system/{KUBELET_CONFIG_MAP} nor {versioned} exists",
+                client.endpoint()
+            ),
+            "run `kubestrap init phase upload-config kubelet` on a control-plane node",
+        )
+    })?;
+    let origin = format!("{}: ConfigMap kube-system/{name}", client.endpoint());
+    let text = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(KUBELET_CONFIG_KEY))
+        .ok_or_else(|| PhaseError::failed(format!("{origin}: no {KUBELET_CONFIG_KEY:?} key")))?;
+    let kubelet_config: Value = serde_saphyr::from_str(text)
+        .map_err(|e| PhaseError::failed(format!("{origin}: not YAML: {e}")))?;
+    if !kubelet_config.is_object() {
+        return Err(PhaseError::failed(format!(
+            "{origin}: the KubeletConfiguration is not a mapping"
+        )));
+    }
+    Ok(ClusterKubelet {
+        version,
+        image_repository: facts
+            .image_repository
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "registry.k8s.io".into()),
+        cluster_name: facts
+            .cluster_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "kubernetes".into()),
+        kubelet_config,
+    })
+}
+
+/// The cluster's kubelet configuration with this node's own paths: the CA file join writes
+/// and this node's static-pod directory (the uploaded document carries the first
+/// control-plane node's, which under another `--root` are not this node's files).
+fn node_kubelet_config(spec: &JoinKubeletSpec, mut config: Value) -> Result<String, PhaseError> {
+    if let Value::Object(map) = &mut config {
+        map.insert(
+            "staticPodPath".into(),
+            Value::String(spec.manifests_dir.display().to_string()),
+        );
+        let auth = map
+            .entry("authentication")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(auth) = auth {
+            let x509 = auth
+                .entry("x509")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(x509) = x509 {
+                x509.insert(
+                    "clientCAFile".into(),
+                    Value::String(spec.ca_cert.display().to_string()),
+                );
+            }
+        }
+    }
+    serde_saphyr::to_string(&config)
+        .map_err(|e| PhaseError::failed(format!("cannot render the kubelet configuration: {e}")))
+}
+
+/// kubeadm's bootstrap-kubelet.conf: the discovered cluster, the token as credentials. A
+/// control-plane join reads the cluster's configuration and certificates with the same.
+pub fn bootstrap_kubeconfig(
+    cluster_name: &str,
+    trust: &ClusterTrust,
+    token: &BootstrapTokenString,
+) -> Result<String, PhaseError> {
+    use base64::Engine;
+    let context = format!("{TLS_BOOTSTRAP_USER}@{cluster_name}");
+    let kc = KubeConfig {
+        api_version: "v1".into(),
+        clusters: vec![NamedCluster {
+            cluster: Cluster {
+                certificate_authority_data: base64::engine::general_purpose::STANDARD
+                    .encode(&trust.ca_pem),
+                server: trust.server.clone(),
+            },
+            name: cluster_name.into(),
+        }],
+        contexts: vec![NamedContext {
+            context: Context {
+                cluster: cluster_name.into(),
+                user: TLS_BOOTSTRAP_USER.into(),
+            },
+            name: context.clone(),
+        }],
+        current_context: context,
+        kind: "Config".into(),
+        preferences: Default::default(),
+        users: vec![NamedUser {
+            name: TLS_BOOTSTRAP_USER.into(),
+            user: User {
+                token: Some(token.expose()),
+                ..Default::default()
+            },
+        }],
+    };
+    kc.to_yaml()
+        .map_err(|e| PhaseError::failed(format!("cannot render {BOOTSTRAP_KUBELET_CONF}: {e}")))
+}
+
+/// The kubeadm-flags.env of this node, with the cluster's version and image repository.
+fn flags_env(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> String {
+    KubeletSpec {
+        root: spec.root.clone(),
+        kubelet_dir: spec.kubelet_dir.clone(),
+        kubernetes_version: cluster.version.clone(),
+        cri_socket: spec.cri_socket.clone(),
+        image_repository: cluster.image_repository.clone(),
+        node_name: spec.node_name.clone(),
+        hostname: spec.hostname.clone(),
+        kubelet_extra_args: spec.kubelet_extra_args.clone(),
+        user_config: None,
+        client_ca_file: spec.ca_cert.clone(),
+        static_pod_path: spec.manifests_dir.clone(),
+        // Not part of the flags; the configuration comes from the cluster.
+        cluster_dns: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        cluster_domain: String::new(),
+    }
+    .flags_env()
+}
+
+fn report_requests(ctx: &impl JoinKubeletContext, fx: &mut Effects<'_>) {
+    fx.set_result_field(
+        "api_requests",
+        Value::from(ctx.discovery().requests().get()),
+    );
+}
+
+/// `join phase kubelet-start`.
+#[derive(Default)]
+pub struct KubeletStartJoin {
+    pub kubelet: KubeletService,
+}
+
+#[async_trait]
+impl<C: JoinKubeletContext> Step<C> for KubeletStartJoin {
+    fn name(&self) -> &'static str {
+        "kubelet-start"
+    }
+
+    fn help(&self) -> &'static str {
+        "Discover the cluster, write bootstrap-kubelet.conf, ca.crt, the kubelet config and flags, then start the kubelet (or bootstrap the node's certificate with --tls-bootstrap builtin)."
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        let spec = ctx.join_kubelet();
+        fp.value("join-kubelet", spec)
+            .value("discovery", ctx.discovery().method())
+            .value("root_is_system", &spec.root.is_system());
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let spec = ctx.join_kubelet();
+        let progress = |m: String| fx.progress(m);
+        let trust = ctx.discovery().cluster(&progress).await;
+        let trust = match trust {
+            Ok(t) => t,
+            Err(e) => {
+                report_requests(ctx, fx);
+                return Err(e.into());
+            }
+        };
+        let result = start(self, spec, ctx, trust, fx).await;
+        report_requests(ctx, fx);
+        result
+    }
+}
+
+async fn start<C: JoinKubeletContext>(
+    phase: &KubeletStartJoin,
+    spec: &JoinKubeletSpec,
+    ctx: &C,
+    trust: &ClusterTrust,
+    fx: &mut Effects<'_>,
+) -> Result<(), PhaseError> {
+    let token = spec
+        .tls_bootstrap_token
+        .as_ref()
+        .or(trust.file_token.as_ref())
+        .ok_or_else(|| {
+            PhaseError::with_hint(
+                "no token for the kubelet's TLS bootstrap",
+                "give --tls-bootstrap-token (or discovery.tlsBootstrapToken), or a discovery file whose user has a bootstrap token",
+            )
+        })?;
+    let client = BootstrapClient::new(
+        &trust.server,
+        Trust::Token {
+            ca_der: &trust.ca_der,
+            token,
+        },
+        spec.api_timeout,
+        ctx.discovery().requests(),
+    )
+    .map_err(|e| PhaseError::failed(format!("{}: {e}", trust.server)))?;
+    let cluster = read_cluster(&client).await?;
+    let kubelet_config = node_kubelet_config(spec, cluster.kubelet_config.clone())?;
+    let bootstrap_conf = bootstrap_kubeconfig(&cluster.cluster_name, trust, token)?;
+    let flags = flags_env(spec, &cluster);
+
+    let credentials = match (spec.tls_bootstrap, fx.is_dry_run()) {
+        (TlsBootstrap::Builtin, false) => {
+            let started = Instant::now();
+            let creds =
+                tls_bootstrap::bootstrap(&client, &spec.node_name, spec.tls_bootstrap_timeout, fx)
+                    .await
+                    .map_err(|e| {
+                        let hint = match &e {
+                            tls_bootstrap::TlsBootstrapError::TimedOut { .. } => Some(
+                                "fix the causes above and run join again; it resumes here"
+                                    .to_string(),
+                            ),
+                            _ => None,
+                        };
+                        PhaseError::Failed {
+                            message: format!("[tls-bootstrap] {e}"),
+                            hint,
+                        }
+                    })?;
+            let waited = started.elapsed();
+            fx.progress(format!(
+                "CertificateSigningRequest {} approved and issued for system:node:{} in {waited:?}",
+                creds.csr_name, spec.node_name
+            ));
+            let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            fx.set_result_field("tls_bootstrap_ms", Value::from(ms));
+            Some(creds)
+        }
+        (TlsBootstrap::Builtin, true) => {
+            tls_bootstrap::plan(&spec.node_name, fx)
+                .map_err(|e| PhaseError::failed(format!("[tls-bootstrap] {e}")))?;
+            fx.warn(
+                "dry run: no CertificateSigningRequest was posted; kubelet.conf is not written",
+            );
+            None
+        }
+        (TlsBootstrap::Kubelet, _) => None,
+    };
+
+    // Everything is known: write.
+    fx.write_file(
+        &spec.bootstrap_kubelet_conf(),
+        bootstrap_conf.as_bytes(),
+        Mode::PRIVATE,
+    )?;
+    fx.write_file(&spec.ca_cert, &trust.ca_pem, Mode::PUBLIC)?;
+    fx.write_file(
+        &spec.kubelet_dir.join("config.yaml"),
+        kubelet_config.as_bytes(),
+        Mode::PUBLIC,
+    )?;
+    fx.write_file(
+        &spec.kubelet_dir.join("kubeadm-flags.env"),
+        flags.as_bytes(),
+        Mode::PUBLIC,
+    )?;
+    if let Some(creds) = &credentials {
+        let store = spec.cert_store();
+        let dated = store.dated(time::OffsetDateTime::now_utc());
+        fx.write_file(
+            &dated,
+            tls_bootstrap::pair_pem(creds).as_bytes(),
+            Mode::PRIVATE,
+        )?;
+        let current = store.current();
+        fx.write_symlink(&current, &dated)?;
+        let conf = tls_bootstrap::kubelet_conf(&trust.server, &trust.ca_pem, &current);
+        fx.write_file(&spec.kubelet_conf(), conf.as_bytes(), Mode::PRIVATE)?;
+        fx.set_result_field("csr", Value::from(creds.csr_name.clone()));
+    }
+    fx.set_result_field("node_name", Value::from(spec.node_name.clone()));
+    phase.kubelet.restart(&spec.root, fx).await
+}
+
+/// `join phase kubelet-wait-bootstrap`.
+pub struct KubeletWaitBootstrap;
+
+/// How often kubelet.conf is looked for, and how often the wait says so.
+const POLL: Duration = Duration::from_millis(500);
+const SAY_EVERY: Duration = Duration::from_secs(10);
+
+#[async_trait]
+impl<C: JoinKubeletContext> Step<C> for KubeletWaitBootstrap {
+    fn name(&self) -> &'static str {
+        "kubelet-wait-bootstrap"
+    }
+
+    fn help(&self) -> &'static str {
+        "Wait for the kubelet's TLS bootstrap to produce kubelet.conf; changes nothing."
+    }
+
+    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
+        fp.value("kubelet-conf", &ctx.join_kubelet().kubelet_conf());
+    }
+
+    /// A wait: its result is the kubelet's file, checked afresh every run.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        let spec = ctx.join_kubelet();
+        let conf = spec.kubelet_conf();
+        let result = wait_for(&conf, spec, fx).await;
+        report_requests(ctx, fx);
+        result
+    }
+}
+
+async fn wait_for(
+    conf: &Path,
+    spec: &JoinKubeletSpec,
+    fx: &mut Effects<'_>,
+) -> Result<(), PhaseError> {
+    if fx.fs().exists(conf) {
+        return Ok(());
+    }
+    if fx.is_dry_run() {
+        fx.warn(format!(
+            "dry run: {} does not exist; a real run waits up to {:?} for the kubelet to write it",
+            conf.display(),
+            spec.tls_bootstrap_timeout
+        ));
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut said = start;
+    while start.elapsed() < spec.tls_bootstrap_timeout {
+        tokio::time::sleep(POLL).await;
+        if fx.fs().exists(conf) {
+            return Ok(());
+        }
+        if said.elapsed() >= SAY_EVERY {
+            said = Instant::now();
+            fx.progress(format!(
+                "waiting for the kubelet to bootstrap from {} and write {} ({:?} so far)",
+                spec.bootstrap_kubelet_conf().display(),
+                conf.display(),
+                start.elapsed()
+            ));
+        }
+    }
+    let hint = if spec.root.is_system() {
+        "check `systemctl status kubelet` and `journalctl -xeu kubelet`; its CSR must be approved (`kubectl get csr` on a control-plane node)".to_string()
+    } else {
+        format!(
+            "no kubelet serves --root {}: use --tls-bootstrap builtin there",
+            spec.root.as_path().display()
+        )
+    };
+    Err(PhaseError::with_hint(
+        format!(
+            "{} did not appear within {:?} (timeouts.tlsBootstrap)",
+            conf.display(),
+            spec.tls_bootstrap_timeout
+        ),
+        hint,
+    ))
+}
