@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::domain::tls_bootstrap::TlsBootstrap;
+use kubestrap_phases::config::TlsBootstrap;
 
 use crate::output::Format;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kubestrap_phases::HostFs;
 use kubestrap_phases::config::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
+use kubestrap_phases::config::well_known::KUBERNETES_DIR;
 use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::contract::effects::{Effects, Silent};
 use kubestrap_phases::domain::apiclient::{ADMIN_CONF, ApiClient, admin_client};
@@ -55,7 +56,7 @@ fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathB
     match &args.kubeconfig {
         Some(p) => Ok(p.clone()),
         None => kubestrap_phases::NodeRoot::new(&global.root)
-            .map(|r| r.resolve("/etc/kubernetes").join(ADMIN_CONF))
+            .map(|r| r.resolve(KUBERNETES_DIR).join(ADMIN_CONF))
             .map_err(|e| format!("flag --root {}: {e}", global.root.display())),
     }
 }

@@ -9,7 +9,7 @@ mod staging;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kubestrap_phases::context::KUBERNETES_DIR;
+use kubestrap_phases::config::well_known::KUBERNETES_DIR;
 use kubestrap_phases::contract::host::pki_dirs;
 use kubestrap_phases::{HostFs, NodeRoot};
 use tokio::signal::unix::{Signal, SignalKind, signal};

@@ -22,16 +22,14 @@ use super::{InitFlags, JoinFlags};
 use crate::config::kubernetes_version::KubernetesVersion;
 use crate::config::node_name::NodeName;
 use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
+use crate::config::well_known::{
+    API_SERVER_PORT, DEFAULT_CA_CERT_PATH, DEFAULT_CERTIFICATES_DIR, DEFAULT_ETCD_DATA_DIR,
+};
 
-const DEFAULT_BIND_PORT: u16 = 6443;
 const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
 const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
-const DEFAULT_CERTIFICATES_DIR: &str = "/etc/kubernetes/pki";
 const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
-/// kubeadm's default `etcd.local.dataDir`.
-pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
-const DEFAULT_CA_CERT_PATH: &str = "/etc/kubernetes/pki/ca.crt";
 const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 const CERT_VALIDITY_SECS: u64 = 365 * 24 * 3600;
 const CA_CERT_VALIDITY_SECS: u64 = 10 * CERT_VALIDITY_SECS;
@@ -347,7 +345,7 @@ fn api_endpoint(
             ));
         }
         Some(p) => p,
-        None => file.bind_port.unwrap_or(DEFAULT_BIND_PORT),
+        None => file.bind_port.unwrap_or(API_SERVER_PORT),
     };
     Ok(ApiEndpoint {
         advertise_address: address,

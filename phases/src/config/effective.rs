@@ -2,6 +2,7 @@
 //! validated. Every field is typed and set; phases never see raw strings or absent values
 //! that have a default.
 
+use super::values::TlsBootstrap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -53,7 +54,7 @@ pub struct JoinConfig {
     pub ca_cert_path: AbsPath,
     pub discovery: Discovery,
     /// `--tls-bootstrap` (no config field: kubeadm always leaves it to the kubelet).
-    pub tls_bootstrap: crate::domain::tls_bootstrap::TlsBootstrap,
+    pub tls_bootstrap: TlsBootstrap,
     /// Present when joining as a control-plane node (`--control-plane`).
     pub control_plane: Option<JoinControlPlane>,
     pub skip_phases: Vec<String>,

@@ -22,6 +22,7 @@ mod wire;
 pub mod kubernetes_version;
 pub mod node_name;
 pub mod token;
+pub mod well_known;
 
 use std::path::{Path, PathBuf};
 
@@ -29,13 +30,12 @@ pub use crate::config::kubernetes_version::{
     DEFAULT_KUBERNETES_VERSION, KubernetesVersion, VersionError,
 };
 pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, SubnetList};
-pub use build::DEFAULT_ETCD_DATA_DIR;
 pub use duration::{DurationError, GoDuration};
 pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
 pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
-    EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, ValueError,
+    EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, TlsBootstrap, ValueError,
 };
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
@@ -79,7 +79,7 @@ pub struct JoinFlags {
     pub discovery_token_unsafe_skip_ca_verification: bool,
     pub discovery_file: Option<String>,
     /// `--tls-bootstrap`: who completes the node's TLS bootstrap (a kubestrap flag).
-    pub tls_bootstrap: crate::domain::tls_bootstrap::TlsBootstrap,
+    pub tls_bootstrap: TlsBootstrap,
     pub control_plane: bool,
     pub certificate_key: Option<String>,
     pub node_name: Option<String>,

@@ -369,3 +369,37 @@ mod tests {
         assert!(Port::check(70000).is_err());
     }
 }
+
+/// Who completes the node's TLS bootstrap.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr,
+)]
+pub enum TlsBootstrap {
+    /// The kubelet, from bootstrap-kubelet.conf (kubeadm's way).
+    #[default]
+    Kubelet,
+    /// kubestrap, during `kubelet-start`.
+    Builtin,
+}
+
+impl fmt::Display for TlsBootstrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Kubelet => "kubelet",
+            Self::Builtin => "builtin",
+        })
+    }
+}
+
+impl FromStr for TlsBootstrap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "kubelet" => Ok(Self::Kubelet),
+            "builtin" => Ok(Self::Builtin),
+            other => Err(format!(
+                "{other:?} is not a TLS bootstrap mode; expected \"kubelet\" or \"builtin\""
+            )),
+        }
+    }
+}

@@ -9,6 +9,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::config::well_known::{
+    CONTROLLER_MANAGER_PORT, DEFAULT_ETCD_DATA_DIR, ETCD_CLIENT_PORT, ETCD_PEER_PORT, KUBELET_DIR,
+    KUBELET_PORT, KUBERNETES_DIR, MANIFESTS_DIR, SCHEDULER_PORT,
+};
 use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::discovery::{ClusterDiscovery, Patience};
@@ -27,19 +31,6 @@ use crate::phases::preflight::{
 use crate::phases::show_join_command::{JoinCommandContext, JoinCommandSpec};
 use crate::phases::upload_certs::{EtcdFiles, UploadCertsContext, UploadCertsSpec};
 use crate::phases::upload_config::{ClusterAccess, UploadConfigContext};
-
-/// Where kubeadm keeps kubeconfigs and static-pod manifests (logical paths).
-pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
-pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-/// The kubelet's state directory (config.yaml, kubeadm-flags.env).
-pub const KUBELET_DIR: &str = "/var/lib/kubelet";
-
-/// kubeadm's fixed ports of the components it checks and runs.
-const CONTROLLER_MANAGER_PORT: u16 = 10257;
-const SCHEDULER_PORT: u16 = 10259;
-const KUBELET_PORT: u16 = 10250;
-const ETCD_CLIENT_PORT: u16 = 2379;
-const ETCD_PEER_PORT: u16 = 2380;
 
 /// A configuration that cannot become a context.
 #[derive(Debug, thiserror::Error)]
@@ -425,7 +416,7 @@ impl PreflightContext for JoinContext {
                         EtcdPlacementInput::Local(local.data_dir.as_path())
                     }
                     Some(EtcdConfig::External(_)) => EtcdPlacementInput::External,
-                    None => EtcdPlacementInput::Local(Path::new(config::DEFAULT_ETCD_DATA_DIR)),
+                    None => EtcdPlacementInput::Local(Path::new(DEFAULT_ETCD_DATA_DIR)),
                 };
                 let plane = control_plane(&self.root, ep.advertise_address, ep.bind_port, etcd);
                 (

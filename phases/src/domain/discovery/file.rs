@@ -11,10 +11,10 @@ use super::{
 };
 use crate::config::CaCertHash;
 use crate::config::token::BootstrapTokenString;
+use crate::config::well_known::{CLUSTER_INFO, KUBE_PUBLIC};
 use crate::domain::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
-use crate::phases::bootstrap_token::{CLUSTER_INFO, KUBE_PUBLIC};
 
 /// Reads the discovery kubeconfig at `location` and checks that its server answers with its CA.
 pub async fn discover_file(

@@ -6,11 +6,11 @@ use super::{
     CaSource, ClusterTrust, DiscoveryError, Patience, ca_certificates, kubeconfig_cluster, trust,
 };
 use crate::config::BootstrapTokenDiscovery;
+use crate::config::well_known::{CLUSTER_INFO, KUBE_PUBLIC};
 use crate::domain::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
 use crate::domain::jws::{JWS_KEY_PREFIX, JwsError, signature_key, verify_detached};
-use crate::phases::bootstrap_token::{CLUSTER_INFO, KUBE_PUBLIC};
 
 const KUBECONFIG_KEY: &str = "kubeconfig";
 /// How often a retry that goes on is reported.

@@ -11,7 +11,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -22,9 +21,9 @@ use k8s_openapi::api::certificates::v1::{
 };
 use kube::api::WatchEvent;
 use kube::core::ObjectMeta;
-use serde_with::{DeserializeFromStr, SerializeDisplay};
 use sha2::{Digest, Sha256};
 
+use crate::config::well_known::NODES_GROUP;
 use crate::contract::effects::{ApiChange, ApiVerb, Effects};
 use crate::domain::apiclient;
 use crate::domain::bootstrap_client::{BootstrapClient, describe};
@@ -35,44 +34,8 @@ pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kub
 /// The usages the kubelet requests; kube-controller-manager 1.20 approves only exactly these.
 pub const KUBELET_CLIENT_USAGES: [&str; 3] =
     ["digital signature", "key encipherment", "client auth"];
-/// The group every node identity is in.
-pub const NODES_GROUP: &str = "system:nodes";
 /// After this long Pending, the likely causes are looked up and reported.
 pub const STALL_AFTER: Duration = Duration::from_secs(10);
-
-/// Who completes the node's TLS bootstrap.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr,
-)]
-pub enum TlsBootstrap {
-    /// The kubelet, from bootstrap-kubelet.conf (kubeadm's way).
-    #[default]
-    Kubelet,
-    /// kubestrap, during `kubelet-start`.
-    Builtin,
-}
-
-impl fmt::Display for TlsBootstrap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Kubelet => "kubelet",
-            Self::Builtin => "builtin",
-        })
-    }
-}
-
-impl FromStr for TlsBootstrap {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "kubelet" => Ok(Self::Kubelet),
-            "builtin" => Ok(Self::Builtin),
-            other => Err(format!(
-                "{other:?} is not a TLS bootstrap mode; expected \"kubelet\" or \"builtin\""
-            )),
-        }
-    }
-}
 
 /// Why the builtin bootstrap failed.
 #[derive(Debug, thiserror::Error)]
@@ -532,6 +495,7 @@ pub fn kubelet_conf(server: &str, ca_pem: &[u8], current: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TlsBootstrap;
     use x509_parser::prelude::FromDer;
 
     #[test]

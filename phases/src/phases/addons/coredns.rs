@@ -16,12 +16,12 @@ use super::{
     AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
 };
 use crate::config::KubernetesVersion;
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
 
-pub const NAMESPACE: &str = "kube-system";
 pub const DEPLOYMENT: &str = "coredns";
 /// kubeadm's replica count for a new CoreDNS Deployment.
 pub const DEFAULT_REPLICAS: i32 = 2;
@@ -125,7 +125,7 @@ async fn replicas(client: &ApiClient, fx: &Effects<'_>) -> Result<i32, AddonErro
     if fx.is_dry_run() {
         return Ok(DEFAULT_REPLICAS);
     }
-    let current: Option<Deployment> = client.get_opt(Some(NAMESPACE), DEPLOYMENT).await?;
+    let current: Option<Deployment> = client.get_opt(Some(KUBE_SYSTEM), DEPLOYMENT).await?;
     Ok(current
         .and_then(|d| d.spec)
         .and_then(|s| s.replicas)

@@ -8,10 +8,9 @@ use kube::config::Kubeconfig;
 use kube::core::ObjectMeta;
 
 use super::KUBE_PUBLIC;
+use crate::config::well_known::CLUSTER_INFO;
 use crate::contract::host::{FsError, HostFs};
 
-/// The ConfigMap's name and its kubeconfig key.
-pub const CLUSTER_INFO: &str = "cluster-info";
 pub const KUBECONFIG_KEY: &str = "kubeconfig";
 
 /// The cluster endpoint and CA published in cluster-info, taken from admin.conf's current

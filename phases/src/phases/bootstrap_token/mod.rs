@@ -21,24 +21,20 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::config::BootstrapToken;
 use crate::config::token::TokenId;
+use crate::config::well_known::{KUBE_PUBLIC, KUBE_SYSTEM};
 use crate::contract::effects::{ApiVerb, Effects};
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::apiclient::{self, ApiClient, ApiError};
 
 pub use cluster_info::{
-    CLUSTER_INFO, ClusterInfoError, ClusterInfoSource, cluster_info_configmap,
-    cluster_info_kubeconfig, cluster_info_source,
+    ClusterInfoError, ClusterInfoSource, cluster_info_configmap, cluster_info_kubeconfig,
+    cluster_info_source,
 };
 pub use join_command::{JoinCommandError, ca_cert_hash, join_command};
 pub use listing::{TokenInfo, list_tokens, render_json, render_table};
 pub use rbac::{RbacObject, rbac_objects};
 pub use secret::{BOOTSTRAP_TOKEN_SECRET_TYPE, secret_name, token_secret};
-
-/// The namespace of token Secrets.
-pub const KUBE_SYSTEM: &str = "kube-system";
-/// The namespace of cluster-info.
-pub const KUBE_PUBLIC: &str = "kube-public";
 
 /// What the phase needs from the run: where the kubeconfigs are, the tokens, the API timeout.
 #[derive(Debug, Clone)]

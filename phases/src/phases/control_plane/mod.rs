@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
+use crate::config::well_known::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
 use crate::config::{Arg, HostPathType};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -30,9 +31,6 @@ use crate::domain::static_pod::{
 };
 use crate::phases::certs::is_external_ca_mode;
 use crate::phases::etcd;
-
-pub const CONTROLLER_MANAGER_PORT: u16 = 10257;
-pub const SCHEDULER_PORT: u16 = 10259;
 
 /// The control-plane components kubestrap runs as static pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,12 +17,15 @@ use async_trait::async_trait;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
+use crate::config::well_known::{
+    CLUSTER_CONFIGURATION_KEY, ETCD_CLIENT_PORT, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBERNETES_DIR,
+};
 use crate::config::{
     self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, JoinConfig,
     NodeRegistration,
 };
 use crate::context::{
-    KUBERNETES_DIR, control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
+    control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
 };
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -32,15 +35,11 @@ use crate::domain::apiclient::ApiClient;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec, url};
 use crate::phases::download_certs::{DownloadCerts, DownloadCertsContext, DownloadCertsSpec};
-use crate::phases::etcd::{
-    CLIENT_PORT, EtcdClientTls, EtcdJoinContext, EtcdJoinSpec, learner_mode,
-};
+use crate::phases::etcd::{EtcdClientTls, EtcdJoinContext, EtcdJoinSpec, learner_mode};
 use crate::phases::kubeconfig::{KubeconfigName, KubeconfigPhase};
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::phases::upload_certs::EtcdFiles;
-use crate::phases::upload_config::{
-    CLUSTER_CONFIGURATION_KEY, ClusterAccess, KUBEADM_CONFIG_MAP, NAMESPACE,
-};
+use crate::phases::upload_config::ClusterAccess;
 use crate::phases::wait_control_plane::{WaitContext, WaitSpec};
 
 /// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/
@@ -55,13 +54,13 @@ pub const JOIN_KUBECONFIGS: [KubeconfigName; 3] = [
 /// Why this node cannot join as a control plane with the cluster's configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlPlaneJoinError {
-    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP} does not exist")]
+    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} does not exist")]
     NoKubeadmConfig,
 
-    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP} has no {CLUSTER_CONFIGURATION_KEY} key")]
+    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} has no {CLUSTER_CONFIGURATION_KEY} key")]
     NoClusterConfiguration,
 
-    #[error("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}, key {CLUSTER_CONFIGURATION_KEY}: {0}")]
+    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP}, key {CLUSTER_CONFIGURATION_KEY}: {0}")]
     Config(#[from] ConfigError),
 
     /// kubeadm refuses too: each control plane's certificates and kubeconfigs must name a
@@ -93,7 +92,7 @@ pub fn cluster_from_config_map(cm: &ConfigMap) -> Result<ClusterConfig, ControlP
         .as_ref()
         .and_then(|d| d.get(CLUSTER_CONFIGURATION_KEY))
         .ok_or(ControlPlaneJoinError::NoClusterConfiguration)?;
-    let origin = format!("ConfigMap {NAMESPACE}/{KUBEADM_CONFIG_MAP}");
+    let origin = format!("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP}");
     Ok(config::parse_cluster_configuration(
         Path::new(&origin),
         text,
@@ -104,7 +103,7 @@ pub fn cluster_from_config_map(cm: &ConfigMap) -> Result<ClusterConfig, ControlP
 /// binds kubeadm:nodes-kubeadm-config to the token group).
 pub async fn fetch_cluster_configuration(client: &ApiClient) -> Result<ClusterConfig, PhaseError> {
     let cm = client
-        .get_opt::<ConfigMap>(Some(NAMESPACE), KUBEADM_CONFIG_MAP)
+        .get_opt::<ConfigMap>(Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP)
         .await?
         .ok_or(ControlPlaneJoinError::NoKubeadmConfig)?;
     Ok(cluster_from_config_map(&cm)?)
@@ -220,8 +219,8 @@ impl JoiningControlPlane {
 /// only forwards 6443, which is why the pods come first.
 pub fn seed_etcd_endpoint(host: &config::Host) -> String {
     match host {
-        config::Host::Ip(ip) => url("https", *ip, CLIENT_PORT),
-        config::Host::Dns(name) => format!("https://{name}:{CLIENT_PORT}"),
+        config::Host::Ip(ip) => url("https", *ip, ETCD_CLIENT_PORT),
+        config::Host::Dns(name) => format!("https://{name}:{ETCD_CLIENT_PORT}"),
     }
 }
 

@@ -19,12 +19,13 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::config::CertificateKey;
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
-use crate::phases::upload_certs::{self, DecryptError, EtcdFiles, NAMESPACE, SECRET_NAME};
+use crate::phases::upload_certs::{self, DecryptError, EtcdFiles, SECRET_NAME};
 
 /// What the kubeadm-certs Secret must hold for the node to be a control plane at all.
 const REQUIRED_ENTRY: &str = "ca.crt";
@@ -58,18 +59,18 @@ pub trait DownloadCertsContext: Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DownloadCertsError {
     #[error(
-        "Secret {NAMESPACE}/{SECRET_NAME} does not exist (it was never uploaded, or it expired)"
+        "Secret {KUBE_SYSTEM}/{SECRET_NAME} does not exist (it was never uploaded, or it expired)"
     )]
     SecretMissing,
 
-    #[error("Secret {NAMESPACE}/{SECRET_NAME}, entry {entry}: {source}")]
+    #[error("Secret {KUBE_SYSTEM}/{SECRET_NAME}, entry {entry}: {source}")]
     Decrypt {
         entry: String,
         #[source]
         source: DecryptError,
     },
 
-    #[error("Secret {NAMESPACE}/{SECRET_NAME}, entry {entry}: {problem}")]
+    #[error("Secret {KUBE_SYSTEM}/{SECRET_NAME}, entry {entry}: {problem}")]
     Malformed { entry: String, problem: String },
 }
 
@@ -188,7 +189,7 @@ pub async fn fetch_secret_data(
     client: &ApiClient,
 ) -> Result<BTreeMap<String, ByteString>, PhaseError> {
     let secret = client
-        .get_opt::<Secret>(Some(NAMESPACE), SECRET_NAME)
+        .get_opt::<Secret>(Some(KUBE_SYSTEM), SECRET_NAME)
         .await?
         .ok_or(DownloadCertsError::SecretMissing)?;
     Ok(secret.data.unwrap_or_default())
@@ -240,7 +241,7 @@ impl<C: DownloadCertsContext> Step<C> for DownloadCerts {
             fx.write_file(&file.path, &file.bytes, file.mode)?;
         }
         fx.progress(format!(
-            "wrote {} shared certificate and key files from Secret {NAMESPACE}/{SECRET_NAME}",
+            "wrote {} shared certificate and key files from Secret {KUBE_SYSTEM}/{SECRET_NAME}",
             files.len()
         ));
         Ok(())

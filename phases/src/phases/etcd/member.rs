@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::HostFs;
@@ -507,7 +508,7 @@ async fn etcd_pod_urls(
             .await
             .map_err(|e| e.to_string())?;
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(client.client().clone(), "kube-system");
+        kube::Api::namespaced(client.client().clone(), KUBE_SYSTEM);
     let params = kube::api::ListParams::default().labels("component=etcd,tier=control-plane");
     let list = tokio::time::timeout(timeout, pods.list(&params))
         .await

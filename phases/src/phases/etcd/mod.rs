@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use crate::config::well_known::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 use crate::config::{Arg, HostPathType};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -39,8 +40,6 @@ mod member;
 pub use member::*;
 
 pub const COMPONENT: &str = "etcd";
-pub const CLIENT_PORT: u16 = 2379;
-pub const PEER_PORT: u16 = 2380;
 pub const METRICS_PORT: u16 = 2381;
 
 const SKELETON: &str = include_str!("../../../../manifests/etcd.yaml");
@@ -66,13 +65,13 @@ pub struct EtcdLocal;
 
 /// The client URL etcd advertises, and what the API server should use to reach it.
 pub fn advertise_client_url(spec: &StaticPodSpec) -> String {
-    url("https", spec.advertise_address, CLIENT_PORT)
+    url("https", spec.advertise_address, ETCD_CLIENT_PORT)
 }
 
 /// The client URL the local API server uses: etcd's loopback listener on a real node (as
 /// kubeadm), the advertise address on a simulated one.
 pub fn local_client_url(spec: &StaticPodSpec) -> String {
-    url("https", spec.local_address(), CLIENT_PORT)
+    url("https", spec.local_address(), ETCD_CLIENT_PORT)
 }
 
 /// One member of `--initial-cluster`: its name and peer URL.
@@ -95,7 +94,7 @@ pub enum InitialCluster {
 /// This node's peer URL (`https://<advertise>:2380`): what `MemberAdd` registers and
 /// `--initial-advertise-peer-urls` announces.
 pub fn peer_url(spec: &StaticPodSpec) -> String {
-    url("https", spec.advertise_address, PEER_PORT)
+    url("https", spec.advertise_address, ETCD_PEER_PORT)
 }
 
 /// Renders the etcd manifest; `None` with an external etcd.

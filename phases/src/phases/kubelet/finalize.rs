@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{KubeletContext, KubeletService, KubeletSpec};
-use crate::context::KUBERNETES_DIR;
+use crate::config::well_known::KUBERNETES_DIR;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;

@@ -14,7 +14,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::TlsBootstrap;
 use crate::config::token::BootstrapTokenString;
+use crate::config::well_known::{
+    CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
+    KUBELET_CONFIG_MAP,
+};
 use crate::config::{Arg, CriSocket, KubernetesVersion};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -22,14 +27,11 @@ use crate::contract::host::{Mode, NodeRoot};
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::bootstrap_client::{BootstrapClient, Trust, describe};
 use crate::domain::discovery::{ClusterDiscovery, ClusterTrust};
-use crate::domain::tls_bootstrap::{self, CertStore, TlsBootstrap};
+use crate::domain::tls_bootstrap::{self, CertStore};
 use crate::phases::kubeconfig::{
     Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
 use crate::phases::kubelet::{KubeletService, KubeletSpec};
-use crate::phases::upload_config::{
-    KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY, KUBELET_CONFIG_MAP, NAMESPACE,
-};
 
 /// kubeadm's user name in bootstrap-kubelet.conf.
 pub const TLS_BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
@@ -123,7 +125,7 @@ fn api_failure(what: &str, client: &BootstrapClient, e: &kube::Error) -> PhaseEr
 /// Reads kubeadm-config and the kubelet's ConfigMap with the bootstrap token.
 async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseError> {
     let cm = client
-        .config_map(NAMESPACE, KUBEADM_CONFIG_MAP)
+        .config_map(KUBE_SYSTEM, KUBEADM_CONFIG_MAP)
         .await
         .map_err(|e| api_failure("get ConfigMap kube-system/kubeadm-config", client, &e))?
         .ok_or_else(|| {
@@ -142,7 +144,7 @@ async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseE
     let yaml = cm
         .data
         .as_ref()
-        .and_then(|d| d.get(crate::phases::upload_config::CLUSTER_CONFIGURATION_KEY))
+        .and_then(|d| d.get(CLUSTER_CONFIGURATION_KEY))
         .ok_or_else(|| PhaseError::failed(format!("{origin}: no ClusterConfiguration key")))?;
     let facts: ClusterFacts = serde_saphyr::from_str(yaml)
         .map_err(|e| PhaseError::failed(format!("{origin}: ClusterConfiguration: {e}")))?;
@@ -161,7 +163,7 @@ async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseE
     for name in [KUBELET_CONFIG_MAP, versioned.as_str()] {
         let action = format!("get ConfigMap kube-system/{name}");
         if let Some(cm) = client
-            .config_map(NAMESPACE, name)
+            .config_map(KUBE_SYSTEM, name)
             .await
             .map_err(|e| api_failure(&action, client, &e))?
         {

@@ -24,13 +24,11 @@ pub use ignore::{IgnoreSet, IgnoreSetError};
 pub use probe::{mem_total_mb, swap_devices};
 pub use spec::{ControlPlane, EtcdPlacement, IpFamilies, NodeRole, PreflightSpec};
 
+use crate::config::well_known::KUBERNETES_DIR;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
 use probe::{Probe, RealProbe};
-
-/// Where kubeadm keeps the kubelet's kubeconfigs; not configurable in kubeadm either.
-const KUBERNETES_DIR: &str = "/etc/kubernetes";
 
 /// The checks for `spec`, in kubeadm's order.
 pub fn checks(spec: &PreflightSpec) -> Vec<Check> {

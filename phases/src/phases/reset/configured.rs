@@ -18,17 +18,15 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use crate::config::{ClusterConfig, ConfigError, DEFAULT_ETCD_DATA_DIR, EtcdConfig};
+use crate::config::{ClusterConfig, ConfigError, EtcdConfig};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::apiclient::{ApiClient, ApiError};
 use crate::phases::control_plane_join::{ControlPlaneJoinError, cluster_from_config_map};
-use crate::phases::upload_config::{KUBEADM_CONFIG_MAP, NAMESPACE};
 
-/// kubeadm's default certificates dir.
-pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
-/// The kubeconfig reset reads the cluster's configuration with, as kubeadm's `--kubeconfig`
-/// default.
-pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+use crate::config::well_known::{
+    ADMIN_CONF_PATH, DEFAULT_CERTIFICATES_DIR, DEFAULT_ETCD_DATA_DIR, KUBE_SYSTEM,
+    KUBEADM_CONFIG_MAP,
+};
 
 /// Where a configured directory came from, as the progress and the result say it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -105,7 +103,7 @@ impl ResetOptions {
                 from,
             },
             None => ConfiguredDir {
-                path: root.resolve(DEFAULT_CERT_DIR),
+                path: root.resolve(DEFAULT_CERTIFICATES_DIR),
                 from: Origin::Default,
             },
         }
@@ -175,7 +173,7 @@ pub fn cluster_configuration(
     root: &NodeRoot,
     timeout: Duration,
 ) -> Result<Option<ClusterConfig>, ClusterConfigError> {
-    let admin = root.resolve(ADMIN_CONF);
+    let admin = root.resolve(ADMIN_CONF_PATH);
     if !admin.exists() {
         return Ok(None);
     }
@@ -203,7 +201,7 @@ async fn fetch(
 ) -> Result<Option<ClusterConfig>, ClusterConfigError> {
     let client = ApiClient::from_kubeconfig(&HostFs::real(), admin, timeout).await?;
     let cm = client
-        .get_opt::<ConfigMap>(Some(NAMESPACE), KUBEADM_CONFIG_MAP)
+        .get_opt::<ConfigMap>(Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP)
         .await?
         .ok_or(ControlPlaneJoinError::NoKubeadmConfig)?;
     Ok(Some(cluster_from_config_map(&cm)?))
@@ -280,7 +278,7 @@ mod tests {
             cluster_configuration(&root, Duration::from_secs(1)),
             Ok(None)
         ));
-        let admin = root.resolve(ADMIN_CONF);
+        let admin = root.resolve(ADMIN_CONF_PATH);
         std::fs::create_dir_all(admin.parent().unwrap()).unwrap();
         std::fs::write(&admin, "not a kubeconfig").unwrap();
         let err = cluster_configuration(&root, Duration::from_secs(1)).unwrap_err();

@@ -16,6 +16,7 @@ use crate::domain::static_pod::Pod;
 use super::configured::{ConfiguredDir, ResetOptions};
 use super::containment::{Gate, RefusalReason, Refused};
 use super::etcd_member::ThisMember;
+use crate::config::well_known::{KUBELET_DIR, KUBELET_PKI_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
 use crate::phases::etcd::EtcdClientTls;
 /// Static-pod manifests kubestrap writes, by file name.
 pub const MANIFESTS: [&str; 4] = [
@@ -38,10 +39,6 @@ pub const KUBECONFIGS: [&str; 6] = [
 /// Files kubestrap writes for the kubelet under /var/lib/kubelet.
 pub const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
 
-/// The kubelet's client certificate store, under /var/lib/kubelet: what the TLS bootstrap that
-/// init or join started produced (kubestrap's `--tls-bootstrap builtin`, or the kubelet
-/// itself), and the kubelet's rotations since.
-pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
 /// The symlink to the current pair in [`KUBELET_PKI_DIR`].
 pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
 
@@ -84,9 +81,6 @@ fn kubelet_client_certs(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
-pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 /// etcd's own layout in its data dir: reset removes this directory and nothing else there.
 pub const ETCD_MEMBER_DIR: &str = "member";
 

@@ -29,7 +29,7 @@ pub use cleanup::{
     Removal, leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,
 };
 pub use configured::{
-    ClusterConfigError, ConfigFileError, ConfiguredDir, DEFAULT_CERT_DIR, Origin, ResetOptions,
+    ClusterConfigError, ConfigFileError, ConfiguredDir, Origin, ResetOptions,
     cluster_configuration, load_config_file,
 };
 pub use containment::{Gate, RefusalReason, Refused};

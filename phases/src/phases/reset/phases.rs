@@ -30,7 +30,8 @@ use super::cleanup::{
 };
 use super::configured::{ResetOptions, cluster_configuration};
 use super::etcd_member::{MemberOutcome, remove_this_member};
-use super::inventory::{Inventory, MANIFESTS_DIR, inventory};
+use super::inventory::{Inventory, inventory};
+use crate::config::well_known::MANIFESTS_DIR;
 
 /// How long reading the cluster's kubeadm-config may take, retries included: a node whose API
 /// server is gone must still be reset quickly.

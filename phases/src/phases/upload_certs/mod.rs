@@ -21,6 +21,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::config::token::{BootstrapTokenString, DEFAULT_TOKEN_GROUP};
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::config::{BootstrapToken, CertificateKey, GoDuration, TokenExpiry};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -33,7 +34,6 @@ use crate::phases::upload_config::ClusterAccess;
 /// `result` field the certificate key is handed to the user under.
 pub const CERTIFICATE_KEY_FIELD: &str = "certificate_key";
 
-pub const NAMESPACE: &str = "kube-system";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// kubeadm's `KubeadmCertsSecret`.
 pub const SECRET_NAME: &str = "kubeadm-certs";
@@ -211,7 +211,7 @@ pub fn certs_secret(data: BTreeMap<String, ByteString>, owner: OwnerReference) -
     Secret {
         metadata: ObjectMeta {
             name: Some(SECRET_NAME.into()),
-            namespace: Some(NAMESPACE.into()),
+            namespace: Some(KUBE_SYSTEM.into()),
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
@@ -225,7 +225,7 @@ pub fn certs_role() -> Role {
     Role {
         metadata: ObjectMeta {
             name: Some(ROLE_NAME.into()),
-            namespace: Some(NAMESPACE.into()),
+            namespace: Some(KUBE_SYSTEM.into()),
             ..ObjectMeta::default()
         },
         rules: Some(vec![PolicyRule {
@@ -243,7 +243,7 @@ pub fn certs_role_binding() -> RoleBinding {
     RoleBinding {
         metadata: ObjectMeta {
             name: Some(ROLE_NAME.into()),
-            namespace: Some(NAMESPACE.into()),
+            namespace: Some(KUBE_SYSTEM.into()),
             ..ObjectMeta::default()
         },
         role_ref: RoleRef {
@@ -301,7 +301,7 @@ async fn reusable_secret(
     key: &CertificateKey,
 ) -> Result<Option<Secret>, PhaseError> {
     let Some(current) = client
-        .get_opt::<Secret>(Some(NAMESPACE), SECRET_NAME)
+        .get_opt::<Secret>(Some(KUBE_SYSTEM), SECRET_NAME)
         .await?
     else {
         return Ok(None);
@@ -315,7 +315,7 @@ async fn reusable_secret(
         return Ok(None);
     };
     let token = client
-        .get_opt::<Secret>(Some(NAMESPACE), &owner.name)
+        .get_opt::<Secret>(Some(KUBE_SYSTEM), &owner.name)
         .await?;
     if token.and_then(|t| t.metadata.uid).as_deref() != Some(owner.uid.as_str()) {
         return Ok(None);
@@ -388,12 +388,12 @@ impl<C: UploadCertsContext> Step<C> for UploadCerts {
                     String::new()
                 } else {
                     client
-                        .get_opt::<Secret>(Some(NAMESPACE), &token_name)
+                        .get_opt::<Secret>(Some(KUBE_SYSTEM), &token_name)
                         .await?
                         .and_then(|s| s.metadata.uid)
                         .ok_or_else(|| {
                             PhaseError::failed(format!(
-                                "Secret {NAMESPACE}/{token_name} vanished right after it was created"
+                                "Secret {KUBE_SYSTEM}/{token_name} vanished right after it was created"
                             ))
                         })?
                 };

@@ -16,22 +16,19 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::config::token::DEFAULT_TOKEN_GROUP;
+use crate::config::well_known::{
+    CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
+    KUBELET_CONFIG_MAP, NODES_GROUP,
+};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::apiclient::{ApiClient, admin_client};
 use crate::phases::kubelet::KubeletContext;
 
-pub const NAMESPACE: &str = "kube-system";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
-pub const KUBEADM_CONFIG_MAP: &str = "kubeadm-config";
-pub const CLUSTER_CONFIGURATION_KEY: &str = "ClusterConfiguration";
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";
-pub const KUBELET_CONFIG_MAP: &str = "kubelet-config";
-pub const KUBELET_CONFIG_KEY: &str = "kubelet";
 pub const KUBELET_CONFIG_ROLE: &str = "kubeadm:kubelet-config";
-/// Every node's group: nodes read these ConfigMaps on upgrade.
-pub const NODES_GROUP: &str = "system:nodes";
 
 /// A ConfigMap and the Role + RoleBinding that let joining nodes read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +61,7 @@ pub fn kubelet_config(kubelet_configuration_yaml: String) -> ConfigObjects {
 fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
-        namespace: Some(NAMESPACE.into()),
+        namespace: Some(KUBE_SYSTEM.into()),
         ..ObjectMeta::default()
     }
 }
