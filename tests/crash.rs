@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{CertInfo, PrivateKey};
 use kubestrap_phases::domain::static_pod::Pod;
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
 use serde_json::Value;
 
 /// Every SCRATCH_EVERY-th trial starts from an empty node.

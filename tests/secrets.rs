@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{events, kubestrap};
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use serde_json::Value;
 
 const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";

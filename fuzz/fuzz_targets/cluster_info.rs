@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,8 +9,8 @@ use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::config::{
     CertificateKey, InitFlags, JoinFlags, load_init, load_init_text, load_join,
 };
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{CertProfile, EncryptionAlgorithm, Usage, self_signed_ca};
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
 use kubestrap_phases::phases::show_join_command::join_commands;
 
 const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";

@@ -9,7 +9,7 @@
 
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::domain::jws::{JwsError, sign_detached, signature_key, verify_detached};
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use std::path::Path;
 
 /// kubeadm's dry-run cluster-info and the signature kubeadm's bootstrap signer made for it

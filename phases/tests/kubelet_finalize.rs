@@ -8,7 +8,7 @@ mod static_pod_support;
 use std::path::Path;
 
 use kubestrap_phases::contract::effects::Silent;
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::phases::kubelet::finalize::EnableClientCertRotation;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Step};
 use static_pod_support::*;

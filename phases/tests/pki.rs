@@ -9,7 +9,7 @@ use base64::Engine;
 use kubestrap_phases::HostFs;
 use kubestrap_phases::PhaseError;
 use kubestrap_phases::domain::pki::EncryptionAlgorithm;
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use pki_support::*;
 
 const YEAR: u64 = 365 * 24 * 3600;

@@ -4,12 +4,12 @@ mod pki_support;
 
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::kubeadm_output::short_human_duration;
+use kubestrap_phases::domain::pki::kubeconfig::user_kubeconfig;
 use kubestrap_phases::domain::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::phases::certs::{
     RenewOutcome, RenewTarget, check_expiration, generate_csr, generate_csr_key_count, renew,
     renew_key_count,
 };
-use kubestrap_phases::phases::kubeconfig::user_kubeconfig;
 use kubestrap_phases::{Effects, HostFs};
 use pki_support::*;
 
@@ -274,7 +274,7 @@ async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
         "a second run reuses every key"
     );
     let key = std::fs::read(spec.cert_dir.join("apiserver.key")).unwrap();
-    let admin_key = kubestrap_phases::phases::kubeconfig::KubeConfig::from_yaml(
+    let admin_key = kubestrap_phases::domain::pki::kubeconfig::KubeConfig::from_yaml(
         &spec.kubeconfig_dir.join("admin.conf"),
         &std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
     )
@@ -293,7 +293,7 @@ async fn generate_csr_keys_are_signed_by_a_local_ca_without_being_replaced() {
     );
     let api = spec.cert_dir.join("apiserver.crt");
     assert_key_matches(&api, &spec.cert_dir.join("apiserver.key"));
-    let admin = kubestrap_phases::phases::kubeconfig::KubeConfig::from_yaml(
+    let admin = kubestrap_phases::domain::pki::kubeconfig::KubeConfig::from_yaml(
         &spec.kubeconfig_dir.join("admin.conf"),
         &std::fs::read(spec.kubeconfig_dir.join("admin.conf")).unwrap(),
     )

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use base64::Engine;
 use kubestrap_phases::contract::effects::Silent;
+use kubestrap_phases::domain::pki::files::external_cas;
+use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{EncryptionAlgorithm, KeyPool};
-use kubestrap_phases::phases::certs::{external_cas, generate_csr};
-use kubestrap_phases::phases::kubeconfig::KubeConfig;
+use kubestrap_phases::phases::certs::generate_csr;
 use kubestrap_phases::{Effects, HostFs, PhaseError};
 use pki_support::*;
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use kubestrap_phases::HostFs;
 use kubestrap_phases::config::GoDuration;
 use kubestrap_phases::domain::pki::KeyPool;
-use kubestrap_phases::phases::kubeconfig::user_kubeconfig;
+use kubestrap_phases::domain::pki::kubeconfig::user_kubeconfig;
 
 use super::{pki, report_result};
 use crate::cli::{GlobalArgs, KubeconfigCommand};

@@ -3,13 +3,14 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::{self, JoinFlags};
+use kubestrap_phases::domain::pki::kubeconfig::KubeconfigName;
 use kubestrap_phases::phases::control_plane_join::HasControlPlaneJoin;
 use kubestrap_phases::phases::control_plane_join::{
     ControlPlaneJoinContext, JOIN_KUBECONFIGS, OnControlPlane,
 };
 use kubestrap_phases::phases::download_certs::DownloadCerts;
 use kubestrap_phases::phases::etcd::EtcdJoin;
-use kubestrap_phases::phases::kubeconfig::{KubeconfigName, KubeconfigPhase};
+use kubestrap_phases::phases::kubeconfig::KubeconfigPhase;
 use kubestrap_phases::phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::preflight::Preflight;

@@ -70,7 +70,7 @@ pub async fn run_all(ctx: &Ctx, fs: &HostFs) -> Result<Vec<WrittenFile>, (String
 
 /// The phase's path in init's tree (`certs/apiserver`, `kubeconfig/admin`).
 pub fn phase_path(name: &str) -> String {
-    let group = if kubeconfig::KubeconfigName::ALL
+    let group = if kubestrap_phases::domain::pki::kubeconfig::KubeconfigName::ALL
         .iter()
         .any(|k| k.as_str() == name)
     {

@@ -69,7 +69,7 @@ impl PkiSession {
             missing += 1;
         }
         if !CertName::Ca.is_external_ca(spec, fs) {
-            missing += crate::phases::kubeconfig::KubeconfigName::ALL
+            missing += super::kubeconfig::KubeconfigName::ALL
                 .into_iter()
                 .filter(|k| !fs.exists(&k.path(spec)))
                 .count();

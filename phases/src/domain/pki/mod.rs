@@ -10,7 +10,10 @@
 mod authority;
 mod catalog;
 mod cert;
+pub mod external;
+pub mod files;
 mod keys;
+pub mod kubeconfig;
 mod subject;
 
 use std::net::IpAddr;

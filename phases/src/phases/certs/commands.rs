@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{keep, require_authority};
 use crate::contract::effects::Effects;
 use crate::contract::host::{HostFs, Mode};
+use crate::domain::pki::files::{keep, require_authority};
+use crate::domain::pki::kubeconfig::{KubeConfig, KubeconfigName};
 use crate::domain::pki::{
     Authority, CertInfo, CertName, CertProfile, KeyPool, PkiError, PkiSession, PkiSpec, PrivateKey,
     cert_profile, issue, read_cert, read_key,
 };
-use crate::phases::kubeconfig::{KubeConfig, KubeconfigName};
 
 /// `kind` of kubeadm's `certs check-expiration -o json|yaml` output.
 pub const EXPIRATION_KIND: &str = "CertificateExpirationInfo";

@@ -24,12 +24,12 @@ use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::HostFs;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::pki::PkiContext;
+use crate::domain::pki::files::is_external_ca_mode;
 use crate::domain::static_pod::{
     ComponentSpec, EtcdSpec, Fill, Mount, Pod, StaticPodContext, StaticPodSpec, arg, arg_value,
     ca_cert_dirs, command, fill, fingerprint_common, host_port, loopback_like, merge_args,
     merge_mounts, path_arg, ssl_certs, write_manifest,
 };
-use crate::phases::certs::is_external_ca_mode;
 use crate::phases::etcd;
 
 /// The control-plane components kubestrap runs as static pods.

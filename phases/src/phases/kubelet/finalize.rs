@@ -21,7 +21,7 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;
 use crate::contract::step::{PhaseError, Step};
-use crate::phases::kubeconfig::KubeConfig;
+use crate::domain::pki::kubeconfig::KubeConfig;
 
 /// The symlink the kubelet keeps pointing at its current client certificate and key.
 pub const CURRENT_CLIENT_PEM: &str = "kubelet-client-current.pem";

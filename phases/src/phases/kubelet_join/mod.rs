@@ -27,10 +27,10 @@ use crate::contract::host::{Mode, NodeRoot};
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::bootstrap_client::{BootstrapClient, Trust, describe};
 use crate::domain::discovery::{ClusterDiscovery, ClusterTrust};
-use crate::domain::tls_bootstrap::{self, CertStore};
-use crate::phases::kubeconfig::{
+use crate::domain::pki::kubeconfig::{
     Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
+use crate::domain::tls_bootstrap::{self, CertStore};
 use crate::phases::kubelet::{KubeletService, KubeletSpec};
 
 /// kubeadm's user name in bootstrap-kubelet.conf.

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::{check_ca, external_cas, plan_leaf};
+use super::files::{check_ca, external_cas, plan_leaf};
+use super::kubeconfig::{KubeconfigName, check_kubeconfig};
+use super::{CertName, PkiError, PkiSession, PkiSpec};
 use crate::contract::effects::Effects;
-use crate::domain::pki::{CertName, PkiError, PkiSession, PkiSpec};
-use crate::phases::kubeconfig::{KubeconfigName, check_kubeconfig};
 
 /// A file a PKI phase makes: a certificate (a CA or a leaf) or a kubeconfig.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
