@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bed::{IGNORED_PREFLIGHT, ca_hash, kube_bin, kubectl_as as kubectl, register_node, stand_in};
 use common::{events, kubestrap};
-use kubestrap_phases::phases::etcd::{EtcdClientTls, EtcdCluster};
+use kubestrap_phases::domain::etcd::{EtcdClientTls, EtcdCluster};
 use kubestrap_phases::{HostFs, phases::mark_control_plane};
 use serde_json::Value;
 

@@ -17,12 +17,13 @@ use kube::api::{Api, PostParams};
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::apiclient::ApiClient;
+use kubestrap_phases::domain::etcd::EtcdCluster;
 use kubestrap_phases::phases::control_plane_join::{
     ControlPlaneJoinCell, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
     JoiningNode, OnControlPlane, prepare_steps,
 };
 use kubestrap_phases::phases::download_certs::DownloadCerts;
-use kubestrap_phases::phases::etcd::{EtcdCluster, EtcdJoin, EtcdJoinContext};
+use kubestrap_phases::phases::etcd_join::{EtcdJoin, EtcdJoinContext};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::UploadKubeadmConfig;

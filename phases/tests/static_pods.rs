@@ -7,9 +7,10 @@ mod static_pod_support;
 use std::path::Path;
 
 use kubestrap_phases::context::init_static_pod_spec;
+use kubestrap_phases::domain::etcd;
 use kubestrap_phases::domain::static_pod::{Pod, StaticPodSpec};
 use kubestrap_phases::phases::control_plane::{self, Component, ControlPlanePhase};
-use kubestrap_phases::phases::etcd::{self, EtcdLocal};
+use kubestrap_phases::phases::etcd::EtcdLocal;
 use kubestrap_phases::{Applicability, Fingerprint, HostFs, NodeRoot, Step};
 use static_pod_support::*;
 

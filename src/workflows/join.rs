@@ -9,7 +9,7 @@ use kubestrap_phases::phases::control_plane_join::{
     ControlPlaneJoinContext, JOIN_KUBECONFIGS, OnControlPlane,
 };
 use kubestrap_phases::phases::download_certs::DownloadCerts;
-use kubestrap_phases::phases::etcd::EtcdJoin;
+use kubestrap_phases::phases::etcd_join::EtcdJoin;
 use kubestrap_phases::phases::kubeconfig::KubeconfigPhase;
 use kubestrap_phases::phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;

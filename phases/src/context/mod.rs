@@ -15,6 +15,7 @@ use crate::config::well_known::{
 };
 use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
 use crate::contract::host::{HostFs, NodeRoot};
+use crate::domain::apiclient::ClusterAccess;
 use crate::domain::discovery::{ClusterDiscovery, Patience};
 use crate::domain::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{
@@ -30,7 +31,7 @@ use crate::phases::preflight::{
 };
 use crate::phases::show_join_command::{JoinCommandContext, JoinCommandSpec};
 use crate::phases::upload_certs::{EtcdFiles, UploadCertsContext, UploadCertsSpec};
-use crate::phases::upload_config::{ClusterAccess, UploadConfigContext};
+use crate::phases::upload_config::UploadConfigContext;
 
 /// A configuration that cannot become a context.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 pub mod apiclient;
 pub mod bootstrap_client;
 pub mod discovery;
+pub mod etcd;
 pub mod jws;
 pub mod kubeadm_output;
 pub mod pki;

@@ -10,6 +10,7 @@ pub mod control_plane;
 pub mod control_plane_join;
 pub mod download_certs;
 pub mod etcd;
+pub mod etcd_join;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod kubelet_join;

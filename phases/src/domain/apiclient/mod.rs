@@ -686,6 +686,22 @@ pub fn cluster_admins_binding() -> ClusterRoleBinding {
     }
 }
 
+/// How a phase reaches the cluster as its administrator: admin.conf (and super-admin.conf to
+/// grant admin.conf its rights) under this directory, calls retried up to `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAccess {
+    pub kubeconfig_dir: PathBuf,
+    /// `timeouts.kubernetesAPICall`.
+    pub timeout: Duration,
+}
+
+impl ClusterAccess {
+    /// The admin client, making ClusterRoleBinding kubeadm:cluster-admins first if needed.
+    pub async fn admin(&self, fx: &mut Effects<'_>) -> Result<ApiClient, PhaseError> {
+        Ok(admin_client(fx.fs(), &self.kubeconfig_dir, self.timeout, fx).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

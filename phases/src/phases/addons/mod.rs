@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use crate::config::{ImageMeta, KubernetesVersion};
 use crate::contract::effects::Effects;
 use crate::contract::step::PhaseError;
+use crate::domain::apiclient::ClusterAccess;
 use crate::domain::apiclient::{ApiClient, ApiError};
-use crate::phases::upload_config::ClusterAccess;
 
 pub use coredns::{CoreDns, coredns_image, coredns_version};
 pub use kube_proxy::{KubeProxy, kube_proxy_configuration};

@@ -30,7 +30,6 @@ use crate::domain::static_pod::{
     ca_cert_dirs, command, fill, fingerprint_common, host_port, loopback_like, merge_args,
     merge_mounts, path_arg, ssl_certs, write_manifest,
 };
-use crate::phases::etcd;
 
 /// The control-plane components kubestrap runs as static pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +208,7 @@ fn apiserver_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
             // kubeadm points the API server at a user's advertise-client-urls when set.
             let servers = arg_value(&local.extra_args, "advertise-client-urls")
                 .map(str::to_string)
-                .unwrap_or_else(|| etcd::local_client_url(spec));
+                .unwrap_or_else(|| crate::domain::etcd::local_client_url(spec));
             args.extend([
                 arg("etcd-servers", servers),
                 path_arg("etcd-cafile", &cert("etcd/ca.crt")),

@@ -32,15 +32,16 @@ use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
+use crate::domain::apiclient::ClusterAccess;
+use crate::domain::etcd::EtcdClientTls;
 use crate::domain::pki::kubeconfig::KubeconfigName;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec, url};
 use crate::phases::download_certs::{DownloadCerts, DownloadCertsContext, DownloadCertsSpec};
-use crate::phases::etcd::{EtcdClientTls, EtcdJoinContext, EtcdJoinSpec, learner_mode};
+use crate::phases::etcd_join::{EtcdJoinContext, EtcdJoinSpec, learner_mode};
 use crate::phases::kubeconfig::KubeconfigPhase;
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::phases::upload_certs::EtcdFiles;
-use crate::phases::upload_config::ClusterAccess;
 use crate::phases::wait_control_plane::{WaitContext, WaitSpec};
 
 /// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/
@@ -215,7 +216,7 @@ impl JoiningControlPlane {
 }
 
 /// The etcd client URL to fall back to when the etcd pods (kubeadm's source, see
-/// [`crate::phases::etcd::client_urls_from_pods`]) name none — no kubelet mirrors them on a test bed:
+/// [`crate::domain::etcd::client_urls_from_pods`]) name none — no kubelet mirrors them on a test bed:
 /// the control-plane endpoint's host on etcd's client port. Wrong behind a load balancer that
 /// only forwards 6443, which is why the pods come first.
 pub fn seed_etcd_endpoint(host: &config::Host) -> String {

@@ -16,8 +16,8 @@ use crate::config::Taint;
 use crate::contract::effects::{ApiVerb, Effects};
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
+use crate::domain::apiclient::ClusterAccess;
 use crate::domain::apiclient::{self, ApiClient};
-use crate::phases::upload_config::ClusterAccess;
 
 /// What `mark-control-plane` needs.
 #[derive(Debug, Clone)]

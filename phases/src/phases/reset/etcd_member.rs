@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::phases::etcd::{EtcdCluster, EtcdError, Member};
+use crate::domain::etcd::{EtcdCluster, EtcdError, Member};
 
 /// Runs `call` until it succeeds, fails for good, or `patience` has passed (backoff 250 ms
 /// doubling to 2 s), as kubeadm retries its etcd calls. etcd refuses to remove a member until
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn missing_credentials_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let creds = crate::phases::etcd::EtcdClientTls {
+        let creds = crate::domain::etcd::EtcdClientTls {
             ca: dir.path().join("ca.crt"),
             cert: dir.path().join("c.crt"),
             key: dir.path().join("c.key"),

@@ -17,7 +17,7 @@ use super::configured::{ConfiguredDir, ResetOptions};
 use super::containment::{Gate, RefusalReason, Refused};
 use super::etcd_member::ThisMember;
 use crate::config::well_known::{KUBELET_DIR, KUBELET_PKI_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
-use crate::phases::etcd::EtcdClientTls;
+use crate::domain::etcd::EtcdClientTls;
 /// Static-pod manifests kubestrap writes, by file name.
 pub const MANIFESTS: [&str; 4] = [
     "etcd.yaml",

@@ -22,7 +22,7 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
-use crate::phases::etcd::EtcdCluster;
+use crate::domain::etcd::EtcdCluster;
 use crate::phases::kubelet::KubeletService;
 
 use super::cleanup::{

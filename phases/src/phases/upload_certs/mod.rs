@@ -28,8 +28,8 @@ use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{FsError, HostFs};
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
+use crate::domain::apiclient::ClusterAccess;
 use crate::phases::bootstrap_token::token_secret;
-use crate::phases::upload_config::ClusterAccess;
 
 /// `result` field the certificate key is handed to the user under.
 pub const CERTIFICATE_KEY_FIELD: &str = "certificate_key";

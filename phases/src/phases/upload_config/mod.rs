@@ -7,8 +7,6 @@
 //! holds only `ClusterConfiguration` (`ClusterStatus` is gone since 1.22).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -23,7 +21,7 @@ use crate::config::well_known::{
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
-use crate::domain::apiclient::{ApiClient, admin_client};
+use crate::domain::apiclient::ClusterAccess;
 use crate::phases::kubelet::KubeletContext;
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -102,22 +100,6 @@ fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> Conf
                     .collect(),
             ),
         },
-    }
-}
-
-/// How a phase reaches the cluster as its administrator: admin.conf (and super-admin.conf to
-/// grant admin.conf its rights) under this directory, calls retried up to `timeout`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterAccess {
-    pub kubeconfig_dir: PathBuf,
-    /// `timeouts.kubernetesAPICall`.
-    pub timeout: Duration,
-}
-
-impl ClusterAccess {
-    /// The admin client, making ClusterRoleBinding kubeadm:cluster-admins first if needed.
-    pub async fn admin(&self, fx: &mut Effects<'_>) -> Result<ApiClient, PhaseError> {
-        Ok(admin_client(fx.fs(), &self.kubeconfig_dir, self.timeout, fx).await?)
     }
 }
 

@@ -18,17 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde::{Deserialize, Deserializer};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
-use super::{COMPONENT, InitialCluster, InitialMember, peer_url, render_member};
+use super::{InitialCluster, InitialMember};
 use crate::config::well_known::KUBE_SYSTEM;
-use crate::contract::effects::Effects;
-use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::HostFs;
-use crate::contract::step::{Applicability, PhaseError, Step};
-use crate::domain::static_pod::{StaticPodContext, fingerprint_common, write_manifest};
+use crate::contract::step::PhaseError;
 
 /// The client certificate, key and CA an etcd client authenticates with (host paths).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -498,7 +494,7 @@ pub fn client_urls_from_pods(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<St
 }
 
 /// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.
-async fn etcd_pod_urls(
+pub async fn etcd_pod_urls(
     fs: &HostFs,
     admin_kubeconfig: &Path,
     timeout: Duration,
@@ -515,167 +511,6 @@ async fn etcd_pod_urls(
         .map_err(|_| format!("no answer within {timeout:?}"))?
         .map_err(|e| e.to_string())?;
     Ok(client_urls_from_pods(&list.items))
-}
-
-/// What `etcd-join` needs besides the node's static-pod spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdJoinSpec {
-    /// Client URLs to try when the etcd pods name none (`https://<control plane>:2379`).
-    pub endpoints: Vec<String>,
-    /// This node's admin.conf (written by `control-plane-prepare/kubeconfig`): the etcd
-    /// pods' advertised client URLs are read with it first, as kubeadm does. `None` to use
-    /// `endpoints` only.
-    pub admin_kubeconfig: Option<PathBuf>,
-    pub client: EtcdClientTls,
-    /// Bound for each call.
-    pub call_timeout: Duration,
-    /// How long the new member may take to start (and, as a learner, to be promoted) after
-    /// its manifest is written.
-    pub wait: Duration,
-    /// Add the member as a learner and promote it once in sync (kubeadm's EtcdLearnerMode):
-    /// see [`learner_mode`].
-    pub learner: bool,
-}
-
-/// Whether a join adds its etcd member as a learner: kubeadm's `EtcdLearnerMode` feature gate
-/// when set, else its default (on from v1.29, when the gate went beta).
-pub fn learner_mode(feature_gates: &std::collections::BTreeMap<String, bool>, minor: u64) -> bool {
-    feature_gates
-        .get("EtcdLearnerMode")
-        .copied()
-        .unwrap_or(minor >= 29)
-}
-
-/// The contract between `etcd-join` and the join context.
-pub trait EtcdJoinContext: StaticPodContext {
-    fn etcd_join_spec(&self) -> EtcdJoinSpec;
-}
-
-/// `etcd-join`: `MemberAdd` (unless already a member) and this node's etcd manifest.
-pub struct EtcdJoin;
-
-#[async_trait]
-impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
-    fn name(&self) -> &'static str {
-        "etcd-join"
-    }
-
-    fn help(&self) -> &'static str {
-        "Add this node's member to the cluster's etcd and write /etc/kubernetes/manifests/etcd.yaml to join it."
-    }
-
-    fn applicability(&self, ctx: &C) -> Applicability {
-        super::local_etcd_only(ctx.static_pods())
-    }
-
-    fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
-        fingerprint_common(ctx.static_pods(), fp);
-        let spec = ctx.etcd_join_spec();
-        fp.value("endpoints", &spec.endpoints);
-        fp.value("client", &spec.client);
-    }
-
-    /// Membership lives in etcd, not in a file: check it on every run.
-    fn always_run(&self) -> bool {
-        true
-    }
-
-    async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        let pods = ctx.static_pods();
-        let spec = ctx.etcd_join_spec();
-        let own = peer_url(pods);
-        let dry_run = fx.is_dry_run();
-        let learner = spec.learner;
-        let mut endpoints = Vec::new();
-        if let Some(admin) = &spec.admin_kubeconfig {
-            let limit = spec.call_timeout.min(Duration::from_secs(15));
-            match etcd_pod_urls(fx.fs(), admin, limit).await {
-                Ok(urls) => endpoints = urls,
-                Err(e) => fx.warn(format!(
-                    "cannot list the etcd pods with {} ({e}); trying {}",
-                    admin.display(),
-                    spec.endpoints.join(", ")
-                )),
-            }
-        }
-        for seed in &spec.endpoints {
-            if !endpoints.contains(seed) {
-                endpoints.push(seed.clone());
-            }
-        }
-        let cluster = {
-            let (fs, client) = (fx.fs().clone(), spec.client.clone());
-            blocking(move || EtcdCluster::connect(&fs, endpoints, &client, spec.call_timeout))
-                .await?
-        };
-        let cluster = Arc::new(cluster);
-        let (members, added) = {
-            let (c, own) = (cluster.clone(), own.clone());
-            blocking(move || {
-                if dry_run {
-                    // Read only: show the manifest the join would write.
-                    let mut members = c.members()?;
-                    let added = find_member(&members, &own).is_none();
-                    if added {
-                        members.push(Member {
-                            id: 0,
-                            name: String::new(),
-                            peer_urls: vec![own.clone()],
-                            client_urls: Vec::new(),
-                            is_learner: learner,
-                        });
-                    }
-                    Ok((members, added))
-                } else {
-                    c.ensure_member(&own, learner)
-                }
-            })
-            .await?
-        };
-        let kind = if learner { "learner" } else { "member" };
-        fx.progress(match (added, dry_run) {
-            (true, true) => format!("would add etcd {kind} {own}"),
-            (true, false) => format!("added etcd {kind} {own}"),
-            (false, _) => format!("etcd member {own} already exists"),
-        });
-        let initial = initial_cluster(&members, &pods.node_name, &own);
-        if let Some(pod) = render_member(pods, &initial)? {
-            // As on init's etcd/local: etcd's data directory is private (0700), made before the
-            // kubelet would make it with its own mode.
-            super::create_data_dir(fx, pods)?;
-            write_manifest(fx, pods, COMPONENT, &pod)?;
-        }
-        if dry_run {
-            return Ok(());
-        }
-        let interval = Duration::from_millis(500);
-        let limit = spec.wait;
-        let promoted = {
-            let (c, own) = (cluster.clone(), own.clone());
-            blocking(move || {
-                // A learner (this run's, or an earlier run's) is promoted once in sync;
-                // a voting member is only waited for.
-                let promoted = c.promote_when_ready(&own, limit, interval)?;
-                c.wait_started(&own, limit, interval)?;
-                Ok(promoted)
-            })
-            .await?
-        };
-        if promoted {
-            fx.progress(format!("promoted etcd learner {own} to a voting member"));
-        }
-        Ok(())
-    }
-}
-
-/// Runs blocking etcd calls off the async executor.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EtcdError> + Send + 'static,
-) -> Result<T, PhaseError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PhaseError::failed(format!("etcd call panicked or was cancelled: {e}")))?
-        .map_err(PhaseError::from)
 }
 
 #[cfg(test)]
@@ -752,18 +587,6 @@ mod tests {
             client_urls_from_pods(&pods),
             ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
         );
-    }
-
-    #[test]
-    fn learner_mode_follows_kubeadm_gate_and_default() {
-        let none = std::collections::BTreeMap::new();
-        assert!(!learner_mode(&none, 20));
-        assert!(!learner_mode(&none, 28));
-        assert!(learner_mode(&none, 29));
-        let on = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), true)]);
-        let off = std::collections::BTreeMap::from([("EtcdLearnerMode".to_string(), false)]);
-        assert!(learner_mode(&on, 27));
-        assert!(!learner_mode(&off, 30));
     }
 
     #[test]

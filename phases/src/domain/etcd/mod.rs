@@ -1,0 +1,281 @@
+//! `etcd/local`: the data directory and the static-pod manifest of this node's etcd member.
+//!
+//! The data directory (`etcd.local.dataDir`) is created 0700 before the manifest is written,
+//! as kubeadm's etcd phase does (`etcdutil.CreateDataDirectory`: `os.MkdirAll(dir, 0o700)`,
+//! cmd/kubeadm/app/util/etcd/etcddata.go); left to the kubelet's `DirectoryOrCreate` it would
+//! be 0755. An existing directory keeps its mode. kubeadm's dry run only says it would create
+//! it; kubestrap's creates it in the staging directory, like every other would-be change.
+//!
+//! Flags follow kubeadm's `phases/etcd/local.go` for the target Kubernetes version:
+//! - always: name, data-dir, client/peer listen and advertise URLs, server and peer TLS with
+//!   client-cert auth, snapshot-count=10000, listen-metrics-urls (port 2381), initial-cluster;
+//! - v1.24+: `--experimental-initial-corrupt-check=true` (after etcd 3.5's data-inconsistency
+//!   advisory);
+//! - v1.25+: `--experimental-watch-progress-notify-interval=5s` (watch bookmarks).
+//!
+//! Probes by etcd generation: etcd 3.4 (v1.20–1.21) only has `/health`; v1.25–1.30 ask
+//! `/health` with `exclude=NOSPACE&serializable=true`; v1.31+ (etcd 3.5.13+) use `/livez` and
+//! `/readyz`.
+//!
+//! On a real node etcd listens for clients on 127.0.0.1 and the advertise address and serves
+//! metrics on 127.0.0.1:2381, as kubeadm. On a simulated node (`--root` other than `/`) every
+//! node shares the machine's loopback, so etcd listens on the advertise address only.
+
+use std::collections::BTreeMap;
+
+use crate::config::well_known::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
+use crate::config::{Arg, HostPathType};
+use crate::contract::effects::Effects;
+use crate::contract::host::DirMode;
+use crate::contract::step::{Applicability, PhaseError};
+use crate::domain::static_pod::{
+    EtcdSpec, Fill, LocalEtcdSpec, Mount, Pod, StaticPodSpec, arg, arg_value, command, fill,
+    merge_args, merge_mounts, path_arg, url,
+};
+
+mod member;
+pub use member::*;
+
+pub const COMPONENT: &str = "etcd";
+pub const METRICS_PORT: u16 = 2381;
+
+const SKELETON: &str = include_str!("../../../../manifests/etcd.yaml");
+
+/// The etcd image tag kubeadm pairs with a Kubernetes minor (its `SupportedEtcdVersion`
+/// table, as of each minor's first releases).
+pub fn etcd_image_tag(minor: u64) -> &'static str {
+    match minor {
+        ..=21 => "3.4.13-0",
+        22..=26 => "3.5.6-0",
+        27 => "3.5.7-0",
+        28 => "3.5.9-0",
+        29 => "3.5.10-0",
+        30 => "3.5.12-0",
+        31 => "3.5.15-0",
+        32 => "3.5.16-0",
+        _ => "3.5.21-0",
+    }
+}
+
+/// The client URL etcd advertises, and what the API server should use to reach it.
+pub fn advertise_client_url(spec: &StaticPodSpec) -> String {
+    url("https", spec.advertise_address, ETCD_CLIENT_PORT)
+}
+
+/// The client URL the local API server uses: etcd's loopback listener on a real node (as
+/// kubeadm), the advertise address on a simulated one.
+pub fn local_client_url(spec: &StaticPodSpec) -> String {
+    url("https", spec.local_address(), ETCD_CLIENT_PORT)
+}
+
+/// One member of `--initial-cluster`: its name and peer URL.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InitialMember {
+    pub name: String,
+    pub peer_url: String,
+}
+
+/// How this node's etcd member starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialCluster {
+    /// `init`: the first member founds a new cluster of itself.
+    New,
+    /// A joining control plane: the members etcd reported after `MemberAdd` (this one
+    /// included), started with `--initial-cluster-state=existing`.
+    Existing(Vec<InitialMember>),
+}
+
+/// This node's peer URL (`https://<advertise>:2380`): what `MemberAdd` registers and
+/// `--initial-advertise-peer-urls` announces.
+pub fn peer_url(spec: &StaticPodSpec) -> String {
+    url("https", spec.advertise_address, ETCD_PEER_PORT)
+}
+
+/// Renders the etcd manifest; `None` with an external etcd.
+pub fn render(spec: &StaticPodSpec) -> Result<Option<Pod>, PhaseError> {
+    render_member(spec, &InitialCluster::New)
+}
+
+/// Renders the etcd manifest of a member that founds or joins the cluster; `None` with an
+/// external etcd.
+pub fn render_member(
+    spec: &StaticPodSpec,
+    initial: &InitialCluster,
+) -> Result<Option<Pod>, PhaseError> {
+    let EtcdSpec::Local(local) = &spec.etcd else {
+        return Ok(None);
+    };
+    let minor = spec.minor()?;
+    let args = merge_args(default_args(spec, local, minor, initial), &local.extra_args);
+    let (probe_host, probe_port) = probe_endpoint(spec, &args);
+    let mounts = merge_mounts(
+        vec![
+            Mount::same_path(
+                "etcd-data",
+                &local.data_dir,
+                false,
+                HostPathType::DirectoryOrCreate,
+            ),
+            Mount::same_path(
+                "etcd-certs",
+                &spec.cert("etcd"),
+                false,
+                HostPathType::DirectoryOrCreate,
+            ),
+        ],
+        &[],
+    );
+    let repo = local
+        .image_repository
+        .clone()
+        .unwrap_or_else(|| spec.image_repository.clone());
+    let tag = local
+        .image_tag
+        .clone()
+        .unwrap_or_else(|| etcd_image_tag(minor).to_string());
+    let annotations = BTreeMap::from([(
+        ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
+        arg_value(&args, "advertise-client-urls")
+            .unwrap_or_default()
+            .to_string(),
+    )]);
+    let mut pod = fill(
+        "etcd.yaml",
+        SKELETON,
+        Fill {
+            image: format!("{repo}/etcd:{tag}"),
+            pull_policy: spec.image_pull_policy,
+            command: command("etcd", &args),
+            envs: local.extra_envs.clone(),
+            mounts,
+            probe_host,
+            probe_port,
+            annotations,
+        },
+    )?;
+    set_probe_paths(&mut pod, minor);
+    Ok(Some(pod))
+}
+
+fn default_args(
+    spec: &StaticPodSpec,
+    local: &LocalEtcdSpec,
+    minor: u64,
+    initial: &InitialCluster,
+) -> Vec<Arg> {
+    let advertise = advertise_client_url(spec);
+    let local_client = local_client_url(spec);
+    let listen_clients = if local_client == advertise {
+        advertise.clone()
+    } else {
+        format!("{local_client},{advertise}")
+    };
+    let peer = peer_url(spec);
+    let initial_cluster = match initial {
+        InitialCluster::New => format!("{}={peer}", spec.node_name),
+        InitialCluster::Existing(members) => members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let etcd_ca = spec.cert("etcd/ca.crt");
+    let mut args = vec![
+        arg("name", &spec.node_name),
+        arg("listen-client-urls", listen_clients),
+        arg("advertise-client-urls", advertise),
+        arg("listen-peer-urls", &peer),
+        arg("initial-advertise-peer-urls", &peer),
+        arg("initial-cluster", initial_cluster),
+        path_arg("data-dir", &local.data_dir),
+        path_arg("cert-file", &spec.cert("etcd/server.crt")),
+        path_arg("key-file", &spec.cert("etcd/server.key")),
+        path_arg("trusted-ca-file", &etcd_ca),
+        arg("client-cert-auth", "true"),
+        path_arg("peer-cert-file", &spec.cert("etcd/peer.crt")),
+        path_arg("peer-key-file", &spec.cert("etcd/peer.key")),
+        path_arg("peer-trusted-ca-file", &etcd_ca),
+        arg("peer-client-cert-auth", "true"),
+        arg("snapshot-count", "10000"),
+        arg(
+            "listen-metrics-urls",
+            url("http", spec.local_address(), METRICS_PORT),
+        ),
+    ];
+    if matches!(initial, InitialCluster::Existing(_)) {
+        args.push(arg("initial-cluster-state", "existing"));
+    }
+    if minor >= 24 {
+        args.push(arg("experimental-initial-corrupt-check", "true"));
+    }
+    if minor >= 25 {
+        args.push(arg("experimental-watch-progress-notify-interval", "5s"));
+    }
+    args
+}
+
+/// Where the probes reach etcd: the first metrics URL (a user's `listen-metrics-urls` wins,
+/// as in kubeadm), else the default metrics listener.
+fn probe_endpoint(spec: &StaticPodSpec, args: &[Arg]) -> (std::net::IpAddr, u16) {
+    let default = (spec.local_address(), METRICS_PORT);
+    let Some(first) = arg_value(args, "listen-metrics-urls").and_then(|v| v.split(',').next())
+    else {
+        return default;
+    };
+    let rest = first.split_once("://").map_or(first, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    match rest.parse::<std::net::SocketAddr>() {
+        Ok(sa) if !sa.ip().is_unspecified() => (sa.ip(), sa.port()),
+        Ok(sa) => (crate::domain::static_pod::loopback_like(sa.ip()), sa.port()),
+        Err(_) => default,
+    }
+}
+
+fn set_probe_paths(pod: &mut Pod, minor: u64) {
+    let Some(c) = pod.spec.containers.first_mut() else {
+        return;
+    };
+    let (live, start) = match minor {
+        ..=24 => ("/health", "/health"),
+        25..=30 => (
+            "/health?exclude=NOSPACE&serializable=true",
+            "/health?serializable=false",
+        ),
+        _ => ("/livez", "/readyz"),
+    };
+    if let Some(p) = c.liveness_probe.as_mut() {
+        p.http_get.path = live.to_string();
+    }
+    if let Some(p) = c.startup_probe.as_mut() {
+        p.http_get.path = start.to_string();
+    }
+    if minor >= 31
+        && let Some(live) = c.liveness_probe.clone()
+    {
+        let mut ready = live;
+        ready.http_get.path = "/readyz".to_string();
+        ready.initial_delay_seconds = None;
+        ready.period_seconds = Some(1);
+        ready.failure_threshold = Some(3);
+        c.readiness_probe = Some(ready);
+    }
+}
+
+/// Creates the local member's data directory 0700 (staged under `--dry-run`); nothing with
+/// an external etcd. An existing directory is left as it is.
+pub fn create_data_dir(fx: &Effects<'_>, spec: &StaticPodSpec) -> Result<(), PhaseError> {
+    if let EtcdSpec::Local(local) = &spec.etcd {
+        fx.fs().create_dir(&local.data_dir, DirMode::PRIVATE)?;
+    }
+    Ok(())
+}
+
+/// The etcd phases write a local member; with an external etcd there is none.
+pub(crate) fn local_etcd_only(spec: &StaticPodSpec) -> Applicability {
+    match spec.etcd {
+        EtcdSpec::Local(_) => Applicability::Applies,
+        EtcdSpec::External(_) => {
+            Applicability::NotApplicable("etcd is external (etcd.external)".into())
+        }
+    }
+}
