@@ -8,9 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kubestrap_phases::context::init_kubelet_spec;
-use kubestrap_phases::phases::kubelet::{
-    KubeletService, KubeletStart, ServiceManager, restart_kubelet,
-};
+use kubestrap_phases::domain::kubelet::{KubeletService, ServiceManager, restart_kubelet};
+use kubestrap_phases::phases::kubelet::KubeletStart;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Reporter, Step, async_trait};
 use serde_json::Value;
 use static_pod_support::*;

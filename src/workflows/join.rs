@@ -11,7 +11,7 @@ use kubestrap_phases::phases::control_plane_join::{
 use kubestrap_phases::phases::download_certs::DownloadCerts;
 use kubestrap_phases::phases::etcd_join::EtcdJoin;
 use kubestrap_phases::phases::kubeconfig::KubeconfigPhase;
-use kubestrap_phases::phases::kubelet_join::{KubeletStartJoin, KubeletWaitBootstrap};
+use kubestrap_phases::phases::kubelet::join::{KubeletStartJoin, KubeletWaitBootstrap};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::preflight::Preflight;
 use kubestrap_phases::phases::wait_control_plane::WaitControlPlane;

@@ -11,7 +11,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use kubestrap_phases::NodeRoot;
-use kubestrap_phases::phases::kubelet::KubeletService;
+use kubestrap_phases::domain::kubelet::KubeletService;
 use kubestrap_phases::phases::reset::{
     self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify,
 };

@@ -17,13 +17,13 @@ use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::discovery::{ClusterDiscovery, Patience};
+use crate::domain::kubelet::{KubeletContext, KubeletSpec, nth_address};
 use crate::domain::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{
     ComponentSpec, EtcdSpec, ExternalEtcdFiles, ExternalEtcdSpec, ExtraVolume, LocalEtcdSpec,
     StaticPodContext, StaticPodSpec,
 };
-use crate::phases::kubelet::{KubeletContext, KubeletSpec, nth_address};
-use crate::phases::kubelet_join::{JoinKubeletContext, JoinKubeletSpec};
+use crate::phases::kubelet::join::{JoinKubeletContext, JoinKubeletSpec};
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::phases::preflight::{
     ControlPlane, EtcdPlacement, IgnoreSet, IgnoreSetError, IpFamilies, NodeRole, PreflightContext,
@@ -346,7 +346,7 @@ impl crate::phases::control_plane_join::HasControlPlaneJoin for JoinContext {
                     )
                 })?;
             let kubeconfig =
-                crate::phases::kubelet_join::bootstrap_kubeconfig("kubernetes", trust, token)?;
+                crate::phases::kubelet::join::bootstrap_kubeconfig("kubernetes", trust, token)?;
             let cp = crate::phases::control_plane_join::ControlPlaneJoinContext::fetch(
                 kubeconfig,
                 &self.config,

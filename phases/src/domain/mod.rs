@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod etcd;
 pub mod jws;
 pub mod kubeadm_output;
+pub mod kubelet;
 pub mod pki;
 pub mod static_pod;
 pub mod tls_bootstrap;

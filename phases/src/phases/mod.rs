@@ -13,7 +13,6 @@ pub mod etcd;
 pub mod etcd_join;
 pub mod kubeconfig;
 pub mod kubelet;
-pub mod kubelet_join;
 pub mod mark_control_plane;
 pub mod preflight;
 pub mod reset;

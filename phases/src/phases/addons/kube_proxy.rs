@@ -18,7 +18,7 @@ use super::{
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
-use crate::phases::kubelet::merge_json;
+use crate::domain::kubelet::merge_json;
 
 /// Where the DaemonSet mounts the ConfigMap.
 pub const KUBECONFIG_PATH: &str = "/var/lib/kube-proxy/kubeconfig.conf";

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{KubeletContext, KubeletService, KubeletSpec};
 use crate::config::well_known::KUBERNETES_DIR;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;
 use crate::contract::step::{PhaseError, Step};
+use crate::domain::kubelet::{KubeletContext, KubeletService, KubeletSpec};
 use crate::domain::pki::kubeconfig::KubeConfig;
 
 /// The symlink the kubelet keeps pointing at its current client certificate and key.

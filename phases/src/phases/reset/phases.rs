@@ -23,7 +23,7 @@ use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::etcd::EtcdCluster;
-use crate::phases::kubelet::KubeletService;
+use crate::domain::kubelet::KubeletService;
 
 use super::cleanup::{
     leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,

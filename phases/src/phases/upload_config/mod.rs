@@ -22,7 +22,7 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::apiclient::ClusterAccess;
-use crate::phases::kubelet::KubeletContext;
+use crate::domain::kubelet::KubeletContext;
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";

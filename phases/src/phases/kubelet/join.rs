@@ -27,11 +27,11 @@ use crate::contract::host::{Mode, NodeRoot};
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::bootstrap_client::{BootstrapClient, Trust, describe};
 use crate::domain::discovery::{ClusterDiscovery, ClusterTrust};
+use crate::domain::kubelet::{KubeletService, KubeletSpec};
 use crate::domain::pki::kubeconfig::{
     Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
 use crate::domain::tls_bootstrap::{self, CertStore};
-use crate::phases::kubelet::{KubeletService, KubeletSpec};
 
 /// kubeadm's user name in bootstrap-kubelet.conf.
 pub const TLS_BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";

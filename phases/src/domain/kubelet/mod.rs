@@ -1,0 +1,380 @@
+//! What kubeadm configures the kubelet with: its configuration (`/var/lib/kubelet/config.yaml`), its
+//! kubeadm flags (`/var/lib/kubelet/kubeadm-flags.env`), then a restart of the kubelet.
+//!
+//! The configuration is the user's `KubeletConfiguration` document merged over kubeadm's
+//! defaults (`componentconfigs/kubelet.go`): what the user sets wins, kubeadm's values fill
+//! the rest. The flags file holds what kubeadm passes as flags for the target version:
+//! - below v1.27: `--container-runtime=remote` (the flag is gone from v1.27);
+//! - below v1.24 with the dockershim socket: `--network-plugin=cni` instead of the runtime pair;
+//! - `--pod-infra-container-image` (v1.21+, or with dockershim), the pause image of the version;
+//! - `--hostname-override` when the node name differs from the hostname;
+//! - `nodeRegistration.kubeletExtraArgs`, replacing defaults of the same name.
+//!
+//! The kubelet is restarted only on a real node: root `/`, systemd running and a `kubelet`
+//! on PATH. Under any other root (the test bed, several simulated nodes on one machine) the
+//! host's service manager is never touched. Both are decided through [`ServiceManager`], so
+//! tests can prove nothing is executed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::contract::effects::Effects;
+use crate::contract::host::NodeRoot;
+use crate::contract::step::PhaseError;
+use crate::domain::static_pod::{arg, command, merge_args};
+
+/// dockershim's socket: kubeadm passes different flags for it (below v1.24 only).
+pub const DOCKERSHIM_SOCKET: &str = "unix:///var/run/dockershim.sock";
+
+/// Everything `kubelet-start` writes from. Paths are resolved under the node root.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KubeletSpec {
+    #[serde(skip)]
+    pub root: NodeRoot,
+    /// `/var/lib/kubelet`, resolved.
+    pub kubelet_dir: PathBuf,
+    pub kubernetes_version: KubernetesVersion,
+    pub cri_socket: CriSocket,
+    pub image_repository: String,
+    pub node_name: String,
+    /// This machine's hostname (lowercase), when known: `--hostname-override` is only passed
+    /// when the node name differs from it.
+    pub hostname: Option<String>,
+    pub kubelet_extra_args: Vec<Arg>,
+    /// The config file's `KubeletConfiguration` document, as given.
+    pub user_config: Option<Value>,
+    /// The cluster CA the kubelet authenticates clients with, resolved.
+    pub client_ca_file: PathBuf,
+    /// The static-pod directory, resolved.
+    pub static_pod_path: PathBuf,
+    /// The tenth address of the service subnet (10.96.0.10), CoreDNS's Service IP.
+    pub cluster_dns: IpAddr,
+    pub cluster_domain: String,
+}
+
+/// The contract between `kubelet-start` and its context.
+pub trait KubeletContext: Sync {
+    fn kubelet(&self) -> &KubeletSpec;
+}
+
+/// The pause image tag kubeadm pairs with a Kubernetes minor.
+pub fn pause_tag(minor: u64) -> &'static str {
+    match minor {
+        ..=20 => "3.2",
+        21 => "3.4.1",
+        22 => "3.5",
+        23 => "3.6",
+        24 => "3.7",
+        25 => "3.8",
+        26..=30 => "3.9",
+        _ => "3.10",
+    }
+}
+
+/// The `n`th address of a subnet (network address + n).
+pub fn nth_address(net: ipnet::IpNet, n: u32) -> IpAddr {
+    match net.network() {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4).wrapping_add(n))),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6).wrapping_add(u128::from(n)))),
+    }
+}
+
+impl KubeletSpec {
+    pub fn config_path(&self) -> PathBuf {
+        self.kubelet_dir.join("config.yaml")
+    }
+
+    pub fn flags_path(&self) -> PathBuf {
+        self.kubelet_dir.join("kubeadm-flags.env")
+    }
+
+    pub fn pause_image(&self) -> String {
+        format!(
+            "{}/pause:{}",
+            self.image_repository,
+            pause_tag(self.kubernetes_version.minor())
+        )
+    }
+
+    /// kubeadm's defaults, with the user's document merged over them.
+    pub fn config(&self) -> Value {
+        let mut defaults = json!({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "authentication": {
+                "anonymous": { "enabled": false },
+                "webhook": { "enabled": true },
+                "x509": { "clientCAFile": self.client_ca_file.display().to_string() },
+            },
+            "authorization": { "mode": "Webhook" },
+            "clusterDNS": [ self.cluster_dns.to_string() ],
+            "clusterDomain": self.cluster_domain,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "rotateCertificates": true,
+            "staticPodPath": self.static_pod_path.display().to_string(),
+        });
+        // kubeadm defaults the cgroup driver to systemd from v1.21 (the kubelet's own default,
+        // cgroupfs, disagrees with the runtimes' on systemd hosts).
+        if self.kubernetes_version.minor() >= 21
+            && let Value::Object(map) = &mut defaults
+        {
+            map.insert("cgroupDriver".into(), Value::String("systemd".into()));
+        }
+        if let Some(user) = &self.user_config {
+            merge_json(&mut defaults, user);
+        }
+        defaults
+    }
+
+    /// The kubelet flags kubeadm writes for this version, merged with `kubeletExtraArgs`.
+    pub fn flags(&self) -> Vec<Arg> {
+        let minor = self.kubernetes_version.minor();
+        let dockershim = minor < 24 && self.cri_socket.as_str() == DOCKERSHIM_SOCKET;
+        let mut args = Vec::new();
+        if dockershim {
+            args.push(arg("network-plugin", "cni"));
+        } else {
+            if minor < 27 {
+                args.push(arg("container-runtime", "remote"));
+            }
+            args.push(arg("container-runtime-endpoint", self.cri_socket.as_str()));
+        }
+        if dockershim || minor >= 21 {
+            args.push(arg("pod-infra-container-image", self.pause_image()));
+        }
+        if self.hostname.as_deref() != Some(self.node_name.as_str()) {
+            args.push(arg("hostname-override", &self.node_name));
+        }
+        merge_args(args, &self.kubelet_extra_args)
+    }
+
+    /// `KUBELET_KUBEADM_ARGS="…"`, quoted as Go's `%q` quotes it.
+    pub fn flags_env(&self) -> String {
+        let flags = command("", &self.flags());
+        let joined = flags[1..].join(" ");
+        format!("KUBELET_KUBEADM_ARGS={}\n", go_quote(&joined))
+    }
+}
+
+/// Merges `over` into `base`: objects recursively, anything else replaced.
+/// Merges `over` into `base` (objects key by key, anything else replaced): a user's component
+/// config document over kubeadm's defaults.
+pub(crate) fn merge_json(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => merge_json(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Starts and stops host services; the seam that keeps tests (and simulated nodes) away from
+/// the host's systemd.
+#[async_trait]
+pub trait ServiceManager: Send + Sync {
+    /// `Ok` when the kubelet can be restarted here, else why not.
+    fn kubelet_restartable(&self) -> Result<(), String>;
+    /// Restarts the kubelet service; the error says what the service manager answered.
+    async fn restart_kubelet(&self) -> Result<(), String>;
+    /// Stops the kubelet service (reset, once the static pods are gone, so that it does not
+    /// recreate what is being removed); the error says what the service manager answered.
+    async fn stop_kubelet(&self) -> std::io::Result<()>;
+}
+
+/// systemd, through `systemctl`.
+pub struct Systemd;
+
+fn on_path(binary: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(binary))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+#[async_trait]
+impl ServiceManager for Systemd {
+    fn kubelet_restartable(&self) -> Result<(), String> {
+        if !Path::new("/run/systemd/system").exists() {
+            return Err("systemd is not running (no /run/systemd/system)".into());
+        }
+        if !on_path("systemctl") {
+            return Err("systemctl is not on PATH".into());
+        }
+        if !on_path("kubelet") {
+            return Err("no kubelet on PATH".into());
+        }
+        Ok(())
+    }
+
+    async fn restart_kubelet(&self) -> Result<(), String> {
+        tokio::task::spawn_blocking(|| systemctl_kubelet("restart"))
+            .await
+            .map_err(|e| format!("systemctl did not finish: {e}"))?
+    }
+
+    async fn stop_kubelet(&self) -> std::io::Result<()> {
+        tokio::task::spawn_blocking(|| systemctl_kubelet("stop"))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// `systemctl <verb> kubelet` (blocking), for the phases and for reset; the error says what
+/// systemd answered.
+pub fn systemctl_kubelet(verb: &str) -> Result<(), String> {
+    if !Path::new("/run/systemd/system").exists() {
+        return Err("systemd is not running (no /run/systemd/system)".into());
+    }
+    let out = std::process::Command::new("systemctl")
+        .args([verb, "kubelet"])
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemctl {verb} kubelet: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The kubelet's service as the phases that (re)start it see it: the host's systemd, unless a
+/// test or a simulated node hands in another [`ServiceManager`].
+#[derive(Clone)]
+pub struct KubeletService(Arc<dyn ServiceManager>);
+
+impl KubeletService {
+    pub fn new(services: Arc<dyn ServiceManager>) -> Self {
+        Self(services)
+    }
+
+    /// See [`restart_kubelet`].
+    pub async fn restart(&self, root: &NodeRoot, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        restart_kubelet(root, self.0.as_ref(), fx).await
+    }
+
+    /// Stops the kubelet on a real node (root `/`), for reset; under any other root, or a dry
+    /// run, says why it did not. A kubelet that cannot be stopped is a warning, not an error:
+    /// the files reset removes are what it would run from, and they go anyway.
+    pub async fn stop(&self, root: &NodeRoot, fx: &mut Effects<'_>) {
+        if !root.is_system() {
+            fx.progress(format!(
+                "the host's kubelet is not touched: --root is {}, not /",
+                root.as_path().display()
+            ));
+        } else if fx.is_dry_run() {
+            fx.progress("dry run: the kubelet would be stopped (systemctl stop kubelet)");
+        } else {
+            fx.progress("stopping the kubelet (systemctl stop kubelet)");
+            if let Err(e) = self.0.stop_kubelet().await {
+                fx.warn(format!("the kubelet was not stopped: {e}"));
+            }
+        }
+    }
+}
+
+impl Default for KubeletService {
+    fn default() -> Self {
+        Self(Arc::new(Systemd))
+    }
+}
+
+/// Restarts the kubelet when this is a real node and the service manager can; otherwise says
+/// why it did not, and succeeds (the files are what later runs of the kubelet read).
+pub async fn restart_kubelet(
+    root: &NodeRoot,
+    services: &dyn ServiceManager,
+    fx: &mut Effects<'_>,
+) -> Result<(), PhaseError> {
+    if !root.is_system() {
+        fx.warn(format!(
+            "the kubelet was not (re)started: --root is {}, not /; a simulated node never touches the host's kubelet",
+            root.as_path().display()
+        ));
+        return Ok(());
+    }
+    if fx.is_dry_run() {
+        fx.warn("the kubelet was not (re)started: dry run");
+        return Ok(());
+    }
+    if let Err(why) = services.kubelet_restartable() {
+        fx.warn(format!(
+            "the kubelet was not (re)started: {why}; start it once installed (systemctl restart kubelet)"
+        ));
+        return Ok(());
+    }
+    fx.progress("restarting the kubelet (systemctl restart kubelet)");
+    services.restart_kubelet().await.map_err(|e| {
+        PhaseError::with_hint(
+            format!("cannot restart the kubelet: {e}"),
+            "check `systemctl status kubelet` and `journalctl -xeu kubelet`",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+    }
+
+    #[test]
+    fn tenth_address_is_the_dns_ip() {
+        assert_eq!(
+            nth_address("10.96.0.0/12".parse().unwrap(), 10).to_string(),
+            "10.96.0.10"
+        );
+        assert_eq!(
+            nth_address("fd00::/108".parse().unwrap(), 10).to_string(),
+            "fd00::a"
+        );
+    }
+
+    #[test]
+    fn user_values_win_and_nested_defaults_stay() {
+        let mut base = json!({"a": {"b": 1, "c": 2}, "d": [1]});
+        merge_json(&mut base, &json!({"a": {"b": 5}, "d": [2, 3], "e": true}));
+        assert_eq!(base, json!({"a": {"b": 5, "c": 2}, "d": [2, 3], "e": true}));
+    }
+}
