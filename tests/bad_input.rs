@@ -1022,8 +1022,8 @@ fn cluster_info_configmap(kubeconfig: &str, signatures: &[(&str, String)]) -> St
 /// The kubeconfig a real cluster publishes for the fake server on `port` with CA `ca_pem`.
 fn genuine_kubeconfig(port: u16, ca_pem: &str) -> String {
     use base64::Engine;
-    kubestrap_phases::phases::bootstrap_token::cluster_info_kubeconfig(
-        &kubestrap_phases::phases::bootstrap_token::ClusterInfoSource {
+    kubestrap_phases::domain::bootstrap_token::cluster_info_kubeconfig(
+        &kubestrap_phases::domain::bootstrap_token::ClusterInfoSource {
             server: format!("https://{HOSTILE_IP}:{port}"),
             certificate_authority_data: base64::engine::general_purpose::STANDARD.encode(ca_pem),
         },
@@ -1098,7 +1098,7 @@ fn hostile_cases() -> Vec<Hostile> {
 
 /// The CA pin of a PEM CA, as --discovery-token-ca-cert-hash takes it.
 fn pin(ca_pem: &str) -> String {
-    kubestrap_phases::phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), ca_pem.as_bytes())
+    kubestrap_phases::domain::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), ca_pem.as_bytes())
         .unwrap()
         .to_string()
 }

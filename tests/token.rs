@@ -119,7 +119,7 @@ async fn token_commands_against_a_real_cluster() {
     let token = words[4].to_string();
     assert_eq!(words[5], "--discovery-token-ca-cert-hash");
     let ca_pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    let ca = kubestrap_phases::phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca_pem)
+    let ca = kubestrap_phases::domain::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &ca_pem)
         .unwrap();
     assert_eq!(words[6], ca.to_string());
     let id = &token[..6];

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::kubestrap;
 use kubestrap_phases::config::token::BootstrapTokenString;
+use kubestrap_phases::domain::bootstrap_token::{cluster_info_configmap, cluster_info_source};
 use kubestrap_phases::domain::jws;
-use kubestrap_phases::phases::bootstrap_token::{cluster_info_configmap, cluster_info_source};
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = kubestrap().args(args).output().unwrap();

@@ -8,9 +8,8 @@ mod static_pod_support;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::contract::effects::{ApiVerb, Silent};
-use kubestrap_phases::phases::bootstrap_token::{
-    BootstrapTokenContext, BootstrapTokenPhase, secret_name,
-};
+use kubestrap_phases::domain::bootstrap_token::secret_name;
+use kubestrap_phases::phases::bootstrap_token::{BootstrapTokenContext, BootstrapTokenPhase};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
 #[tokio::test(flavor = "multi_thread")]

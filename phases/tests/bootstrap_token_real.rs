@@ -19,10 +19,11 @@ use kubestrap_phases::config::token::{BootstrapTokenString, TokenGroup, TokenId,
 use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::contract::effects::{ApiVerb, Silent};
 use kubestrap_phases::domain::apiclient::ApiClient;
+use kubestrap_phases::domain::bootstrap_token::list_tokens;
+use kubestrap_phases::domain::bootstrap_token::secret_name;
 use kubestrap_phases::domain::jws;
 use kubestrap_phases::phases::bootstrap_token::{
-    BootstrapTokenContext, BootstrapTokenPhase, create_token, delete_token, list_tokens,
-    secret_name,
+    BootstrapTokenContext, BootstrapTokenPhase, create_token, delete_token,
 };
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 

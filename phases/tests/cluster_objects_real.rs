@@ -25,7 +25,7 @@ use kubestrap_phases::contract::effects::{ApiChange, ApiVerb, Silent};
 use kubestrap_phases::domain::apiclient::ApiClient;
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
-use kubestrap_phases::phases::upload_certs::{self, UploadCerts};
+use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 
@@ -232,7 +232,11 @@ async fn cluster_objects_on_a_real_apiserver() {
         .unwrap();
     let secrets: Api<Secret> = Api::namespaced(sa.clone(), "kube-system");
     let certs = secrets.get("kubeadm-certs").await.unwrap();
-    let plain = upload_certs::decrypted_entries(certs.data.as_ref().unwrap(), &key).unwrap();
+    let plain = kubestrap_phases::domain::certificate_upload::decrypted_entries(
+        certs.data.as_ref().unwrap(),
+        &key,
+    )
+    .unwrap();
     for (entry, file) in [
         ("ca.crt", "ca.crt"),
         ("ca.key", "ca.key"),

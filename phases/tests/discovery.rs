@@ -12,13 +12,12 @@ use base64::engine::general_purpose::STANDARD;
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::config::{BootstrapTokenDiscovery, CaCertHash};
 use kubestrap_phases::domain::bootstrap_client::RequestCounter;
+use kubestrap_phases::domain::bootstrap_token::ca_cert_hash;
+use kubestrap_phases::domain::bootstrap_token::{ClusterInfoSource, cluster_info_kubeconfig};
 use kubestrap_phases::domain::discovery::{
     DiscoveryError, Patience, discover_file, discover_token,
 };
 use kubestrap_phases::domain::jws::{sign_detached, signature_key};
-use kubestrap_phases::phases::bootstrap_token::{
-    ClusterInfoSource, ca_cert_hash, cluster_info_kubeconfig,
-};
 use serde_json::json;
 
 use fake_apiserver::FakeApiServer;

@@ -10,10 +10,10 @@ use kubestrap_phases::config::well_known::KUBERNETES_DIR;
 use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::contract::effects::{Effects, Silent};
 use kubestrap_phases::domain::apiclient::{ADMIN_CONF, ApiClient, admin_client};
-use kubestrap_phases::phases::bootstrap_token::{
-    cluster_info_source, create_token, delete_token, join_command, list_tokens, render_json,
-    render_table,
+use kubestrap_phases::domain::bootstrap_token::{
+    cluster_info_source, join_command, list_tokens, render_json, render_table,
 };
+use kubestrap_phases::phases::bootstrap_token::{create_token, delete_token};
 
 use serde_json::Value;
 

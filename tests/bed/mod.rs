@@ -188,7 +188,7 @@ pub fn register_node(
 /// The pin of the node's CA, as `--discovery-token-ca-cert-hash` takes it.
 pub fn ca_hash(root: &Path) -> String {
     let pem = std::fs::read(root.join("etc/kubernetes/pki/ca.crt")).unwrap();
-    kubestrap_phases::phases::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
+    kubestrap_phases::domain::bootstrap_token::ca_cert_hash(Path::new("ca.crt"), &pem)
         .unwrap()
         .to_string()
 }

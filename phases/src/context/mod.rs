@@ -16,6 +16,7 @@ use crate::config::well_known::{
 use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, JoinConfig};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::apiclient::ClusterAccess;
+use crate::domain::certificate_upload::EtcdFiles;
 use crate::domain::discovery::{ClusterDiscovery, Patience};
 use crate::domain::kubelet::{KubeletContext, KubeletSpec, nth_address};
 use crate::domain::pki::{ControlPlaneEndpoint, EtcdTopology, PkiContext, PkiSession, PkiSpec};
@@ -30,7 +31,7 @@ use crate::phases::preflight::{
     PreflightSpec,
 };
 use crate::phases::show_join_command::{JoinCommandContext, JoinCommandSpec};
-use crate::phases::upload_certs::{EtcdFiles, UploadCertsContext, UploadCertsSpec};
+use crate::phases::upload_certs::{UploadCertsContext, UploadCertsSpec};
 use crate::phases::upload_config::UploadConfigContext;
 
 /// A configuration that cannot become a context.
@@ -380,7 +381,7 @@ fn shared_certificates_present(
         },
     };
     let missing: Vec<String> =
-        crate::phases::upload_certs::files_to_upload(&plane.pki.cert_dir, &etcd)
+        crate::domain::certificate_upload::files_to_upload(&plane.pki.cert_dir, &etcd)
             .into_iter()
             .filter(|(name, _)| !name.starts_with("external-"))
             .filter(|(_, path)| !fs.exists(path))

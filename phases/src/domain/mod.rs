@@ -6,6 +6,8 @@
 
 pub mod apiclient;
 pub mod bootstrap_client;
+pub mod bootstrap_token;
+pub mod certificate_upload;
 pub mod discovery;
 pub mod etcd;
 pub mod jws;

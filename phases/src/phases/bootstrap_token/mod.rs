@@ -7,11 +7,7 @@
 //! lets token holders join: read cluster-info anonymously, post CSRs, get them
 //! auto-approved, read Nodes.
 
-mod cluster_info;
-mod join_command;
-mod listing;
 mod rbac;
-mod secret;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,20 +17,16 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::config::BootstrapToken;
 use crate::config::token::TokenId;
-use crate::config::well_known::{KUBE_PUBLIC, KUBE_SYSTEM};
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::contract::effects::{ApiVerb, Effects};
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::apiclient::{self, ApiClient, ApiError};
-
-pub use cluster_info::{
-    ClusterInfoError, ClusterInfoSource, cluster_info_configmap, cluster_info_kubeconfig,
-    cluster_info_source,
+use crate::domain::bootstrap_token::{
+    ClusterInfoError, cluster_info_configmap, cluster_info_source, secret_name, token_secret,
 };
-pub use join_command::{JoinCommandError, ca_cert_hash, join_command};
-pub use listing::{TokenInfo, list_tokens, render_json, render_table};
+
 pub use rbac::{RbacObject, rbac_objects};
-pub use secret::{BOOTSTRAP_TOKEN_SECRET_TYPE, secret_name, token_secret};
 
 /// What the phase needs from the run: where the kubeconfigs are, the tokens, the API timeout.
 #[derive(Debug, Clone)]
@@ -65,7 +57,7 @@ pub async fn ensure_tokens(
         let name = secret_name(token.token.id());
         if !fx.is_dry_run()
             && let Some(current) = client.get_opt::<Secret>(Some(KUBE_SYSTEM), &name).await?
-            && secret::same_token(&current, &wanted)
+            && crate::domain::bootstrap_token::same_token(&current, &wanted)
         {
             fx.record_api(
                 apiclient::change::<Secret>(ApiVerb::Create, Some(KUBE_SYSTEM), &name).unchanged(),

@@ -33,6 +33,7 @@ use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
 use crate::domain::apiclient::ClusterAccess;
+use crate::domain::certificate_upload::EtcdFiles;
 use crate::domain::etcd::EtcdClientTls;
 use crate::domain::pki::kubeconfig::KubeconfigName;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
@@ -41,7 +42,6 @@ use crate::phases::download_certs::{DownloadCerts, DownloadCertsContext, Downloa
 use crate::phases::etcd_join::{EtcdJoinContext, EtcdJoinSpec, learner_mode};
 use crate::phases::kubeconfig::KubeconfigPhase;
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
-use crate::phases::upload_certs::EtcdFiles;
 use crate::phases::wait_control_plane::{WaitContext, WaitSpec};
 
 /// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/

@@ -5,7 +5,7 @@
 //! node's own certificates with the same CAs.
 //!
 //! The Secret's layout (entry names, nonce ‖ ciphertext ‖ tag) is defined once, in
-//! [`crate::phases::upload_certs`]; this module only reverses it. As kubeadm does, an empty entry (a
+//! [`crate::domain::certificate_upload`]; this module only reverses it. As kubeadm does, an empty entry (a
 //! file the first control plane did not have, e.g. `ca.key` in external-CA mode) writes
 //! nothing. Unlike kubeadm, every entry is decrypted and checked before the first file is
 //! written, so a wrong key or a damaged Secret leaves the node untouched.
@@ -25,7 +25,8 @@ use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
-use crate::phases::upload_certs::{self, DecryptError, EtcdFiles, SECRET_NAME};
+
+use crate::domain::certificate_upload::{self, DecryptError, EtcdFiles, SECRET_NAME};
 
 /// What the kubeadm-certs Secret must hold for the node to be a control plane at all.
 const REQUIRED_ENTRY: &str = "ca.crt";
@@ -149,7 +150,7 @@ fn check_pem(entry: &str, bytes: &[u8]) -> Result<Mode, DownloadCertsError> {
 }
 
 /// Decrypts and checks every entry this node needs, all before anything is written:
-/// entry names and paths come from [`upload_certs::files_to_upload`], the one definition of
+/// entry names and paths come from [`certificate_upload::files_to_upload`], the one definition of
 /// the layout. Missing or empty entries are skipped, as in kubeadm, except `ca.crt`.
 pub fn shared_files(
     data: &BTreeMap<String, ByteString>,
@@ -158,7 +159,7 @@ pub fn shared_files(
     etcd: &EtcdFiles,
 ) -> Result<Vec<SharedFile>, DownloadCertsError> {
     let mut out = Vec::new();
-    for (entry, path) in upload_certs::files_to_upload(cert_dir, etcd) {
+    for (entry, path) in certificate_upload::files_to_upload(cert_dir, etcd) {
         let Some(ByteString(sealed)) = data.get(&entry).filter(|b| !b.0.is_empty()) else {
             if entry == REQUIRED_ENTRY {
                 return Err(DownloadCertsError::Malformed {
@@ -168,11 +169,12 @@ pub fn shared_files(
             }
             continue;
         };
-        let bytes =
-            upload_certs::decrypt(key, sealed).map_err(|source| DownloadCertsError::Decrypt {
+        let bytes = certificate_upload::decrypt(key, sealed).map_err(|source| {
+            DownloadCertsError::Decrypt {
                 entry: entry.clone(),
                 source,
-            })?;
+            }
+        })?;
         let mode = check_pem(&entry, &bytes)?;
         out.push(SharedFile {
             entry,
@@ -269,8 +271,8 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, body).unwrap();
         }
-        let layout = upload_certs::files_to_upload(dir.path(), &EtcdFiles::Local);
-        upload_certs::encrypted_entries(&HostFs::real(), &layout, k).unwrap()
+        let layout = certificate_upload::files_to_upload(dir.path(), &EtcdFiles::Local);
+        certificate_upload::encrypted_entries(&HostFs::real(), &layout, k).unwrap()
     }
 
     fn full() -> Vec<(&'static str, &'static str)> {
@@ -386,8 +388,8 @@ mod tests {
             cert: Some(src.join("client.pem")),
             key: Some(src.join("client-key.pem")),
         };
-        let layout = upload_certs::files_to_upload(dir.path(), &uploaded);
-        let data = upload_certs::encrypted_entries(&HostFs::real(), &layout, &k).unwrap();
+        let layout = certificate_upload::files_to_upload(dir.path(), &uploaded);
+        let data = certificate_upload::encrypted_entries(&HostFs::real(), &layout, &k).unwrap();
         let target = EtcdFiles::External {
             ca: Some("/n/etc/etcd/ca.pem".into()),
             cert: Some("/n/etc/etcd/client.pem".into()),

@@ -14,7 +14,7 @@ use crate::config::{CaCertHash, CertificateKey};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
-use crate::phases::bootstrap_token::ca_cert_hash;
+use crate::domain::bootstrap_token::ca_cert_hash;
 
 /// `result` fields the commands are handed to the engine under.
 pub const JOIN_COMMAND_FIELD: &str = "join_command";

@@ -5,12 +5,12 @@ use kube::api::{Api, ListParams};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::KUBE_SYSTEM;
 use super::secret::{
     BOOTSTRAP_TOKEN_SECRET_TYPE, KEY_DESCRIPTION, KEY_EXPIRATION, KEY_GROUPS, KEY_ID, KEY_SECRET,
     USAGE_PREFIX,
 };
 use crate::config::token::BootstrapTokenString;
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::domain::apiclient::{ApiClient, ApiError};
 use crate::domain::kubeadm_output::{self, OUTPUT_API_VERSION, short_human_duration};
 
@@ -140,7 +140,7 @@ mod tests {
     use super::*;
     use crate::config::token::{TokenGroup, TokenUsage};
     use crate::config::{BootstrapToken, GoDuration, TokenExpiry};
-    use crate::phases::bootstrap_token::token_secret;
+    use crate::domain::bootstrap_token::token_secret;
 
     #[test]
     fn secret_round_trips_and_renders_like_kubeadm() {

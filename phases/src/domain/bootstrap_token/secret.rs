@@ -8,8 +8,8 @@ use kube::core::ObjectMeta;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::KUBE_SYSTEM;
 use crate::config::token::TokenId;
+use crate::config::well_known::KUBE_SYSTEM;
 use crate::config::{BootstrapToken, TokenExpiry};
 
 /// The Secret type the authenticator and the bootstrap signer look for.
@@ -77,7 +77,7 @@ pub fn token_secret(token: &BootstrapToken, now: OffsetDateTime) -> Secret {
 
 /// Whether `current` already is `wanted` apart from the expiration (which a re-run would only
 /// push further out).
-pub(crate) fn same_token(current: &Secret, wanted: &Secret) -> bool {
+pub fn same_token(current: &Secret, wanted: &Secret) -> bool {
     let strip = |s: &Secret| {
         let mut d = s.data.clone().unwrap_or_default();
         d.remove(KEY_EXPIRATION);

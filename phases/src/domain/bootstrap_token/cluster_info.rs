@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::config::Kubeconfig;
 use kube::core::ObjectMeta;
 
-use super::KUBE_PUBLIC;
 use crate::config::well_known::CLUSTER_INFO;
+use crate::config::well_known::KUBE_PUBLIC;
 use crate::contract::host::{FsError, HostFs};
 
 pub const KUBECONFIG_KEY: &str = "kubeconfig";
