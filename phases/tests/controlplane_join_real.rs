@@ -15,13 +15,14 @@ use api_support::*;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
+use kubestrap_phases::context::joining_control_plane::{
+    HasJoiningControlPlane, JoiningControlPlane, JoiningControlPlaneCell,
+    JoiningControlPlaneContext, JoiningNode, OnControlPlane, control_plane_prepare,
+};
 use kubestrap_phases::contract::effects::Silent;
+use kubestrap_phases::contract::tree::PhaseTree;
 use kubestrap_phases::domain::apiclient::ApiClient;
 use kubestrap_phases::domain::etcd::EtcdCluster;
-use kubestrap_phases::phases::control_plane_join::{
-    ControlPlaneJoinCell, ControlPlaneJoinContext, HasControlPlaneJoin, JoiningControlPlane,
-    JoiningNode, OnControlPlane, prepare_steps,
-};
 use kubestrap_phases::phases::download_certs::DownloadCerts;
 use kubestrap_phases::phases::etcd_join::{EtcdJoin, EtcdJoinContext};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
@@ -50,32 +51,32 @@ fn init_context(root: &Path) -> InitContext {
 }
 
 /// Stands in for `JoinContext`: its control-plane part is the library's
-/// [`ControlPlaneJoinContext`], fetched on first use with discovery's bootstrap kubeconfig,
+/// [`JoiningControlPlaneContext`], fetched on first use with discovery's bootstrap kubeconfig,
 /// and the phases reach it through [`OnControlPlane`] — the wiring the join workflow uses.
 struct JoinHost {
     join: config::JoinConfig,
     root: NodeRoot,
     /// Stands in for discovery's result: a kubeconfig authenticated by the bootstrap token.
     bootstrap: String,
-    cp: ControlPlaneJoinCell,
+    cp: JoiningControlPlaneCell,
 }
 
 #[kubestrap_phases::async_trait]
-impl HasControlPlaneJoin for JoinHost {
-    fn is_control_plane_join(&self) -> bool {
+impl HasJoiningControlPlane for JoinHost {
+    fn is_joining_control_plane(&self) -> bool {
         self.join.control_plane.is_some()
     }
 
-    fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext> {
+    fn joining_control_plane_fetched(&self) -> Option<&JoiningControlPlaneContext> {
         self.cp.get()
     }
 
-    async fn control_plane_join(
+    async fn joining_control_plane(
         &self,
         fx: &mut Effects<'_>,
-    ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+    ) -> Result<&JoiningControlPlaneContext, PhaseError> {
         self.cp
-            .get_or_fetch(ControlPlaneJoinContext::fetch(
+            .get_or_fetch(JoiningControlPlaneContext::fetch(
                 self.bootstrap.clone(),
                 &self.join,
                 &self.root,
@@ -92,20 +93,20 @@ impl JoinHost {
             join: join_config(key, IP2, "node-2"),
             root: NodeRoot::new(root).unwrap(),
             bootstrap: bootstrap.to_string(),
-            cp: ControlPlaneJoinCell::default(),
+            cp: JoiningControlPlaneCell::default(),
         }
     }
 
-    fn ready(cp: ControlPlaneJoinContext, join: config::JoinConfig, root: &Path) -> JoinHost {
+    fn ready(cp: JoiningControlPlaneContext, join: config::JoinConfig, root: &Path) -> JoinHost {
         JoinHost {
             join,
             root: NodeRoot::new(root).unwrap(),
             bootstrap: String::new(),
-            cp: ControlPlaneJoinCell::with(cp),
+            cp: JoiningControlPlaneCell::with(cp),
         }
     }
 
-    fn cp(&self) -> &ControlPlaneJoinContext {
+    fn cp(&self) -> &JoiningControlPlaneContext {
         self.cp.get().unwrap()
     }
 }
@@ -127,8 +128,8 @@ fn join_config(key: &str, ip: &str, node: &str) -> config::JoinConfig {
 }
 
 /// After discovery: the cluster's configuration read with the bootstrap token.
-async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> ControlPlaneJoinContext {
-    ControlPlaneJoinContext::fetch(
+async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> JoiningControlPlaneContext {
+    JoiningControlPlaneContext::fetch(
         bootstrap.to_string(),
         &join_config(key, IP2, "node-2"),
         &NodeRoot::new(root).unwrap(),
@@ -138,7 +139,7 @@ async fn fetched_context(root: &Path, key: &str, bootstrap: &str) -> ControlPlan
     .unwrap()
 }
 
-fn on_cp(step: impl Step<ControlPlaneJoinContext> + 'static) -> OnControlPlane {
+fn on_cp(step: impl Step<JoiningControlPlaneContext> + 'static) -> OnControlPlane {
     OnControlPlane::new(step)
 }
 
@@ -296,7 +297,12 @@ async fn second_control_plane_joins_a_real_cluster() {
 
     // control-plane-prepare: download-certs again (no change), then this node's certificates,
     // kubeconfigs and control-plane manifests, by init's phases.
-    let steps = prepare_steps::<JoinHost>();
+    // The group the binary's join tree runs, not a list of the test's own.
+    let tree = PhaseTree {
+        workflow: "join",
+        nodes: vec![control_plane_prepare::<JoinHost>()],
+    };
+    let steps: Vec<&dyn Step<JoinHost>> = tree.leaves().into_iter().map(|l| l.step).collect();
     let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
     assert_eq!(names[0], "download-certs");
     assert!(
@@ -311,7 +317,7 @@ async fn second_control_plane_joins_a_real_cluster() {
         "{names:?}"
     );
     for step in &steps {
-        run(joiner.as_ref(), step.as_ref())
+        run(joiner.as_ref(), *step)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", step.name()));
     }
@@ -589,7 +595,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     .unwrap();
     assert!(plane.etcd_join.as_ref().unwrap().learner);
     let joiner = Arc::new(JoinHost::ready(
-        ControlPlaneJoinContext::new(
+        JoiningControlPlaneContext::new(
             plane,
             String::new(),
             Duration::from_secs(30),
@@ -598,7 +604,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
         join.clone(),
         root2.path(),
     ));
-    for step in kubestrap_phases::phases::certs::phases::<ControlPlaneJoinContext>() {
+    for step in kubestrap_phases::phases::certs::phases::<JoiningControlPlaneContext>() {
         run(joiner.cp(), step.as_ref())
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", step.name()));

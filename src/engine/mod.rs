@@ -13,8 +13,6 @@
 //!   the *content* of the files they read, every phase depending on a re-made file re-runs too;
 //! - a phase named explicitly (`init phase certs ca`) always runs.
 
-pub mod tree;
-
 /// The journal's format is the library's (reset reads it too); the engine writes it.
 pub use kubestrap_phases::contract::journal;
 
@@ -27,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::output::{Event, EventSink, PhaseReporter, SkipReason, Status};
 use journal::{Journal, JournalError, Output, PhaseRecord, PhaseState};
-pub use tree::{Node, PhaseTree};
+pub use kubestrap_phases::contract::tree::{self, Node, PhaseTree};
 
 /// How one run selects and treats phases.
 pub struct RunOptions {

@@ -19,8 +19,8 @@ pub use staging::{RunFs, StagingError};
 use kubestrap_phases::config::{ConfigError, InitConfig, JoinConfig};
 
 use crate::cli::{GlobalArgs, PhaseCommandTree, WorkflowArgs};
+use crate::engine::Node;
 use crate::engine::journal::Journal;
-use crate::engine::tree::Node;
 use crate::engine::{self, PhaseTree, RunOptions};
 use crate::output::{Event, EventSink, RunResult, StagingOutcome, Status};
 

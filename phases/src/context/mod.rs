@@ -6,6 +6,8 @@
 //! those traits here. A phase therefore never reads raw configuration, and the configuration
 //! layer never learns what a phase does with it.
 
+pub mod joining_control_plane;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -246,7 +248,7 @@ pub struct JoinContext {
     discovery: ClusterDiscovery,
     /// With `--control-plane`: the cluster's configuration combined with this node's, fetched
     /// after discovery by the first control-plane phase.
-    control_plane: crate::phases::control_plane_join::ControlPlaneJoinCell,
+    control_plane: joining_control_plane::JoiningControlPlaneCell,
 }
 
 impl JoinContext {
@@ -311,26 +313,24 @@ impl JoinKubeletContext for JoinContext {
 }
 
 #[async_trait::async_trait]
-impl crate::phases::control_plane_join::HasControlPlaneJoin for JoinContext {
-    fn is_control_plane_join(&self) -> bool {
+impl joining_control_plane::HasJoiningControlPlane for JoinContext {
+    fn is_joining_control_plane(&self) -> bool {
         self.is_control_plane()
     }
 
-    fn control_plane_join_fetched(
+    fn joining_control_plane_fetched(
         &self,
-    ) -> Option<&crate::phases::control_plane_join::ControlPlaneJoinContext> {
+    ) -> Option<&joining_control_plane::JoiningControlPlaneContext> {
         self.control_plane.get()
     }
 
     /// Discovery (shared with kubelet-start), then the cluster's configuration read with the
     /// bootstrap token, as kubeadm's join does before its control-plane phases.
-    async fn control_plane_join(
+    async fn joining_control_plane(
         &self,
         fx: &mut crate::contract::effects::Effects<'_>,
-    ) -> Result<
-        &crate::phases::control_plane_join::ControlPlaneJoinContext,
-        crate::contract::step::PhaseError,
-    > {
+    ) -> Result<&joining_control_plane::JoiningControlPlaneContext, crate::contract::step::PhaseError>
+    {
         let fs = fx.fs();
         let fetch = async {
             let progress = |m: String| fx.progress(m);
@@ -348,7 +348,7 @@ impl crate::phases::control_plane_join::HasControlPlaneJoin for JoinContext {
                 })?;
             let kubeconfig =
                 crate::phases::kubelet::join::bootstrap_kubeconfig("kubernetes", trust, token)?;
-            let cp = crate::phases::control_plane_join::ControlPlaneJoinContext::fetch(
+            let cp = joining_control_plane::JoiningControlPlaneContext::fetch(
                 kubeconfig,
                 &self.config,
                 &self.root,
@@ -366,7 +366,7 @@ impl crate::phases::control_plane_join::HasControlPlaneJoin for JoinContext {
 /// so they must be on this node already (copied by hand), as kubeadm checks: otherwise the
 /// certs phases would make a new CA that the rest of the cluster does not trust.
 fn shared_certificates_present(
-    plane: &crate::phases::control_plane_join::JoiningControlPlane,
+    plane: &joining_control_plane::JoiningControlPlane,
     fs: &HostFs,
 ) -> Result<(), crate::contract::step::PhaseError> {
     if plane.download_certs.is_some() {
@@ -402,11 +402,11 @@ fn shared_certificates_present(
 #[async_trait::async_trait]
 impl PreflightContext for JoinContext {
     fn preflight_spec(&self) -> PreflightSpec {
-        use crate::phases::control_plane_join::HasControlPlaneJoin;
+        use joining_control_plane::HasJoiningControlPlane;
         let c = &self.config;
         // The cluster's configuration, once `prepare_preflight` has read it.
         let cluster = self
-            .control_plane_join_fetched()
+            .joining_control_plane_fetched()
             .map(|cp| &cp.plane.cluster);
         let (role, address) = match &c.control_plane {
             Some(cp) => {
@@ -459,9 +459,9 @@ impl PreflightContext for JoinContext {
         &self,
         fx: &mut crate::contract::effects::Effects<'_>,
     ) -> Result<(), crate::contract::step::PhaseError> {
-        use crate::phases::control_plane_join::HasControlPlaneJoin;
-        if self.is_control_plane_join() {
-            self.control_plane_join(fx).await?;
+        use joining_control_plane::HasJoiningControlPlane;
+        if self.is_joining_control_plane() {
+            self.joining_control_plane(fx).await?;
         }
         Ok(())
     }

@@ -9,3 +9,4 @@ pub mod fingerprint;
 pub mod host;
 pub mod journal;
 pub mod step;
+pub mod tree;

@@ -11,6 +11,7 @@ pub mod certificate_upload;
 pub mod discovery;
 pub mod etcd;
 pub mod jws;
+pub mod kubeadm_config;
 pub mod kubeadm_output;
 pub mod kubelet;
 pub mod pki;

@@ -7,7 +7,6 @@ pub mod addons;
 pub mod bootstrap_token;
 pub mod certs;
 pub mod control_plane;
-pub mod control_plane_join;
 pub mod download_certs;
 pub mod etcd;
 pub mod etcd_join;

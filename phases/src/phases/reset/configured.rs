@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use crate::config::{ClusterConfig, ConfigError, EtcdConfig};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::apiclient::{ApiClient, ApiError};
-use crate::phases::control_plane_join::{ControlPlaneJoinError, cluster_from_config_map};
+use crate::domain::kubeadm_config::{KubeadmConfigError, cluster_from_config_map};
 
 use crate::config::well_known::{
     ADMIN_CONF_PATH, DEFAULT_CERTIFICATES_DIR, DEFAULT_ETCD_DATA_DIR, KUBE_SYSTEM,
@@ -161,7 +161,7 @@ pub enum ClusterConfigError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
-    Config(#[from] ControlPlaneJoinError),
+    Config(#[from] KubeadmConfigError),
     #[error("cannot start the API client's runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -203,7 +203,7 @@ async fn fetch(
     let cm = client
         .get_opt::<ConfigMap>(Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP)
         .await?
-        .ok_or(ControlPlaneJoinError::NoKubeadmConfig)?;
+        .ok_or(KubeadmConfigError::NoKubeadmConfig)?;
     Ok(Some(cluster_from_config_map(&cm)?))
 }
 

@@ -15,14 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-
-use crate::config::well_known::{
-    CLUSTER_CONFIGURATION_KEY, ETCD_CLIENT_PORT, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBERNETES_DIR,
-};
+use crate::config::well_known::{ETCD_CLIENT_PORT, KUBERNETES_DIR};
 use crate::config::{
-    self, ApiEndpoint, CertificateKey, ClusterConfig, ConfigError, EtcdConfig, JoinConfig,
-    NodeRegistration,
+    self, ApiEndpoint, CertificateKey, ClusterConfig, EtcdConfig, JoinConfig, NodeRegistration,
 };
 use crate::context::{
     control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
@@ -31,10 +26,12 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
+use crate::contract::tree::Node;
 use crate::domain::apiclient::ApiClient;
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::certificate_upload::EtcdFiles;
 use crate::domain::etcd::EtcdClientTls;
+use crate::domain::kubeadm_config::{KubeadmConfigError, fetch_cluster_configuration};
 use crate::domain::pki::kubeconfig::KubeconfigName;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec, url};
@@ -55,15 +52,9 @@ pub const JOIN_KUBECONFIGS: [KubeconfigName; 3] = [
 
 /// Why this node cannot join as a control plane with the cluster's configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlPlaneJoinError {
-    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} does not exist")]
-    NoKubeadmConfig,
-
-    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} has no {CLUSTER_CONFIGURATION_KEY} key")]
-    NoClusterConfiguration,
-
-    #[error("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP}, key {CLUSTER_CONFIGURATION_KEY}: {0}")]
-    Config(#[from] ConfigError),
+pub enum JoiningControlPlaneError {
+    #[error(transparent)]
+    Cluster(#[from] KubeadmConfigError),
 
     /// kubeadm refuses too: each control plane's certificates and kubeconfigs must name a
     /// shared, stable endpoint, not the first node's address.
@@ -73,42 +64,16 @@ pub enum ControlPlaneJoinError {
     NoControlPlaneEndpoint,
 }
 
-impl From<ControlPlaneJoinError> for PhaseError {
-    fn from(e: ControlPlaneJoinError) -> Self {
-        let hint = match &e {
-            ControlPlaneJoinError::NoControlPlaneEndpoint => {
-                "set controlPlaneEndpoint in the ClusterConfiguration (kubeadm-config ConfigMap) to a DNS name or address every control plane serves, then join again"
-            }
-            _ => {
-                "run `kubeadm init phase upload-config kubeadm` (or kubestrap's) on an existing control plane"
-            }
-        };
-        PhaseError::with_hint(e.to_string(), hint)
+impl From<JoiningControlPlaneError> for PhaseError {
+    fn from(e: JoiningControlPlaneError) -> Self {
+        match e {
+            JoiningControlPlaneError::Cluster(e) => e.into(),
+            JoiningControlPlaneError::NoControlPlaneEndpoint => PhaseError::with_hint(
+                e.to_string(),
+                "set controlPlaneEndpoint in the ClusterConfiguration (kubeadm-config ConfigMap) to a DNS name or address every control plane serves, then join again",
+            ),
+        }
     }
-}
-
-/// Parses the ClusterConfiguration stored in a kubeadm-config ConfigMap.
-pub fn cluster_from_config_map(cm: &ConfigMap) -> Result<ClusterConfig, ControlPlaneJoinError> {
-    let text = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(CLUSTER_CONFIGURATION_KEY))
-        .ok_or(ControlPlaneJoinError::NoClusterConfiguration)?;
-    let origin = format!("ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP}");
-    Ok(config::parse_cluster_configuration(
-        Path::new(&origin),
-        text,
-    )?)
-}
-
-/// Reads and parses the cluster's ClusterConfiguration (the bootstrap-token client may: init
-/// binds kubeadm:nodes-kubeadm-config to the token group).
-pub async fn fetch_cluster_configuration(client: &ApiClient) -> Result<ClusterConfig, PhaseError> {
-    let cm = client
-        .get_opt::<ConfigMap>(Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP)
-        .await?
-        .ok_or(ControlPlaneJoinError::NoKubeadmConfig)?;
-    Ok(cluster_from_config_map(&cm)?)
 }
 
 /// Everything the control-plane phases of a join run with.
@@ -146,9 +111,9 @@ impl JoiningControlPlane {
         cluster: ClusterConfig,
         joining: &JoiningNode<'_>,
         root: &NodeRoot,
-    ) -> Result<Self, ControlPlaneJoinError> {
+    ) -> Result<Self, JoiningControlPlaneError> {
         let Some(cp_endpoint) = cluster.control_plane_endpoint.clone() else {
-            return Err(ControlPlaneJoinError::NoControlPlaneEndpoint);
+            return Err(JoiningControlPlaneError::NoControlPlaneEndpoint);
         };
         let pki = control_plane_pki_spec(&cluster, joining.node, joining.endpoint, root);
         let static_pods =
@@ -229,10 +194,10 @@ pub fn seed_etcd_endpoint(host: &config::Host) -> String {
 /// The context the control-plane phases of a join run with: the specs above, the run's PKI
 /// session, and how to reach the cluster before this node has credentials of its own.
 ///
-/// `JoinContext` holds one in a [`ControlPlaneJoinCell`], filled on first use (after
+/// `JoinContext` holds one in a [`JoiningControlPlaneCell`], filled on first use (after
 /// discovery, when the cluster's configuration can be read), and hands it out through
-/// [`HasControlPlaneJoin`]; the phases reach it through [`OnControlPlane`].
-pub struct ControlPlaneJoinContext {
+/// [`HasJoiningControlPlane`]; the phases reach it through [`OnControlPlane`].
+pub struct JoiningControlPlaneContext {
     pub plane: JoiningControlPlane,
     session: PkiSession,
     /// Discovery's kubeconfig, authenticated by the bootstrap token: a secret.
@@ -240,15 +205,15 @@ pub struct ControlPlaneJoinContext {
     api_timeout: Duration,
 }
 
-impl fmt::Debug for ControlPlaneJoinContext {
+impl fmt::Debug for JoiningControlPlaneContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ControlPlaneJoinContext")
+        f.debug_struct("JoiningControlPlaneContext")
             .field("plane", &self.plane)
             .finish_non_exhaustive()
     }
 }
 
-impl ControlPlaneJoinContext {
+impl JoiningControlPlaneContext {
     /// Starts the PKI session (background key generation) for this node's certificates.
     pub fn new(
         plane: JoiningControlPlane,
@@ -302,7 +267,7 @@ async fn bootstrap_client(kubeconfig: &str, timeout: Duration) -> Result<ApiClie
     )
 }
 
-impl PkiContext for ControlPlaneJoinContext {
+impl PkiContext for JoiningControlPlaneContext {
     fn pki(&self) -> &PkiSpec {
         &self.plane.pki
     }
@@ -312,14 +277,14 @@ impl PkiContext for ControlPlaneJoinContext {
     }
 }
 
-impl StaticPodContext for ControlPlaneJoinContext {
+impl StaticPodContext for JoiningControlPlaneContext {
     fn static_pods(&self) -> &StaticPodSpec {
         &self.plane.static_pods
     }
 }
 
 #[async_trait]
-impl DownloadCertsContext for ControlPlaneJoinContext {
+impl DownloadCertsContext for JoiningControlPlaneContext {
     fn download_certs_spec(&self) -> Option<DownloadCertsSpec> {
         self.plane.download_certs.clone()
     }
@@ -329,7 +294,7 @@ impl DownloadCertsContext for ControlPlaneJoinContext {
     }
 }
 
-impl EtcdJoinContext for ControlPlaneJoinContext {
+impl EtcdJoinContext for JoiningControlPlaneContext {
     /// With an external etcd `etcd-join` is not applicable (it checks the static-pod spec
     /// first); the default returned then names no endpoint and is never used.
     fn etcd_join_spec(&self) -> EtcdJoinSpec {
@@ -347,33 +312,33 @@ impl EtcdJoinContext for ControlPlaneJoinContext {
     }
 }
 
-impl MarkControlPlaneContext for ControlPlaneJoinContext {
+impl MarkControlPlaneContext for JoiningControlPlaneContext {
     fn mark_spec(&self) -> MarkSpec {
         self.plane.mark.clone()
     }
 }
 
-impl WaitContext for ControlPlaneJoinContext {
+impl WaitContext for JoiningControlPlaneContext {
     fn wait_spec(&self) -> WaitSpec {
         self.plane.wait.clone()
     }
 }
 
-/// The join context's slot for its [`ControlPlaneJoinContext`]: empty until the first
+/// The join context's slot for its [`JoiningControlPlaneContext`]: empty until the first
 /// control-plane phase needs it, then filled once (discovery, then the cluster's
 /// configuration) and shared by every later phase — as `ClusterDiscovery` is.
 #[derive(Default)]
-pub struct ControlPlaneJoinCell(OnceLock<ControlPlaneJoinContext>);
+pub struct JoiningControlPlaneCell(OnceLock<JoiningControlPlaneContext>);
 
-impl ControlPlaneJoinCell {
+impl JoiningControlPlaneCell {
     /// A cell already holding `cp` (tests, or a context built eagerly).
-    pub fn with(cp: ControlPlaneJoinContext) -> Self {
+    pub fn with(cp: JoiningControlPlaneContext) -> Self {
         let cell = OnceLock::new();
         let _ = cell.set(cp);
         Self(cell)
     }
 
-    pub fn get(&self) -> Option<&ControlPlaneJoinContext> {
+    pub fn get(&self) -> Option<&JoiningControlPlaneContext> {
         self.0.get()
     }
 
@@ -381,8 +346,8 @@ impl ControlPlaneJoinCell {
     /// ever race, the first value stored wins and the other is dropped.
     pub async fn get_or_fetch(
         &self,
-        fetch: impl Future<Output = Result<ControlPlaneJoinContext, PhaseError>> + Send,
-    ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+        fetch: impl Future<Output = Result<JoiningControlPlaneContext, PhaseError>> + Send,
+    ) -> Result<&JoiningControlPlaneContext, PhaseError> {
         if let Some(cp) = self.0.get() {
             return Ok(cp);
         }
@@ -393,53 +358,72 @@ impl ControlPlaneJoinCell {
 
 /// What `JoinContext` implements so that [`OnControlPlane`] phases can run in it.
 #[async_trait]
-pub trait HasControlPlaneJoin: Sync {
+pub trait HasJoiningControlPlane: Sync {
     /// `--control-plane` (or a JoinConfiguration with `controlPlane`).
-    fn is_control_plane_join(&self) -> bool;
+    fn is_joining_control_plane(&self) -> bool;
 
     /// The control-plane context if it has been fetched already (for applicability and
     /// fingerprints, which cannot wait for the network).
-    fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext>;
+    fn joining_control_plane_fetched(&self) -> Option<&JoiningControlPlaneContext>;
 
     /// The control-plane context, fetched on first use: typically
-    /// `cell.get_or_fetch(ControlPlaneJoinContext::fetch(<discovery's bootstrap kubeconfig>, …))`.
-    async fn control_plane_join(
+    /// `cell.get_or_fetch(JoiningControlPlaneContext::fetch(<discovery's bootstrap kubeconfig>, …))`.
+    async fn joining_control_plane(
         &self,
         fx: &mut Effects<'_>,
-    ) -> Result<&ControlPlaneJoinContext, PhaseError>;
+    ) -> Result<&JoiningControlPlaneContext, PhaseError>;
 }
 
-/// Runs a control-plane phase (written for [`ControlPlaneJoinContext`]) in a join context:
+/// Runs a control-plane phase (written for [`JoiningControlPlaneContext`]) in a join context:
 /// not applicable on a worker join; before the cluster's configuration is known it applies,
 /// and its run fetches the configuration first and then skips, with a progress line, what
 /// the configuration makes inapplicable (`etcd-join` with an external etcd, `download-certs`
 /// without a certificate key).
-pub struct OnControlPlane(pub Box<dyn Step<ControlPlaneJoinContext>>);
+pub struct OnControlPlane {
+    step: Box<dyn Step<JoiningControlPlaneContext>>,
+    /// Set on the join's last phases: a control plane's result then carries
+    /// `admin_kubeconfig`, this node's admin.conf (kubeadm's closing message tells the user to
+    /// copy it).
+    reports_admin_kubeconfig: bool,
+}
 
 impl OnControlPlane {
-    pub fn new(step: impl Step<ControlPlaneJoinContext> + 'static) -> Self {
-        Self(Box::new(step))
+    pub fn new(step: impl Step<JoiningControlPlaneContext> + 'static) -> Self {
+        Self::boxed(Box::new(step))
+    }
+
+    pub fn boxed(step: Box<dyn Step<JoiningControlPlaneContext>>) -> Self {
+        Self {
+            step,
+            reports_admin_kubeconfig: false,
+        }
+    }
+
+    /// Records this node's admin.conf in the run's result once the phase has run.
+    pub fn reporting_admin_kubeconfig(mut self) -> Self {
+        self.reports_admin_kubeconfig = true;
+        self
     }
 }
 
 #[async_trait]
-impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
+impl<C: HasJoiningControlPlane> Step<C> for OnControlPlane {
     fn name(&self) -> &'static str {
-        self.0.name()
+        self.step.name()
     }
 
     fn help(&self) -> &'static str {
-        self.0.help()
+        self.step.help()
     }
 
     fn applicability(&self, ctx: &C) -> Applicability {
-        if !ctx.is_control_plane_join() {
+        if !ctx.is_joining_control_plane() {
             return Applicability::NotApplicable(
                 "only a control-plane join (--control-plane) runs this phase".into(),
             );
         }
-        match ctx.control_plane_join_fetched() {
-            Some(cp) => self.0.applicability(cp),
+        match ctx.joining_control_plane_fetched() {
+            Some(cp) => self.step.applicability(cp),
             None => Applicability::Applies,
         }
     }
@@ -447,59 +431,90 @@ impl<C: HasControlPlaneJoin> Step<C> for OnControlPlane {
     /// The cluster's configuration is fetched before any control-plane phase is
     /// fingerprinted, so its inputs are the same on a first run and on a resume.
     async fn resolve_inputs(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        if ctx.is_control_plane_join() {
-            let cp = ctx.control_plane_join(fx).await?;
-            self.0.resolve_inputs(cp, fx).await?;
+        if ctx.is_joining_control_plane() {
+            let cp = ctx.joining_control_plane(fx).await?;
+            self.step.resolve_inputs(cp, fx).await?;
         }
         Ok(())
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
-        if let Some(cp) = ctx.control_plane_join_fetched() {
-            self.0.inputs(cp, fp);
+        if let Some(cp) = ctx.joining_control_plane_fetched() {
+            self.step.inputs(cp, fp);
         }
     }
 
     fn always_run(&self) -> bool {
-        self.0.always_run()
+        self.step.always_run()
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        if !ctx.is_control_plane_join() {
+        if !ctx.is_joining_control_plane() {
             return Ok(());
         }
-        let cp = ctx.control_plane_join(fx).await?;
-        match self.0.applicability(cp) {
-            Applicability::Applies => self.0.run(cp, fx).await,
-            Applicability::NotApplicable(why) => {
-                fx.progress(format!("skipped: {why}"));
-                Ok(())
-            }
+        let cp = ctx.joining_control_plane(fx).await?;
+        match self.step.applicability(cp) {
+            Applicability::Applies => self.step.run(cp, fx).await?,
+            Applicability::NotApplicable(why) => fx.progress(format!("skipped: {why}")),
         }
+        if self.reports_admin_kubeconfig {
+            let admin = KubeconfigName::Admin.path(&cp.plane.pki);
+            fx.set_result_field(
+                "admin_kubeconfig",
+                serde_json::Value::from(admin.display().to_string()),
+            );
+        }
+        Ok(())
     }
 }
 
-/// `control-plane-prepare`'s phases in kubeadm's order — download-certs, every `certs/*`,
-/// the three kubeconfigs, `control-plane/*` — for a join context.
-pub fn prepare_steps<C: HasControlPlaneJoin + 'static>() -> Vec<Box<dyn Step<C>>> {
-    let mut inner: Vec<Box<dyn Step<ControlPlaneJoinContext>>> = vec![Box::new(DownloadCerts)];
-    inner.extend(crate::phases::certs::phases::<ControlPlaneJoinContext>());
-    inner.extend(
-        JOIN_KUBECONFIGS
+/// kubeadm's `control-plane-prepare` group — download-certs, every `certs/*`, the three
+/// kubeconfigs, `control-plane/*` — in kubeadm's order, for a join context. The join's tree
+/// (the binary's workflow) takes it from here, and so do the tests, so both run one list.
+pub fn control_plane_prepare<C: HasJoiningControlPlane + 'static>() -> Node<C> {
+    fn on_control_plane<C: HasJoiningControlPlane + 'static>(
+        steps: Vec<Box<dyn Step<JoiningControlPlaneContext>>>,
+    ) -> Vec<Node<C>> {
+        steps
             .into_iter()
-            .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<ControlPlaneJoinContext>>),
-    );
-    inner.extend(crate::phases::control_plane::phases::<
-        ControlPlaneJoinContext,
-    >());
-    inner
+            .map(|s| Node::leaf(OnControlPlane::boxed(s)))
+            .collect()
+    }
+    let kubeconfigs = JOIN_KUBECONFIGS
         .into_iter()
-        .map(|s| Box::new(OnControlPlane(s)) as Box<dyn Step<C>>)
-        .collect()
+        .map(|k| Box::new(KubeconfigPhase(k)) as Box<dyn Step<JoiningControlPlaneContext>>)
+        .collect();
+    Node::group(
+        "control-plane-prepare",
+        "With --control-plane: prepare this node to serve as a control plane.",
+        vec![
+            Node::leaf(OnControlPlane::new(DownloadCerts)),
+            Node::group(
+                "certs",
+                "Write this node's certificates under the certificates dir.",
+                on_control_plane(crate::phases::certs::phases()),
+            ),
+            Node::group(
+                "kubeconfig",
+                "Write this node's kubeconfig files under /etc/kubernetes.",
+                on_control_plane(kubeconfigs),
+            ),
+            Node::group(
+                "control-plane",
+                "Write this node's control-plane static-pod manifests.",
+                on_control_plane(crate::phases::control_plane::phases()),
+            ),
+        ],
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use crate::config::well_known::CLUSTER_CONFIGURATION_KEY;
+    use crate::contract::tree::PhaseTree;
+    use crate::domain::kubeadm_config::cluster_from_config_map;
     use std::collections::BTreeMap;
 
     use super::*;
@@ -549,7 +564,7 @@ mod tests {
     fn plane(
         cluster: ClusterConfig,
         join: &config::JoinConfig,
-    ) -> Result<JoiningControlPlane, ControlPlaneJoinError> {
+    ) -> Result<JoiningControlPlane, JoiningControlPlaneError> {
         let cp = join.control_plane.clone().unwrap();
         JoiningControlPlane::new(
             cluster,
@@ -621,24 +636,28 @@ mod tests {
     }
 
     #[async_trait]
-    impl HasControlPlaneJoin for Host {
-        fn is_control_plane_join(&self) -> bool {
+    impl HasJoiningControlPlane for Host {
+        fn is_joining_control_plane(&self) -> bool {
             self.control_plane
         }
-        fn control_plane_join_fetched(&self) -> Option<&ControlPlaneJoinContext> {
+        fn joining_control_plane_fetched(&self) -> Option<&JoiningControlPlaneContext> {
             None
         }
-        async fn control_plane_join(
+        async fn joining_control_plane(
             &self,
             _: &mut Effects<'_>,
-        ) -> Result<&ControlPlaneJoinContext, PhaseError> {
+        ) -> Result<&JoiningControlPlaneContext, PhaseError> {
             Err(PhaseError::failed("discovery: token unknown"))
         }
     }
 
     #[tokio::test]
     async fn control_plane_phases_skip_workers_and_fetch_first() {
-        let steps = prepare_steps::<Host>();
+        let tree = PhaseTree {
+            workflow: "join",
+            nodes: vec![control_plane_prepare::<Host>()],
+        };
+        let steps: Vec<&dyn Step<Host>> = tree.leaves().into_iter().map(|l| l.step).collect();
         assert_eq!(steps[0].name(), "download-certs");
         let worker = Host {
             control_plane: false,
@@ -663,7 +682,10 @@ mod tests {
     fn refuses_a_cluster_without_control_plane_endpoint() {
         let init = init_config("");
         let err = plane(init.cluster, &join_config()).unwrap_err();
-        assert!(matches!(err, ControlPlaneJoinError::NoControlPlaneEndpoint));
+        assert!(matches!(
+            err,
+            JoiningControlPlaneError::NoControlPlaneEndpoint
+        ));
         let phase: PhaseError = err.into();
         assert!(phase.hint().unwrap().contains("controlPlaneEndpoint"));
     }

@@ -1,7 +1,7 @@
 //! The phase tree, in kubeadm's shape: groups (`certs`) of leaves (`certs/ca`), run in order;
 //! `all` runs a group; `--skip-phases` disables a phase and its children.
 
-use kubestrap_phases::Step;
+use super::step::Step;
 
 pub enum Node<C: Sync> {
     Leaf(Box<dyn Step<C>>),
