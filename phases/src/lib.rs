@@ -11,13 +11,16 @@
 //! - [`context`]: thin adapters that build each phase's spec from a workflow's configuration.
 //!
 //! The binary's engine runs [`Step`]s in kubeadm's order; this crate knows nothing of the
-//! engine or how progress is shown. `tests/layers.rs` keeps the imports going down.
+//! engine or how progress is shown. The tests in `layering.rs` keep the imports going down.
 
 pub mod config;
 pub mod context;
 pub mod contract;
 pub mod domain;
 pub mod phases;
+
+#[cfg(test)]
+mod layering;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};

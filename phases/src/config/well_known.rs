@@ -36,6 +36,11 @@ pub const KUBELET_CONFIG_KEY: &str = "kubelet";
 /// The group of every node identity (`system:node:<name>`).
 pub const NODES_GROUP: &str = "system:nodes";
 
+/// The RBAC API group, as Role and binding references name it.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// The symlink in [`KUBELET_PKI_DIR`] to the kubelet's current client certificate and key.
+pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
+
 /// kube-apiserver's default secure port (`localAPIEndpoint.bindPort`).
 pub const API_SERVER_PORT: u16 = 6443;
 /// etcd's client and peer ports.

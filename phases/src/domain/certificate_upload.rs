@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::config::token::{BootstrapTokenString, DEFAULT_TOKEN_GROUP};
-use crate::config::well_known::KUBE_SYSTEM;
+use crate::config::well_known::{KUBE_SYSTEM, RBAC_GROUP};
 use crate::config::{BootstrapToken, CertificateKey, GoDuration, TokenExpiry};
 use crate::contract::host::{FsError, HostFs};
 use crate::contract::step::PhaseError;
@@ -23,7 +23,6 @@ use crate::domain::bootstrap_token::token_secret;
 /// `result` field the certificate key is handed to the user under.
 pub const CERTIFICATE_KEY_FIELD: &str = "certificate_key";
 
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// kubeadm's `KubeadmCertsSecret`.
 pub const SECRET_NAME: &str = "kubeadm-certs";
 /// kubeadm's `KubeadmCertsClusterRoleName`: lets token-authenticated joiners read the Secret.

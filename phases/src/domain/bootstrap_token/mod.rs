@@ -9,8 +9,8 @@ mod listing;
 mod secret;
 
 pub use cluster_info::{
-    ClusterInfoError, ClusterInfoSource, cluster_info_configmap, cluster_info_kubeconfig,
-    cluster_info_source,
+    ClusterInfoError, ClusterInfoSource, KUBECONFIG_KEY, cluster_info_configmap,
+    cluster_info_kubeconfig, cluster_info_source,
 };
 pub use join_command::{JoinCommandError, ca_cert_hash, join_command};
 pub use listing::{TokenInfo, list_tokens, render_json, render_table};

@@ -10,9 +10,9 @@ use crate::config::well_known::{CLUSTER_INFO, KUBE_PUBLIC};
 use crate::domain::bootstrap_client::{
     BootstrapClient, RequestCounter, Trust, describe, is_connection_error,
 };
+use crate::domain::bootstrap_token::KUBECONFIG_KEY;
 use crate::domain::jws::{JWS_KEY_PREFIX, JwsError, signature_key, verify_detached};
 
-const KUBECONFIG_KEY: &str = "kubeconfig";
 /// How often a retry that goes on is reported.
 const SAY_EVERY: Duration = Duration::from_secs(10);
 

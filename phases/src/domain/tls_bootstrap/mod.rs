@@ -23,7 +23,7 @@ use kube::api::WatchEvent;
 use kube::core::ObjectMeta;
 use sha2::{Digest, Sha256};
 
-use crate::config::well_known::NODES_GROUP;
+use crate::config::well_known::{KUBELET_CLIENT_CURRENT, NODES_GROUP};
 use crate::contract::effects::{ApiChange, ApiVerb, Effects};
 use crate::domain::apiclient;
 use crate::domain::bootstrap_client::{BootstrapClient, describe};
@@ -443,7 +443,7 @@ pub struct CertStore {
 
 impl CertStore {
     pub fn current(&self) -> PathBuf {
-        self.dir.join("kubelet-client-current.pem")
+        self.dir.join(KUBELET_CLIENT_CURRENT)
     }
 
     /// The dated file name for `now`, in the kubelet's layout (Go's `2006-01-02-15-04-05`).

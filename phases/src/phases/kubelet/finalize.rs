@@ -15,16 +15,13 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use crate::config::well_known::KUBERNETES_DIR;
+use crate::config::well_known::{KUBELET_CLIENT_CURRENT, KUBERNETES_DIR};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::Mode;
 use crate::contract::step::{PhaseError, Step};
 use crate::domain::kubelet::{KubeletContext, KubeletService, KubeletSpec};
 use crate::domain::pki::kubeconfig::KubeConfig;
-
-/// The symlink the kubelet keeps pointing at its current client certificate and key.
-pub const CURRENT_CLIENT_PEM: &str = "kubelet-client-current.pem";
 
 /// kubelet.conf, resolved under the node root.
 pub fn kubelet_conf_path(spec: &KubeletSpec) -> PathBuf {
@@ -41,7 +38,7 @@ pub fn client_pem_path(spec: &KubeletSpec) -> PathBuf {
         .find(|a| a.name == "cert-dir")
         .map(|a| spec.root.resolve(&a.value))
         .unwrap_or_else(|| spec.kubelet_dir.join("pki"));
-    dir.join(CURRENT_CLIENT_PEM)
+    dir.join(KUBELET_CLIENT_CURRENT)
 }
 
 /// What [`point_at_rotated_cert`] did.
@@ -196,7 +193,7 @@ users:
     fn rewrites_the_user_once_the_pem_exists_and_then_leaves_it() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("kubelet.conf");
-        let pem = dir.path().join("pki").join(CURRENT_CLIENT_PEM);
+        let pem = dir.path().join("pki").join(KUBELET_CLIENT_CURRENT);
         std::fs::write(&conf, CONF).unwrap();
         let fs = HostFs::real();
 
@@ -237,7 +234,7 @@ users:
     fn a_kubeconfig_without_the_current_user_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("kubelet.conf");
-        let pem = dir.path().join(CURRENT_CLIENT_PEM);
+        let pem = dir.path().join(KUBELET_CLIENT_CURRENT);
         std::fs::write(&pem, "pem").unwrap();
         std::fs::write(
             &conf,

@@ -16,7 +16,9 @@ use crate::domain::static_pod::Pod;
 use super::configured::{ConfiguredDir, ResetOptions};
 use super::containment::{Gate, RefusalReason, Refused};
 use super::etcd_member::ThisMember;
-use crate::config::well_known::{KUBELET_DIR, KUBELET_PKI_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
+use crate::config::well_known::{
+    KUBELET_CLIENT_CURRENT, KUBELET_DIR, KUBELET_PKI_DIR, KUBERNETES_DIR, MANIFESTS_DIR,
+};
 use crate::domain::etcd::EtcdClientTls;
 /// Static-pod manifests kubestrap writes, by file name.
 pub const MANIFESTS: [&str; 4] = [
@@ -38,9 +40,6 @@ pub const KUBECONFIGS: [&str; 6] = [
 
 /// Files kubestrap writes for the kubelet under /var/lib/kubelet.
 pub const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
-
-/// The symlink to the current pair in [`KUBELET_PKI_DIR`].
-pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
 
 /// Whether `name` is one of the kubelet's dated client pairs, `kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`
 /// (Go's `2006-01-02-15-04-05`, as the kubelet's certificate store names them).

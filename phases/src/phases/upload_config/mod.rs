@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::config::token::DEFAULT_TOKEN_GROUP;
 use crate::config::well_known::{
     CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
-    KUBELET_CONFIG_MAP, NODES_GROUP,
+    KUBELET_CONFIG_MAP, NODES_GROUP, RBAC_GROUP,
 };
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -24,7 +24,6 @@ use crate::contract::step::{PhaseError, Step};
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::kubelet::KubeletContext;
 
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";
 pub const KUBELET_CONFIG_ROLE: &str = "kubeadm:kubelet-config";
 
