@@ -4,6 +4,7 @@
 //! encrypted certificate upload), and the join's discovery. Imports only [`crate::contract`]
 //! and [`crate::config`].
 
+pub mod addressing;
 pub mod apiclient;
 pub mod bootstrap_client;
 pub mod bootstrap_token;

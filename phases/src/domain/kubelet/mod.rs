@@ -15,7 +15,7 @@
 //! host's service manager is never touched. Both are decided through [`ServiceManager`], so
 //! tests can prove nothing is executed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,14 +74,6 @@ pub fn pause_tag(minor: u64) -> &'static str {
         25 => "3.8",
         26..=30 => "3.9",
         _ => "3.10",
-    }
-}
-
-/// The `n`th address of a subnet (network address + n).
-pub fn nth_address(net: ipnet::IpNet, n: u32) -> IpAddr {
-    match net.network() {
-        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4).wrapping_add(n))),
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6).wrapping_add(u128::from(n)))),
     }
 }
 
@@ -357,18 +349,6 @@ mod tests {
     #[test]
     fn go_quoting_escapes_quotes_and_backslashes() {
         assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
-    }
-
-    #[test]
-    fn tenth_address_is_the_dns_ip() {
-        assert_eq!(
-            nth_address("10.96.0.0/12".parse().unwrap(), 10).to_string(),
-            "10.96.0.10"
-        );
-        assert_eq!(
-            nth_address("fd00::/108".parse().unwrap(), 10).to_string(),
-            "fd00::a"
-        );
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 pub mod probe;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -50,29 +49,6 @@ pub struct WaitSpec {
 /// Implemented by the contexts whose workflow waits for a control plane.
 pub trait WaitContext {
     fn wait_spec(&self) -> WaitSpec;
-}
-
-/// The address the controller-manager and scheduler serve on, as their manifests set it:
-/// an explicit `--bind-address` extra arg wins (an unspecified one is probed on loopback,
-/// as kubeadm does); otherwise loopback on a real node (kubeadm's `--bind-address=127.0.0.1`),
-/// and the node's own advertise address on a simulated node under another `--root`, so that
-/// nodes sharing this machine on 127.0.0.x do not collide.
-pub fn component_probe_ip(
-    root_is_system: bool,
-    advertise: IpAddr,
-    bind_address_arg: Option<&str>,
-) -> IpAddr {
-    let loopback = match advertise {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    };
-    match bind_address_arg.and_then(|a| a.parse::<IpAddr>().ok()) {
-        Some(IpAddr::V4(ip)) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(IpAddr::V6(ip)) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        Some(ip) => ip,
-        None if root_is_system => loopback,
-        None => advertise,
-    }
 }
 
 /// How long one probe may take. Not cut to the time left before the deadline: a last

@@ -387,20 +387,6 @@ async fn a_component_that_comes_up_later_is_waited_for() {
 }
 
 #[test]
-fn controller_manager_and_scheduler_addresses_follow_the_manifests() {
-    let adv = lo(21);
-    assert_eq!(component_probe_ip(true, adv, None), lo(1));
-    assert_eq!(component_probe_ip(false, adv, None), adv);
-    assert_eq!(component_probe_ip(false, adv, Some("127.0.0.5")), lo(5));
-    assert_eq!(component_probe_ip(true, adv, Some("0.0.0.0")), lo(1));
-    let v6: IpAddr = "fd00::1".parse().unwrap();
-    assert_eq!(
-        component_probe_ip(true, v6, None),
-        "::1".parse::<IpAddr>().unwrap()
-    );
-}
-
-#[test]
 fn durations_read_like_the_config() {
     assert_eq!(human(Duration::from_secs(20)), "20s");
     assert_eq!(human(Duration::from_secs(240)), "4m0s");
