@@ -19,7 +19,7 @@ use crate::output::Format;
     about = "Bootstraps Kubernetes clusters: a kubeadm-compatible replacement that resumes failed runs, plans before it acts and reports progress as JSON.",
     propagate_version = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -27,7 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Resolve every host path under DIR (manifests, kubeconfigs and flags follow it), so a
     /// whole node can live in a directory. Under a root other than `/`, host services are never
     /// touched.
@@ -59,7 +59,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Set up this node as the first control-plane node of a new cluster.
     Init(InitArgs),
     /// Run one init phase or group (shorthand for `init phase`).
@@ -97,7 +97,7 @@ pub enum Command {
 /// Flags every workflow (`init`, `join`) and its phases take. They are `global` so that
 /// `init phase certs all --config …` takes them after the phase name too.
 #[derive(Debug, Args, Default)]
-pub struct WorkflowArgs {
+pub(crate) struct WorkflowArgs {
     /// A kubeadm configuration file (v1beta3 or v1beta4; Init/Cluster/JoinConfiguration, …).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -130,7 +130,7 @@ pub struct WorkflowArgs {
 /// Flags of `init` and its phases. They are `global` so that `init phase certs all
 /// --cert-dir …` takes them after the phase name too.
 #[derive(Debug, Args, Default)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     #[command(flatten)]
     pub workflow: WorkflowArgs,
     /// The IP address the API server advertises it is listening on.
@@ -175,7 +175,7 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args, Default)]
-pub struct JoinArgs {
+pub(crate) struct JoinArgs {
     /// The API server endpoint to join through (`host:port`).
     #[arg(value_name = "ENDPOINT")]
     pub endpoint: Option<String>,
@@ -226,15 +226,15 @@ fn tls_bootstrap_mode(s: &str) -> Result<TlsBootstrap, String> {
 /// typed, like every flag, but its `Debug` never shows it, so no `{:?}` of the parsed command
 /// line (a log line, a panic message) can leak it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretArg(String);
+pub(crate) struct SecretArg(String);
 
 impl SecretArg {
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// An optional secret flag's value, for the configuration layer (whose types redact it).
-    pub fn exposed(arg: &Option<SecretArg>) -> Option<String> {
+    pub(crate) fn exposed(arg: &Option<SecretArg>) -> Option<String> {
         arg.as_ref().map(|s| s.0.clone())
     }
 }
@@ -253,7 +253,7 @@ impl std::fmt::Debug for SecretArg {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// Create a bootstrap token on the cluster.
     Create(TokenCreateArgs),
     /// List the cluster's bootstrap tokens.
@@ -272,14 +272,14 @@ pub enum TokenCommand {
 
 /// How `token` commands reach the cluster.
 #[derive(Debug, Args)]
-pub struct TokenClusterArgs {
+pub(crate) struct TokenClusterArgs {
     /// The kubeconfig to talk to the cluster with [default: <root>/etc/kubernetes/admin.conf].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct TokenCreateArgs {
+pub(crate) struct TokenCreateArgs {
     /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
     #[arg(value_name = "TOKEN")]
     pub token: Option<SecretArg>,
@@ -313,7 +313,7 @@ pub struct TokenCreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CertsCommand {
+pub(crate) enum CertsCommand {
     /// Show when each certificate and kubeconfig expires.
     CheckExpiration(PkiArgs),
     /// Renew certificates with their current subject and SANs, signed by the unchanged CA;
@@ -334,7 +334,7 @@ pub enum CertsCommand {
 /// Where the cluster's PKI is and what it is for: the subset of init's flags that the
 /// certificates depend on.
 #[derive(Debug, Args, Default)]
-pub struct PkiArgs {
+pub(crate) struct PkiArgs {
     /// A kubeadm configuration file (InitConfiguration, ClusterConfiguration; v1beta3 or v1beta4).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -356,7 +356,7 @@ pub struct PkiArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum KubeconfigCommand {
+pub(crate) enum KubeconfigCommand {
     /// Print a kubeconfig for a new user, signed by the cluster CA.
     User {
         /// The user's name (the certificate's CN).
@@ -374,14 +374,14 @@ pub enum KubeconfigCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Print kubeadm's default configuration.
     #[command(subcommand)]
     Print(PrintWhat),
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PrintWhat {
+pub(crate) enum PrintWhat {
     /// The default InitConfiguration and ClusterConfiguration (v1beta4).
     InitDefaults,
     /// The default JoinConfiguration (v1beta4).
@@ -391,7 +391,7 @@ pub enum PrintWhat {
 /// Flags of `reset` and its phases. They are `global` so that `reset phase cleanup-node
 /// --force …` takes them after the phase name too.
 #[derive(Debug, Args)]
-pub struct ResetArgs {
+pub(crate) struct ResetArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'f', global = true)]
     pub force: bool,
@@ -411,7 +411,7 @@ pub struct ResetArgs {
 }
 
 /// A phase tree's shape, for building `phase` subcommands.
-pub struct PhaseCommandTree {
+pub(crate) struct PhaseCommandTree {
     pub name: &'static str,
     pub help: &'static str,
     pub children: Vec<PhaseCommandTree>,
@@ -431,14 +431,14 @@ fn phase_subcommands(cmd: clap::Command, nodes: &[PhaseCommandTree]) -> clap::Co
 }
 
 /// The phase trees of the workflows, for their `phase` subcommands.
-pub struct PhaseTrees {
+pub(crate) struct PhaseTrees {
     pub init: Vec<PhaseCommandTree>,
     pub join: Vec<PhaseCommandTree>,
     pub reset: Vec<PhaseCommandTree>,
 }
 
 /// The full command: the derived one plus the generated phase subcommands.
-pub fn command(trees: &PhaseTrees) -> clap::Command {
+pub(crate) fn command(trees: &PhaseTrees) -> clap::Command {
     let PhaseTrees { init, join, reset } = trees;
     let phase = |cmd: clap::Command, nodes| {
         phase_subcommands(cmd.subcommand_value_name("PHASE"), nodes).subcommand_required(true)
@@ -468,19 +468,19 @@ pub fn command(trees: &PhaseTrees) -> clap::Command {
 }
 
 /// What was parsed: the derived CLI, and the phase path for `… phase …` commands.
-pub struct Parsed {
+pub(crate) struct Parsed {
     pub cli: Cli,
     /// `Some("certs/ca")` for `init phase certs ca`; `Some("certs")` for `… certs all`.
     pub phase: Option<String>,
 }
 
-pub fn parse(trees: &PhaseTrees) -> Result<Parsed, clap::Error> {
+pub(crate) fn parse(trees: &PhaseTrees) -> Result<Parsed, clap::Error> {
     let mut cmd = command(trees);
     let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
     from_matches(&matches)
 }
 
-pub fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
+pub(crate) fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
     let cli = Cli::from_arg_matches(matches)?;
     let phase = match matches.subcommand() {
         Some(("phase", m)) => phase_path(m),

@@ -7,6 +7,8 @@
 //!
 //! Addresses: first node 127.0.0.120, second node 127.0.0.2 (API port 16520 on both).
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
+// Helpers shared by this binary's modules are `pub` for them, not for other crates.
+#![allow(unreachable_pub)]
 
 mod bed;
 mod common;

@@ -1,6 +1,8 @@
 //! Discovery against a tiny TLS server that serves crafted cluster-info and records every
 //! request it gets: each failure mode has its own error, and the unverified first fetch sends
 //! no credentials. Addresses 127.0.0.70–71 (ephemeral ports).
+// Helpers shared by this binary's modules are `pub` for them, not for other crates.
+#![allow(unreachable_pub)]
 
 mod fake_apiserver;
 

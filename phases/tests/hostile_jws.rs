@@ -6,6 +6,8 @@
 //! signature with `verify_detached`, then reads the kubeconfig); the same forgeries served to
 //! a real join are in tests/bad_input.rs, and discovery's own failure modes against a crafted
 //! cluster-info in tests/discovery.rs.
+// Helpers shared by this binary's modules are `pub` for them, not for other crates.
+#![allow(unreachable_pub)]
 
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::domain::jws::{JwsError, sign_detached, signature_key, verify_detached};

@@ -1,4 +1,6 @@
 //! `certs renew`, `certs check-expiration`, `kubeconfig user`, and generate-csr with a local CA.
+// Helpers shared by this binary's modules are `pub` for them, not for other crates.
+#![allow(unreachable_pub)]
 
 mod pki_support;
 

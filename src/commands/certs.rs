@@ -16,7 +16,7 @@ use crate::cli::{CertsCommand, GlobalArgs};
 use crate::output::{EventSink, Format, PhaseReporter, print_object};
 use crate::workflows::{fail_early, host_fs};
 
-pub fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+pub(crate) fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
     let json = global.output == Format::Json;
     let result = match cmd {
         CertsCommand::CertificateKey => {

@@ -12,7 +12,11 @@ use crate::cli::{GlobalArgs, KubeconfigCommand};
 use crate::output::{EventSink, Format};
 use crate::workflows::fail_early;
 
-pub fn run(cmd: &KubeconfigCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+pub(crate) fn run(
+    cmd: &KubeconfigCommand,
+    global: &GlobalArgs,
+    events: &dyn EventSink,
+) -> ExitCode {
     let KubeconfigCommand::User {
         client_name,
         orgs,

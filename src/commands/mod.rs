@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-pub mod certs;
-pub mod kubeconfig;
+pub(crate) mod certs;
+pub(crate) mod kubeconfig;
 mod pki;
-pub mod token;
+pub(crate) mod token;
 
 use kubestrap_phases::Effects;
 use kubestrap_phases::contract::effects::{ApiChange, WrittenFile};
@@ -18,7 +18,7 @@ use crate::workflows::{RunFs, finish_staging};
 
 /// What a command wrote, taken from its [`Effects`] once its run is over, and what became of
 /// its dry-run staging: ended before the report, so that the report says it truthfully.
-pub struct Written {
+pub(crate) struct Written {
     dry_run: bool,
     files: Vec<WrittenFile>,
     api_objects: Vec<ApiChange>,
@@ -26,7 +26,7 @@ pub struct Written {
 }
 
 impl Written {
-    pub fn of(fx: Effects<'_>) -> Self {
+    pub(crate) fn of(fx: Effects<'_>) -> Self {
         let dry_run = fx.is_dry_run();
         let (files, api_objects) = fx.into_record();
         Self {
@@ -38,7 +38,7 @@ impl Written {
     }
 
     /// Ends the command's staging (removed unless `--dry-run-dir` keeps it).
-    pub fn staged(mut self, fs: RunFs) -> Self {
+    pub(crate) fn staged(mut self, fs: RunFs) -> Self {
         self.staging = finish_staging(fs);
         self
     }
@@ -49,7 +49,7 @@ impl Written {
 /// files were kept) and what the user ran it for (`fields`: the token, the kubeconfig, the
 /// paths), so that every command's stdout is NDJSON that tools read alike. Only what the user
 /// asked to see goes in `fields`: the events before it never carry a secret.
-pub fn report_result<'f>(
+pub(crate) fn report_result<'f>(
     events: &dyn EventSink,
     command: &str,
     written: Option<Written>,
@@ -79,7 +79,7 @@ pub fn report_result<'f>(
 }
 
 /// `config print …`: kubeadm's YAML; with `-o json`, that YAML as the result's `config`.
-pub fn config(cmd: &ConfigCommand, output: Format, events: &dyn EventSink) -> ExitCode {
+pub(crate) fn config(cmd: &ConfigCommand, output: Format, events: &dyn EventSink) -> ExitCode {
     use kubestrap_phases::config;
     let ConfigCommand::Print(what) = cmd;
     let (command, yaml) = match what {
@@ -93,7 +93,7 @@ pub fn config(cmd: &ConfigCommand, output: Format, events: &dyn EventSink) -> Ex
     ExitCode::SUCCESS
 }
 
-pub fn version(json: bool) -> ExitCode {
+pub(crate) fn version(json: bool) -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
     if json {
         println!("{}", serde_json::json!({ "kubestrapVersion": version }));
@@ -105,7 +105,7 @@ pub fn version(json: bool) -> ExitCode {
 
 /// The completion script; with `-o json`, the script as the result's `script`. Written
 /// through a buffer so that a closed pipe is an error, not a panic in clap_complete.
-pub fn completion(
+pub(crate) fn completion(
     shell: clap_complete::Shell,
     mut cmd: clap::Command,
     output: Format,

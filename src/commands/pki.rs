@@ -8,7 +8,7 @@ use kubestrap_phases::domain::pki::PkiSpec;
 
 use crate::cli::{GlobalArgs, PkiArgs};
 
-pub fn spec(global: &GlobalArgs, args: &PkiArgs) -> Result<PkiSpec, String> {
+pub(super) fn spec(global: &GlobalArgs, args: &PkiArgs) -> Result<PkiSpec, String> {
     let flags = InitFlags {
         cert_dir: args.cert_dir.clone(),
         node_name: args.node_name.clone(),

@@ -25,7 +25,11 @@ use crate::workflows::{self, RunFs, fail_early};
 /// kubeadm's default for API calls of these commands.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn run(cmd: &TokenCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
+pub(crate) async fn run(
+    cmd: &TokenCommand,
+    global: &GlobalArgs,
+    events: &dyn EventSink,
+) -> ExitCode {
     let (name, result) = match cmd {
         // The user asked for a token: printing it is the point.
         TokenCommand::Generate => {

@@ -14,7 +14,7 @@
 //! - a phase named explicitly (`init phase certs ca`) always runs.
 
 /// The journal's format is the library's (reset reads it too); the engine writes it.
-pub use kubestrap_phases::contract::journal;
+pub(crate) use kubestrap_phases::contract::journal;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,10 +25,10 @@ use time::OffsetDateTime;
 
 use crate::output::{Event, EventSink, PhaseReporter, SkipReason, Status};
 use journal::{Journal, JournalError, Output, PhaseRecord, PhaseState};
-pub use kubestrap_phases::contract::tree::{self, Node, PhaseTree};
+pub(crate) use kubestrap_phases::contract::tree::{self, Node, PhaseTree};
 
 /// How one run selects and treats phases.
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Run only this phase or group (`init phase …`); it runs even if completed before.
     pub only: Option<String>,
     /// Phase paths to skip, with their children.
@@ -50,7 +50,7 @@ impl RunOptions {
 
 /// What a run did.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub status: Status,
     pub failed_phase: Option<String>,
     pub files: Vec<WrittenFile>,
@@ -63,7 +63,7 @@ pub struct Outcome {
 
 /// Runs `tree` with `ctx`, emitting events to `events`. Only journal I/O errors are `Err`;
 /// a failing phase is reported through events and `Outcome::status`.
-pub async fn run<C: Sync>(
+pub(crate) async fn run<C: Sync>(
     tree: &PhaseTree<C>,
     ctx: &C,
     opts: &RunOptions,

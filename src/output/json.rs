@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Event, EventSink};
 
-pub struct JsonSink;
+pub(crate) struct JsonSink;
 
 impl EventSink for JsonSink {
     fn emit(&self, event: Event) {
@@ -21,7 +21,7 @@ impl EventSink for JsonSink {
 /// Prints `object` as one compact line on stdout and flushes it, so that a reader following
 /// the stream sees each line whole as soon as it is made. kubeadm indents its output objects
 /// (four spaces); one object per line is what makes the stream NDJSON.
-pub fn print_object(object: &impl Serialize) -> std::io::Result<()> {
+pub(crate) fn print_object(object: &impl Serialize) -> std::io::Result<()> {
     let line = serde_json::to_string(object).map_err(std::io::Error::other)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use kubestrap_phases::contract::effects::{ApiChange, RemovedPath, WrittenFile};
 use serde::Serialize;
 
-pub use json::{JsonSink, print_object};
-pub use text::TextSink;
+pub(crate) use json::{JsonSink, print_object};
+pub(crate) use text::TextSink;
 
 /// Why a phase did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// Done by an earlier run with the same inputs, and its files still hold.
     Completed,
     /// `--skip-phases` or `skipPhases`.
@@ -26,7 +26,7 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::SkippedByFlag => "skipped-by-flag",
@@ -37,14 +37,14 @@ impl SkipReason {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Success,
     Failed,
 }
 
 /// The last event of a run: its outcome and what it did (or, under `--dry-run`, would do).
 #[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub status: Status,
     pub workflow: String,
     pub dry_run: bool,
@@ -67,7 +67,7 @@ pub struct RunResult {
 
 /// What became of a dry run's staged would-be files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StagingOutcome {
+pub(crate) enum StagingOutcome {
     /// Staged in a private temporary directory, removed before the result was reported.
     Removed,
     /// Kept in this directory (`--dry-run-dir`) for the user to inspect and remove.
@@ -102,7 +102,7 @@ const REMOVED: &str = "removed";
 impl RunResult {
     /// Reports a dry run's staging: `staging_kept` (false: removed at exit) and, when kept,
     /// `staging_dir`.
-    pub fn set_staging(&mut self, outcome: StagingOutcome) {
+    pub(crate) fn set_staging(&mut self, outcome: StagingOutcome) {
         let kept = matches!(outcome, StagingOutcome::Kept(_));
         self.extra.insert(STAGING_KEPT.into(), kept.into());
         self.staging_dir = match outcome {
@@ -113,7 +113,7 @@ impl RunResult {
 
     /// Lists what the run removed (`removed`, the paths) or, under `--dry-run`, would remove
     /// (`would_remove`, `{path, kind}`: the plan says what each path is).
-    pub fn set_removals(&mut self, removed: &[RemovedPath]) {
+    pub(crate) fn set_removals(&mut self, removed: &[RemovedPath]) {
         let (field, list) = if self.dry_run {
             (WOULD_REMOVE, serde_json::json!(removed))
         } else {
@@ -125,12 +125,12 @@ impl RunResult {
 
     /// What a dry run would remove, as [`RunResult::set_removals`] listed it; `None` when
     /// the run lists no removals.
-    pub fn would_remove(&self) -> Option<&Vec<serde_json::Value>> {
+    pub(crate) fn would_remove(&self) -> Option<&Vec<serde_json::Value>> {
         self.extra.get(WOULD_REMOVE)?.as_array()
     }
 
     /// What [`RunResult::set_staging`] reported; `None` for a run that staged nothing.
-    pub fn staging(&self) -> Option<StagingOutcome> {
+    pub(crate) fn staging(&self) -> Option<StagingOutcome> {
         match self.extra.get(STAGING_KEPT)?.as_bool()? {
             true => self.staging_dir.clone().map(StagingOutcome::Kept),
             false => Some(StagingOutcome::Removed),
@@ -139,7 +139,7 @@ impl RunResult {
 }
 
 /// How a run's API records are reported: what it changed apart from what it found as wanted.
-pub mod api_objects {
+pub(crate) mod api_objects {
     use kubestrap_phases::contract::effects::ApiChange;
     use serde::ser::{SerializeMap, Serializer};
 
@@ -147,7 +147,7 @@ pub mod api_objects {
     /// those it found as wanted and did not change. An object one phase changed and a later
     /// one found as wanted (ClusterRoleBinding kubeadm:cluster-admins, which every API phase
     /// ensures) was changed by the run: it is listed as changed only.
-    pub fn split(records: &[ApiChange]) -> (Vec<&ApiChange>, Vec<&ApiChange>) {
+    pub(crate) fn split(records: &[ApiChange]) -> (Vec<&ApiChange>, Vec<&ApiChange>) {
         let same_object = |a: &ApiChange, b: &ApiChange| {
             (&a.kind, &a.namespace, &a.name) == (&b.kind, &b.namespace, &b.name)
         };
@@ -162,7 +162,7 @@ pub mod api_objects {
     }
 
     /// `api_objects` and `api_objects_unchanged`, as fields of the result event.
-    pub fn serialize<S: Serializer>(records: &[ApiChange], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(records: &[ApiChange], s: S) -> Result<S::Ok, S::Error> {
         let (changed, unchanged) = split(records);
         let mut map = s.serialize_map(Some(2))?;
         map.serialize_entry("api_objects", &changed)?;
@@ -173,7 +173,7 @@ pub mod api_objects {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     PhaseStarted {
         phase: String,
     },
@@ -207,12 +207,12 @@ pub enum Event {
 }
 
 /// Where events go. Shared with running phases (through [`PhaseReporter`]), hence `Sync`.
-pub trait EventSink: Sync {
+pub(crate) trait EventSink: Sync {
     fn emit(&self, event: Event);
 }
 
 /// Lets a phase's warnings and progress reach the sink without the phase knowing of it.
-pub struct PhaseReporter<'a>(pub &'a dyn EventSink);
+pub(crate) struct PhaseReporter<'a>(pub &'a dyn EventSink);
 
 impl kubestrap_phases::Reporter for PhaseReporter<'_> {
     fn warning(&self, phase: &str, message: &str) {
@@ -232,13 +232,13 @@ impl kubestrap_phases::Reporter for PhaseReporter<'_> {
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 /// `verbosity` (the count of `-v`) decides whether text lists every skipped phase.
-pub fn sink(format: Format, verbosity: u8) -> Box<dyn EventSink> {
+pub(crate) fn sink(format: Format, verbosity: u8) -> Box<dyn EventSink> {
     match format {
         Format::Text => Box::new(TextSink::new(verbosity)),
         Format::Json => Box::new(JsonSink),

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Event, EventSink, RunResult, SkipReason, Status};
 
-pub struct TextSink {
+pub(crate) struct TextSink {
     interactive: bool,
     /// `-v`: a line for every skipped phase, as the JSON events have them.
     each_skipped_phase: bool,
@@ -29,7 +29,7 @@ impl Default for TextSink {
 
 impl TextSink {
     /// `verbosity` is the count of `-v`: with any, every skipped phase gets its own line.
-    pub fn new(verbosity: u8) -> Self {
+    pub(crate) fn new(verbosity: u8) -> Self {
         Self {
             interactive: std::io::stderr().is_terminal(),
             each_skipped_phase: verbosity > 0,

@@ -20,7 +20,7 @@ use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
 /// kubeadm's init phase tree.
-pub fn tree() -> PhaseTree<InitContext> {
+pub(crate) fn tree() -> PhaseTree<InitContext> {
     PhaseTree {
         workflow: "init",
         nodes: vec![
@@ -102,7 +102,7 @@ fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
 }
 
 /// `kubestrap init` and `kubestrap init phase <only>`.
-pub async fn run(
+pub(crate) async fn run(
     global: &GlobalArgs,
     args: &InitArgs,
     only: Option<&str>,

@@ -18,7 +18,7 @@ use crate::output::EventSink;
 /// kubeadm's join phase tree. The control-plane phases are init's own, run with the
 /// cluster's configuration (read after discovery) and this node's settings; a worker join
 /// skips them as not applicable.
-pub fn tree() -> PhaseTree<JoinContext> {
+pub(crate) fn tree() -> PhaseTree<JoinContext> {
     PhaseTree {
         workflow: "join",
         nodes: vec![
@@ -64,7 +64,7 @@ fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
 }
 
 /// `kubestrap join` and `kubestrap join phase <only>`.
-pub async fn run(
+pub(crate) async fn run(
     global: &GlobalArgs,
     args: &JoinArgs,
     only: Option<&str>,

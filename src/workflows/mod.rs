@@ -1,9 +1,9 @@
 //! The init, join and reset workflows: their phase trees, how flags and configuration become
 //! a typed context, and the run from first event to exit status.
 
-pub mod init;
-pub mod join;
-pub mod reset;
+pub(crate) mod init;
+pub(crate) mod join;
+pub(crate) mod reset;
 mod staging;
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use kubestrap_phases::contract::host::pki_dirs;
 use kubestrap_phases::{HostFs, NodeRoot};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-pub use staging::{RunFs, StagingError};
+pub(crate) use staging::{RunFs, StagingError};
 
 use kubestrap_phases::config::{ConfigError, InitConfig, JoinConfig};
 
@@ -25,7 +25,7 @@ use crate::engine::{self, PhaseTree, RunOptions};
 use crate::output::{Event, EventSink, RunResult, StagingOutcome, Status};
 
 /// The shape of a tree, for the CLI.
-pub fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> {
+pub(crate) fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> {
     nodes
         .iter()
         .map(|n| PhaseCommandTree {
@@ -38,7 +38,7 @@ pub fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> {
 
 /// A failure before any phase ran (bad flag, bad config, unknown phase name): reported like a
 /// phase error, as an event and a failed result, so JSON consumers see it too.
-pub fn fail_early(
+pub(crate) fn fail_early(
     events: &dyn EventSink,
     workflow: &str,
     message: impl ToString,
@@ -78,14 +78,14 @@ struct Selection<'a> {
 /// The filesystem view of a command that stages under `--dry-run` (`certs renew`, `token
 /// create`, …): the host, or a private staging directory that lives as long as the returned
 /// value (removed with it, unless `--dry-run-dir` named it).
-pub fn host_fs(global: &GlobalArgs) -> Result<RunFs, StagingError> {
+pub(crate) fn host_fs(global: &GlobalArgs) -> Result<RunFs, StagingError> {
     RunFs::new(global.dry_run, global.dry_run_dir.as_deref())
 }
 
 /// Ends the dry-run staging of a command that is not a workflow (`certs renew`, …): the
 /// staged files go unless kept, and stderr says which. Returns what became of them (`None`
 /// for a real run), for the command's `result`.
-pub fn finish_staging(fs: RunFs) -> Option<StagingOutcome> {
+pub(crate) fn finish_staging(fs: RunFs) -> Option<StagingOutcome> {
     let (_, staging) = fs.into_parts();
     let (outcome, warning) = staging?.finish();
     if let Some(warning) = warning {
@@ -225,7 +225,7 @@ async fn run<C: Sync>(
 }
 
 /// What starting a run needs from a workflow's configuration.
-pub trait WorkflowConfig {
+pub(crate) trait WorkflowConfig {
     fn skip_phases(&self) -> &[String];
     fn dry_run(&self) -> bool;
     /// The logical directories the run creates 0700 if it needs them: the PKI directories.
@@ -261,7 +261,7 @@ impl WorkflowConfig for JoinConfig {
 /// From the loaded configuration to the exit status: the node root, the filesystem view
 /// (staged under `--dry-run`), the typed context, the run. Every failure before the first
 /// phase is reported like a phase error.
-pub async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
+pub(crate) async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
     tree: &PhaseTree<C>,
     global: &GlobalArgs,
     args: &WorkflowArgs,

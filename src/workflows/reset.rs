@@ -25,7 +25,7 @@ use crate::workflows::RunFs;
 const WORKFLOW: &str = "reset";
 
 /// kubeadm's reset phase tree (cmd/kubeadm/app/cmd/phases/reset/), and verify.
-pub fn tree() -> PhaseTree<ResetContext> {
+pub(crate) fn tree() -> PhaseTree<ResetContext> {
     PhaseTree {
         workflow: WORKFLOW,
         nodes: vec![
@@ -38,7 +38,7 @@ pub fn tree() -> PhaseTree<ResetContext> {
 }
 
 /// `kubestrap reset` and `kubestrap reset phase <only>`.
-pub async fn run(
+pub(crate) async fn run(
     global: &GlobalArgs,
     args: &ResetArgs,
     only: Option<&str>,

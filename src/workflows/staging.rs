@@ -19,11 +19,11 @@ use kubestrap_phases::contract::host::DirMode;
 use crate::output::StagingOutcome;
 
 /// The flag that names a kept staging directory.
-pub const KEEP_FLAG: &str = "--dry-run-dir";
+pub(super) const KEEP_FLAG: &str = "--dry-run-dir";
 
 /// Why a dry run's staging directory could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum StagingError {
+pub(crate) enum StagingError {
     #[error("{KEEP_FLAG} {}: only valid with --dry-run", dir.display())]
     KeepWithoutDryRun { dir: PathBuf },
     #[error(
@@ -44,7 +44,7 @@ pub enum StagingError {
 /// A dry run's staging directory, private (0700). A temporary one is removed when this is
 /// dropped or [finished](Staging::finish); one named with `--dry-run-dir` is kept.
 #[derive(Debug)]
-pub struct Staging(Dir);
+pub(crate) struct Staging(Dir);
 
 #[derive(Debug)]
 enum Dir {
@@ -54,7 +54,7 @@ enum Dir {
 
 impl Staging {
     /// A fresh directory in `$TMPDIR`, removed at the end of the run.
-    pub fn temporary() -> Result<Self, StagingError> {
+    pub(crate) fn temporary() -> Result<Self, StagingError> {
         let dir = tempfile::Builder::new()
             .prefix("kubestrap-dry-run-")
             .tempdir()
@@ -67,7 +67,7 @@ impl Staging {
     /// 0700 either way, since it is about to hold private keys. Anything else (a file, a
     /// symlink, a directory with something in it) is refused rather than mixed with the run's
     /// files.
-    pub fn kept(dir: &Path) -> Result<Self, StagingError> {
+    pub(crate) fn kept(dir: &Path) -> Result<Self, StagingError> {
         let io = |dir: &Path| {
             let dir = dir.to_path_buf();
             move |source| StagingError::Io { dir, source }
@@ -109,7 +109,7 @@ impl Staging {
         Ok(Self(Dir::Kept(dir)))
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match &self.0 {
             Dir::Temporary(t) => t.path(),
             Dir::Kept(p) => p,
@@ -119,7 +119,7 @@ impl Staging {
     /// Ends the staging: a temporary directory is removed now, so that the report that
     /// follows can say so truthfully. If it cannot be removed, it is reported kept (with
     /// why), since the files are still there.
-    pub fn finish(self) -> (StagingOutcome, Option<String>) {
+    pub(crate) fn finish(self) -> (StagingOutcome, Option<String>) {
         match self.0 {
             Dir::Kept(p) => (StagingOutcome::Kept(p), None),
             Dir::Temporary(t) => {
@@ -149,7 +149,7 @@ fn set_private(dir: &Path) -> std::io::Result<()> {
 /// The filesystem view of one command: the host, or under `--dry-run` a [`Staging`] directory
 /// that lives as long as this value. Dereferences to the [`HostFs`] the phases use.
 #[derive(Debug)]
-pub struct RunFs {
+pub(crate) struct RunFs {
     fs: HostFs,
     staging: Option<Staging>,
 }
@@ -157,7 +157,7 @@ pub struct RunFs {
 impl RunFs {
     /// The host for a real run; for a dry run, a temporary staging directory or the one
     /// `keep_in` names (`--dry-run-dir`, valid only with a dry run).
-    pub fn new(dry_run: bool, keep_in: Option<&Path>) -> Result<Self, StagingError> {
+    pub(crate) fn new(dry_run: bool, keep_in: Option<&Path>) -> Result<Self, StagingError> {
         let staging = match (dry_run, keep_in) {
             (false, None) => None,
             (false, Some(dir)) => {
@@ -175,14 +175,14 @@ impl RunFs {
     }
 
     /// The host directories a write creates 0700 ([`HostFs::with_private_dirs`]).
-    pub fn with_private_dirs(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+    pub(crate) fn with_private_dirs(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
         self.fs = self.fs.with_private_dirs(dirs);
         self
     }
 
     /// Splits off the staging directory, which the caller ends with [`Staging::finish`]
     /// once the run is over and before it reports.
-    pub fn into_parts(self) -> (HostFs, Option<Staging>) {
+    pub(crate) fn into_parts(self) -> (HostFs, Option<Staging>) {
         (self.fs, self.staging)
     }
 }

@@ -124,7 +124,7 @@ mod wire {
     use super::Deserialize;
 
     #[derive(Deserialize)]
-    pub struct Pod {
+    pub(super) struct Pod {
         #[serde(default)]
         pub kind: String,
         #[serde(default)]
@@ -134,12 +134,12 @@ mod wire {
     }
 
     #[derive(Deserialize, Default)]
-    pub struct Metadata {
+    pub(super) struct Metadata {
         pub name: Option<String>,
     }
 
     #[derive(Deserialize, Default)]
-    pub struct Spec {
+    pub(super) struct Spec {
         #[serde(default)]
         pub containers: Vec<Container>,
         #[serde(default)]
@@ -148,7 +148,7 @@ mod wire {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Container {
+    pub(super) struct Container {
         #[serde(default)]
         pub name: String,
         #[serde(default)]
@@ -161,19 +161,19 @@ mod wire {
     }
 
     #[derive(Deserialize)]
-    pub struct Env {
+    pub(super) struct Env {
         pub name: String,
         pub value: Option<String>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Volume {
+    pub(super) struct Volume {
         pub host_path: Option<HostPath>,
     }
 
     #[derive(Deserialize)]
-    pub struct HostPath {
+    pub(super) struct HostPath {
         pub path: String,
         #[serde(rename = "type")]
         pub kind: Option<String>,

@@ -508,8 +508,9 @@ impl Loop {
             cmd.env("PATH", path);
         }
         let parent = nix::unistd::getpid();
-        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+        // SAFETY (allowed past the workspace's `unsafe_code = "deny"`): the closure runs between fork and exec and only makes async-signal-safe
         // system calls (prctl, getppid); it allocates nothing.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(move || {
                 // If the runner dies without stopping its pods (SIGKILL), the kernel kills

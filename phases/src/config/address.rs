@@ -237,7 +237,7 @@ impl fmt::Display for SubjectAltName {
 }
 
 /// Parses an IP address with the configuration's error wording.
-pub fn parse_ip(s: &str) -> Result<IpAddr, AddressError> {
+pub(super) fn parse_ip(s: &str) -> Result<IpAddr, AddressError> {
     s.trim().parse().map_err(|_| AddressError::Ip(s.to_owned()))
 }
 

@@ -678,7 +678,10 @@ fn ignored(d: &Document) -> String {
 
 /// The ClusterConfiguration of `docs` alone, as a joining control plane reads it from the
 /// kubeadm-config ConfigMap: defaulted and validated as `init` does, without flags.
-pub fn cluster_only(origin: &Path, docs: Vec<Document>) -> Result<ClusterConfig, ConfigError> {
+pub(super) fn cluster_only(
+    origin: &Path,
+    docs: Vec<Document>,
+) -> Result<ClusterConfig, ConfigError> {
     let mut found = None;
     for d in &docs {
         match d.kind {
@@ -697,7 +700,7 @@ pub fn cluster_only(origin: &Path, docs: Vec<Document>) -> Result<ClusterConfig,
     cluster(&at, c, None)
 }
 
-pub fn init(
+pub(super) fn init(
     file: Option<&Path>,
     docs: Vec<Document>,
     flags: &InitFlags,
@@ -806,7 +809,7 @@ pub fn init(
     })
 }
 
-pub fn join(
+pub(super) fn join(
     file: Option<&Path>,
     docs: Vec<Document>,
     flags: &JoinFlags,

@@ -7,21 +7,21 @@ use serde_json::Value;
 
 use super::error::{ConfigError, DocumentRef};
 
-pub const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
-pub const KUBELET_API: &str = "kubelet.config.k8s.io/v1beta1";
-pub const KUBE_PROXY_API: &str = "kubeproxy.config.k8s.io/v1alpha1";
+pub(super) const KUBEADM_GROUP: &str = "kubeadm.k8s.io";
+pub(super) const KUBELET_API: &str = "kubelet.config.k8s.io/v1beta1";
+pub(super) const KUBE_PROXY_API: &str = "kubeproxy.config.k8s.io/v1alpha1";
 
 /// The kinds this loader reads, for "expected one of" messages.
-pub const ACCEPTED: &str = "kubeadm.k8s.io/v1beta4 or v1beta3 InitConfiguration, ClusterConfiguration, JoinConfiguration; kubelet.config.k8s.io/v1beta1 KubeletConfiguration; kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration";
+pub(super) const ACCEPTED: &str = "kubeadm.k8s.io/v1beta4 or v1beta3 InitConfiguration, ClusterConfiguration, JoinConfiguration; kubelet.config.k8s.io/v1beta1 KubeletConfiguration; kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiVersion {
+pub(super) enum ApiVersion {
     V1beta3,
     V1beta4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Init(ApiVersion),
     Cluster(ApiVersion),
     Join(ApiVersion),
@@ -32,7 +32,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Kind::Init(_) => "InitConfiguration",
             Kind::Cluster(_) => "ClusterConfiguration",
@@ -46,7 +46,7 @@ impl Kind {
 
 /// One non-empty document, its body without apiVersion/kind.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(super) struct Document {
     pub at: DocumentRef,
     pub kind: Kind,
     pub api_version: String,
@@ -56,7 +56,7 @@ pub struct Document {
 impl Document {
     /// Deserialises the body into a wire type, mapping serde's failures to errors that
     /// name the field path.
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+    pub(super) fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         serde_path_to_error::deserialize(Value::Object(self.body.clone())).map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner().to_string();
@@ -179,7 +179,7 @@ fn classify(api_version: &str, kind: &str) -> Option<Result<Kind, ()>> {
 }
 
 /// Reads and classifies every document of `path`.
-pub fn read_documents(path: &Path) -> Result<Vec<Document>, ConfigError> {
+pub(super) fn read_documents(path: &Path) -> Result<Vec<Document>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -188,7 +188,7 @@ pub fn read_documents(path: &Path) -> Result<Vec<Document>, ConfigError> {
 }
 
 /// Classifies the documents of `text` (read from `path`, used in messages).
-pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigError> {
+pub(super) fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, ConfigError> {
     let mut out = Vec::new();
     for (n, (line, chunk)) in split_documents(text).into_iter().enumerate() {
         let mut at = DocumentRef {

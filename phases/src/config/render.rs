@@ -279,11 +279,11 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-pub fn cluster_yaml(c: &ClusterConfig) -> String {
+pub(super) fn cluster_yaml(c: &ClusterConfig) -> String {
     emit(&document("ClusterConfiguration", &cluster_wire(c)))
 }
 
-pub fn init_yaml(c: &InitConfig) -> String {
+pub(super) fn init_yaml(c: &InitConfig) -> String {
     let mut docs = vec![
         emit(&document("InitConfiguration", &init_wire(c))),
         cluster_yaml(&c.cluster),
@@ -293,7 +293,7 @@ pub fn init_yaml(c: &InitConfig) -> String {
     docs.join("---\n")
 }
 
-pub fn join_yaml(c: &JoinConfig) -> String {
+pub(super) fn join_yaml(c: &JoinConfig) -> String {
     emit(&document("JoinConfiguration", &join_wire(c)))
 }
 
@@ -307,7 +307,7 @@ fn unset_taints(doc: &mut Value) {
     }
 }
 
-pub fn init_defaults() -> String {
+pub(super) fn init_defaults() -> String {
     let flags = super::InitFlags {
         apiserver_advertise_address: Some(PLACEHOLDER_ADVERTISE.to_string()),
         node_name: Some(PLACEHOLDER_NODE.to_owned()),
@@ -324,7 +324,7 @@ pub fn init_defaults() -> String {
     }
 }
 
-pub fn join_defaults() -> String {
+pub(super) fn join_defaults() -> String {
     let flags = super::JoinFlags {
         endpoint: Some(PLACEHOLDER_DISCOVERY_ENDPOINT.to_owned()),
         token: Some(PLACEHOLDER_TOKEN.to_owned()),
@@ -454,7 +454,7 @@ fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
 }
 
 /// One YAML document for `v` (a mapping at the top level).
-pub fn emit(v: &Value) -> String {
+pub(super) fn emit(v: &Value) -> String {
     let mut out = String::new();
     match v {
         Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out, None),

@@ -298,10 +298,10 @@ impl fmt::Display for DnsDomain {
 
 /// A TCP port 1-65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Port(pub u16);
+pub(super) struct Port(pub u16);
 
 impl Port {
-    pub fn check(n: i64) -> Result<Option<Port>, ValueError> {
+    pub(super) fn check(n: i64) -> Result<Option<Port>, ValueError> {
         // 0 means "unset" in kubeadm's API (Go's zero value), so it gets the default.
         match n {
             0 => Ok(None),

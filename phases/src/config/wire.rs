@@ -59,7 +59,7 @@ fn opt_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
 /// kubeadm's own examples write `v: 4`, so numbers and booleans are taken as their text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct ScalarString(pub String);
+pub(super) struct ScalarString(pub String);
 
 impl<'de> Deserialize<'de> for ScalarString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -74,12 +74,12 @@ impl<'de> Deserialize<'de> for ScalarString {
     }
 }
 
-pub mod v1beta4 {
+pub(super) mod v1beta4 {
     use super::*;
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct InitConfiguration {
+    pub(crate) struct InitConfiguration {
         pub bootstrap_tokens: Option<Vec<BootstrapToken>>,
         pub dry_run: Option<bool>,
         pub node_registration: Option<NodeRegistrationOptions>,
@@ -94,7 +94,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ClusterConfiguration {
+    pub(crate) struct ClusterConfiguration {
         pub etcd: Option<Etcd>,
         pub networking: Option<Networking>,
         #[serde(default, deserialize_with = "opt")]
@@ -126,7 +126,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct JoinConfiguration {
+    pub(crate) struct JoinConfiguration {
         pub dry_run: Option<bool>,
         pub node_registration: Option<NodeRegistrationOptions>,
         #[serde(rename = "caCertPath", default, deserialize_with = "opt")]
@@ -140,7 +140,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct BootstrapToken {
+    pub(crate) struct BootstrapToken {
         #[serde(default, deserialize_with = "opt")]
         pub token: Option<BootstrapTokenString>,
         pub description: Option<String>,
@@ -154,7 +154,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct NodeRegistrationOptions {
+    pub(crate) struct NodeRegistrationOptions {
         #[serde(default, deserialize_with = "opt")]
         pub name: Option<NodeName>,
         #[serde(rename = "criSocket", default, deserialize_with = "opt")]
@@ -170,7 +170,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Taint {
+    pub(crate) struct Taint {
         pub key: String,
         pub value: Option<String>,
         pub effect: TaintEffect,
@@ -179,14 +179,14 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Arg {
+    pub(crate) struct Arg {
         pub name: String,
         pub value: ScalarString,
     }
 
     #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct EnvVar {
+    pub(crate) struct EnvVar {
         pub name: String,
         pub value: Option<String>,
         pub value_from: Option<serde_json::Value>,
@@ -194,7 +194,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ApiEndpoint {
+    pub(crate) struct ApiEndpoint {
         #[serde(default, deserialize_with = "opt_ip")]
         pub advertise_address: Option<std::net::IpAddr>,
         #[serde(default, deserialize_with = "opt_port")]
@@ -203,13 +203,13 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Patches {
+    pub(crate) struct Patches {
         pub directory: Option<String>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Timeouts {
+    pub(crate) struct Timeouts {
         #[serde(default, deserialize_with = "opt")]
         pub control_plane_component_health_check: Option<GoDuration>,
         #[serde(default, deserialize_with = "opt")]
@@ -228,14 +228,14 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Etcd {
+    pub(crate) struct Etcd {
         pub local: Option<LocalEtcd>,
         pub external: Option<ExternalEtcd>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct LocalEtcd {
+    pub(crate) struct LocalEtcd {
         pub image_repository: Option<String>,
         pub image_tag: Option<ScalarString>,
         #[serde(default, deserialize_with = "opt")]
@@ -250,7 +250,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ExternalEtcd {
+    pub(crate) struct ExternalEtcd {
         pub endpoints: Option<Vec<String>>,
         #[serde(rename = "caFile", default, deserialize_with = "opt")]
         pub ca_file: Option<AbsPath>,
@@ -262,7 +262,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Networking {
+    pub(crate) struct Networking {
         #[serde(default, deserialize_with = "opt")]
         pub service_subnet: Option<SubnetList>,
         #[serde(default, deserialize_with = "opt")]
@@ -273,7 +273,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ControlPlaneComponent {
+    pub(crate) struct ControlPlaneComponent {
         pub extra_args: Option<Vec<Arg>>,
         pub extra_volumes: Option<Vec<HostPathMount>>,
         pub extra_envs: Option<Vec<EnvVar>>,
@@ -281,7 +281,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ApiServer {
+    pub(crate) struct ApiServer {
         pub extra_args: Option<Vec<Arg>>,
         pub extra_volumes: Option<Vec<HostPathMount>>,
         pub extra_envs: Option<Vec<EnvVar>>,
@@ -291,7 +291,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct HostPathMount {
+    pub(crate) struct HostPathMount {
         pub name: String,
         pub host_path: String,
         pub mount_path: String,
@@ -301,7 +301,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Dns {
+    pub(crate) struct Dns {
         pub image_repository: Option<String>,
         pub image_tag: Option<ScalarString>,
         pub disabled: Option<bool>,
@@ -309,13 +309,13 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Proxy {
+    pub(crate) struct Proxy {
         pub disabled: Option<bool>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Discovery {
+    pub(crate) struct Discovery {
         pub bootstrap_token: Option<BootstrapTokenDiscovery>,
         pub file: Option<FileDiscovery>,
         #[serde(rename = "tlsBootstrapToken", default, deserialize_with = "opt")]
@@ -324,7 +324,7 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct BootstrapTokenDiscovery {
+    pub(crate) struct BootstrapTokenDiscovery {
         #[serde(default, deserialize_with = "opt")]
         pub token: Option<BootstrapTokenString>,
         #[serde(rename = "apiServerEndpoint", default, deserialize_with = "opt")]
@@ -337,13 +337,13 @@ pub mod v1beta4 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct FileDiscovery {
+    pub(crate) struct FileDiscovery {
         pub kube_config_path: String,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct JoinControlPlane {
+    pub(crate) struct JoinControlPlane {
         #[serde(rename = "localAPIEndpoint")]
         pub local_api_endpoint: Option<ApiEndpoint>,
         #[serde(default, deserialize_with = "opt")]
@@ -351,14 +351,14 @@ pub mod v1beta4 {
     }
 }
 
-pub mod v1beta3 {
+pub(super) mod v1beta3 {
     //! Only the types that differ from v1beta4; the rest are shared.
     use super::v1beta4 as b4;
     use super::*;
 
     /// `extraArgs` as v1beta3 writes it: a map (sorted by name when converted, as kubeadm's
     /// conversion does).
-    pub type ArgMap = BTreeMap<String, ScalarString>;
+    pub(crate) type ArgMap = BTreeMap<String, ScalarString>;
 
     fn args(map: Option<ArgMap>) -> Option<Vec<b4::Arg>> {
         map.map(|m| {
@@ -370,7 +370,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct InitConfiguration {
+    pub(crate) struct InitConfiguration {
         pub bootstrap_tokens: Option<Vec<b4::BootstrapToken>>,
         pub node_registration: Option<NodeRegistrationOptions>,
         #[serde(rename = "localAPIEndpoint")]
@@ -382,7 +382,7 @@ pub mod v1beta3 {
     }
 
     impl InitConfiguration {
-        pub fn into_v1beta4(self) -> b4::InitConfiguration {
+        pub(crate) fn into_v1beta4(self) -> b4::InitConfiguration {
             b4::InitConfiguration {
                 bootstrap_tokens: self.bootstrap_tokens,
                 dry_run: None,
@@ -400,7 +400,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ClusterConfiguration {
+    pub(crate) struct ClusterConfiguration {
         pub etcd: Option<Etcd>,
         pub networking: Option<b4::Networking>,
         #[serde(default, deserialize_with = "opt")]
@@ -422,7 +422,7 @@ pub mod v1beta3 {
     impl ClusterConfiguration {
         /// The v1beta4 document, plus `apiServer.timeoutForControlPlane`, which v1beta4 moved
         /// to InitConfiguration/JoinConfiguration `timeouts.controlPlaneComponentHealthCheck`.
-        pub fn into_v1beta4(self) -> (b4::ClusterConfiguration, Option<GoDuration>) {
+        pub(crate) fn into_v1beta4(self) -> (b4::ClusterConfiguration, Option<GoDuration>) {
             let mut timeout = None;
             let api_server = self.api_server.map(|a| {
                 timeout = a.timeout_for_control_plane;
@@ -474,7 +474,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct JoinConfiguration {
+    pub(crate) struct JoinConfiguration {
         pub node_registration: Option<NodeRegistrationOptions>,
         #[serde(rename = "caCertPath", default, deserialize_with = "opt")]
         pub ca_cert_path: Option<AbsPath>,
@@ -485,7 +485,7 @@ pub mod v1beta3 {
     }
 
     impl JoinConfiguration {
-        pub fn into_v1beta4(self) -> b4::JoinConfiguration {
+        pub(crate) fn into_v1beta4(self) -> b4::JoinConfiguration {
             let mut timeouts = None;
             let discovery = self.discovery.map(|d| {
                 timeouts = d.timeout.map(|t| b4::Timeouts {
@@ -515,7 +515,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct NodeRegistrationOptions {
+    pub(crate) struct NodeRegistrationOptions {
         #[serde(default, deserialize_with = "opt")]
         pub name: Option<NodeName>,
         #[serde(rename = "criSocket", default, deserialize_with = "opt")]
@@ -543,14 +543,14 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Etcd {
+    pub(crate) struct Etcd {
         pub local: Option<LocalEtcd>,
         pub external: Option<b4::ExternalEtcd>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct LocalEtcd {
+    pub(crate) struct LocalEtcd {
         pub image_repository: Option<String>,
         pub image_tag: Option<ScalarString>,
         #[serde(default, deserialize_with = "opt")]
@@ -564,7 +564,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ControlPlaneComponent {
+    pub(crate) struct ControlPlaneComponent {
         pub extra_args: Option<ArgMap>,
         pub extra_volumes: Option<Vec<b4::HostPathMount>>,
     }
@@ -581,7 +581,7 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ApiServer {
+    pub(crate) struct ApiServer {
         pub extra_args: Option<ArgMap>,
         pub extra_volumes: Option<Vec<b4::HostPathMount>>,
         #[serde(rename = "certSANs")]
@@ -592,14 +592,14 @@ pub mod v1beta3 {
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Dns {
+    pub(crate) struct Dns {
         pub image_repository: Option<String>,
         pub image_tag: Option<ScalarString>,
     }
 
     #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct Discovery {
+    pub(crate) struct Discovery {
         pub bootstrap_token: Option<b4::BootstrapTokenDiscovery>,
         pub file: Option<b4::FileDiscovery>,
         #[serde(rename = "tlsBootstrapToken", default, deserialize_with = "opt")]

@@ -14,7 +14,7 @@ pub enum TemplateError {
 }
 
 /// Replaces each `{{ NAME }}` in `text` by the value of `NAME` in `vars`.
-pub fn render(
+pub(super) fn render(
     file: &'static str,
     text: &str,
     vars: &[(&str, &str)],

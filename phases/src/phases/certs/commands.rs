@@ -15,7 +15,7 @@ use crate::domain::pki::{
 };
 
 /// `kind` of kubeadm's `certs check-expiration -o json|yaml` output.
-pub const EXPIRATION_KIND: &str = "CertificateExpirationInfo";
+pub(super) const EXPIRATION_KIND: &str = "CertificateExpirationInfo";
 
 /// One certificate or CA of `certs check-expiration`: kubeadm's output `Certificate`
 /// (`output.kubeadm.k8s.io/v1alpha3`), field for field, so that scripts written against

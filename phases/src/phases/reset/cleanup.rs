@@ -93,7 +93,7 @@ fn remove_tree(dir: &Path) -> Result<bool, FsError> {
 }
 
 /// Removes one target: a file (a symlink as itself), or etcd's `member/` directory.
-pub fn remove(target: &Target) -> Result<bool, FsError> {
+pub(super) fn remove(target: &Target) -> Result<bool, FsError> {
     if target.kind.is_dir() {
         remove_tree(&target.path)
     } else {
@@ -102,7 +102,7 @@ pub fn remove(target: &Target) -> Result<bool, FsError> {
 }
 
 /// Whether a target is still there.
-pub fn remains(target: &Target) -> bool {
+pub(super) fn remains(target: &Target) -> bool {
     target.path.symlink_metadata().is_ok()
 }
 

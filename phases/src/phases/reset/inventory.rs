@@ -21,7 +21,7 @@ use crate::config::well_known::{
 };
 use crate::domain::etcd::EtcdClientTls;
 /// Static-pod manifests kubestrap writes, by file name.
-pub const MANIFESTS: [&str; 4] = [
+pub(super) const MANIFESTS: [&str; 4] = [
     "etcd.yaml",
     "kube-apiserver.yaml",
     "kube-controller-manager.yaml",
@@ -29,7 +29,7 @@ pub const MANIFESTS: [&str; 4] = [
 ];
 
 /// Kubeconfigs under /etc/kubernetes that init or join write.
-pub const KUBECONFIGS: [&str; 6] = [
+pub(super) const KUBECONFIGS: [&str; 6] = [
     "admin.conf",
     "super-admin.conf",
     "kubelet.conf",
@@ -39,11 +39,11 @@ pub const KUBECONFIGS: [&str; 6] = [
 ];
 
 /// Files kubestrap writes for the kubelet under /var/lib/kubelet.
-pub const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
+pub(super) const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
 
 /// Whether `name` is one of the kubelet's dated client pairs, `kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`
 /// (Go's `2006-01-02-15-04-05`, as the kubelet's certificate store names them).
-pub fn is_dated_kubelet_client_pem(name: &str) -> bool {
+pub(super) fn is_dated_kubelet_client_pem(name: &str) -> bool {
     let Some(stamp) = name
         .strip_prefix("kubelet-client-")
         .and_then(|n| n.strip_suffix(".pem"))
@@ -81,7 +81,7 @@ fn kubelet_client_certs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// etcd's own layout in its data dir: reset removes this directory and nothing else there.
-pub const ETCD_MEMBER_DIR: &str = "member";
+pub(super) const ETCD_MEMBER_DIR: &str = "member";
 
 /// The files the PKI phases make in the certificates dir (relative to it): each
 /// certificate's `.crt` and `.key` (`etcd/` ones included) and the service-account key pair.
