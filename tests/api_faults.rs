@@ -7,15 +7,12 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::events;
+use kubestrap_test_support::{bed, ndjson::events};
 use serde_json::Value;
 
 const APISERVER: &str = "kube-apiserver";

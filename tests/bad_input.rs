@@ -18,9 +18,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-#[path = "../phases/tests/fake_apiserver/mod.rs"]
-mod fake_apiserver;
 /// Hostile input to `reset`: manifests, journals and symlinks pointing outside what init and
 /// join make.
 #[path = "bad_input/hostile_reset.rs"]
@@ -30,7 +27,11 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{copy_tree, kubestrap};
+use kubestrap_test_support::{
+    cli::{copy_tree, kubestrap},
+    fake_apiserver,
+    ndjson::events,
+};
 
 /// The journal of the run that made the template node.
 const JOURNAL_DIR: &str = "var/lib/kubestrap";
@@ -1139,7 +1140,7 @@ fn a_hostile_cluster_info_fails_the_join_with_its_own_message_and_writes_nothing
             .timeout(std::time::Duration::from_secs(60))
             .output()
             .unwrap();
-        let ev = common::events(&out.stdout);
+        let ev = events(&out.stdout);
         let error = ev
             .iter()
             .find(|e| e["event"] == "error")

@@ -4,11 +4,9 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-
 use std::path::Path;
 
-use common::kubestrap;
+use kubestrap_test_support::cli::{files_under, kubestrap};
 
 /// The node every test describes.
 const NODE: &[&str] = &[
@@ -173,7 +171,7 @@ fn external_ca_mode_names_every_missing_file_in_one_error() {
         );
     }
     assert_eq!(
-        common::files_under(&root.join("etc")),
+        files_under(&root.join("etc")),
         [Path::new("kubernetes/pki/ca.crt")],
         "nothing written"
     );

@@ -4,14 +4,14 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-#[path = "../phases/tests/api_support/mod.rs"]
-mod api_support;
-mod bed;
-mod common;
-
 use std::path::Path;
 
-use common::{copy_tree, events, kubestrap};
+use kubestrap_test_support::{
+    bed,
+    cli::{copy_tree, kubestrap},
+    control_plane,
+    ndjson::events,
+};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -293,7 +293,7 @@ fn result_of<'a>(args: &[&str], objects: &'a [Value]) -> &'a Value {
 async fn every_command_prints_only_ndjson_with_output_json() {
     let dir = tempfile::tempdir().unwrap();
     let cp_root = dir.path().join("cp");
-    let _cp = api_support::start_control_plane(&cp_root, NDJSON_IP).await;
+    let _cp = control_plane::start_control_plane(&cp_root, NDJSON_IP).await;
     let cp = cp_root.as_path();
     // The PKI and kubeconfigs without the static pods: the offline commands and reset run
     // here, away from the running control plane.

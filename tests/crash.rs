@@ -15,9 +15,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -29,6 +26,7 @@ use std::time::{Duration, Instant};
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{CertInfo, PrivateKey};
 use kubestrap_phases::domain::static_pod::Pod;
+use kubestrap_test_support::{bed, cli::files_under, ndjson::events};
 use serde_json::Value;
 
 /// Every SCRATCH_EVERY-th trial starts from an empty node.
@@ -120,7 +118,7 @@ fn check_file(root: &Path, rel: &Path) -> Option<String> {
 
 /// Files under the root that kubestrap writes (etcd's data and the stand-in's logs are not).
 fn kubestrap_files(root: &Path) -> Vec<PathBuf> {
-    common::files_under(root)
+    files_under(root)
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/etcd") && !p.starts_with("var/log"))
         .collect()
@@ -238,7 +236,7 @@ fn full_run(root: &Path, config: &Path, no_resume: bool) -> (Option<i32>, Durati
     let mut out = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     let status = child.wait().unwrap();
-    (status.code(), started.elapsed(), common::events(&out))
+    (status.code(), started.elapsed(), events(&out))
 }
 
 fn reset(root: &Path) {

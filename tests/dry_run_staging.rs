@@ -6,13 +6,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{events, kubestrap};
+use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 
 const ADDRESS: &str = "127.0.0.164";
 

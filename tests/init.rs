@@ -3,13 +3,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{events, kubestrap};
+use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 use serde_json::Value;
 
 /// The first phase that needs the control plane running: nothing runs the static pods under a

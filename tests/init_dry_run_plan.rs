@@ -4,11 +4,9 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{events, kubestrap};
+use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 
 #[test]
 fn the_dry_run_plan_lists_every_api_object_once() {

@@ -12,14 +12,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{events, kubestrap};
+use kubestrap_test_support::{bed, cli::kubestrap, ndjson::events};
 use kubestrap_testbed::Runner;
 use serde_json::Value;
 

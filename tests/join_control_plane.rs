@@ -10,17 +10,18 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bed::{IGNORED_PREFLIGHT, ca_hash, kube_bin, kubectl_as as kubectl, register_node, stand_in};
-use common::{events, kubestrap};
 use kubestrap_phases::domain::etcd::{EtcdClientTls, EtcdCluster};
 use kubestrap_phases::{HostFs, phases::mark_control_plane};
+use kubestrap_test_support::{
+    bed,
+    cli::{files_under, kubestrap},
+    ndjson::events,
+};
 use serde_json::Value;
 
 const IP1: &str = "127.0.0.120";
@@ -171,7 +172,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         !e.contains(&wrong) && !e.contains(&key),
         "a key leaked: {e}"
     );
-    let left: Vec<PathBuf> = common::files_under(bad.path())
+    let left: Vec<PathBuf> = files_under(bad.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();
@@ -194,7 +195,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
             && e.contains("upload-certs"),
         "{e}"
     );
-    let left: Vec<PathBuf> = common::files_under(nokey.path())
+    let left: Vec<PathBuf> = files_under(nokey.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();
@@ -220,7 +221,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     ] {
         assert!(staged_etc.join(f).is_file(), "{f} not staged");
     }
-    let left: Vec<PathBuf> = common::files_under(dry.path())
+    let left: Vec<PathBuf> = files_under(dry.path())
         .into_iter()
         .filter(|p| !p.starts_with("var/lib/kubestrap"))
         .collect();

@@ -4,15 +4,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-// openssl/kubectl helpers shared with the library's PKI tests.
-#[path = "../phases/tests/pki_support/mod.rs"]
-mod pki_support;
-
 use std::path::Path;
 
-use common::{copy_tree, kubestrap};
-use pki_support::{
+use kubestrap_test_support::cli::{copy_tree, kubestrap};
+// openssl/kubectl helpers shared with the library's PKI tests.
+use kubestrap_test_support::pki::{
     X509Text, assert_key_matches, kubeconfig_json, openssl, openssl_ca, openssl_sign, p, run,
     snapshot, user_data,
 };

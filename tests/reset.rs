@@ -13,15 +13,12 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::events;
+use kubestrap_test_support::{bed, cli::files_under, ndjson::events};
 use serde_json::Value;
 
 /// `kubestrap reset -o json` on `root` with `stdin` as its input, as it finished.
@@ -56,7 +53,7 @@ fn reset(root: &Path, extra: &[&str], stdin: &str) -> (Option<i32>, Vec<Value>, 
 
 /// Content of every file under the root, by relative path.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    common::files_under(root)
+    files_under(root)
         .into_iter()
         .filter(|p| !p.starts_with("var/log"))
         .map(|p| {
@@ -210,7 +207,7 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
                 .contains("host's kubelet is not touched")
     }));
     // Nothing kubestrap wrote is left: only the test's own files and the stand-in's logs.
-    let left: Vec<PathBuf> = common::files_under(&root)
+    let left: Vec<PathBuf> = files_under(&root)
         .into_iter()
         .filter(|p| !p.starts_with("var/log"))
         .collect();
@@ -370,8 +367,8 @@ fn reset_of_a_member_of_a_two_member_etcd_removes_it_from_the_cluster() {
         ["n1"],
         "the cluster no longer lists n2"
     );
-    assert!(common::files_under(&b.join("var/lib/etcd")).is_empty());
-    assert!(common::files_under(&b.join("etc/kubernetes")).is_empty());
+    assert!(files_under(&b.join("var/lib/etcd")).is_empty());
+    assert!(files_under(&b.join("etc/kubernetes")).is_empty());
 }
 
 /// `kubestrap reset` with text output: exit code, stdout, stderr.
@@ -466,7 +463,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
     for f in [&current, &dated] {
         assert!(outputs.contains(&f.to_str().unwrap()), "{f:?}: {outputs:?}");
     }
-    let before = common::files_under(&worker);
+    let before = files_under(&worker);
     for f in [&current, &dated] {
         let rel = f.strip_prefix(&worker).unwrap();
         assert!(before.iter().any(|p| p == rel), "{rel:?}: {before:?}");
@@ -479,7 +476,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
         assert!(stdout.contains(f.to_str().unwrap()), "{f:?}:\n{stdout}");
     }
     assert_says_what_is_not_cleaned(&worker, &stdout);
-    assert_eq!(common::files_under(&worker), before);
+    assert_eq!(files_under(&worker), before);
 
     let (code, ev, stderr) = reset(&worker, &["--force"], "");
     assert_eq!(code, Some(0), "{ev:#?}\n{stderr}");
@@ -501,7 +498,7 @@ fn reset_of_a_worker_joined_with_builtin_tls_bootstrap_leaves_nothing() {
             && e["message"] == "nothing kubestrap wrote is left on this node"
     }));
     assert!(current.symlink_metadata().is_err(), "the symlink is gone");
-    assert_eq!(common::files_under(&worker), Vec::<PathBuf>::new());
+    assert_eq!(files_under(&worker), Vec::<PathBuf>::new());
     // The control plane the worker joined is untouched.
     assert_eq!(bed::kubectl(&cp, &["get", "--raw", "/readyz"]).trim(), "ok");
     let (code, _, _) = reset(&cp, &["--force"], "");
@@ -731,7 +728,7 @@ fn reset_phases_run_on_the_engine_alone_skipped_and_dry() {
     planned.sort();
     assert_eq!(removed, planned, "what the dry run listed");
     assert!(
-        common::files_under(&root).is_empty(),
+        files_under(&root).is_empty(),
         "no journal of reset's own either"
     );
 
@@ -760,7 +757,7 @@ fn reset_phases_run_on_the_engine_alone_skipped_and_dry() {
         planned.len(),
         "{result}"
     );
-    assert!(common::files_under(&root).is_empty());
+    assert!(files_under(&root).is_empty());
     // An unknown phase name is refused, naming the known ones.
     let (code, ev, _) = reset(&root, &["--force", "--skip-phases", "cleanup"], "");
     assert_eq!(code, Some(1));

@@ -10,16 +10,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-#[path = "../phases/tests/api_support/mod.rs"]
-mod api_support;
-mod bed;
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{events, kubestrap};
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
+use kubestrap_test_support::{bed, cli::kubestrap, control_plane, ndjson::events};
 use serde_json::Value;
 
 const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";
@@ -625,7 +620,7 @@ async fn api_commands_at_trace_level_show_secrets_only_where_asked() {
     let ip = "127.0.0.84";
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let _cp = api_support::start_control_plane(root, ip).await;
+    let _cp = control_plane::start_control_plane(root, ip).await;
     let cfg = root.join("kubeadm.yaml");
     std::fs::write(
         &cfg,

@@ -3,9 +3,7 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod common;
-
-use common::{events, kubestrap};
+use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 

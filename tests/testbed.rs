@@ -9,15 +9,13 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod bed;
-mod common;
 /// scripts/testbed/up and down themselves: what they remove, when they fail.
 mod testbed_scripts;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{events, kubestrap};
+use kubestrap_test_support::{bed, cli::kubestrap, ndjson::events};
 use serde_json::Value;
 
 /// The last phase of init.

@@ -4,14 +4,10 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-#[path = "../phases/tests/api_support/mod.rs"]
-mod api_support;
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::kubestrap;
+use kubestrap_test_support::{cli::kubestrap, control_plane};
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = kubestrap().args(args).output().unwrap();
@@ -57,7 +53,7 @@ fn malformed_create_flags_are_errors_naming_the_flag() {
 
 fn cluster_info_has(root: &Path, ip: &str, key: &str) -> bool {
     let ca = root.join("etc/kubernetes/pki/ca.crt");
-    let body = api_support::curl(&[
+    let body = control_plane::curl(&[
         "--cacert",
         ca.to_str().unwrap(),
         &format!("https://{ip}:6443/api/v1/namespaces/kube-public/configmaps/cluster-info"),
@@ -82,7 +78,7 @@ async fn token_commands_against_a_real_cluster() {
     let ip = "127.0.0.48";
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let cp = api_support::start_control_plane(root, ip).await;
+    let cp = control_plane::start_control_plane(root, ip).await;
     let r = root.to_str().unwrap();
     // The phase through the binary, with an explicit token.
     let cfg = root.join("kubeadm.yaml");

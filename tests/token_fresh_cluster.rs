@@ -6,16 +6,12 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-#[path = "../phases/tests/api_support/mod.rs"]
-mod api_support;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::kubestrap;
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::domain::bootstrap_token::{cluster_info_configmap, cluster_info_source};
 use kubestrap_phases::domain::jws;
+use kubestrap_test_support::{cli::kubestrap, control_plane};
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = kubestrap().args(args).output().unwrap();
@@ -31,7 +27,7 @@ async fn token_commands_bind_admin_conf_on_a_fresh_cluster() {
     let ip = "127.0.0.63";
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let cp = api_support::start_control_plane(root, ip).await;
+    let cp = control_plane::start_control_plane(root, ip).await;
     assert_eq!(cp.ip, ip);
     let r = root.to_str().unwrap();
     let admin = root.join("etc/kubernetes/admin.conf");

@@ -4,8 +4,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod static_pod_support;
-
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::contract::effects::{ApiVerb, Silent};
@@ -13,7 +11,7 @@ use kubestrap_phases::phases::addons::{
     AddonContext, AddonObject, CoreDns, KubeProxy, coredns, coredns_image, kube_proxy,
 };
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
-use static_pod_support::*;
+use kubestrap_test_support::static_pods::*;
 
 fn ctx(root: &std::path::Path, version: &str, advertise: &str, extra: &str) -> InitContext {
     init_context(root, version, advertise, extra)

@@ -4,22 +4,20 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-#[path = "static_pod_support/mod.rs"]
-mod static_pod_support;
-
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::contract::effects::{ApiVerb, Silent};
 use kubestrap_phases::domain::bootstrap_token::secret_name;
 use kubestrap_phases::phases::bootstrap_token::{BootstrapTokenContext, BootstrapTokenPhase};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
+use kubestrap_test_support::static_pods;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_plans_every_object_without_an_api_server() {
     let root = tempfile::tempdir().unwrap();
     // Nothing listens on 127.0.0.49:6443 in this test.
-    let ctx = static_pod_support::init_context(root.path(), "v1.20.2", "127.0.0.49", "");
-    static_pod_support::run_steps(&ctx, &static_pod_support::init_steps()).await;
+    let ctx = static_pods::init_context(root.path(), "v1.20.2", "127.0.0.49", "");
+    static_pods::run_steps(&ctx, &static_pods::init_steps()).await;
     let staging = tempfile::tempdir().unwrap();
     let fs = HostFs::staged(staging.path());
     let mut fx = Effects::new("bootstrap-token", &fs, &Silent);

@@ -6,12 +6,9 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod api_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use api_support::{curl, start_control_plane};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::ResourceExt;
@@ -28,6 +25,7 @@ use kubestrap_phases::phases::bootstrap_token::{
     BootstrapTokenContext, BootstrapTokenPhase, create_token, delete_token,
 };
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
+use kubestrap_test_support::control_plane::{curl, start_control_plane};
 
 /// The requests the phase sent (objects it found as wanted are recorded as unchanged).
 async fn run_phase(ctx: &InitContext) -> Vec<(ApiVerb, String, String)> {

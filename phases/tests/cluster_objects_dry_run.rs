@@ -4,8 +4,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod static_pod_support;
-
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::config::InitFlags;
@@ -15,7 +13,7 @@ use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
 use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
-use static_pod_support::*;
+use kubestrap_test_support::static_pods::*;
 
 fn context(root: &std::path::Path, upload_certs: bool) -> InitContext {
     let flags = InitFlags {

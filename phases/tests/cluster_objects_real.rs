@@ -9,14 +9,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod api_support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use api_support::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -30,6 +27,8 @@ use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
 use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
+use kubestrap_test_support::control_plane::*;
+use kubestrap_test_support::static_pods::*;
 
 const IP: &str = "127.0.0.43";
 const TOKEN: &str = "abcdef.0123456789abcdef";

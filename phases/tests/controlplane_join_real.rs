@@ -7,13 +7,10 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod api_support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_support::*;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
@@ -31,6 +28,8 @@ use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::UploadKubeadmConfig;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
+use kubestrap_test_support::control_plane::*;
+use kubestrap_test_support::static_pods::*;
 
 const IP1: &str = "127.0.0.90";
 const IP2: &str = "127.0.0.2";
@@ -537,7 +536,7 @@ async fn learner_member_keeps_quorum_and_is_promoted() {
     const IP3: &str = "127.0.0.91";
     const IP4: &str = "127.0.0.92";
     let root1 = tempfile::tempdir().unwrap();
-    let ctx1 = api_support::init_context(root1.path(), "v1.20.2", IP3, "");
+    let ctx1 = kubestrap_test_support::static_pods::init_context(root1.path(), "v1.20.2", IP3, "");
     let mut steps = kubestrap_phases::phases::certs::phases::<InitContext>();
     steps.push(Box::new(kubestrap_phases::phases::etcd::EtcdLocal));
     run_steps(&ctx1, &steps).await;

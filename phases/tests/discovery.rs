@@ -4,8 +4,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod fake_apiserver;
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,9 +18,8 @@ use kubestrap_phases::domain::discovery::{
     DiscoveryError, Patience, discover_file, discover_token,
 };
 use kubestrap_phases::domain::jws::{sign_detached, signature_key};
+use kubestrap_test_support::fake_apiserver::{self, FakeApiServer};
 use serde_json::json;
-
-use fake_apiserver::FakeApiServer;
 
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";

@@ -5,15 +5,13 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod static_pod_support;
-
 use std::path::Path;
 
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::phases::kubelet::finalize::EnableClientCertRotation;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Step};
-use static_pod_support::*;
+use kubestrap_test_support::static_pods::*;
 
 async fn finalize(ctx: &InitContext) -> Vec<bool> {
     let fs = HostFs::real();

@@ -3,8 +3,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod static_pod_support;
-
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +11,8 @@ use kubestrap_phases::context::init_kubelet_spec;
 use kubestrap_phases::domain::kubelet::{KubeletService, ServiceManager, restart_kubelet};
 use kubestrap_phases::phases::kubelet::KubeletStart;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Reporter, Step, async_trait};
+use kubestrap_test_support::static_pods::*;
 use serde_json::Value;
-use static_pod_support::*;
 
 /// A service manager that counts what it is asked and answers as told.
 struct FakeServices {

@@ -3,8 +3,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod pki_support;
-
 use std::path::Path;
 
 use base64::Engine;
@@ -12,7 +10,7 @@ use kubestrap_phases::HostFs;
 use kubestrap_phases::PhaseError;
 use kubestrap_phases::domain::pki::EncryptionAlgorithm;
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
-use pki_support::*;
+use kubestrap_test_support::pki::*;
 
 const YEAR: u64 = 365 * 24 * 3600;
 

@@ -2,8 +2,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod pki_support;
-
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::kubeadm_output::short_human_duration;
 use kubestrap_phases::domain::pki::kubeconfig::user_kubeconfig;
@@ -13,7 +11,7 @@ use kubestrap_phases::phases::certs::{
     renew_key_count,
 };
 use kubestrap_phases::{Effects, HostFs};
-use pki_support::*;
+use kubestrap_test_support::pki::*;
 
 #[tokio::test]
 async fn renew_reissues_leaves_and_kubeconfigs_under_the_same_ca() {

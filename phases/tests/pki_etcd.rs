@@ -3,8 +3,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod pki_support;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use kubestrap_phases::HostFs;
 use kubestrap_phases::domain::pki::EncryptionAlgorithm;
-use pki_support::*;
+use kubestrap_test_support::pki::*;
 
 struct Etcd(Child);
 

@@ -3,8 +3,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod pki_support;
-
 use std::path::Path;
 
 use base64::Engine;
@@ -14,7 +12,7 @@ use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{EncryptionAlgorithm, KeyPool};
 use kubestrap_phases::phases::certs::generate_csr;
 use kubestrap_phases::{Effects, HostFs, PhaseError};
-use pki_support::*;
+use kubestrap_test_support::pki::*;
 
 /// An openssl CA at `<pki>/<base>.crt` and `.key`.
 fn ca_at(pki: &Path, base: &str, cn: &str) {

@@ -4,8 +4,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod pki_support;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,7 +11,7 @@ use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::context::init_pki_spec;
 use kubestrap_phases::domain::pki::{KeyPool, PkiSession, PkiSpec};
 use kubestrap_phases::{NodeRoot, PhaseError};
-use pki_support::*;
+use kubestrap_test_support::pki::*;
 use time::OffsetDateTime;
 
 /// The PKI slice of a v1beta4 file whose ClusterConfiguration ends with `cluster_extra`, as

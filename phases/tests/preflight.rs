@@ -213,13 +213,15 @@ fn passes_unprivileged_when_root_and_kubelet_checks_are_ignored() {
     let euid = nix::unistd::geteuid().as_raw();
     if euid == 0 && std::env::var_os(CHILD).is_none() {
         use std::os::unix::process::CommandExt;
+        // This test's name in its binary: its module path without the crate's name.
+        let (_, name) = concat!(
+            module_path!(),
+            "::passes_unprivileged_when_root_and_kubelet_checks_are_ignored"
+        )
+        .split_once("::")
+        .unwrap();
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "passes_unprivileged_when_root_and_kubelet_checks_are_ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
             .env(CHILD, "1")
             .env("TMPDIR", "/tmp")
             .uid(65534)

@@ -4,8 +4,6 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod static_pod_support;
-
 use std::path::Path;
 
 use kubestrap_phases::context::init_static_pod_spec;
@@ -14,7 +12,7 @@ use kubestrap_phases::domain::static_pod::{Pod, StaticPodSpec};
 use kubestrap_phases::phases::control_plane::{self, Component, ControlPlanePhase};
 use kubestrap_phases::phases::etcd::EtcdLocal;
 use kubestrap_phases::{Applicability, Fingerprint, HostFs, NodeRoot, Step};
-use static_pod_support::*;
+use kubestrap_test_support::static_pods::*;
 
 fn render(component: Component, spec: &StaticPodSpec) -> Pod {
     control_plane::render(component, spec, false).unwrap()

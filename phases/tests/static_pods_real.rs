@@ -6,12 +6,11 @@
 // Helpers shared by this binary's modules are `pub` for them, not for other crates.
 #![allow(unreachable_pub)]
 
-mod api_support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use api_support::*;
+use kubestrap_test_support::control_plane::*;
+use kubestrap_test_support::static_pods::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manifests_start_real_etcd_apiserver_and_controller_manager() {

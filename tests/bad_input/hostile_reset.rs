@@ -9,9 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fake_apiserver;
+use kubestrap_test_support::{cli::kubestrap, fake_apiserver, ndjson::events};
+
 use super::snapshot;
-use crate::common::{events, kubestrap};
 
 /// The address of the fake API server that serves kubeadm-config.
 const CLUSTER_IP: &str = "127.0.0.147";

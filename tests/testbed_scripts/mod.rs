@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use crate::bed;
+use kubestrap_test_support::bed;
+use kubestrap_test_support::cli::files_under;
 
 /// The marker `up` writes into each root it makes.
 const MARKER: &str = ".kubestrap-testbed-root";
@@ -196,10 +197,7 @@ fn up_refuses_a_root_or_worker_root_with_content_and_no_marker_before_writing_an
     assert_eq!(out.status.code(), Some(2), "{err}");
     let expected = format!("{} is not empty and has no marker", bed.root().display());
     assert!(err.contains(&expected), "{err}");
-    assert_eq!(
-        crate::common::files_under(&bed.root()),
-        [Path::new("keep-me")]
-    );
+    assert_eq!(files_under(&bed.root()), [Path::new("keep-me")]);
     drop(bed);
 
     // A user's directory where the worker's root would go: the node root is not made either.

@@ -1,7 +1,6 @@
 //! A real control plane for API tests: the rendered manifests' etcd, kube-apiserver and
 //! kube-controller-manager v1.20.2 started from their `command` lists on a simulated node.
 //! A missing binary fails the test, it never skips it.
-#![allow(dead_code)]
 
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
@@ -11,9 +10,7 @@ use std::time::{Duration, Instant};
 use kubestrap_phases::InitContext;
 use kubestrap_phases::domain::static_pod::Pod;
 
-#[path = "../static_pod_support/mod.rs"]
-mod static_pod_support;
-pub use static_pod_support::*;
+use crate::static_pods::{init_context, init_steps, run_steps};
 
 pub struct Proc {
     pub name: String,

@@ -1,5 +1,5 @@
-//! Shared helpers for the PKI integration tests: a context, a phase runner, openssl calls.
-#![allow(dead_code)]
+//! PKI fixtures: a context over a fixed [`PkiSpec`], a phase runner, and the judges
+//! (openssl, kubectl) that read what the phases wrote.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

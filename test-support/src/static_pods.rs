@@ -1,12 +1,15 @@
-//! Shared helpers for the static-pod tests: a spec from a real kubeadm config, rendered pods.
-#![allow(dead_code)]
+//! An init node from a real kubeadm configuration file: the loaded config, its
+//! [`InitContext`] and static-pod spec, and init's local steps run in order.
 
 use std::path::Path;
 
-use kubestrap_phases::NodeRoot;
 use kubestrap_phases::config::{self, InitConfig, InitFlags};
 use kubestrap_phases::context::init_static_pod_spec;
+use kubestrap_phases::contract::effects::{Silent, WrittenFile};
 use kubestrap_phases::domain::static_pod::StaticPodSpec;
+use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, NodeRoot, Step};
+
+use crate::kubeadm_config;
 
 /// Loads an init configuration the way `kubestrap init --config` does: `extra` is appended to
 /// a ClusterConfiguration document (v1beta4) naming the version, and may add documents.
@@ -23,11 +26,17 @@ pub fn init_config_with(
     advertise: &str,
     extra: &str,
 ) -> InitConfig {
-    let file = dir.join("kubeadm.yaml");
-    let text = format!(
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {advertise}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n{node_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
-    );
-    std::fs::write(&file, text).unwrap();
+    let file = kubeadm_config::init()
+        .advertise(advertise)
+        .bind_port(6443)
+        .node_name("node-1")
+        .node_extra(node_extra)
+        .with(
+            kubeadm_config::cluster()
+                .kubernetes_version(version)
+                .extra(extra),
+        )
+        .write(dir.join("kubeadm.yaml"));
     config::load_init(Some(&file), &InitFlags::default()).unwrap_or_else(|e| panic!("config: {e}"))
 }
 
@@ -56,9 +65,6 @@ pub fn flag<'a>(cmd: &'a [String], name: &str) -> Option<&'a str> {
     let prefix = format!("--{name}=");
     cmd.iter().rev().find_map(|a| a.strip_prefix(&prefix))
 }
-
-use kubestrap_phases::contract::effects::{Silent, WrittenFile};
-use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
 
 /// An init context over a real configuration, as `kubestrap init --root <root>` builds it.
 pub fn init_context(root: &Path, version: &str, advertise: &str, extra: &str) -> InitContext {

@@ -1,15 +1,16 @@
 //! The real-control-plane test bed for the binary's end-to-end tests: etcd 3.4 and
 //! kube-apiserver, kube-controller-manager, kube-scheduler v1.20.2 run from kubestrap's
-//! manifests by the kubelet stand-in (`kubestrap-testbed`). Each test file has its own
+//! manifests by the kubelet stand-in (`kubestrap-testbed`). Each test module has its own
 //! loopback addresses (named at its top) and its own node roots.
 //! A missing binary fails the tests, never skips them (scripts/test installs the bed).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kubestrap_testbed::{Runner, RunnerConfig};
+
+use crate::kubeadm_config;
 
 /// The preflight checks a test machine cannot meet (no container runtime, kubelet, conntrack,
 /// iptables; IP forwarding off).
@@ -69,20 +70,10 @@ fn stand_in_config(root: &Path) -> RunnerConfig {
 /// A v1beta4 config with the wait timeout (no flag for it) and the API call timeout, kept
 /// outside the node root.
 pub fn config_file(dir: &Path, health: &str, api_call: &str) -> PathBuf {
-    let p = dir.join("kubestrap.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-timeouts:
-  controlPlaneComponentHealthCheck: {health}
-  kubernetesAPICall: {api_call}
-"
-        ),
-    )
-    .unwrap();
-    p
+    kubeadm_config::init()
+        .timeout("controlPlaneComponentHealthCheck", health)
+        .timeout("kubernetesAPICall", api_call)
+        .write(dir.join("kubestrap.yaml"))
 }
 
 /// `kubestrap init -o json` for node `n1` on `advertise:port`, the pending phases skipped.
