@@ -3,8 +3,8 @@
 //! CA, …) and records every request it gets, headers included. Its certificate is signed by a
 //! CA of its own, for the IP it listens on (an ephemeral port).
 //!
-//! Used by the library's discovery tests (phases/tests/discovery.rs) and the binary's
-//! bad-input table (tests/bad_input.rs).
+//! Used by the library's discovery tests (phases/tests/it/discovery.rs) and the binary's
+//! bad-input table (tests/it/bad_input.rs).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

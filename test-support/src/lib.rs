@@ -1,4 +1,4 @@
-//! Helpers shared by kubestrap's integration tests (tests/, phases/tests/): one crate
+//! Helpers shared by kubestrap's integration tests (tests/it, phases/tests/it): one crate
 //! instead of files included across crates with `#[path]`.
 //!
 //! Needs no test bed:

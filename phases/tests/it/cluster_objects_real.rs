@@ -1,7 +1,7 @@
 //! upload-config, upload-certs, mark-control-plane and show-join-command against a real
 //! control plane: etcd 3.4 (/usr/bin/etcd), kube-apiserver and kube-controller-manager
 //! v1.20.2 from the test bed, started with the rendered manifests' commands on a simulated
-//! node (own root, own 127.0.0.x address), as phases/tests/static_pods_real.rs does.
+//! node (own root, own 127.0.0.x address), as phases/tests/it/static_pods_real.rs does.
 //! A missing binary fails the test.
 //!
 //! What the phases record says what happened (issue 12): a request they sent is `changed`, an

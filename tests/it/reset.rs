@@ -6,7 +6,7 @@
 //! dry run, ends with what reset does not clean; JSON output is only NDJSON on stdout. The
 //! real reset takes its certificates dir from the cluster's kubeadm-config and removes exactly
 //! what its dry run listed. Hostile inputs (paths out of the root) are in
-//! tests/bad_input/hostile_reset.rs.
+//! tests/it/bad_input/hostile_reset.rs.
 //!
 //! Addresses: 127.0.0.100 (init/reset/init), 127.0.0.104–105 (two-member etcd), 127.0.0.142
 //! (the worker's control plane, API port 16542).

@@ -20,7 +20,6 @@
 
 /// Hostile input to `reset`: manifests, journals and symlinks pointing outside what init and
 /// join make.
-#[path = "bad_input/hostile_reset.rs"]
 mod hostile_reset;
 
 use std::collections::BTreeMap;

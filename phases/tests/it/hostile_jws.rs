@@ -4,10 +4,8 @@
 //!
 //! These are the functions token discovery calls (`discovery::discover_token` verifies the
 //! signature with `verify_detached`, then reads the kubeconfig); the same forgeries served to
-//! a real join are in tests/bad_input.rs, and discovery's own failure modes against a crafted
-//! cluster-info in tests/discovery.rs.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
+//! a real join are in tests/it/bad_input.rs, and discovery's own failure modes against a crafted
+//! cluster-info in discovery.rs beside this file.
 
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::domain::jws::{JwsError, sign_detached, signature_key, verify_detached};
@@ -16,7 +14,7 @@ use std::path::Path;
 
 /// kubeadm's dry-run cluster-info and the signature kubeadm's bootstrap signer made for it
 /// with token abcdef.abcdef0123456789 (kubeadm-facts.md).
-const PAYLOAD: &str = include_str!("data/cluster-info-kubeadm-dryrun.yaml");
+const PAYLOAD: &str = include_str!("../data/cluster-info-kubeadm-dryrun.yaml");
 const SIGNATURE: &str =
     "eyJhbGciOiJIUzI1NiIsImtpZCI6ImFiY2RlZiJ9..rh3cVKiU2mdt3CqHzC81sNE-4WQLRHMtXduHWfSbrIM";
 
@@ -139,7 +137,7 @@ fn malformed_signatures_are_errors_not_panics() {
 /// in it compares signature bytes with `==`/`!=` or a helper that may exit early.
 #[test]
 fn the_mac_is_compared_in_constant_time() {
-    let source = include_str!("../src/domain/jws.rs");
+    let source = include_str!("../../src/domain/jws.rs");
     let start = source
         .find("pub fn verify_detached(")
         .expect("verify_detached is in jws.rs");

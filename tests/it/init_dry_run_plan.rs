@@ -82,7 +82,7 @@ fn the_dry_run_plan_lists_every_api_object_once() {
         .collect();
     assert!(finished.contains(&"kubelet-finalize/enable-client-cert-rotation"));
     assert!(result["join_command"].is_string(), "{result}");
-    // The staged files (tests/dry_run_staging.rs has the details) were removed at exit.
+    // The staged files (tests/it/dry_run_staging.rs has the details) were removed at exit.
     assert_eq!(result["staging_kept"], false, "{result}");
     assert!(result.get("staging_dir").is_none(), "{result}");
 }
