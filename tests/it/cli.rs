@@ -9,7 +9,7 @@ use std::path::Path;
 use kubestrap_test_support::{
     bed,
     cli::{copy_tree, kubestrap},
-    control_plane,
+    control_plane, kubeadm_config,
     ndjson::events,
 };
 use predicates::prelude::*;
@@ -349,14 +349,13 @@ async fn every_command_prints_only_ndjson_with_output_json() {
     // bootstrap-token phases first): in text each run of phases it skips for one reason is
     // one line, in JSON NDJSON.
     let join_token = "ndjoin.0123456789abcdef";
-    let cfg = dir.path().join("kubeadm.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {join_token}\nlocalAPIEndpoint:\n  advertiseAddress: {NDJSON_IP}\n  bindPort: 6443\nnodeRegistration:\n  name: cp\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
-        ),
-    )
-    .unwrap();
+    let cfg = kubeadm_config::init()
+        .token(join_token)
+        .advertise(NDJSON_IP)
+        .bind_port(6443)
+        .node_name("cp")
+        .with(kubeadm_config::cluster().kubernetes_version("v1.20.2"))
+        .write(dir.path().join("kubeadm.yaml"));
     let cfg = cfg.to_str().unwrap();
     for phase in [&["upload-config", "all"][..], &["bootstrap-token"]] {
         let args = [&["init", "phase"][..], phase, &["--config", cfg]].concat();

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kubestrap_test_support::{cli::kubestrap, ndjson::events};
+use kubestrap_test_support::{cli::kubestrap, kubeadm_config, ndjson::events};
 use serde_json::Value;
 
 /// The first phase that needs the control plane running: nothing runs the static pods under a
@@ -25,11 +25,9 @@ fn short_wait_config() -> PathBuf {
         // Written once per test process, renamed into place: another test binary reading
         // it meanwhile sees a whole file.
         let tmp = dir.join(format!("init-short-wait.{}.tmp", std::process::id()));
-        std::fs::write(
-            &tmp,
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ntimeouts:\n  controlPlaneComponentHealthCheck: 1s\n",
-        )
-        .unwrap();
+        kubeadm_config::init()
+            .timeout("controlPlaneComponentHealthCheck", "1s")
+            .write(&tmp);
         std::fs::rename(&tmp, &path).unwrap();
         path
     })

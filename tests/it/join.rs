@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubestrap_test_support::{bed, cli::kubestrap, ndjson::events};
+use kubestrap_test_support::{bed, cli::kubestrap, kubeadm_config, ndjson::events};
 use kubestrap_testbed::Runner;
 use serde_json::Value;
 
@@ -440,12 +440,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
 
     // An unreachable endpoint: retried until timeouts.discovery, then named.
     let unreachable = tempfile::tempdir().unwrap();
-    let config = unreachable.path().join("join.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  discovery: 3s\n",
-    )
-    .unwrap();
+    let config = kubeadm_config::join()
+        .timeout("discovery", "3s")
+        .write(unreachable.path().join("join.yaml"));
     let j = join(
         unreachable.path(),
         &format!("127.0.0.73:{PORT}"),
@@ -742,12 +739,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     // kubelet is never touched under a --root, and the wait for kubelet.conf says why it
     // cannot end.
     let k = tempfile::tempdir().unwrap();
-    let config = k.path().join("join.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 2s\n",
-    )
-    .unwrap();
+    let config = kubeadm_config::join()
+        .timeout("tlsBootstrap", "2s")
+        .write(k.path().join("join.yaml"));
     let j = join(
         k.path(),
         &endpoint(),
@@ -829,12 +823,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     );
     assert!(ok, "{out}");
     let stalled = tempfile::tempdir().unwrap();
-    let config = stalled.path().join("join.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ntimeouts:\n  tlsBootstrap: 14s\n",
-    )
-    .unwrap();
+    let config = kubeadm_config::join()
+        .timeout("tlsBootstrap", "14s")
+        .write(stalled.path().join("join.yaml"));
     let stalled_args = [
         "--config",
         config.to_str().unwrap(),

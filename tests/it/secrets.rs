@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
-use kubestrap_test_support::{bed, cli::kubestrap, control_plane, ndjson::events};
+use kubestrap_test_support::{bed, cli::kubestrap, control_plane, kubeadm_config, ndjson::events};
 use serde_json::Value;
 
 const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";
@@ -621,14 +621,14 @@ async fn api_commands_at_trace_level_show_secrets_only_where_asked() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let _cp = control_plane::start_control_plane(root, ip).await;
-    let cfg = root.join("kubeadm.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\ncertificateKey: {CERT_KEY}\nlocalAPIEndpoint:\n  advertiseAddress: {ip}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
-        ),
-    )
-    .unwrap();
+    let cfg = kubeadm_config::init()
+        .token(TOKEN)
+        .certificate_key(CERT_KEY)
+        .advertise(ip)
+        .bind_port(6443)
+        .node_name("node-1")
+        .with(kubeadm_config::cluster().kubernetes_version("v1.20.2"))
+        .write(root.join("kubeadm.yaml"));
     let cfg = cfg.to_str().unwrap();
     let other = "qwerty.0123456789qwerty";
     let mut secrets = basic_secrets();

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kubestrap_test_support::{cli::kubestrap, control_plane};
+use kubestrap_test_support::{cli::kubestrap, control_plane, kubeadm_config};
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = kubestrap().args(args).output().unwrap();
@@ -81,14 +81,13 @@ async fn token_commands_against_a_real_cluster() {
     let cp = control_plane::start_control_plane(root, ip).await;
     let r = root.to_str().unwrap();
     // The phase through the binary, with an explicit token.
-    let cfg = root.join("kubeadm.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n  description: init token\nlocalAPIEndpoint:\n  advertiseAddress: {ip}\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n"
-        ),
-    )
-    .unwrap();
+    let cfg = kubeadm_config::init()
+        .token_described("abcdef.0123456789abcdef", "init token")
+        .advertise(ip)
+        .bind_port(6443)
+        .node_name("node-1")
+        .with(kubeadm_config::cluster().kubernetes_version("v1.20.2"))
+        .write(root.join("kubeadm.yaml"));
     let (code, stdout, stderr) = run(&[
         "init",
         "phase",

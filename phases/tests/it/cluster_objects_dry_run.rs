@@ -13,6 +13,7 @@ use kubestrap_phases::phases::show_join_command::ShowJoinCommand;
 use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Applicability, Effects, HostFs, InitContext, Step};
+use kubestrap_test_support::kubeadm_config::{cluster, init};
 use kubestrap_test_support::static_pods::*;
 
 fn context(root: &std::path::Path, upload_certs: bool) -> InitContext {
@@ -22,7 +23,15 @@ fn context(root: &std::path::Path, upload_certs: bool) -> InitContext {
     };
     init_context_from_yaml(
         root,
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.44\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: cp.example\n",
+        &init()
+            .advertise("127.0.0.44")
+            .node_name("node-1")
+            .with(
+                cluster()
+                    .kubernetes_version("v1.20.2")
+                    .control_plane_endpoint("cp.example"),
+            )
+            .to_string(),
         &flags,
     )
 }

@@ -28,6 +28,7 @@ use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::{UploadKubeadmConfig, UploadKubeletConfig};
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
 use kubestrap_test_support::control_plane::*;
+use kubestrap_test_support::kubeadm_config::{Init, cluster, init};
 use kubestrap_test_support::static_pods::*;
 
 const IP: &str = "127.0.0.43";
@@ -61,20 +62,28 @@ async fn wait_ready(client: &kube::Client, procs: &mut [&mut Proc]) {
 
 /// The API server binds only its own address and port, as a good neighbour to other test beds.
 fn context(root: &Path) -> InitContext {
-    context_with(root, NODE, "")
+    context_with(root, NODE, init())
 }
 
-/// `init_extra` is appended to the InitConfiguration document.
-fn context_with(root: &Path, node: &str, init_extra: &str) -> InitContext {
+/// `init` (an InitConfiguration) given the token, this file's address and port, and `node`.
+fn context_with(root: &Path, node: &str, init: Init) -> InitContext {
     let flags = InitFlags {
         upload_certs: true,
         ..InitFlags::default()
     };
     init_context_from_yaml(
         root,
-        &format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP}\n  bindPort: {PORT}\nnodeRegistration:\n  name: {node}\n{init_extra}---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\napiServer:\n  extraArgs:\n  - name: bind-address\n    value: {IP}\n"
-        ),
+        &init
+            .token(TOKEN)
+            .advertise(IP)
+            .bind_port(PORT)
+            .node_name(node)
+            .with(
+                cluster()
+                    .kubernetes_version("v1.20.2")
+                    .api_server_arg("bind-address", IP),
+            )
+            .to_string(),
         &flags,
     )
 }
@@ -408,7 +417,7 @@ async fn cluster_objects_on_a_real_apiserver() {
     let ghost = context_with(
         root.path(),
         "ghost",
-        "timeouts:\n  kubeletHealthCheck: 6s\n",
+        init().timeout("kubeletHealthCheck", "6s"),
     );
     let progress = Progress::default();
     let fs = HostFs::real();

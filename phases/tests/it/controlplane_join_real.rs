@@ -29,6 +29,7 @@ use kubestrap_phases::phases::upload_certs::UploadCerts;
 use kubestrap_phases::phases::upload_config::UploadKubeadmConfig;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, PhaseError, Step};
 use kubestrap_test_support::control_plane::*;
+use kubestrap_test_support::kubeadm_config;
 use kubestrap_test_support::static_pods::*;
 
 const IP1: &str = "127.0.0.90";
@@ -44,9 +45,17 @@ fn init_context(root: &Path) -> InitContext {
     };
     init_context_from_yaml(
         root,
-        &format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\nlocalAPIEndpoint:\n  advertiseAddress: {IP1}\n  bindPort: {PORT}\nnodeRegistration:\n  name: node-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\ncontrolPlaneEndpoint: {IP1}:{PORT}\n"
-        ),
+        &kubeadm_config::init()
+            .token(TOKEN)
+            .advertise(IP1)
+            .bind_port(PORT)
+            .node_name("node-1")
+            .with(
+                kubeadm_config::cluster()
+                    .kubernetes_version("v1.20.2")
+                    .control_plane_endpoint(&format!("{IP1}:{PORT}")),
+            )
+            .to_string(),
         &flags,
     )
 }

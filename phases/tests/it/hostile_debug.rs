@@ -14,6 +14,7 @@ use kubestrap_phases::config::{
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;
 use kubestrap_phases::domain::pki::{CertProfile, EncryptionAlgorithm, Usage, self_signed_ca};
 use kubestrap_phases::phases::show_join_command::join_commands;
+use kubestrap_test_support::kubeadm_config;
 
 const TOKEN: &str = "abcdef.s3cr3ts3cr3ts3cr";
 const SECRET: &str = "s3cr3ts3cr3ts3cr";
@@ -109,9 +110,12 @@ fn configurations_and_flags() {
     let path = Path::new("/x/kubeadm.yaml");
     let init = load_init_text(
         path,
-        &format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: {TOKEN}\ncertificateKey: {CERT_KEY}\nnodeRegistration:\n  name: node1\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.1\n"
-        ),
+        &kubeadm_config::init()
+            .token(TOKEN)
+            .certificate_key(CERT_KEY)
+            .node_name("node1")
+            .advertise("10.0.0.1")
+            .to_string(),
         &InitFlags::default(),
     )
     .unwrap();

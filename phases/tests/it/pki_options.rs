@@ -11,29 +11,18 @@ use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::context::init_pki_spec;
 use kubestrap_phases::domain::pki::{KeyPool, PkiSession, PkiSpec};
 use kubestrap_phases::{NodeRoot, PhaseError};
+use kubestrap_test_support::kubeadm_config;
 use kubestrap_test_support::pki::*;
 use time::OffsetDateTime;
 
 /// The PKI slice of a v1beta4 file whose ClusterConfiguration ends with `cluster_extra`, as
 /// `init` would read it under `root`.
 fn spec_from_file(root: &Path, cluster_extra: &str) -> PkiSpec {
-    let file = root.join("kubeadm.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: 192.0.2.10
-nodeRegistration:
-  name: node-1
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-{cluster_extra}"
-        ),
-    )
-    .unwrap();
+    let file = kubeadm_config::init()
+        .advertise("192.0.2.10")
+        .node_name("node-1")
+        .with(kubeadm_config::cluster().extra(cluster_extra))
+        .write(root.join("kubeadm.yaml"));
     let config = config::load_init(Some(&file), &InitFlags::default()).unwrap();
     init_pki_spec(&config, &NodeRoot::new(root).unwrap())
 }
