@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubestrap_test_support::{bed, cli::kubestrap, kubeadm_config, ndjson::events};
+use kubestrap_test_support::ndjson::{Run, events};
+use kubestrap_test_support::{bed, cli::kubestrap, kubeadm_config};
 use kubestrap_testbed::Runner;
 use serde_json::Value;
 
@@ -55,62 +56,24 @@ fn control_plane(cp: &Path) -> Runner {
     runner
 }
 
-struct Join {
-    code: Option<i32>,
-    events: Vec<Value>,
-    took: Duration,
-}
-
-impl Join {
-    fn error(&self) -> String {
-        self.events
-            .iter()
-            .find(|e| e["event"] == "error")
-            .map(|e| format!("{} (hint: {})", e["message"], e["hint"]))
-            .unwrap_or_else(|| panic!("no error event: {:#?}", self.events))
-    }
-
-    fn result(&self) -> &Value {
-        self.events.last().unwrap()
-    }
-
-    fn phases(&self, event: &str, reason: Option<&str>) -> Vec<String> {
-        self.events
-            .iter()
-            .filter(|e| e["event"] == event)
-            .filter(|e| reason.is_none_or(|r| e["reason"] == r))
-            .map(|e| e["phase"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-}
-
 /// `kubestrap join [endpoint] …` (no endpoint argument when it is empty).
-fn join(root: &Path, endpoint: &str, args: &[&str]) -> Join {
+fn join(root: &Path, endpoint: &str, args: &[&str]) -> Run {
     join_with_env(root, endpoint, args, &[])
 }
 
 /// [`join`] with extra environment variables.
-fn join_with_env(root: &Path, endpoint: &str, args: &[&str], env: &[(&str, &Path)]) -> Join {
-    let start = Instant::now();
+fn join_with_env(root: &Path, endpoint: &str, args: &[&str], env: &[(&str, &Path)]) -> Run {
     let mut cmd = kubestrap();
     cmd.arg("join");
     if !endpoint.is_empty() {
         cmd.arg(endpoint);
     }
-    let out = cmd
-        .envs(env.iter().copied())
+    cmd.envs(env.iter().copied())
         .args(["-o", "json", "--root"])
         .arg(root)
         .args(["--ignore-preflight-errors", bed::IGNORED_PREFLIGHT])
-        .args(args)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    Join {
-        code: out.status.code(),
-        events: events(&out.stdout),
-        took: start.elapsed(),
-    }
+        .args(args);
+    Run::of(&mut cmd, Duration::from_secs(120))
 }
 
 /// Files a failed join left on the node, apart from kubestrap's own journal.

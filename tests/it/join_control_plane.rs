@@ -20,9 +20,8 @@ use kubestrap_phases::{HostFs, phases::mark_control_plane};
 use kubestrap_test_support::{
     bed,
     cli::{files_under, kubestrap},
-    ndjson::events,
+    ndjson::Run,
 };
-use serde_json::Value;
 
 const IP1: &str = "127.0.0.120";
 const IP2: &str = "127.0.0.2";
@@ -32,45 +31,8 @@ const TOKEN: &str = "cpjoin.0123456789abcdef";
 /// The Node registrations wait as long as a join may take.
 const REGISTER_WITHIN: Duration = Duration::from_secs(240);
 
-struct Run {
-    code: Option<i32>,
-    events: Vec<Value>,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    fn result(&self) -> &Value {
-        self.events.last().unwrap()
-    }
-
-    fn error(&self) -> String {
-        self.events
-            .iter()
-            .find(|e| e["event"] == "error")
-            .map(|e| format!("{} (hint: {})", e["message"], e["hint"]))
-            .unwrap_or_else(|| panic!("no error event: {:#?}", self.events))
-    }
-
-    fn phases(&self, event: &str, reason: Option<&str>) -> Vec<String> {
-        self.events
-            .iter()
-            .filter(|e| e["event"] == event)
-            .filter(|e| reason.is_none_or(|r| e["reason"] == r))
-            .map(|e| e["phase"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-}
-
 fn run(cmd: &mut assert_cmd::Command, timeout: Duration) -> Run {
-    let start = Instant::now();
-    let out = cmd.timeout(timeout).output().unwrap();
-    Run {
-        code: out.status.code(),
-        events: events(&out.stdout),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: start.elapsed(),
-    }
+    Run::of(cmd, timeout)
 }
 
 /// The first control plane: `kubestrap init --upload-certs --control-plane-endpoint`.
