@@ -4,8 +4,6 @@
 //! - It comes back: the phases retry with backoff and init finishes.
 //! - It stays down: init fails within `timeouts.kubernetesAPICall`, the error names the
 //!   endpoint and the last error, and a later run (server back) resumes from the failed phase.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -15,8 +15,6 @@
 //! server of the library's discovery tests: a key added to its kubeconfig, its CA key missing,
 //! and a signature made for another token each fail the join with their own message, writing
 //! no file (only the journal of the completed preflight). Address 127.0.0.146.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 /// Hostile input to `reset`: manifests, journals and symlinks pointing outside what init and
 /// join make.

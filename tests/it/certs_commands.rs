@@ -1,8 +1,6 @@
 //! The `certs` commands and external-CA mode through the real binary: `certs check-expiration`
 //! prints kubeadm's tables and, with `-o json`, kubeadm's `CertificateExpirationInfo`; a run
 //! in external-CA mode names every file the external CA must provide in one error.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

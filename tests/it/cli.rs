@@ -1,8 +1,6 @@
 //! The `kubestrap` binary as a user meets it: help, exit codes, JSON events, bad input.
 //! Address: the NDJSON table's control plane runs on 127.0.0.151 (a worker join's
 //! control-plane phases name 127.0.0.151:6443 too, but never reach it).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

@@ -12,8 +12,6 @@
 //! so kills also land while certificates are generated and while the control plane boots.
 //! The kill delay comes from a seeded RNG: the seed is printed, and `KUBESTRAP_CRASH_SEED`
 //! replays a run (`KUBESTRAP_CRASH_TRIALS` changes the count, default 50).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

@@ -2,8 +2,6 @@
 //! `umask 000` no directory kubestrap creates is group- or world-writable, the PKI
 //! directories and etcd's data directory are 0700, and a dry run's staged tree has the same
 //! modes. The runs bind nothing; 127.0.0.165 is this file's address.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,6 @@
 //! on failure and on Ctrl-C — unless `--dry-run-dir DIR` asks to keep it; the result says
 //! which. `$TMPDIR` points at a fresh directory per test, so that what a run leaves behind in
 //! it can be seen. The dry runs bind nothing; 127.0.0.164 is this file's address.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,5 @@
 //! `kubestrap init` end to end under a temporary `--root`: events, files, resume, dry run,
 //! bad input, and a journal that survives kills.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

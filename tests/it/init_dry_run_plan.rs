@@ -1,8 +1,6 @@
 //! `kubestrap init --dry-run` through every phase, API ones included, with no API server
 //! anywhere: the plan lists each object init would write exactly once — the admin binding
 //! kubeadm:cluster-admins, the bootstrap objects and both addons — and nothing is written.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::time::Duration;
 

@@ -9,8 +9,6 @@
 //! https discovery file is served on 127.0.0.74.
 //!
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

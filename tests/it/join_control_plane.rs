@@ -7,8 +7,6 @@
 //!
 //! Addresses: first node 127.0.0.120, second node 127.0.0.2 (API port 16520 on both).
 //! A missing binary fails these tests, never skips them (scripts/test installs the test bed).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,8 +1,6 @@
 //! The PKI commands through the real binary: `kubeconfig user` with several organizations,
 //! `certs generate-csr` signed by an openssl CA and then accepted by the phases, and files
 //! that cannot be read at all.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

@@ -10,8 +10,6 @@
 //!
 //! Addresses: 127.0.0.100 (init/reset/init), 127.0.0.104–105 (two-member etcd), 127.0.0.142
 //! (the worker's control plane, API port 16542).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,6 @@
 //!
 //! Addresses: 127.0.0.84 (API commands), 127.0.0.144 and 127.0.0.145 (the joins' control
 //! planes, API port 16544).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

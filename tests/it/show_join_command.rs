@@ -1,7 +1,5 @@
 //! `init phase show-join-command`: the join commands reach the final JSON `result` event
 //! (and only it), and the text output prints them.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 

@@ -6,8 +6,6 @@
 //!
 //! A missing binary fails these tests, never skips them: CI installs the test bed first
 //! (scripts/test runs scripts/testbed/install.sh).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 /// scripts/testbed/up and down themselves: what they remove, when they fail.
 mod testbed_scripts;

@@ -1,8 +1,6 @@
 //! `kubestrap token …` and `init phase bootstrap-token` through the binary: flag errors
 //! without a cluster, then create/list/delete against a real kube-apiserver and
 //! kube-controller-manager v1.20.2.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,8 +3,6 @@
 //! client, which grants admin.conf its rights with super-admin.conf
 //! (ClusterRoleBinding kubeadm:cluster-admins), as kubeadm's init does. The real bootstrap
 //! signer then signs cluster-info for the created token, and kubestrap verifies the signature.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::time::{Duration, Instant};
 

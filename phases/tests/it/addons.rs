@@ -1,8 +1,6 @@
 //! The addon objects as the effective configuration fills them (kubeadm's names, images per
 //! version, DNS IP, domain, pod CIDR, endpoint), and the addon phases under `--dry-run`:
 //! every object recorded, no API contacted.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,6 @@
 //! Under `--dry-run` the bootstrap-token phase plans every API object without an API server:
 //! nothing is contacted (the configured endpoint has no server), and the plan lists the
 //! token Secret, the RBAC and cluster-info.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::time::{Duration, Instant};
 

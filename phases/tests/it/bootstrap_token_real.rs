@@ -3,8 +3,6 @@
 //! real bootstrap signer signs cluster-info for our tokens and our verifier accepts its
 //! signatures, anonymous access is limited to cluster-info, deleting a token withdraws its
 //! signature, and a second run changes nothing.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

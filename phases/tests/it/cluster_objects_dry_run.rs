@@ -1,8 +1,6 @@
 //! Under `--dry-run` the cluster-object phases ask nothing of the API (no server runs here),
 //! record every request they would send (as changed: none is found as wanted), and still hand
 //! the user the join commands.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::time::{Duration, Instant};
 

@@ -6,8 +6,6 @@
 //!
 //! What the phases record says what happened (issue 12): a request they sent is `changed`, an
 //! object they found as wanted is not, so a second run records every object as unchanged.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,4 @@
 //! kubeadm's defaults, flag precedence, and the `config print` round trips.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,4 @@
 //! kubeadm's documented sample configurations parse, with spot-checked effective values.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::net::IpAddr;
 use std::path::PathBuf;

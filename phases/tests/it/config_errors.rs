@@ -1,6 +1,4 @@
 //! Bad inputs: each error names the file, document, field (or flag) and the expected form.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 

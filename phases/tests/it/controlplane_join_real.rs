@@ -4,8 +4,6 @@
 //! the kubeadm-certs Secret with a bootstrap token, as `join --control-plane` does, builds its
 //! specs with the same constructors as init, adds its etcd member through the v3 API and
 //! starts its own etcd and API server. A missing binary fails the test.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

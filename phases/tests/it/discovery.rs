@@ -1,8 +1,6 @@
 //! Discovery against a tiny TLS server that serves crafted cluster-info and records every
 //! request it gets: each failure mode has its own error, and the unverified first fetch sends
 //! no credentials. Addresses 127.0.0.70–71 (ephemeral ports).
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! `Debug` (what `{:?}`, `dbg!`, panics and tracing fields print) of every type that holds a
 //! secret shows that it holds one, never the secret: token secrets, certificate keys, private
 //! keys, kubeconfig credentials, and the configurations and flags that carry them.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

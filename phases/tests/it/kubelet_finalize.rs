@@ -2,8 +2,6 @@
 //! until the kubelet's rotated certificate exists, then points at it (under the node root,
 //! honouring a `cert-dir` kubelet extra arg), and a re-run of the kubeconfig phases accepts
 //! that kubelet.conf as kubeadm does instead of calling it a conflict.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

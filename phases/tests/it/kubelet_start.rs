@@ -1,7 +1,5 @@
 //! `kubelet-start`: the files it writes for each version, the user's KubeletConfiguration over
 //! kubeadm's defaults, and when (never, under a root other than `/`) it restarts the kubelet.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::sync::Arc;
 use std::sync::Mutex;

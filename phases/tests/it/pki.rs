@@ -1,7 +1,5 @@
 //! `certs all` + `kubeconfig all` checked by real tools: openssl verifies every certificate and
 //! reads its fields, kubectl reads every kubeconfig.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

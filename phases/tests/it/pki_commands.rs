@@ -1,6 +1,4 @@
 //! `certs renew`, `certs check-expiration`, `kubeconfig user`, and generate-csr with a local CA.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::kubeadm_output::short_human_duration;

@@ -1,7 +1,5 @@
 //! The generated etcd certificates work with a real etcd: it serves TLS with etcd/server.crt,
 //! accepts the healthcheck and apiserver client certs, and refuses a client from another CA.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -1,7 +1,5 @@
 //! External-CA mode: CAs made by openssl, leaves from `certs generate-csr` signed by openssl,
 //! CA keys then taken away; the phases accept what is there and report what is missing.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

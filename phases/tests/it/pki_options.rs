@@ -1,8 +1,6 @@
 //! The PKI options of a v1beta4 configuration file, checked by openssl: every
 //! `encryptionAlgorithm`, non-default `caCertificateValidityPeriod` / `certificateValidityPeriod`,
 //! and an existing leaf that has expired.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 use std::time::Duration;

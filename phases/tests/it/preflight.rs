@@ -1,7 +1,5 @@
 //! The preflight phase on this machine, through its public API: real files under a temporary
 //! node root, real listening sockets, the real euid.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};

@@ -1,8 +1,6 @@
 //! Rendering of the static-pod manifests from real kubeadm configuration files: flags by
 //! version, extraArgs/extraVolumes/extraEnvs, external etcd, external CA, paths under the root,
 //! bind addresses on real and simulated nodes, and rewrites that leave files untouched.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::Path;
 

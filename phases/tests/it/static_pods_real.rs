@@ -3,8 +3,6 @@
 //! `command` of its manifest, on a simulated node (its own root and 127.0.0.x address). The
 //! API server must answer /readyz over TLS verified with the cluster CA, and the
 //! controller-manager /healthz on its secure port.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,7 +1,5 @@
 //! The stand-in against real child processes: start, late manifests, changes, removal,
 //! exits, and no survivors after stop, drop or SIGTERM to the binary.
-// Helpers shared by this binary's modules are `pub` for them, not for other crates.
-#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
