@@ -214,12 +214,8 @@ pub(crate) struct JoinArgs {
     /// Who gets the node's client certificate: the kubelet from bootstrap-kubelet.conf
     /// (`kubelet`, kubeadm's way), or kubestrap itself during kubelet-start (`builtin`: for
     /// agents other than the kubelet, and nodes without one).
-    #[arg(long, global = true, value_name = "MODE", default_value = "kubelet", value_parser = tls_bootstrap_mode)]
+    #[arg(long, global = true, value_name = "MODE", default_value = "kubelet")]
     pub tls_bootstrap: TlsBootstrap,
-}
-
-fn tls_bootstrap_mode(s: &str) -> Result<TlsBootstrap, String> {
-    s.parse()
 }
 
 /// A flag value that is a secret (a bootstrap token, a certificate key). It is handed on as

@@ -35,7 +35,8 @@ pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
 pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
-    EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, TlsBootstrap, ValueError,
+    EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, TlsBootstrap,
+    UnknownTlsBootstrap, ValueError,
 };
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same

@@ -391,15 +391,18 @@ impl fmt::Display for TlsBootstrap {
     }
 }
 
+/// A `--tls-bootstrap` value that is neither `kubelet` nor `builtin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a TLS bootstrap mode; expected \"kubelet\" or \"builtin\"")]
+pub struct UnknownTlsBootstrap(pub String);
+
 impl FromStr for TlsBootstrap {
-    type Err = String;
+    type Err = UnknownTlsBootstrap;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "kubelet" => Ok(Self::Kubelet),
             "builtin" => Ok(Self::Builtin),
-            other => Err(format!(
-                "{other:?} is not a TLS bootstrap mode; expected \"kubelet\" or \"builtin\""
-            )),
+            other => Err(UnknownTlsBootstrap(other.to_string())),
         }
     }
 }

@@ -51,6 +51,30 @@ pub enum Trust<'a> {
     },
 }
 
+/// Why a client for an endpoint could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapClientError {
+    #[error("{endpoint:?} is not a URL: {source}")]
+    NotAUrl {
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// kube could not build the client (TLS set-up, the CA certificates).
+    #[error("{}", describe(.0))]
+    Build(#[source] kube::Error),
+}
+
+/// [`BootstrapClientError::NotAUrl`], whatever the URL parser's error type.
+fn not_a_url<E: std::error::Error + Send + Sync + 'static>(
+    endpoint: &str,
+) -> impl FnOnce(E) -> BootstrapClientError + '_ {
+    move |e| BootstrapClientError::NotAUrl {
+        endpoint: endpoint.to_string(),
+        source: Box::new(e),
+    }
+}
+
 /// A counted client for one endpoint.
 #[derive(Clone)]
 pub struct BootstrapClient {
@@ -77,10 +101,8 @@ impl BootstrapClient {
         trust: Trust<'_>,
         timeout: Duration,
         requests: &RequestCounter,
-    ) -> Result<Self, String> {
-        let url = endpoint
-            .parse()
-            .map_err(|e| format!("{endpoint:?} is not a URL: {e}"))?;
+    ) -> Result<Self, BootstrapClientError> {
+        let url = endpoint.parse().map_err(not_a_url(endpoint))?;
         let mut config = Config::new(url);
         config.default_retry = false;
         config.connect_timeout = Some(timeout);
@@ -94,7 +116,7 @@ impl BootstrapClient {
                 config.auth_info.token = Some(token.expose().into());
             }
         }
-        let client = Client::try_from(config).map_err(|e| describe(&e))?;
+        let client = Client::try_from(config).map_err(BootstrapClientError::Build)?;
         Ok(Self {
             client,
             endpoint: endpoint.trim_end_matches('/').to_string(),

@@ -6,22 +6,27 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kubestrap_phases::context::init_kubelet_spec;
-use kubestrap_phases::domain::kubelet::{KubeletService, ServiceManager, restart_kubelet};
+use kubestrap_phases::domain::kubelet::{
+    KubeletService, ServiceError, ServiceManager, restart_kubelet,
+};
 use kubestrap_phases::phases::kubelet::KubeletStart;
 use kubestrap_phases::{Effects, HostFs, InitContext, NodeRoot, Reporter, Step, async_trait};
 use kubestrap_test_support::static_pods::*;
 use serde_json::Value;
 
-/// A service manager that counts what it is asked and answers as told.
+/// A service manager that counts what it is asked and answers as told: `Ok`, or the error
+/// the function returns.
+type Answer = Result<(), fn() -> ServiceError>;
+
 struct FakeServices {
-    restartable: Result<(), String>,
-    restart: Result<(), String>,
+    restartable: Answer,
+    restart: Answer,
     asked: AtomicUsize,
     restarted: AtomicUsize,
 }
 
 impl FakeServices {
-    fn new(restartable: Result<(), String>, restart: Result<(), String>) -> Arc<Self> {
+    fn new(restartable: Answer, restart: Answer) -> Arc<Self> {
         Arc::new(Self {
             restartable,
             restart,
@@ -33,17 +38,17 @@ impl FakeServices {
 
 #[async_trait]
 impl ServiceManager for FakeServices {
-    fn kubelet_restartable(&self) -> Result<(), String> {
+    fn kubelet_restartable(&self) -> Result<(), ServiceError> {
         self.asked.fetch_add(1, Ordering::SeqCst);
-        self.restartable.clone()
+        self.restartable.map_err(|e| e())
     }
 
-    async fn restart_kubelet(&self) -> Result<(), String> {
+    async fn restart_kubelet(&self) -> Result<(), ServiceError> {
         self.restarted.fetch_add(1, Ordering::SeqCst);
-        self.restart.clone()
+        self.restart.map_err(|e| e())
     }
 
-    async fn stop_kubelet(&self) -> std::io::Result<()> {
+    async fn stop_kubelet(&self) -> Result<(), ServiceError> {
         unreachable!("kubelet-start never stops the kubelet")
     }
 }
@@ -202,7 +207,8 @@ async fn on_the_real_root_the_kubelet_is_restarted_only_when_possible() {
     assert_eq!(ok.restarted.load(Ordering::SeqCst), 1);
     assert!(warnings.0.lock().unwrap().is_empty());
 
-    let absent = FakeServices::new(Err("no kubelet on PATH".into()), Ok(()));
+    // "no kubelet on PATH".
+    let absent = FakeServices::new(Err(|| ServiceError::NoKubelet), Ok(()));
     let warnings = Warnings::default();
     let mut fx = Effects::new("kubelet-start", &fs, &warnings);
     restart_kubelet(&system, absent.as_ref(), &mut fx)
@@ -215,7 +221,14 @@ async fn on_the_real_root_the_kubelet_is_restarted_only_when_possible() {
         "{w:?}"
     );
 
-    let failing = FakeServices::new(Ok(()), Err("unit kubelet.service not found".into()));
+    let failing = FakeServices::new(
+        Ok(()),
+        Err(|| ServiceError::Failed {
+            verb: "restart".into(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(5 << 8),
+            stderr: "Failed to restart kubelet.service: Unit kubelet.service not found.".into(),
+        }),
+    );
     let warnings = Warnings::default();
     let mut fx = Effects::new("kubelet-start", &fs, &warnings);
     let err = restart_kubelet(&system, failing.as_ref(), &mut fx)

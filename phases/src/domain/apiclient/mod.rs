@@ -120,6 +120,11 @@ impl From<ApiError> for PhaseError {
     }
 }
 
+/// Why kube could not build a client from a configuration (its TLS set-up, its credentials).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+pub struct ClientBuildError(#[source] pub kube::Error);
+
 /// A connected client plus what its errors need: the endpoint, and how long to keep retrying.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -217,13 +222,13 @@ impl ApiClient {
             .map_err(|e| bad(redacted_kubeconfig_problem(&e)))?;
         config.connect_timeout = Some(timeout.min(Duration::from_secs(10)));
         config.read_timeout = Some(timeout.min(Duration::from_secs(30)));
-        Self::from_config(config, timeout).map_err(bad)
+        Self::from_config(config, timeout).map_err(|e| bad(e.to_string()))
     }
 
     /// A client from an already-built kube [`Config`].
-    pub fn from_config(config: Config, timeout: Duration) -> Result<Self, String> {
+    pub fn from_config(config: Config, timeout: Duration) -> Result<Self, ClientBuildError> {
         let endpoint = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| describe(&e))?;
+        let client = Client::try_from(config).map_err(ClientBuildError)?;
         Ok(Self {
             client,
             endpoint: endpoint.trim_end_matches('/').to_string(),

@@ -37,9 +37,9 @@ pub async fn discover_file(
         patience.per_request(),
         requests,
     )
-    .map_err(|problem| DiscoveryError::Invalid {
+    .map_err(|source| DiscoveryError::Client {
         origin: origin.clone(),
-        problem,
+        source,
     })?;
     // Any answer proves the server holds a certificate of this CA; cluster-info need not
     // be readable (a file-discovery cluster may not publish it).
@@ -144,18 +144,30 @@ async fn read(location: &str, origin: &str, timeout: Duration) -> Result<String,
     tokio::task::spawn_blocking(move || fetch_https(&url, timeout))
         .await
         .map_err(|e| bad(format!("the download task failed: {e}")))?
-        .map_err(|problem| DiscoveryError::Download {
+        .map_err(|source| DiscoveryError::Download {
             origin: origin.to_string(),
-            problem,
+            source,
         })
 }
 
+/// Why `--discovery-file https://…` could not be downloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("no trust roots found on this host to verify the URL's server")]
+    NoTrustRoots,
+    /// The request failed: server unverified, unreachable, an error status, …
+    #[error(transparent)]
+    Request(ureq::Error),
+    #[error("reading the response: {0}")]
+    Body(#[source] ureq::Error),
+}
+
 /// GET an https URL, the server verified with the host's trust roots (as kubeadm does).
-fn fetch_https(url: &str, timeout: Duration) -> Result<String, String> {
+fn fetch_https(url: &str, timeout: Duration) -> Result<String, DownloadError> {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let roots = rustls_native_certs::load_native_certs();
     if roots.certs.is_empty() {
-        return Err("no trust roots found on this host to verify the URL's server".into());
+        return Err(DownloadError::NoTrustRoots);
     }
     let certs: Vec<Certificate<'static>> = roots
         .certs
@@ -175,8 +187,8 @@ fn fetch_https(url: &str, timeout: Duration) -> Result<String, String> {
     agent
         .get(url)
         .call()
-        .map_err(|e| e.to_string())?
+        .map_err(DownloadError::Request)?
         .body_mut()
         .read_to_string()
-        .map_err(|e| format!("reading the response: {e}"))
+        .map_err(DownloadError::Body)
 }

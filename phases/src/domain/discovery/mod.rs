@@ -29,10 +29,10 @@ use sha2::{Digest, Sha256};
 use crate::config::CaCertHash;
 use crate::config::token::{BootstrapTokenString, TokenId};
 use crate::contract::step::PhaseError;
-use crate::domain::bootstrap_client::RequestCounter;
+use crate::domain::bootstrap_client::{BootstrapClientError, RequestCounter};
 use crate::domain::pki::CertInfo;
 
-pub use file::{check_local_file, discover_file};
+pub use file::{DownloadError, check_local_file, discover_file};
 pub use token::discover_token;
 
 /// What discovery establishes: where the API server is and which CA vouches for it.
@@ -129,9 +129,20 @@ pub enum DiscoveryError {
     Refused { endpoint: String, message: String },
     #[error("{origin}: {problem}")]
     Invalid { origin: String, problem: String },
+    /// No client could be made for the endpoint the token or the file names.
+    #[error("{origin}: {source}")]
+    Client {
+        origin: String,
+        #[source]
+        source: BootstrapClientError,
+    },
     /// `--discovery-file https://…` could not be fetched (server unverified, unreachable, …).
-    #[error("{origin}: cannot download it: {problem}")]
-    Download { origin: String, problem: String },
+    #[error("{origin}: cannot download it: {source}")]
+    Download {
+        origin: String,
+        #[source]
+        source: file::DownloadError,
+    },
 }
 
 impl DiscoveryError {
@@ -162,7 +173,7 @@ impl DiscoveryError {
             Self::Download { .. } => s(
                 "the URL's server must be reachable and present a certificate this host's trust roots accept (the system CA store, or the file SSL_CERT_FILE names); or copy the file to this node and pass its path",
             ),
-            Self::Invalid { .. } => None,
+            Self::Invalid { .. } | Self::Client { .. } => None,
         }
     }
 }

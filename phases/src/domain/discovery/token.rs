@@ -42,17 +42,16 @@ pub async fn discover_token(
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<ClusterTrust, DiscoveryError> {
     let endpoint = format!("https://{}", d.api_server_endpoint);
-    let invalid = |problem: String| DiscoveryError::Invalid {
-        origin: endpoint.clone(),
-        problem,
-    };
     let unverified = BootstrapClient::new(
         &endpoint,
         Trust::AnonymousUnverified,
         patience.per_request(),
         requests,
     )
-    .map_err(invalid)?;
+    .map_err(|source| DiscoveryError::Client {
+        origin: endpoint.clone(),
+        source,
+    })?;
     let start = Instant::now();
     let deadline = start + patience.timeout;
     let mut signer_since: Option<Instant> = None;
@@ -148,9 +147,9 @@ pub async fn discover_token(
         patience.per_request(),
         requests,
     )
-    .map_err(|problem| DiscoveryError::Invalid {
+    .map_err(|source| DiscoveryError::Client {
         origin: endpoint.clone(),
-        problem,
+        source,
     })?;
     let again = verified
         .config_map(KUBE_PUBLIC, CLUSTER_INFO)

@@ -493,23 +493,32 @@ pub fn client_urls_from_pods(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<St
     out
 }
 
+/// Why the etcd static pods could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdPodsError {
+    #[error(transparent)]
+    Client(#[from] crate::domain::apiclient::ApiError),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    List(kube::Error),
+}
+
 /// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.
 pub async fn etcd_pod_urls(
     fs: &HostFs,
     admin_kubeconfig: &Path,
     timeout: Duration,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, EtcdPodsError> {
     let client =
-        crate::domain::apiclient::ApiClient::from_kubeconfig(fs, admin_kubeconfig, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::domain::apiclient::ApiClient::from_kubeconfig(fs, admin_kubeconfig, timeout).await?;
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(client.client().clone(), KUBE_SYSTEM);
     let params = kube::api::ListParams::default().labels("component=etcd,tier=control-plane");
     let list = tokio::time::timeout(timeout, pods.list(&params))
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| EtcdPodsError::Timeout(timeout))?
+        .map_err(EtcdPodsError::List)?;
     Ok(client_urls_from_pods(&list.items))
 }
 

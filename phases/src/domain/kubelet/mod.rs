@@ -192,17 +192,42 @@ fn go_quote(s: &str) -> String {
     out
 }
 
+/// Why the kubelet could not be (re)started or stopped: what the host lacks, or what the
+/// service manager answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("systemd is not running (no /run/systemd/system)")]
+    NoSystemd,
+    #[error("systemctl is not on PATH")]
+    NoSystemctl,
+    #[error("no kubelet on PATH")]
+    NoKubelet,
+    #[error("cannot run systemctl: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// `systemctl <verb> kubelet` exited with a failure; `stderr` is what it said, trimmed.
+    #[error("systemctl {verb} kubelet: {status}: {stderr}")]
+    Failed {
+        verb: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    /// The blocking task running systemctl ended without an answer (it panicked or was
+    /// cancelled).
+    #[error("systemctl did not finish: {0}")]
+    Unfinished(#[source] tokio::task::JoinError),
+}
+
 /// Starts and stops host services; the seam that keeps tests (and simulated nodes) away from
 /// the host's systemd.
 #[async_trait]
 pub trait ServiceManager: Send + Sync {
     /// `Ok` when the kubelet can be restarted here, else why not.
-    fn kubelet_restartable(&self) -> Result<(), String>;
+    fn kubelet_restartable(&self) -> Result<(), ServiceError>;
     /// Restarts the kubelet service; the error says what the service manager answered.
-    async fn restart_kubelet(&self) -> Result<(), String>;
+    async fn restart_kubelet(&self) -> Result<(), ServiceError>;
     /// Stops the kubelet service (reset, once the static pods are gone, so that it does not
     /// recreate what is being removed); the error says what the service manager answered.
-    async fn stop_kubelet(&self) -> std::io::Result<()>;
+    async fn stop_kubelet(&self) -> Result<(), ServiceError>;
 }
 
 /// systemd, through `systemctl`.
@@ -220,51 +245,50 @@ fn on_path(binary: &str) -> bool {
 
 #[async_trait]
 impl ServiceManager for Systemd {
-    fn kubelet_restartable(&self) -> Result<(), String> {
+    fn kubelet_restartable(&self) -> Result<(), ServiceError> {
         if !Path::new("/run/systemd/system").exists() {
-            return Err("systemd is not running (no /run/systemd/system)".into());
+            return Err(ServiceError::NoSystemd);
         }
         if !on_path("systemctl") {
-            return Err("systemctl is not on PATH".into());
+            return Err(ServiceError::NoSystemctl);
         }
         if !on_path("kubelet") {
-            return Err("no kubelet on PATH".into());
+            return Err(ServiceError::NoKubelet);
         }
         Ok(())
     }
 
-    async fn restart_kubelet(&self) -> Result<(), String> {
+    async fn restart_kubelet(&self) -> Result<(), ServiceError> {
         tokio::task::spawn_blocking(|| systemctl_kubelet("restart"))
             .await
-            .map_err(|e| format!("systemctl did not finish: {e}"))?
+            .map_err(ServiceError::Unfinished)?
     }
 
-    async fn stop_kubelet(&self) -> std::io::Result<()> {
+    async fn stop_kubelet(&self) -> Result<(), ServiceError> {
         tokio::task::spawn_blocking(|| systemctl_kubelet("stop"))
             .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)
+            .map_err(ServiceError::Unfinished)?
     }
 }
 
 /// `systemctl <verb> kubelet` (blocking), for the phases and for reset; the error says what
 /// systemd answered.
-pub fn systemctl_kubelet(verb: &str) -> Result<(), String> {
+pub fn systemctl_kubelet(verb: &str) -> Result<(), ServiceError> {
     if !Path::new("/run/systemd/system").exists() {
-        return Err("systemd is not running (no /run/systemd/system)".into());
+        return Err(ServiceError::NoSystemd);
     }
     let out = std::process::Command::new("systemctl")
         .args([verb, "kubelet"])
         .output()
-        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+        .map_err(ServiceError::Spawn)?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "systemctl {verb} kubelet: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(ServiceError::Failed {
+            verb: verb.to_string(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 

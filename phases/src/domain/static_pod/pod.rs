@@ -135,12 +135,12 @@ impl Pod {
 
     /// Plain scalars only: a long flag folded into a `>-` block would read badly in a manifest
     /// people inspect by eye.
-    pub fn to_yaml(&self) -> Result<String, String> {
+    pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {
         let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-        serde_saphyr::to_string_with_options(self, options).map_err(|e| e.to_string())
+        serde_saphyr::to_string_with_options(self, options)
     }
 
-    pub fn from_yaml(text: &str) -> Result<Self, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    pub fn from_yaml(text: &str) -> Result<Self, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
     }
 }

@@ -639,6 +639,7 @@ mod tests {
             "kubeadm"
                 .parse::<TlsBootstrap>()
                 .unwrap_err()
+                .to_string()
                 .contains("builtin")
         );
     }

@@ -179,9 +179,17 @@ pub enum RenewTarget {
     Kubeconfig(KubeconfigName),
 }
 
+/// A `certs renew` argument that names nothing renewable; `expected` lists what is (sorted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown certificate {given:?}; expected all or one of {}", expected.join(", "))]
+pub struct UnknownRenewTarget {
+    pub given: String,
+    pub expected: Vec<String>,
+}
+
 impl std::str::FromStr for RenewTarget {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRenewTarget;
+    fn from_str(s: &str) -> Result<Self, UnknownRenewTarget> {
         if s == "all" {
             return Ok(Self::All);
         }
@@ -200,10 +208,10 @@ impl std::str::FromStr for RenewTarget {
             .chain(RENEWABLE_KUBECONFIGS.iter().map(|k| k.file_name()))
             .collect();
         names.sort();
-        Err(format!(
-            "unknown certificate {s:?}; expected all or one of {}",
-            names.join(", ")
-        ))
+        Err(UnknownRenewTarget {
+            given: s.to_string(),
+            expected: names,
+        })
     }
 }
 

@@ -13,8 +13,8 @@ mod commands;
 use async_trait::async_trait;
 
 pub use commands::{
-    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, check_expiration,
-    generate_csr, generate_csr_key_count, renew, renew_key_count,
+    ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, UnknownRenewTarget,
+    check_expiration, generate_csr, generate_csr_key_count, renew, renew_key_count,
 };
 
 use crate::contract::effects::Effects;

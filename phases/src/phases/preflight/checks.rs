@@ -142,16 +142,16 @@ impl Check {
                 Err(e) => Outcome::Error(format!("cannot count the available CPUs: {e}")),
             },
             Self::Mem { min_mb } => {
-                let total = probe
-                    .read_kernel_file("/proc/meminfo")
-                    .map_err(|e| format!("cannot read /proc/meminfo: {e}"))
-                    .and_then(|text| probe::mem_total_mb(&text));
-                match total {
+                let text = match probe.read_kernel_file("/proc/meminfo") {
+                    Ok(text) => text,
+                    Err(e) => return Outcome::Error(format!("cannot read /proc/meminfo: {e}")),
+                };
+                match probe::mem_total_mb(&text) {
                     Ok(mb) if mb >= *min_mb => Outcome::Pass,
                     Ok(mb) => Outcome::Error(format!(
                         "the system RAM ({mb} MB) is less than the minimum {min_mb} MB"
                     )),
-                    Err(e) => Outcome::Error(e),
+                    Err(e) => Outcome::Error(e.to_string()),
                 }
             }
             Self::Port { addr } => check_port(*addr),
@@ -411,7 +411,7 @@ fn check_kubelet_service(probe: &dyn Probe) -> Outcome {
         );
     }
     match probe.unit_state("kubelet.service") {
-        Err(e) => Outcome::Warning(e),
+        Err(e) => Outcome::Warning(e.to_string()),
         Ok(state) if state.enabled => Outcome::Pass,
         Ok(state) if state.said == "not-found" || state.said.contains("No such file") => {
             Outcome::Warning(
@@ -428,7 +428,7 @@ fn check_kubelet_service(probe: &dyn Probe) -> Outcome {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::phases::preflight::probe::UnitState;
+    use crate::phases::preflight::probe::{ProgramError, UnitState};
 
     /// A machine that answers whatever the test says.
     pub(crate) struct FakeProbe {
@@ -438,7 +438,8 @@ pub(crate) mod tests {
         pub swaps: Option<String>,
         pub ip_forward: String,
         pub programs: Vec<&'static str>,
-        pub kubelet: Result<String, String>,
+        /// `kubelet --version`'s output, or `None` for a machine without a kubelet.
+        pub kubelet: Option<String>,
         pub resolves: bool,
         pub systemd: bool,
         pub kubelet_unit: UnitState,
@@ -465,7 +466,7 @@ pub(crate) mod tests {
                     "tc",
                     "touch",
                 ],
-                kubelet: Ok("Kubernetes v1.30.2\n".into()),
+                kubelet: Some("Kubernetes v1.30.2\n".into()),
                 resolves: true,
                 systemd: true,
                 kubelet_unit: UnitState {
@@ -499,20 +500,25 @@ pub(crate) mod tests {
                 .contains(&binary)
                 .then(|| PathBuf::from("/usr/bin").join(binary))
         }
-        fn kubelet_version_output(&self) -> Result<String, String> {
-            self.kubelet.clone()
+        fn kubelet_version_output(&self) -> Result<String, ProgramError> {
+            self.kubelet
+                .clone()
+                .ok_or_else(|| ProgramError::Unrunnable {
+                    command: "kubelet --version".into(),
+                    source: io::Error::new(io::ErrorKind::NotFound, "kubelet not found in $PATH"),
+                })
         }
-        fn resolve(&self, _name: &str) -> Result<usize, String> {
+        fn resolve(&self, _name: &str) -> io::Result<usize> {
             if self.resolves {
                 Ok(1)
             } else {
-                Err("Name or service not known".into())
+                Err(io::Error::other("Name or service not known"))
             }
         }
         fn systemd_running(&self) -> bool {
             self.systemd
         }
-        fn unit_state(&self, _unit: &str) -> Result<UnitState, String> {
+        fn unit_state(&self, _unit: &str) -> Result<UnitState, ProgramError> {
             Ok(self.kubelet_unit.clone())
         }
     }
@@ -751,11 +757,12 @@ pub(crate) mod tests {
         assert!(
             matches!(&too_new, Outcome::Error(m) if m.contains("higher than the control plane"))
         );
-        p.kubelet = Ok("Kubernetes v1.16.3".into());
+        p.kubelet = Some("Kubernetes v1.16.3".into());
         assert!(is_error(&check(None).run_with(&p)), "older than v1.17");
-        p.kubelet = Ok("something else".into());
+        p.kubelet = Some("something else".into());
         assert!(is_error(&check(None).run_with(&p)));
-        p.kubelet = Err("cannot execute 'kubelet --version': kubelet not found in $PATH".into());
+        // kubelet not found in $PATH.
+        p.kubelet = None;
         let missing = check(Some("v1.30.0")).run_with(&p);
         assert!(
             matches!(&missing, Outcome::Error(m) if m.contains("not found") && m.contains("v1.27.0"))

@@ -21,7 +21,7 @@ pub use checks::{
     path_label, programs,
 };
 pub use ignore::{IgnoreSet, IgnoreSetError};
-pub use probe::{mem_total_mb, swap_devices};
+pub use probe::{MemInfoError, mem_total_mb, swap_devices};
 pub use spec::{ControlPlane, EtcdPlacement, IpFamilies, NodeRole, PreflightSpec};
 
 use crate::config::well_known::KUBERNETES_DIR;
@@ -550,7 +550,8 @@ mod tests {
         s.ignore = IgnoreSet::parse(["IsPrivilegedUser", "KubeletVersion"]).unwrap();
         let mut p = FakeProbe::healthy();
         p.euid = 1000;
-        p.kubelet = Err("cannot execute 'kubelet --version': kubelet not found in $PATH".into());
+        // kubelet not found in $PATH.
+        p.kubelet = None;
         let warnings = run_with(&s, &p).into_result().unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("[WARNING IsPrivilegedUser]: "));

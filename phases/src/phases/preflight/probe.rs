@@ -15,6 +15,38 @@ use std::time::{Duration, Instant};
 /// How long `kubelet --version` and `systemctl is-enabled` may take before the check gives up.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a program the checks ask (`kubelet --version`, `systemctl is-enabled`) gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProgramError {
+    /// It could not be started (not in `$PATH`, not executable) or did not answer in time.
+    #[error("cannot execute '{command}': {source}")]
+    Unrunnable {
+        /// The command line, e.g. `kubelet --version`.
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    /// It ran and exited with a failure; `stderr` is the first line it wrote there.
+    #[error("'{command}' failed: {}", stderr.as_deref().unwrap_or("no error output"))]
+    Failed {
+        command: String,
+        stderr: Option<String>,
+    },
+}
+
+/// Why `/proc/meminfo` did not say how much memory there is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemInfoError {
+    #[error("no MemTotal line in /proc/meminfo")]
+    NoMemTotal,
+    /// The line's value, trimmed.
+    #[error("unreadable MemTotal in /proc/meminfo: {0:?}")]
+    Unreadable(String),
+    /// The unit found after the number, if any.
+    #[error("unexpected MemTotal unit in /proc/meminfo: {0:?}, expected kB")]
+    Unit(Option<String>),
+}
+
 /// The answer of `systemctl is-enabled <unit>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UnitState {
@@ -32,12 +64,12 @@ pub(crate) trait Probe: Sync {
     /// Where `binary` is found in `$PATH`, like Go's `exec.LookPath`.
     fn find_in_path(&self, binary: &str) -> Option<PathBuf>;
     /// The stdout of `kubelet --version`, or why it could not be run.
-    fn kubelet_version_output(&self) -> Result<String, String>;
+    fn kubelet_version_output(&self) -> Result<String, ProgramError>;
     /// How many addresses the node name resolves to, or the resolver's error.
-    fn resolve(&self, name: &str) -> Result<usize, String>;
+    fn resolve(&self, name: &str) -> io::Result<usize>;
     /// Whether systemd is the running init system.
     fn systemd_running(&self) -> bool;
-    fn unit_state(&self, unit: &str) -> Result<UnitState, String>;
+    fn unit_state(&self, unit: &str) -> Result<UnitState, ProgramError>;
 }
 
 /// The machine kubestrap runs on.
@@ -64,23 +96,26 @@ impl Probe for RealProbe {
             .find(|candidate| is_executable(candidate))
     }
 
-    fn kubelet_version_output(&self) -> Result<String, String> {
-        let (ok, stdout, stderr) = run_with_timeout("kubelet", &["--version"])
-            .map_err(|e| format!("cannot execute 'kubelet --version': {e}"))?;
+    fn kubelet_version_output(&self) -> Result<String, ProgramError> {
+        let command = "kubelet --version";
+        let (ok, stdout, stderr) =
+            run_with_timeout("kubelet", &["--version"]).map_err(|source| {
+                ProgramError::Unrunnable {
+                    command: command.into(),
+                    source,
+                }
+            })?;
         if !ok {
-            return Err(format!(
-                "'kubelet --version' failed: {}",
-                first_line(&stderr).unwrap_or("no error output")
-            ));
+            return Err(ProgramError::Failed {
+                command: command.into(),
+                stderr: first_line(&stderr).map(str::to_string),
+            });
         }
         Ok(stdout)
     }
 
-    fn resolve(&self, name: &str) -> Result<usize, String> {
-        (name, 0u16)
-            .to_socket_addrs()
-            .map(|addrs| addrs.count())
-            .map_err(|e| e.to_string())
+    fn resolve(&self, name: &str) -> io::Result<usize> {
+        (name, 0u16).to_socket_addrs().map(|addrs| addrs.count())
     }
 
     fn systemd_running(&self) -> bool {
@@ -88,9 +123,12 @@ impl Probe for RealProbe {
         Path::new("/run/systemd/system").is_dir()
     }
 
-    fn unit_state(&self, unit: &str) -> Result<UnitState, String> {
+    fn unit_state(&self, unit: &str) -> Result<UnitState, ProgramError> {
         let (enabled, stdout, stderr) = run_with_timeout("systemctl", &["is-enabled", unit])
-            .map_err(|e| format!("cannot execute 'systemctl is-enabled {unit}': {e}"))?;
+            .map_err(|source| ProgramError::Unrunnable {
+                command: format!("systemctl is-enabled {unit}"),
+                source,
+            })?;
         let said = first_line(&stdout)
             .or_else(|| first_line(&stderr))
             .unwrap_or("")
@@ -152,21 +190,19 @@ fn run_with_timeout(program: &str, args: &[&str]) -> io::Result<(bool, String, S
 }
 
 /// Total memory in MB (MiB, as kubeadm counts) from the `MemTotal:` line of `/proc/meminfo`.
-pub fn mem_total_mb(meminfo: &str) -> Result<u64, String> {
+pub fn mem_total_mb(meminfo: &str) -> Result<u64, MemInfoError> {
     let line = meminfo
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
-        .ok_or("no MemTotal line in /proc/meminfo")?;
+        .ok_or(MemInfoError::NoMemTotal)?;
     let mut fields = line.split_whitespace();
     let kb: u64 = fields
         .next()
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("unreadable MemTotal in /proc/meminfo: {:?}", line.trim()))?;
+        .ok_or_else(|| MemInfoError::Unreadable(line.trim().to_string()))?;
     match fields.next() {
         Some("kB") => Ok(kb / 1024),
-        other => Err(format!(
-            "unexpected MemTotal unit in /proc/meminfo: {other:?}, expected kB"
-        )),
+        other => Err(MemInfoError::Unit(other.map(str::to_string))),
     }
 }
 
