@@ -24,6 +24,7 @@ mod layering;
 
 pub use async_trait::async_trait;
 pub use context::{InitContext, JoinContext};
+pub use contract::diagnostics::Diagnostic;
 pub use contract::effects::{Effects, Reporter};
 pub use contract::fingerprint::Fingerprint;
 pub use contract::host::{HostFs, Mode, NodeRoot};

@@ -11,7 +11,7 @@ use kubestrap_phases::phases::certs::{self, ExpirationReport, ExpirationRow, Ren
 use kubestrap_phases::{Effects, HostFs};
 use serde_json::Value;
 
-use super::{Written, pki, report_result};
+use super::{CommandError, Written, pki, report_result};
 use crate::cli::{CertsCommand, GlobalArgs};
 use crate::output::{EventSink, Format, PhaseReporter, print_object};
 use crate::workflows::{fail_early, host_fs};
@@ -43,22 +43,23 @@ pub(crate) fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSin
             } else {
                 write_expiration_table(&mut std::io::stdout().lock(), &report)
             };
-            written.map_err(|e| format!("certs check-expiration: cannot write to stdout: {e}"))?;
+            written.map_err(|source| CommandError::Stdout {
+                command: "certs check-expiration",
+                source,
+            })?;
             warn_unreadable(&report);
             Ok(())
         }),
         CertsCommand::Renew { name, pki: args } => renew(global, args, name, events),
         CertsCommand::GenerateCsr(args) => pki::spec(global, args).and_then(|spec| {
-            let fs = host_fs(global)
-                .map_err(|e| e.to_string())?
-                .with_private_dirs(pki_dirs(&spec.cert_dir));
+            let fs = host_fs(global)?.with_private_dirs(pki_dirs(&spec.cert_dir));
             let reporter = PhaseReporter(events);
             let mut fx = Effects::new("certs generate-csr", &fs, &reporter);
             let keys = KeyPool::start(
                 spec.key_algorithm,
                 certs::generate_csr_key_count(&spec, &fs),
             );
-            let csrs = certs::generate_csr(&spec, &keys, &mut fx).map_err(|e| e.to_string())?;
+            let csrs = certs::generate_csr(&spec, &keys, &mut fx)?;
             let written = Written::of(fx).staged(fs);
             if json {
                 let csrs = csrs
@@ -81,7 +82,7 @@ pub(crate) fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSin
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(e) => {
             // The failed result names the subcommand, as a successful one does.
             let command = match cmd {
                 CertsCommand::CertificateKey => "certs certificate-key",
@@ -89,7 +90,7 @@ pub(crate) fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSin
                 CertsCommand::Renew { .. } => "certs renew",
                 CertsCommand::GenerateCsr(_) => "certs generate-csr",
             };
-            fail_early(events, command, message, None)
+            fail_early(events, command, &e)
         }
     }
 }
@@ -99,23 +100,20 @@ fn renew(
     args: &crate::cli::PkiArgs,
     name: &str,
     events: &dyn EventSink,
-) -> Result<(), String> {
-    let target: RenewTarget = name.parse().map_err(|e| format!("certs renew: {e}"))?;
+) -> Result<(), CommandError> {
+    let target: RenewTarget = name.parse().map_err(CommandError::RenewTarget)?;
     let spec = pki::spec(global, args)?;
-    let fs = host_fs(global)
-        .map_err(|e| e.to_string())?
-        .with_private_dirs(pki_dirs(&spec.cert_dir));
+    let fs = host_fs(global)?.with_private_dirs(pki_dirs(&spec.cert_dir));
     let reporter = PhaseReporter(events);
     let mut fx = Effects::new("certs renew", &fs, &reporter);
     let keys = KeyPool::start(
         spec.key_algorithm,
         certs::renew_key_count(&spec, &fs, target),
     );
-    let renewed = certs::renew(&spec, &keys, &mut fx, target).map_err(|e| e.to_string())?;
+    let renewed = certs::renew(&spec, &keys, &mut fx, target)?;
     let written = Written::of(fx).staged(fs);
     if global.output == Format::Json {
-        let certificates = serde_json::to_value(&renewed)
-            .map_err(|e| format!("certs renew: cannot encode the result as JSON: {e}"))?;
+        let certificates = serde_json::to_value(&renewed).map_err(CommandError::EncodeRenewed)?;
         report_result(
             events,
             "certs renew",

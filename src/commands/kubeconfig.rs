@@ -7,7 +7,7 @@ use kubestrap_phases::config::GoDuration;
 use kubestrap_phases::domain::pki::KeyPool;
 use kubestrap_phases::domain::pki::kubeconfig::user_kubeconfig;
 
-use super::{pki, report_result};
+use super::{CommandError, pki, report_result};
 use crate::cli::{GlobalArgs, KubeconfigCommand};
 use crate::output::{EventSink, Format};
 use crate::workflows::fail_early;
@@ -23,19 +23,28 @@ pub(crate) fn run(
         validity_period,
         pki: args,
     } = cmd;
-    let result = (|| {
+    let result = (|| -> Result<String, CommandError> {
         let validity = validity_period
             .as_deref()
             .map(|v| {
                 v.parse::<GoDuration>()
                     .map(|d| d.as_duration())
-                    .map_err(|e| format!("flag --validity-period: {e}"))
+                    .map_err(|source| CommandError::Duration {
+                        flag: "flag --validity-period",
+                        source,
+                    })
             })
             .transpose()?;
         let spec = pki::spec(global, args)?;
         let keys = KeyPool::empty(spec.key_algorithm);
-        user_kubeconfig(&spec, &HostFs::real(), &keys, client_name, orgs, validity)
-            .map_err(|e| e.to_string())
+        Ok(user_kubeconfig(
+            &spec,
+            &HostFs::real(),
+            &keys,
+            client_name,
+            orgs,
+            validity,
+        )?)
     })();
     match result {
         Ok(yaml) => {
@@ -51,6 +60,6 @@ pub(crate) fn run(
             }
             ExitCode::SUCCESS
         }
-        Err(message) => fail_early(events, "kubeconfig user", message, None),
+        Err(e) => fail_early(events, "kubeconfig user", &e),
     }
 }

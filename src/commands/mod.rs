@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 pub(crate) mod certs;
+mod error;
 pub(crate) mod kubeconfig;
 mod pki;
 pub(crate) mod token;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::cli::{ConfigCommand, PrintWhat};
 use crate::output::{Event, EventSink, Format, RunResult, StagingOutcome, Status};
 use crate::workflows::{RunFs, finish_staging};
+pub(crate) use error::CommandError;
 
 /// What a command wrote, taken from its [`Effects`] once its run is over, and what became of
 /// its dry-run staging: ended before the report, so that the report says it truthfully.

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use kubestrap_phases::HostFs;
-use kubestrap_phases::config::token::{BootstrapTokenString, TokenGroup, TokenId, TokenUsage};
+use kubestrap_phases::config::token::{
+    BootstrapTokenString, TokenError, TokenGroup, TokenId, TokenUsage,
+};
 use kubestrap_phases::config::well_known::KUBERNETES_DIR;
 use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
 use kubestrap_phases::contract::effects::{Effects, Silent};
@@ -17,10 +19,10 @@ use kubestrap_phases::phases::bootstrap_token::{create_token, delete_token};
 
 use serde_json::Value;
 
-use super::{Written, report_result};
+use super::{CommandError, Written, report_result};
 use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
 use crate::output::{EventSink, Format, print_object};
-use crate::workflows::{self, RunFs, fail_early};
+use crate::workflows::{fail_early, host_fs};
 
 /// kubeadm's default for API calls of these commands.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,16 +54,19 @@ pub(crate) async fn run(
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail_early(events, name, message, None),
+        Err(e) => fail_early(events, name, &e),
     }
 }
 
-fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathBuf, String> {
+fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathBuf, CommandError> {
     match &args.kubeconfig {
         Some(p) => Ok(p.clone()),
         None => kubestrap_phases::NodeRoot::new(&global.root)
             .map(|r| r.resolve(KUBERNETES_DIR).join(ADMIN_CONF))
-            .map_err(|e| format!("flag --root {}: {e}", global.root.display())),
+            .map_err(|source| CommandError::TokenRoot {
+                root: global.root.clone(),
+                source,
+            }),
     }
 }
 
@@ -69,40 +74,42 @@ fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathB
 /// admin.conf its rights with the super-admin.conf next to it (ClusterRoleBinding
 /// kubeadm:cluster-admins) — or, for any other kubeconfig, a plain client, as kubeadm's
 /// token commands use it.
-async fn client(path: &Path, fx: &mut Effects<'_>) -> Result<ApiClient, String> {
+async fn client(path: &Path, fx: &mut Effects<'_>) -> Result<ApiClient, CommandError> {
     let fs = fx.fs();
     let is_admin_conf = path.file_name().is_some_and(|n| n == ADMIN_CONF);
     let result = match path.parent() {
         Some(dir) if is_admin_conf => admin_client(fs, dir, API_TIMEOUT, fx).await,
         _ => ApiClient::from_kubeconfig(fs, path, API_TIMEOUT).await,
     };
-    result.map_err(|e| e.to_string())
+    Ok(result?)
 }
 
-/// The filesystem view of a token command: under `--dry-run`, a private staging directory
-/// removed when the command ends (unless `--dry-run-dir` keeps it), so nothing is written.
-fn host_fs(global: &GlobalArgs) -> Result<RunFs, String> {
-    workflows::host_fs(global).map_err(|e| e.to_string())
+/// The error of a token argument, naming it.
+fn token_arg(arg: &'static str) -> impl FnOnce(TokenError) -> CommandError {
+    move |source| CommandError::Token { arg, source }
 }
 
 /// Parses the flags of `token create` into a token, each error naming its flag.
-fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
+fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, CommandError> {
     let token = match &args.token {
         Some(t) => t
             .expose()
             .parse::<BootstrapTokenString>()
-            .map_err(|e| format!("argument TOKEN: {e}"))?,
+            .map_err(token_arg("argument TOKEN"))?,
         None => BootstrapTokenString::generate(),
     };
-    let ttl: GoDuration = args.ttl.parse().map_err(|e| format!("flag --ttl: {e}"))?;
+    let ttl: GoDuration = args.ttl.parse().map_err(|source| CommandError::Duration {
+        flag: "flag --ttl",
+        source,
+    })?;
     let usages = args
         .usages
         .iter()
         .map(|u| u.trim().parse::<TokenUsage>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("flag --usages: {e}"))?;
+        .map_err(token_arg("flag --usages"))?;
     if usages.is_empty() {
-        return Err("flag --usages: at least one of signing, authentication is required".into());
+        return Err(CommandError::NoUsage);
     }
     let groups = args
         .groups
@@ -110,12 +117,9 @@ fn parse_create(args: &TokenCreateArgs) -> Result<BootstrapToken, String> {
         .filter(|g| !g.trim().is_empty())
         .map(|g| g.trim().parse::<TokenGroup>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("flag --groups: {e}"))?;
+        .map_err(token_arg("flag --groups"))?;
     if !groups.is_empty() && !usages.contains(&TokenUsage::Authentication) {
-        return Err(
-            "flag --groups: extra groups need the authentication usage (--usages authentication)"
-                .into(),
-        );
+        return Err(CommandError::GroupsWithoutAuthentication);
     }
     Ok(BootstrapToken {
         token,
@@ -130,19 +134,17 @@ async fn create(
     args: &TokenCreateArgs,
     global: &GlobalArgs,
     events: &dyn EventSink,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let token = parse_create(args)?;
     let path = kubeconfig_path(&args.cluster, global)?;
     let fs = host_fs(global)?;
     let mut fx = Effects::new("token create", &fs, &Silent);
     let client = client(&path, &mut fx).await?;
-    create_token(&client, &mut fx, &token)
-        .await
-        .map_err(|e| e.to_string())?;
+    create_token(&client, &mut fx, &token).await?;
     // The user asked for the token (or the join command holding it): printing it is the point.
     let (field, shown) = if args.print_join_command {
-        let cluster = cluster_info_source(&HostFs::real(), &path).map_err(|e| e.to_string())?;
-        let cmd = join_command(&path, &cluster, &token.token).map_err(|e| e.to_string())?;
+        let cluster = cluster_info_source(&HostFs::real(), &path)?;
+        let cmd = join_command(&path, &cluster, &token.token)?;
         ("join_command", cmd)
     } else {
         ("token", token.token.expose().to_string())
@@ -160,20 +162,20 @@ async fn create(
     Ok(())
 }
 
-async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), String> {
+async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), CommandError> {
     let path = kubeconfig_path(cluster, global)?;
     let fs = host_fs(global)?;
     let mut fx = Effects::new("token list", &fs, &Silent);
-    let tokens = list_tokens(&client(&path, &mut fx).await?)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tokens = list_tokens(&client(&path, &mut fx).await?).await?;
     if global.output == Format::Json {
         // kubeadm's BootstrapToken objects, one per line (kubeadm indents each).
         let rendered = render_json(&tokens);
         for object in serde_json::Deserializer::from_str(&rendered).into_iter::<Value>() {
-            let object = object.map_err(|e| format!("token list: cannot encode a token: {e}"))?;
-            print_object(&object)
-                .map_err(|e| format!("token list: cannot write to stdout: {e}"))?;
+            let object = object.map_err(CommandError::EncodeToken)?;
+            print_object(&object).map_err(|source| CommandError::Stdout {
+                command: "token list",
+                source,
+            })?;
         }
     } else {
         print!("{}", render_table(&tokens, time::OffsetDateTime::now_utc()));
@@ -182,14 +184,14 @@ async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), Str
 }
 
 /// A token id, or the id of a whole token; the error never echoes a would-be secret.
-fn parse_id(arg: &str) -> Result<TokenId, String> {
+fn parse_id(arg: &str) -> Result<TokenId, CommandError> {
+    let bad = token_arg("argument TOKEN_ID|TOKEN");
     if arg.contains('.') {
         arg.parse::<BootstrapTokenString>()
             .map(|t| t.id().clone())
-            .map_err(|e| format!("argument TOKEN_ID|TOKEN: {e}"))
+            .map_err(bad)
     } else {
-        arg.parse::<TokenId>()
-            .map_err(|e| format!("argument TOKEN_ID|TOKEN: {e}"))
+        arg.parse::<TokenId>().map_err(bad)
     }
 }
 
@@ -198,7 +200,7 @@ async fn delete(
     cluster: &TokenClusterArgs,
     global: &GlobalArgs,
     events: &dyn EventSink,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let ids = tokens
         .iter()
         .map(|t| parse_id(t.expose()))
@@ -209,24 +211,17 @@ async fn delete(
     let client = client(&path, &mut fx).await?;
     let mut deleted = Vec::new();
     for id in ids {
-        if delete_token(&client, &mut fx, &id)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if delete_token(&client, &mut fx, &id).await? {
             if global.output == Format::Text {
                 println!("bootstrap token {:?} deleted", id.as_str());
             }
-            deleted.push(Value::from(id.as_str()));
+            deleted.push(id.as_str().to_string());
         } else {
             // What was deleted before it stays deleted: say so (JSON mode printed nothing yet).
-            let before = match deleted.as_slice() {
-                [] => String::new(),
-                ids => format!(" (deleted before it: {})", Value::from(ids.to_vec())),
-            };
-            return Err(format!(
-                "bootstrap token {:?} not found{before}",
-                id.as_str()
-            ));
+            return Err(CommandError::TokenNotFound {
+                id: id.as_str().to_string(),
+                deleted_before: deleted,
+            });
         }
     }
     let written = Written::of(fx).staged(fs);

@@ -203,11 +203,7 @@ pub(crate) async fn run<C: Sync>(
             Err(err) => {
                 journal.forget(leaves[index + 1..].iter().map(|l| l.path.as_str()));
                 save(&journal)?;
-                events.emit(Event::Error {
-                    phase: Some(path.to_string()),
-                    message: err.to_string(),
-                    hint: err.hint(),
-                });
+                events.emit(Event::error(Some(path), &err));
                 outcome.status = Status::Failed;
                 outcome.failed_phase = Some(path.to_string());
                 return Ok(outcome);

@@ -5,8 +5,10 @@
 mod json;
 mod text;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::contract::effects::{ApiChange, RemovedPath, WrittenFile};
 use serde::Serialize;
 
@@ -204,6 +206,18 @@ pub(crate) enum Event {
         hint: Option<String>,
     },
     Result(RunResult),
+}
+
+impl Event {
+    /// The `error` event that reports `error`: its message, and its hint when it has one.
+    /// Every error a user sees, a phase's or one before any phase ran, is made here.
+    pub(crate) fn error(phase: Option<&str>, error: &dyn Diagnostic) -> Self {
+        Event::Error {
+            phase: phase.map(str::to_string),
+            message: error.to_string(),
+            hint: error.hint().map(Cow::into_owned),
+        }
+    }
 }
 
 /// Where events go. Shared with running phases (through [`PhaseReporter`]), hence `Sync`.

@@ -6,12 +6,14 @@ pub(crate) mod join;
 pub(crate) mod reset;
 mod staging;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kubestrap_phases::config::well_known::KUBERNETES_DIR;
 use kubestrap_phases::contract::host::pki_dirs;
-use kubestrap_phases::{HostFs, NodeRoot};
+use kubestrap_phases::contract::tree::UnknownPhase;
+use kubestrap_phases::{Diagnostic, HostFs, NodeRoot};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 pub(crate) use staging::{RunFs, StagingError};
@@ -36,19 +38,15 @@ pub(crate) fn command_tree<C: Sync>(nodes: &[Node<C>]) -> Vec<PhaseCommandTree> 
         .collect()
 }
 
-/// A failure before any phase ran (bad flag, bad config, unknown phase name): reported like a
-/// phase error, as an event and a failed result, so JSON consumers see it too.
+/// A failure before any phase ran (bad flag, bad config, unknown phase name), or of a command
+/// that runs no phases: reported like a phase error, as an `error` event with the error's
+/// message and hint and a failed result naming `workflow`, so JSON consumers see it too.
 pub(crate) fn fail_early(
     events: &dyn EventSink,
     workflow: &str,
-    message: impl ToString,
-    hint: Option<String>,
+    error: &dyn Diagnostic,
 ) -> ExitCode {
-    events.emit(Event::Error {
-        phase: None,
-        message: message.to_string(),
-        hint,
-    });
+    events.emit(Event::error(None, error));
     events.emit(Event::Result(RunResult {
         status: Status::Failed,
         workflow: workflow.to_string(),
@@ -61,6 +59,36 @@ pub(crate) fn fail_early(
     }));
     ExitCode::FAILURE
 }
+
+/// `--root` names a relative directory and the working directory is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("--root: {0}")]
+pub(crate) struct RootError(#[source] pub std::io::Error);
+
+impl Diagnostic for RootError {}
+
+/// The node root `--root` names.
+pub(crate) fn node_root(global: &GlobalArgs) -> Result<NodeRoot, RootError> {
+    NodeRoot::new(&global.root).map_err(RootError)
+}
+
+/// A `--skip-phases` or `skipPhases` entry that names no phase of the workflow.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct UnknownSkippedPhase(UnknownPhase);
+
+impl Diagnostic for UnknownSkippedPhase {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some("check --skip-phases and skipPhases".into())
+    }
+}
+
+/// A dry run stopped by Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted (Ctrl-C)")]
+struct Interrupted;
+
+impl Diagnostic for Interrupted {}
 
 /// Which phases to run, as the user wrote them, and what the workflow keeps and reports.
 struct Selection<'a> {
@@ -131,7 +159,7 @@ async fn run<C: Sync>(
     let workflow = tree.workflow;
     let only = match selection.only.map(|p| tree.parse_name(p)).transpose() {
         Ok(only) => only,
-        Err(e) => return fail_early(events, workflow, e, None),
+        Err(e) => return fail_early(events, workflow, &e),
     };
     let skip: Result<Vec<String>, _> = selection
         .skip
@@ -141,10 +169,7 @@ async fn run<C: Sync>(
         .collect();
     let skip = match skip {
         Ok(skip) => skip,
-        Err(e) => {
-            let hint = Some("check --skip-phases and skipPhases".to_string());
-            return fail_early(events, workflow, e, hint);
-        }
+        Err(e) => return fail_early(events, workflow, &UnknownSkippedPhase(e)),
     };
     let (fs, staging) = fs.into_parts();
     let opts = RunOptions {
@@ -172,16 +197,9 @@ async fn run<C: Sync>(
     });
     let outcome = match outcome {
         Some(Ok(outcome)) => outcome,
-        Some(Err(e)) => {
-            let hint = Some(e.hint().to_string());
-            return fail_early(events, workflow, e, hint);
-        }
+        Some(Err(e)) => return fail_early(events, workflow, &e),
         None => {
-            events.emit(Event::Error {
-                phase: None,
-                message: "interrupted (Ctrl-C)".into(),
-                hint: None,
-            });
+            events.emit(Event::error(None, &Interrupted));
             let mut result = RunResult {
                 status: Status::Failed,
                 workflow: workflow.to_string(),
@@ -261,7 +279,7 @@ impl WorkflowConfig for JoinConfig {
 /// From the loaded configuration to the exit status: the node root, the filesystem view
 /// (staged under `--dry-run`), the typed context, the run. Every failure before the first
 /// phase is reported like a phase error.
-pub(crate) async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
+pub(crate) async fn start<Cfg: WorkflowConfig, C: Sync, E: Diagnostic>(
     tree: &PhaseTree<C>,
     global: &GlobalArgs,
     args: &WorkflowArgs,
@@ -273,21 +291,21 @@ pub(crate) async fn start<Cfg: WorkflowConfig, C: Sync, E: std::fmt::Display>(
     let workflow = tree.workflow;
     let config = match config {
         Ok(c) => c,
-        Err(e) => return fail_early(events, workflow, e, None),
+        Err(e) => return fail_early(events, workflow, &e),
     };
-    let root = match NodeRoot::new(&global.root) {
+    let root = match node_root(global) {
         Ok(r) => r,
-        Err(e) => return fail_early(events, workflow, format!("--root: {e}"), None),
+        Err(e) => return fail_early(events, workflow, &e),
     };
     let ctrl_c = catch_ctrl_c(config.dry_run(), global);
     let fs = match RunFs::new(config.dry_run(), global.dry_run_dir.as_deref()) {
         Ok(fs) => fs.with_private_dirs(config.private_dirs().map(|d| root.resolve(d))),
-        Err(e) => return fail_early(events, workflow, e, None),
+        Err(e) => return fail_early(events, workflow, &e),
     };
     let skip = config.skip_phases().to_vec();
     let ctx = match context(config, root.clone(), &fs) {
         Ok(ctx) => ctx,
-        Err(e) => return fail_early(events, workflow, e, None),
+        Err(e) => return fail_early(events, workflow, &e),
     };
     let selection = Selection {
         only,

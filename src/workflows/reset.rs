@@ -7,16 +7,17 @@
 //! the same directory would be what the next `verify` finds left over, and there is nothing
 //! to resume — every run looks at the node again and removes what is still there.
 
+use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use kubestrap_phases::NodeRoot;
 use kubestrap_phases::domain::kubelet::KubeletService;
 use kubestrap_phases::phases::reset::{
     self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify,
 };
+use kubestrap_phases::{Diagnostic, NodeRoot};
 
-use super::{Selection, catch_ctrl_c, fail_early};
+use super::{Selection, catch_ctrl_c, fail_early, node_root};
 use crate::cli::{GlobalArgs, ResetArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::{EventSink, Format};
@@ -44,29 +45,25 @@ pub(crate) async fn run(
     only: Option<&str>,
     events: &dyn EventSink,
 ) -> ExitCode {
-    let root = match NodeRoot::new(&global.root) {
+    let root = match node_root(global) {
         Ok(r) => r,
-        Err(e) => return fail_early(events, WORKFLOW, format!("--root: {e}"), None),
+        Err(e) => return fail_early(events, WORKFLOW, &e),
     };
     let config_file = match args.config.as_deref().map(reset::load_config_file) {
         None => None,
         Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            let hint = "give the kubeadm configuration file init was given: reset reads its ClusterConfiguration";
-            return fail_early(events, WORKFLOW, e, Some(hint.into()));
-        }
+        Some(Err(e)) => return fail_early(events, WORKFLOW, &e),
     };
     if !global.dry_run
         && !args.force
-        && let Err(message) = confirm(&root)
+        && let Err(aborted) = confirm(&root)
     {
-        let hint = Some("pass --force to reset without asking".into());
-        return fail_early(events, WORKFLOW, message, hint);
+        return fail_early(events, WORKFLOW, &aborted);
     }
     let ctrl_c = catch_ctrl_c(global.dry_run, global);
     let fs = match RunFs::new(global.dry_run, global.dry_run_dir.as_deref()) {
         Ok(fs) => fs,
-        Err(e) => return fail_early(events, WORKFLOW, e, None),
+        Err(e) => return fail_early(events, WORKFLOW, &e),
     };
     let ctx = ResetContext::new(
         root.clone(),
@@ -93,10 +90,27 @@ pub(crate) async fn run(
     code
 }
 
+/// Why reset did not go ahead: the user did not confirm.
+#[derive(Debug, thiserror::Error)]
+enum Aborted {
+    #[error("reset aborted: no answer")]
+    NoAnswer,
+    #[error("reset aborted: no confirmation on standard input")]
+    NoInput,
+    #[error("reset aborted: the answer was not y")]
+    NotYes,
+}
+
+impl Diagnostic for Aborted {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        Some("pass --force to reset without asking".into())
+    }
+}
+
 /// kubeadm asks before it resets; an answer other than y/yes, or none (end of input), stops.
 /// Input is read even when it is not a terminal, as kubeadm does, so `yes | kubestrap reset`
 /// works; only the prompt depends on a terminal.
-fn confirm(root: &NodeRoot) -> Result<(), &'static str> {
+fn confirm(root: &NodeRoot) -> Result<(), Aborted> {
     let mut err = std::io::stderr();
     let _ = writeln!(
         err,
@@ -112,11 +126,11 @@ fn confirm(root: &NodeRoot) -> Result<(), &'static str> {
         let _ = writeln!(err);
     }
     match read {
-        Ok(0) | Err(_) if std::io::stdin().is_terminal() => Err("reset aborted: no answer"),
-        Ok(0) | Err(_) => Err("reset aborted: no confirmation on standard input"),
+        Ok(0) | Err(_) if std::io::stdin().is_terminal() => Err(Aborted::NoAnswer),
+        Ok(0) | Err(_) => Err(Aborted::NoInput),
         Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
             "y" | "yes" => Ok(()),
-            _ => Err("reset aborted: the answer was not y"),
+            _ => Err(Aborted::NotYes),
         },
     }
 }

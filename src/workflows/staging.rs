@@ -13,8 +13,8 @@ use std::ops::Deref;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use kubestrap_phases::HostFs;
 use kubestrap_phases::contract::host::DirMode;
+use kubestrap_phases::{Diagnostic, HostFs};
 
 use crate::output::StagingOutcome;
 
@@ -40,6 +40,8 @@ pub(crate) enum StagingError {
     #[error("dry run: cannot make a private temporary staging directory: {0}")]
     Temporary(#[source] std::io::Error),
 }
+
+impl Diagnostic for StagingError {}
 
 /// A dry run's staging directory, private (0700). A temporary one is removed when this is
 /// dropped or [finished](Staging::finish); one named with `--dry-run-dir` is kept.

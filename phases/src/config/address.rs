@@ -44,6 +44,8 @@ pub enum AddressError {
     San(String),
 }
 
+impl crate::contract::diagnostics::Diagnostic for AddressError {}
+
 /// One or two (dual-stack, one per family) subnets, as written in `podSubnet` or
 /// `serviceSubnet` (comma-separated).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, SerializeDisplay, DeserializeFromStr)]

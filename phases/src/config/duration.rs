@@ -28,6 +28,8 @@ pub struct GoDuration(Duration);
 )]
 pub struct DurationError(pub String);
 
+impl crate::contract::diagnostics::Diagnostic for DurationError {}
+
 impl GoDuration {
     pub const fn from_secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))

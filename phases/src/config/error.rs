@@ -125,6 +125,12 @@ pub enum ConfigError {
     },
 }
 
+/// No separate hint: a configuration error's message already ends with what was expected
+/// ("expected one of …", "set it with --node-name …", "use kubeadm.k8s.io/v1beta4"), as
+/// kubeadm's do, because it is embedded whole in other errors (the cluster's kubeadm-config,
+/// reset's `--config`) that must still say it.
+impl crate::contract::diagnostics::Diagnostic for ConfigError {}
+
 impl ConfigError {
     pub(crate) fn flag(flag: &str, err: impl fmt::Display) -> Self {
         ConfigError::InvalidFlag {

@@ -26,6 +26,8 @@ pub struct VersionError {
     pub problem: String,
 }
 
+impl crate::contract::diagnostics::Diagnostic for VersionError {}
+
 impl KubernetesVersion {
     /// The oldest kubelet accepted when the control-plane version is not known yet (a join,
     /// before discovery): three minors older than v1.20, the oldest control plane supported.

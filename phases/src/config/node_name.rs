@@ -13,6 +13,8 @@ use std::str::FromStr;
 )]
 pub struct NodeNameError(pub String);
 
+impl crate::contract::diagnostics::Diagnostic for NodeNameError {}
+
 /// True for an RFC 1123 subdomain as Kubernetes defines it (`IsDNS1123Subdomain`).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty()

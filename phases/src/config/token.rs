@@ -36,6 +36,8 @@ pub enum TokenError {
     Group(String),
 }
 
+impl crate::contract::diagnostics::Diagnostic for TokenError {}
+
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[error("{0}")]
 pub struct ValueError(pub String);
 
+impl crate::contract::diagnostics::Diagnostic for ValueError {}
+
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),* $(,)? }) => {
         $(#[$m])*
@@ -395,6 +397,8 @@ impl fmt::Display for TlsBootstrap {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a TLS bootstrap mode; expected \"kubelet\" or \"builtin\"")]
 pub struct UnknownTlsBootstrap(pub String);
+
+impl crate::contract::diagnostics::Diagnostic for UnknownTlsBootstrap {}
 
 impl FromStr for TlsBootstrap {
     type Err = UnknownTlsBootstrap;

@@ -64,15 +64,20 @@ pub enum JoiningControlPlaneError {
     NoControlPlaneEndpoint,
 }
 
-impl From<JoiningControlPlaneError> for PhaseError {
-    fn from(e: JoiningControlPlaneError) -> Self {
-        match e {
-            JoiningControlPlaneError::Cluster(e) => e.into(),
-            JoiningControlPlaneError::NoControlPlaneEndpoint => PhaseError::with_hint(
-                e.to_string(),
+impl crate::contract::diagnostics::Diagnostic for JoiningControlPlaneError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            JoiningControlPlaneError::Cluster(e) => e.hint(),
+            JoiningControlPlaneError::NoControlPlaneEndpoint => crate::contract::diagnostics::hint(
                 "set controlPlaneEndpoint in the ClusterConfiguration (kubeadm-config ConfigMap) to a DNS name or address every control plane serves, then join again",
             ),
         }
+    }
+}
+
+impl From<JoiningControlPlaneError> for PhaseError {
+    fn from(e: JoiningControlPlaneError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 
@@ -511,6 +516,8 @@ pub fn control_plane_prepare<C: HasJoiningControlPlane + 'static>() -> Node<C> {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::ConfigMap;
+
+    use crate::contract::diagnostics::Diagnostic;
 
     use crate::config::well_known::CLUSTER_CONFIGURATION_KEY;
     use crate::contract::tree::PhaseTree;

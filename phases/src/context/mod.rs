@@ -33,6 +33,15 @@ pub enum ContextError {
     Discovery(#[from] crate::domain::discovery::DiscoveryError),
 }
 
+impl crate::contract::diagnostics::Diagnostic for ContextError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::IgnoreList(e) => e.hint(),
+            Self::Discovery(e) => e.hint(),
+        }
+    }
+}
+
 /// This machine's hostname, lowercased as kubeadm compares it with the node name.
 pub(crate) fn host_name() -> Option<String> {
     nix::unistd::gethostname()

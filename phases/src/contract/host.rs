@@ -15,10 +15,13 @@
 //! 0755, the PKI directories and etcd's data directory 0700 ([`DirMode`]). A directory that
 //! already exists keeps its mode: it is the administrator's.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use crate::contract::diagnostics::Diagnostic;
 
 /// Where the node lives: `/` on a real node, a directory for tests and the test bed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +127,18 @@ pub struct FsError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+/// Permission denied is the one cause with a remedy to suggest; the path says the rest.
+impl Diagnostic for FsError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self.source.kind() {
+            io::ErrorKind::PermissionDenied => {
+                Some("run as root, or give --root a directory you can write".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 impl FsError {

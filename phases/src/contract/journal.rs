@@ -9,9 +9,11 @@
 //! it too: what a journal records as written is what reset removes ([`recorded_outputs`]).
 //! One definition of the directory and the records keeps the two from drifting apart.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::contract::diagnostics::{Diagnostic, hint};
 use crate::contract::effects::WrittenFile;
 use crate::contract::host::{self, HostFs, Mode, NodeRoot};
 use serde::{Deserialize, Serialize};
@@ -81,9 +83,12 @@ pub enum JournalError {
     Corrupt { path: PathBuf, reason: String },
 }
 
-impl JournalError {
-    pub fn hint(&self) -> &'static str {
-        "run again with --no-resume to start over (the journal is rewritten), or remove the file"
+/// Whatever is wrong with the journal, starting over is the way out.
+impl Diagnostic for JournalError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        hint(
+            "run again with --no-resume to start over (the journal is rewritten), or remove the file",
+        )
     }
 }
 

@@ -5,10 +5,12 @@
 //! [`crate::context::JoinContext`] — so each phase reads typed, already-validated
 //! configuration instead of casting an untyped bag of run data.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 
+use crate::contract::diagnostics::{Diagnostic, hint};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::FsError;
@@ -100,21 +102,27 @@ impl PhaseError {
         }
     }
 
-    /// What the user can do about it, when there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    /// A phase's failure from another error: its message, and its hint.
+    pub fn from_diagnostic(e: &dyn Diagnostic) -> Self {
+        Self::Failed {
+            message: e.to_string(),
+            hint: e.hint().map(Cow::into_owned),
+        }
+    }
+}
+
+impl Diagnostic for PhaseError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
-            Self::NotImplemented { .. } => Some(
-                "skip this phase with --skip-phases, or run the phases that exist with `kubestrap init phase <name>`".into(),
+            Self::NotImplemented { .. } => hint(
+                "skip this phase with --skip-phases, or run the phases that exist with `kubestrap init phase <name>`",
             ),
-            Self::Fs(e) if e.source.kind() == std::io::ErrorKind::PermissionDenied => {
-                Some("run as root, or give --root a directory you can write".into())
-            }
-            Self::Fs(_) => None,
-            Self::Preflight { .. } => Some(
-                "fix the checks above, or ignore them by name with --ignore-preflight-errors=<name>,…".into(),
+            Self::Fs(e) => e.hint(),
+            Self::Preflight { .. } => hint(
+                "fix the checks above, or ignore them by name with --ignore-preflight-errors=<name>,…",
             ),
-            Self::Conflict { fix, .. } => Some(fix.clone()),
-            Self::Failed { hint, .. } => hint.clone(),
+            Self::Conflict { fix, .. } => Some(Cow::Borrowed(fix)),
+            Self::Failed { hint, .. } => hint.as_deref().map(Cow::Borrowed),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `all` runs a group; `--skip-phases` disables a phase and its children.
 
 use super::step::Step;
+use crate::contract::diagnostics::Diagnostic;
 
 pub enum Node<C: Sync> {
     Leaf(Box<dyn Step<C>>),
@@ -123,6 +124,9 @@ pub struct UnknownPhase {
     pub workflow: &'static str,
     pub known: Vec<String>,
 }
+
+/// The message lists the known phases; what to check depends on where the name was written.
+impl Diagnostic for UnknownPhase {}
 
 /// Whether `path` is `selector` or lies inside it (`certs/ca` is inside `certs`).
 pub fn within(path: &str, selector: &str) -> bool {

@@ -65,6 +65,8 @@ pub enum BootstrapClientError {
     Build(#[source] kube::Error),
 }
 
+impl crate::contract::diagnostics::Diagnostic for BootstrapClientError {}
+
 /// [`BootstrapClientError::NotAUrl`], whatever the URL parser's error type.
 fn not_a_url<E: std::error::Error + Send + Sync + 'static>(
     endpoint: &str,

@@ -39,6 +39,8 @@ const NONCE_LEN: usize = 12;
 #[error("cannot encrypt {0} bytes with AES-256-GCM")]
 pub struct EncryptError(pub usize);
 
+impl crate::contract::diagnostics::Diagnostic for EncryptError {}
+
 /// Encrypts one file's bytes as kubeadm's `EncryptBytes` does, under a fresh random nonce.
 pub fn encrypt(key: &CertificateKey, plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
     let cipher = Aes256Gcm::new(key.expose().into());
@@ -60,6 +62,8 @@ pub enum DecryptError {
     #[error("decryption failed: wrong certificate key, or the data was altered")]
     Authentication,
 }
+
+impl crate::contract::diagnostics::Diagnostic for DecryptError {}
 
 /// Reverses [`encrypt`] (kubeadm's `DecryptBytes`).
 pub fn decrypt(key: &CertificateKey, data: &[u8]) -> Result<Vec<u8>, DecryptError> {
@@ -135,11 +139,20 @@ pub enum PackError {
     },
 }
 
+impl crate::contract::diagnostics::Diagnostic for PackError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Read(e) => e.hint(),
+            Self::Encrypt { .. } => None,
+        }
+    }
+}
+
 impl From<PackError> for PhaseError {
     fn from(e: PackError) -> Self {
         match e {
             PackError::Read(fs) => PhaseError::Fs(fs),
-            other => PhaseError::failed(other.to_string()),
+            other => PhaseError::from_diagnostic(&other),
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum JwsError {
     Mismatch(TokenId),
 }
 
+impl crate::contract::diagnostics::Diagnostic for JwsError {}
+
 /// The cluster-info key holding `id`'s signature.
 pub fn signature_key(id: &TokenId) -> String {
     format!("{JWS_KEY_PREFIX}{id}")

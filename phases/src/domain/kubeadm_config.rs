@@ -24,12 +24,18 @@ pub enum KubeadmConfigError {
     Config(#[from] ConfigError),
 }
 
-impl From<KubeadmConfigError> for PhaseError {
-    fn from(e: KubeadmConfigError) -> Self {
-        PhaseError::with_hint(
-            e.to_string(),
+/// Whatever is wrong with it, kubeadm-config is re-made by upload-config.
+impl crate::contract::diagnostics::Diagnostic for KubeadmConfigError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        crate::contract::diagnostics::hint(
             "run `kubeadm init phase upload-config kubeadm` (or kubestrap's) on an existing control plane",
         )
+    }
+}
+
+impl From<KubeadmConfigError> for PhaseError {
+    fn from(e: KubeadmConfigError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 

@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::config::{self, InitFlags};
 use kubestrap_phases::contract::effects::{ApiChange, ApiVerb, Silent};
 use kubestrap_phases::domain::apiclient::ApiClient;

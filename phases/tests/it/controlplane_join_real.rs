@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use kube::api::{Api, PostParams};
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::config::{self, CertificateKey, InitFlags, JoinFlags};
 use kubestrap_phases::context::joining_control_plane::{
     HasJoiningControlPlane, JoiningControlPlane, JoiningControlPlaneCell,

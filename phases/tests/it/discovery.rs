@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::config::token::BootstrapTokenString;
 use kubestrap_phases::config::{BootstrapTokenDiscovery, CaCertHash};
 use kubestrap_phases::domain::bootstrap_client::RequestCounter;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::context::init_kubelet_spec;
 use kubestrap_phases::domain::kubelet::{
     KubeletService, ServiceError, ServiceManager, restart_kubelet,

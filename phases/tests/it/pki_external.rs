@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use base64::Engine;
+use kubestrap_phases::Diagnostic;
 use kubestrap_phases::contract::effects::Silent;
 use kubestrap_phases::domain::pki::files::external_cas;
 use kubestrap_phases::domain::pki::kubeconfig::KubeConfig;

@@ -9,6 +9,7 @@
 //! unreachable or overloaded, up to the configured `timeouts.kubernetesAPICall`; errors name
 //! the endpoint and the last answer, never a credential.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use kube::{Client, Config, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::contract::diagnostics::{Diagnostic, hint};
 use crate::contract::effects::{ApiChange, ApiVerb, Effects};
 use crate::contract::host::{FsError, HostFs};
 use crate::contract::step::PhaseError;
@@ -102,21 +104,26 @@ impl ApiError {
     }
 }
 
-impl From<ApiError> for PhaseError {
-    fn from(e: ApiError) -> Self {
-        let hint = match &e {
-            ApiError::Unreachable { .. } => Some(
-                "check that the API server is running and reachable (wait-control-plane), or raise timeouts.kubernetesAPICall".to_string(),
+impl Diagnostic for ApiError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            ApiError::ReadKubeconfig { source, .. } => source.hint(),
+            ApiError::Unreachable { .. } => hint(
+                "check that the API server is running and reachable (wait-control-plane), or raise timeouts.kubernetesAPICall",
             ),
-            ApiError::Rejected { code: 401 | 403, .. } => Some(
-                "the kubeconfig's identity lacks the rights: check its certificate and the cluster's RBAC (admin.conf needs ClusterRoleBinding kubeadm:cluster-admins)".to_string(),
+            ApiError::Rejected {
+                code: 401 | 403, ..
+            } => hint(
+                "the kubeconfig's identity lacks the rights: check its certificate and the cluster's RBAC (admin.conf needs ClusterRoleBinding kubeadm:cluster-admins)",
             ),
             _ => None,
-        };
-        PhaseError::Failed {
-            message: e.to_string(),
-            hint,
         }
+    }
+}
+
+impl From<ApiError> for PhaseError {
+    fn from(e: ApiError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 
@@ -124,6 +131,8 @@ impl From<ApiError> for PhaseError {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", describe(.0))]
 pub struct ClientBuildError(#[source] pub kube::Error);
+
+impl Diagnostic for ClientBuildError {}
 
 /// A connected client plus what its errors need: the endpoint, and how long to keep retrying.
 #[derive(Clone)]

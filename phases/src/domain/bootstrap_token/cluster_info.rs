@@ -30,6 +30,15 @@ pub enum ClusterInfoError {
     Kubeconfig { path: PathBuf, problem: String },
 }
 
+impl crate::contract::diagnostics::Diagnostic for ClusterInfoError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Read(e) => e.hint(),
+            Self::Kubeconfig { .. } => None,
+        }
+    }
+}
+
 /// Reads the current cluster's server and CA data from a kubeconfig (admin.conf).
 pub fn cluster_info_source(
     fs: &HostFs,

@@ -24,6 +24,15 @@ pub enum JoinCommandError {
     },
 }
 
+impl crate::contract::diagnostics::Diagnostic for JoinCommandError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Ca(e) => e.hint(),
+            Self::CaData { .. } | Self::Server { .. } => None,
+        }
+    }
+}
+
 /// kubeadm's CA pin: SHA-256 over the CA certificate's DER SubjectPublicKeyInfo.
 pub fn ca_cert_hash(origin: &Path, ca_pem: &[u8]) -> Result<CaCertHash, JoinCommandError> {
     let info = CertInfo::from_pem(origin, ca_pem)?;

@@ -162,6 +162,8 @@ pub enum DownloadError {
     Body(#[source] ureq::Error),
 }
 
+impl crate::contract::diagnostics::Diagnostic for DownloadError {}
+
 /// GET an https URL, the server verified with the host's trust roots (as kubeadm does).
 fn fetch_https(url: &str, timeout: Duration) -> Result<String, DownloadError> {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};

@@ -20,6 +20,7 @@
 mod file;
 mod token;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine;
@@ -28,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::CaCertHash;
 use crate::config::token::{BootstrapTokenString, TokenId};
+use crate::contract::diagnostics::{Diagnostic, hint};
 use crate::contract::step::PhaseError;
 use crate::domain::bootstrap_client::{BootstrapClientError, RequestCounter};
 use crate::domain::pki::CertInfo;
@@ -145,9 +147,9 @@ pub enum DiscoveryError {
     },
 }
 
-impl DiscoveryError {
-    pub fn hint(&self) -> Option<String> {
-        let s = |t: &str| Some(t.to_string());
+impl Diagnostic for DiscoveryError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        let s = hint;
         match self {
             Self::Unreachable { .. } => s(
                 "check the endpoint's host:port and that its API server runs and is reachable from here; raise timeouts.discovery to wait longer",
@@ -180,10 +182,9 @@ impl DiscoveryError {
 
 impl From<DiscoveryError> for PhaseError {
     fn from(e: DiscoveryError) -> Self {
-        let hint = e.hint();
         PhaseError::Failed {
             message: format!("[discovery] {e}"),
-            hint,
+            hint: e.hint().map(Cow::into_owned),
         }
     }
 }

@@ -153,9 +153,9 @@ impl EtcdError {
     }
 }
 
-impl From<EtcdError> for PhaseError {
-    fn from(e: EtcdError) -> Self {
-        let hint = match &e {
+impl crate::contract::diagnostics::Diagnostic for EtcdError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        crate::contract::diagnostics::hint(match self {
             EtcdError::Tls { .. } => {
                 "run `certs` first: the etcd CA and apiserver-etcd-client certificate are needed"
             }
@@ -166,8 +166,13 @@ impl From<EtcdError> for PhaseError {
                 "check that the kubelet started the etcd static pod (its log), and that this node's peer URL (port 2380) is reachable from the other members"
             }
             _ => "check the etcd cluster's health (`etcdctl endpoint health --cluster`)",
-        };
-        PhaseError::with_hint(e.to_string(), hint)
+        })
+    }
+}
+
+impl From<EtcdError> for PhaseError {
+    fn from(e: EtcdError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 
@@ -502,6 +507,15 @@ pub enum EtcdPodsError {
     Timeout(Duration),
     #[error(transparent)]
     List(kube::Error),
+}
+
+impl crate::contract::diagnostics::Diagnostic for EtcdPodsError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Client(e) => e.hint(),
+            Self::Timeout(_) | Self::List(_) => None,
+        }
+    }
 }
 
 /// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::host::NodeRoot;
 use crate::contract::step::PhaseError;
@@ -217,6 +218,20 @@ pub enum ServiceError {
     Unfinished(#[source] tokio::task::JoinError),
 }
 
+/// When systemd answered, its status and the kubelet's journal say why.
+impl Diagnostic for ServiceError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Spawn(_) | Self::Failed { .. } | Self::Unfinished(_) => {
+                crate::contract::diagnostics::hint(
+                    "check `systemctl status kubelet` and `journalctl -xeu kubelet`",
+                )
+            }
+            Self::NoSystemd | Self::NoSystemctl | Self::NoKubelet => None,
+        }
+    }
+}
+
 /// Starts and stops host services; the seam that keeps tests (and simulated nodes) away from
 /// the host's systemd.
 #[async_trait]
@@ -358,12 +373,13 @@ pub async fn restart_kubelet(
         return Ok(());
     }
     fx.progress("restarting the kubelet (systemctl restart kubelet)");
-    services.restart_kubelet().await.map_err(|e| {
-        PhaseError::with_hint(
-            format!("cannot restart the kubelet: {e}"),
-            "check `systemctl status kubelet` and `journalctl -xeu kubelet`",
-        )
-    })
+    services
+        .restart_kubelet()
+        .await
+        .map_err(|e| PhaseError::Failed {
+            message: format!("cannot restart the kubelet: {e}"),
+            hint: e.hint().map(std::borrow::Cow::into_owned),
+        })
 }
 
 #[cfg(test)]

@@ -196,22 +196,28 @@ impl From<rcgen::Error> for PkiError {
     }
 }
 
+impl crate::contract::diagnostics::Diagnostic for PkiError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            PkiError::Fs(e) => e.hint(),
+            PkiError::ExternalCaFiles { .. } => crate::contract::diagnostics::hint(
+                "fix each file listed, then run again: `kubestrap certs generate-csr` writes a key and CSR for each certificate and kubeconfig, for the external CA to sign",
+            ),
+            other => other.fix().map(std::borrow::Cow::Borrowed),
+        }
+    }
+}
+
+/// A file error and a conflict keep their own variants (the engine and the tests tell them
+/// apart); every other failure is its message and hint.
 impl From<PkiError> for PhaseError {
     fn from(e: PkiError) -> Self {
-        let message = e.to_string();
         match e {
             PkiError::Fs(fs) => PhaseError::Fs(fs),
             PkiError::Conflict { path, problem, fix } => {
                 PhaseError::Conflict { path, problem, fix }
             }
-            PkiError::ExternalCa { fix, .. } | PkiError::Missing { fix, .. } => {
-                PhaseError::with_hint(message, fix)
-            }
-            PkiError::ExternalCaFiles { .. } => PhaseError::with_hint(
-                message,
-                "fix each file listed, then run again: `kubestrap certs generate-csr` writes a key and CSR for each certificate and kubeconfig, for the external CA to sign",
-            ),
-            _ => PhaseError::failed(message),
+            other => PhaseError::from_diagnostic(&other),
         }
     }
 }

@@ -79,6 +79,18 @@ pub enum TlsBootstrapError {
     BadCertificate { name: String, problem: String },
 }
 
+/// A bootstrap that timed out listed its likely causes; the others say what happened.
+impl crate::contract::diagnostics::Diagnostic for TlsBootstrapError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::TimedOut { .. } => crate::contract::diagnostics::hint(
+                "fix the causes above and run join again; it resumes here",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// What the bootstrap produced: the node's key and the certificate issued for it.
 pub struct NodeCredentials {
     pub key: PrivateKey,

@@ -77,16 +77,22 @@ pub enum AddonError {
     Api(#[from] ApiError),
 }
 
-impl From<AddonError> for PhaseError {
-    fn from(e: AddonError) -> Self {
-        match e {
-            AddonError::Api(e) => e.into(),
-            AddonError::Manifest { .. } => PhaseError::with_hint(
-                e.to_string(),
+impl crate::contract::diagnostics::Diagnostic for AddonError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            AddonError::Api(e) => e.hint(),
+            AddonError::Manifest { .. } => crate::contract::diagnostics::hint(
                 "check imageRepository, dns.imageRepository/imageTag and networking in the configuration",
             ),
-            other => PhaseError::failed(other.to_string()),
+            AddonError::Template(e) => e.hint(),
+            AddonError::Render { .. } => None,
         }
+    }
+}
+
+impl From<AddonError> for PhaseError {
+    fn from(e: AddonError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 

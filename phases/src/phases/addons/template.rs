@@ -13,6 +13,8 @@ pub enum TemplateError {
     Unclosed { file: &'static str },
 }
 
+impl crate::contract::diagnostics::Diagnostic for TemplateError {}
+
 /// Replaces each `{{ NAME }}` in `text` by the value of `NAME` in `vars`.
 pub(super) fn render(
     file: &'static str,

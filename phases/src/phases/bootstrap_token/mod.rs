@@ -101,12 +101,18 @@ pub enum BootstrapTokenError {
     ClusterInfo(#[from] ClusterInfoError),
 }
 
+impl crate::contract::diagnostics::Diagnostic for BootstrapTokenError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            BootstrapTokenError::Api(e) => e.hint(),
+            BootstrapTokenError::ClusterInfo(e) => e.hint(),
+        }
+    }
+}
+
 impl From<BootstrapTokenError> for PhaseError {
     fn from(e: BootstrapTokenError) -> Self {
-        match e {
-            BootstrapTokenError::Api(e) => e.into(),
-            BootstrapTokenError::ClusterInfo(e) => PhaseError::failed(e.to_string()),
-        }
+        PhaseError::from_diagnostic(&e)
     }
 }
 

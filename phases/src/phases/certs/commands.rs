@@ -187,6 +187,8 @@ pub struct UnknownRenewTarget {
     pub expected: Vec<String>,
 }
 
+impl crate::contract::diagnostics::Diagnostic for UnknownRenewTarget {}
+
 impl std::str::FromStr for RenewTarget {
     type Err = UnknownRenewTarget;
     fn from_str(s: &str) -> Result<Self, UnknownRenewTarget> {

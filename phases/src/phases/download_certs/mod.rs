@@ -75,10 +75,9 @@ pub enum DownloadCertsError {
     Malformed { entry: String, problem: String },
 }
 
-impl From<DownloadCertsError> for PhaseError {
-    fn from(e: DownloadCertsError) -> Self {
-        let hint = match &e {
-            DownloadCertsError::SecretMissing => REUPLOAD_HINT,
+impl crate::contract::diagnostics::Diagnostic for DownloadCertsError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        crate::contract::diagnostics::hint(match self {
             DownloadCertsError::Decrypt {
                 source: DecryptError::Authentication,
                 ..
@@ -86,8 +85,13 @@ impl From<DownloadCertsError> for PhaseError {
                 "check --certificate-key (controlPlane.certificateKey): it must be the key printed by the upload-certs run that wrote the Secret"
             }
             _ => REUPLOAD_HINT,
-        };
-        PhaseError::with_hint(e.to_string(), hint)
+        })
+    }
+}
+
+impl From<DownloadCertsError> for PhaseError {
+    fn from(e: DownloadCertsError) -> Self {
+        PhaseError::from_diagnostic(&e)
     }
 }
 
@@ -253,6 +257,7 @@ impl<C: DownloadCertsContext> Step<C> for DownloadCerts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::diagnostics::Diagnostic;
     use crate::contract::host::HostFs;
 
     fn key(byte: u8) -> CertificateKey {

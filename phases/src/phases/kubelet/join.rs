@@ -21,6 +21,7 @@ use crate::config::well_known::{
     KUBELET_CONFIG_MAP,
 };
 use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{Mode, NodeRoot};
@@ -382,18 +383,9 @@ async fn start<C: JoinKubeletContext>(
             let creds =
                 tls_bootstrap::bootstrap(&client, &spec.node_name, spec.tls_bootstrap_timeout, fx)
                     .await
-                    .map_err(|e| {
-                        let hint = match &e {
-                            tls_bootstrap::TlsBootstrapError::TimedOut { .. } => Some(
-                                "fix the causes above and run join again; it resumes here"
-                                    .to_string(),
-                            ),
-                            _ => None,
-                        };
-                        PhaseError::Failed {
-                            message: format!("[tls-bootstrap] {e}"),
-                            hint,
-                        }
+                    .map_err(|e| PhaseError::Failed {
+                        message: format!("[tls-bootstrap] {e}"),
+                        hint: e.hint().map(std::borrow::Cow::into_owned),
                     })?;
             let waited = started.elapsed();
             fx.progress(format!(

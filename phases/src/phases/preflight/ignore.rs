@@ -26,6 +26,8 @@ pub enum IgnoreSetError {
     AllWithOthers { given: String },
 }
 
+impl crate::contract::diagnostics::Diagnostic for IgnoreSetError {}
+
 impl IgnoreSet {
     /// Ignores nothing.
     pub fn none() -> Self {

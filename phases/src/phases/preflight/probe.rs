@@ -34,6 +34,8 @@ pub(crate) enum ProgramError {
     },
 }
 
+impl crate::contract::diagnostics::Diagnostic for ProgramError {}
+
 /// Why `/proc/meminfo` did not say how much memory there is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MemInfoError {
@@ -46,6 +48,8 @@ pub enum MemInfoError {
     #[error("unexpected MemTotal unit in /proc/meminfo: {0:?}, expected kB")]
     Unit(Option<String>),
 }
+
+impl crate::contract::diagnostics::Diagnostic for MemInfoError {}
 
 /// The answer of `systemctl is-enabled <unit>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -142,6 +142,15 @@ pub enum ConfigFileError {
     Config(#[from] ConfigError),
 }
 
+/// Whatever is wrong with it, the file init was given is the one to give.
+impl crate::contract::diagnostics::Diagnostic for ConfigFileError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        crate::contract::diagnostics::hint(
+            "give the kubeadm configuration file init was given: reset reads its ClusterConfiguration",
+        )
+    }
+}
+
 /// The ClusterConfiguration (v1beta3 or v1beta4) of the file `--config` names, defaulted
 /// and validated as init does; other documents in it (an InitConfiguration) are ignored.
 pub fn load_config_file(path: &Path) -> Result<ClusterConfig, ConfigFileError> {
@@ -164,6 +173,16 @@ pub enum ClusterConfigError {
     Config(#[from] KubeadmConfigError),
     #[error("cannot start the API client's runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+impl crate::contract::diagnostics::Diagnostic for ClusterConfigError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Api(e) => e.hint(),
+            Self::Config(e) => e.hint(),
+            Self::Runtime(_) => None,
+        }
+    }
 }
 
 /// The cluster's ClusterConfiguration, read with the node's admin.conf as kubeadm's reset

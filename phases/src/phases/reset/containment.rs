@@ -66,6 +66,8 @@ pub enum RefusalReason {
     NotEtcdLayout { resolved: PathBuf },
 }
 
+impl crate::contract::diagnostics::Diagnostic for RefusalReason {}
+
 /// A target reset will not touch: the path as it was named, what named it, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refused {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::contract::diagnostics::Diagnostic;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -150,7 +151,7 @@ fn spec(components: Vec<Component>, timeout_ms: u64) -> WaitSpec {
 async fn fail(spec: &WaitSpec) -> (String, String, Vec<String>) {
     let mut lines = Vec::new();
     let err = wait(spec, |l| lines.push(l.to_string())).await.unwrap_err();
-    let hint = err.hint().unwrap_or_default();
+    let hint = err.hint().unwrap_or_default().into_owned();
     (err.to_string(), hint, lines)
 }
 
