@@ -9,7 +9,6 @@ mod workflows;
 use std::process::ExitCode;
 
 use cli::Command;
-use output::Format;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,11 +35,11 @@ async fn main() -> ExitCode {
         Command::Token(cmd) => commands::token::run(cmd, &cli.global, events).await,
         Command::Certs(cmd) => commands::certs::run(cmd, &cli.global, events),
         Command::Kubeconfig(cmd) => commands::kubeconfig::run(cmd, &cli.global, events),
-        Command::Config(cmd) => commands::config(cmd, cli.global.output, events),
+        Command::Config(cmd) => commands::config(cmd, events),
         Command::Reset(args) => {
             workflows::reset::run(&cli.global, args, phase.as_deref(), events).await
         }
-        Command::Version => commands::version(cli.global.output == Format::Json),
+        Command::Version => commands::version(events),
         Command::Completion { shell } => {
             let cmd = cli::command(&trees);
             commands::completion(*shell, cmd, cli.global.output, events)

@@ -11,126 +11,125 @@ use kubestrap_phases::phases::certs::{self, ExpirationReport, ExpirationRow, Ren
 use kubestrap_phases::{Effects, HostFs};
 use serde_json::Value;
 
-use super::{CommandError, Written, pki, report_result};
-use crate::cli::{CertsCommand, GlobalArgs};
-use crate::output::{EventSink, Format, PhaseReporter, print_object};
-use crate::workflows::{fail_early, host_fs};
+use super::{CommandError, Written, answer, exit, pki, result};
+use crate::cli::{CertsCommand, GlobalArgs, PkiArgs};
+use crate::output::{Answer, EventSink, PhaseReporter};
+use crate::workflows::host_fs;
 
 pub(crate) fn run(cmd: &CertsCommand, global: &GlobalArgs, events: &dyn EventSink) -> ExitCode {
-    let json = global.output == Format::Json;
-    let result = match cmd {
-        CertsCommand::CertificateKey => {
-            // The user asked for a key: printing it is the point.
-            let key = CertificateKey::generate();
-            if json {
-                let key = key.expose_hex().to_string().into();
-                report_result(
-                    events,
-                    "certs certificate-key",
-                    None,
-                    [("certificate_key", key)],
-                );
-            } else {
-                println!("{}", key.expose_hex());
-            }
-            Ok(())
+    let (command, outcome) = match cmd {
+        CertsCommand::CertificateKey => ("certs certificate-key", certificate_key(events)),
+        CertsCommand::CheckExpiration(args) => (
+            "certs check-expiration",
+            check_expiration(global, args, events),
+        ),
+        CertsCommand::Renew { name, pki: args } => {
+            ("certs renew", renew(global, args, name, events))
         }
-        CertsCommand::CheckExpiration(args) => pki::spec(global, args).and_then(|spec| {
-            let report = certs::check_expiration(&spec, &HostFs::real());
-            let written = if json {
-                // kubeadm's CertificateExpirationInfo, on one line.
-                print_object(&report)
-            } else {
-                write_expiration_table(&mut std::io::stdout().lock(), &report)
-            };
-            written.map_err(|source| CommandError::Stdout {
-                command: "certs check-expiration",
-                source,
-            })?;
-            warn_unreadable(&report);
-            Ok(())
-        }),
-        CertsCommand::Renew { name, pki: args } => renew(global, args, name, events),
-        CertsCommand::GenerateCsr(args) => pki::spec(global, args).and_then(|spec| {
-            let fs = host_fs(global)?.with_private_dirs(pki_dirs(&spec.cert_dir));
-            let reporter = PhaseReporter(events);
-            let mut fx = Effects::new("certs generate-csr", &fs, &reporter);
-            let keys = KeyPool::start(
-                spec.key_algorithm,
-                certs::generate_csr_key_count(&spec, &fs),
-            );
-            let csrs = certs::generate_csr(&spec, &keys, &mut fx)?;
-            let written = Written::of(fx).staged(fs);
-            if json {
-                let csrs = csrs
-                    .iter()
-                    .map(|c| c.display().to_string().into())
-                    .collect();
-                report_result(
-                    events,
-                    "certs generate-csr",
-                    Some(written),
-                    [("csrs", Value::Array(csrs))],
-                );
-            } else {
-                for csr in csrs {
-                    println!("{}", csr.display());
-                }
-            }
-            Ok(())
-        }),
+        CertsCommand::GenerateCsr(args) => {
+            ("certs generate-csr", generate_csr(global, args, events))
+        }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The failed result names the subcommand, as a successful one does.
-            let command = match cmd {
-                CertsCommand::CertificateKey => "certs certificate-key",
-                CertsCommand::CheckExpiration(_) => "certs check-expiration",
-                CertsCommand::Renew { .. } => "certs renew",
-                CertsCommand::GenerateCsr(_) => "certs generate-csr",
-            };
-            fail_early(events, command, &e)
-        }
-    }
+    // The failed result names the subcommand, as a successful one does.
+    exit(events, command, outcome)
 }
 
+/// A new random key. The user asked for a key: printing it is the point.
+fn certificate_key(events: &dyn EventSink) -> Result<(), CommandError> {
+    let key = CertificateKey::generate();
+    let key = key.expose_hex();
+    let command = "certs certificate-key";
+    let done = result(command, None, [("certificate_key", key.as_str().into())]);
+    answer(
+        events,
+        command,
+        Answer::with_result(format!("{key}\n"), done),
+    )
+}
+
+/// kubeadm's tables; with `-o json`, kubeadm's CertificateExpirationInfo, on one line. Why a
+/// file was left out follows on stderr.
+fn check_expiration(
+    global: &GlobalArgs,
+    args: &PkiArgs,
+    events: &dyn EventSink,
+) -> Result<(), CommandError> {
+    let command = "certs check-expiration";
+    let spec = pki::spec(global, args)?;
+    let report = certs::check_expiration(&spec, &HostFs::real());
+    let mut table = Vec::new();
+    write_expiration_table(&mut table, &report)
+        .map_err(|source| CommandError::Stdout { command, source })?;
+    let warnings = unreadable(&report);
+    let shown = Answer {
+        text: String::from_utf8_lossy(&table).into_owned(),
+        json: vec![Box::new(report)],
+    };
+    answer(events, command, shown)?;
+    for warning in warnings {
+        events.note(&warning);
+    }
+    Ok(())
+}
+
+/// The keys and CSRs written, a path a line; with `-o json`, the result's `csrs`.
+fn generate_csr(
+    global: &GlobalArgs,
+    args: &PkiArgs,
+    events: &dyn EventSink,
+) -> Result<(), CommandError> {
+    let command = "certs generate-csr";
+    let spec = pki::spec(global, args)?;
+    let fs = host_fs(global)?.with_private_dirs(pki_dirs(&spec.cert_dir));
+    let reporter = PhaseReporter(events);
+    let mut fx = Effects::new(command, &fs, &reporter);
+    let keys = KeyPool::start(
+        spec.key_algorithm,
+        certs::generate_csr_key_count(&spec, &fs),
+    );
+    let csrs = certs::generate_csr(&spec, &keys, &mut fx)?;
+    let written = Written::of(fx).staged(fs, events);
+    let text: String = csrs
+        .iter()
+        .map(|csr| format!("{}\n", csr.display()))
+        .collect();
+    let csrs = csrs
+        .iter()
+        .map(|c| c.display().to_string().into())
+        .collect();
+    let done = result(command, Some(written), [("csrs", Value::Array(csrs))]);
+    answer(events, command, Answer::with_result(text, done))
+}
+
+/// A line per certificate looked at; with `-o json`, the result's `certificates`.
 fn renew(
     global: &GlobalArgs,
-    args: &crate::cli::PkiArgs,
+    args: &PkiArgs,
     name: &str,
     events: &dyn EventSink,
 ) -> Result<(), CommandError> {
+    let command = "certs renew";
     let target: RenewTarget = name.parse().map_err(CommandError::RenewTarget)?;
     let spec = pki::spec(global, args)?;
     let fs = host_fs(global)?.with_private_dirs(pki_dirs(&spec.cert_dir));
     let reporter = PhaseReporter(events);
-    let mut fx = Effects::new("certs renew", &fs, &reporter);
+    let mut fx = Effects::new(command, &fs, &reporter);
     let keys = KeyPool::start(
         spec.key_algorithm,
         certs::renew_key_count(&spec, &fs, target),
     );
     let renewed = certs::renew(&spec, &keys, &mut fx, target)?;
-    let written = Written::of(fx).staged(fs);
-    if global.output == Format::Json {
-        let certificates = serde_json::to_value(&renewed).map_err(CommandError::EncodeRenewed)?;
-        report_result(
-            events,
-            "certs renew",
-            Some(written),
-            [("certificates", certificates)],
-        );
-    } else {
-        for r in &renewed {
-            match &r.outcome {
-                certs::RenewOutcome::Renewed => {
-                    println!("{} renewed ({})", r.name, r.path.display())
-                }
-                certs::RenewOutcome::Skipped(why) => println!("{} skipped: {why}", r.name),
-            }
-        }
-    }
-    Ok(())
+    let written = Written::of(fx).staged(fs, events);
+    let text: String = renewed
+        .iter()
+        .map(|r| match &r.outcome {
+            certs::RenewOutcome::Renewed => format!("{} renewed ({})\n", r.name, r.path.display()),
+            certs::RenewOutcome::Skipped(why) => format!("{} skipped: {why}\n", r.name),
+        })
+        .collect();
+    let certificates = serde_json::to_value(&renewed).map_err(CommandError::EncodeRenewed)?;
+    let done = result(command, Some(written), [("certificates", certificates)]);
+    answer(events, command, Answer::with_result(text, done))
 }
 
 /// kubeadm's `certs check-expiration` tables ([`kubeadm_output::table`]), column for column:
@@ -186,21 +185,21 @@ fn write_expiration_table(out: &mut impl Write, report: &ExpirationReport) -> st
     tw.flush()
 }
 
-/// Why each unreadable file was left out of the tables, on stderr.
-fn warn_unreadable(report: &ExpirationReport) {
-    for r in report
+/// Why each unreadable file was left out of the tables, for stderr.
+fn unreadable(report: &ExpirationReport) -> Vec<String> {
+    report
         .certificates
         .iter()
         .chain(&report.certificate_authorities)
-    {
-        if let Some(problem) = &r.problem {
+        .filter_map(|r| {
+            let problem = r.problem.as_ref()?;
             // Most problems already start with the file's path.
             let path = r.path.display().to_string();
-            if problem.starts_with(&path) {
-                eprintln!("[WARNING] {problem}");
+            Some(if problem.starts_with(&path) {
+                format!("[WARNING] {problem}")
             } else {
-                eprintln!("[WARNING] {path}: {problem}");
-            }
-        }
-    }
+                format!("[WARNING] {path}: {problem}")
+            })
+        })
+        .collect()
 }

@@ -7,10 +7,9 @@ use kubestrap_phases::config::GoDuration;
 use kubestrap_phases::domain::pki::KeyPool;
 use kubestrap_phases::domain::pki::kubeconfig::user_kubeconfig;
 
-use super::{CommandError, pki, report_result};
+use super::{CommandError, answer, exit, pki, result};
 use crate::cli::{GlobalArgs, KubeconfigCommand};
-use crate::output::{EventSink, Format};
-use crate::workflows::fail_early;
+use crate::output::{Answer, EventSink};
 
 pub(crate) fn run(
     cmd: &KubeconfigCommand,
@@ -23,7 +22,8 @@ pub(crate) fn run(
         validity_period,
         pki: args,
     } = cmd;
-    let result = (|| -> Result<String, CommandError> {
+    let command = "kubeconfig user";
+    let outcome = (|| -> Result<(), CommandError> {
         let validity = validity_period
             .as_deref()
             .map(|v| {
@@ -37,29 +37,10 @@ pub(crate) fn run(
             .transpose()?;
         let spec = pki::spec(global, args)?;
         let keys = KeyPool::empty(spec.key_algorithm);
-        Ok(user_kubeconfig(
-            &spec,
-            &HostFs::real(),
-            &keys,
-            client_name,
-            orgs,
-            validity,
-        )?)
+        let yaml = user_kubeconfig(&spec, &HostFs::real(), &keys, client_name, orgs, validity)?;
+        // The user asked for the kubeconfig, key included: printing it is the point.
+        let done = result(command, None, [("kubeconfig", yaml.clone().into())]);
+        answer(events, command, Answer::with_result(yaml, done))
     })();
-    match result {
-        Ok(yaml) => {
-            // The user asked for the kubeconfig, key included: printing it is the point.
-            match global.output {
-                Format::Text => print!("{yaml}"),
-                Format::Json => report_result(
-                    events,
-                    "kubeconfig user",
-                    None,
-                    [("kubeconfig", yaml.into())],
-                ),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail_early(events, "kubeconfig user", &e),
-    }
+    exit(events, command, outcome)
 }

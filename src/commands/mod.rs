@@ -14,8 +14,8 @@ use kubestrap_phases::contract::effects::{ApiChange, WrittenFile};
 use serde_json::Value;
 
 use crate::cli::{ConfigCommand, PrintWhat};
-use crate::output::{Event, EventSink, Format, RunResult, StagingOutcome, Status};
-use crate::workflows::{RunFs, finish_staging};
+use crate::output::{Answer, EventSink, Format, RunResult, StagingOutcome, Status};
+use crate::workflows::{RunFs, fail_early, finish_staging};
 pub(crate) use error::CommandError;
 
 /// What a command wrote, taken from its [`Effects`] once its run is over, and what became of
@@ -39,24 +39,23 @@ impl Written {
         }
     }
 
-    /// Ends the command's staging (removed unless `--dry-run-dir` keeps it).
-    pub(crate) fn staged(mut self, fs: RunFs) -> Self {
-        self.staging = finish_staging(fs);
+    /// Ends the command's staging (removed unless `--dry-run-dir` keeps it), saying so.
+    pub(crate) fn staged(mut self, fs: RunFs, events: &dyn EventSink) -> Self {
+        self.staging = finish_staging(fs, events);
         self
     }
 }
 
-/// Ends a command's `-o json` output the way init's and join's ends: a `result` event with
-/// what the command wrote (files, API objects, whether it was a dry run and whether its staged
-/// files were kept) and what the user ran it for (`fields`: the token, the kubeconfig, the
-/// paths), so that every command's stdout is NDJSON that tools read alike. Only what the user
-/// asked to see goes in `fields`: the events before it never carry a secret.
-pub(crate) fn report_result<'f>(
-    events: &dyn EventSink,
+/// The `result` a command's `-o json` output ends with, as init's and join's does: what the
+/// command wrote (files, API objects, whether it was a dry run and whether its staged files
+/// were kept) and what the user ran it for (`fields`: the token, the kubeconfig, the paths),
+/// so that every command's stdout is NDJSON that tools read alike. Only what the user asked
+/// to see goes in `fields`: the events before it never carry a secret.
+pub(crate) fn result<'f>(
     command: &str,
     written: Option<Written>,
     fields: impl IntoIterator<Item = (&'f str, Value)>,
-) {
+) -> RunResult {
     let mut result = RunResult {
         status: Status::Success,
         workflow: command.to_string(),
@@ -77,36 +76,63 @@ pub(crate) fn report_result<'f>(
             result.set_staging(staging);
         }
     }
-    events.emit(Event::Result(result));
+    result
+}
+
+/// Prints `answer` through the sink; a closed stdout fails `command`.
+pub(crate) fn answer(
+    events: &dyn EventSink,
+    command: &'static str,
+    answer: Answer,
+) -> Result<(), CommandError> {
+    events
+        .answer(answer)
+        .map_err(|source| CommandError::Stdout { command, source })
+}
+
+/// Ends a command: success, or its error reported as `command`'s failed result.
+pub(crate) fn exit(
+    events: &dyn EventSink,
+    command: &str,
+    result: Result<(), CommandError>,
+) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail_early(events, command, &e),
+    }
 }
 
 /// `config print …`: kubeadm's YAML; with `-o json`, that YAML as the result's `config`.
-pub(crate) fn config(cmd: &ConfigCommand, output: Format, events: &dyn EventSink) -> ExitCode {
+pub(crate) fn config(cmd: &ConfigCommand, events: &dyn EventSink) -> ExitCode {
     use kubestrap_phases::config;
     let ConfigCommand::Print(what) = cmd;
     let (command, yaml) = match what {
         PrintWhat::InitDefaults => ("config print init-defaults", config::init_defaults_yaml()),
         PrintWhat::JoinDefaults => ("config print join-defaults", config::join_defaults_yaml()),
     };
-    match output {
-        Format::Text => print!("{yaml}"),
-        Format::Json => report_result(events, command, None, [("config", yaml.into())]),
-    }
-    ExitCode::SUCCESS
+    let done = result(command, None, [("config", yaml.clone().into())]);
+    exit(
+        events,
+        command,
+        answer(events, command, Answer::with_result(yaml, done)),
+    )
 }
 
-pub(crate) fn version(json: bool) -> ExitCode {
+/// `kubestrap version X`; with `-o json`, kubeadm's form (`{"kubestrapVersion": X}`).
+pub(crate) fn version(events: &dyn EventSink) -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
-    if json {
-        println!("{}", serde_json::json!({ "kubestrapVersion": version }));
-    } else {
-        println!("kubestrap version {version}");
-    }
-    ExitCode::SUCCESS
+    let shown = Answer {
+        text: format!("kubestrap version {version}\n"),
+        json: vec![Box::new(serde_json::json!({ "kubestrapVersion": version }))],
+    };
+    exit(events, "version", answer(events, "version", shown))
 }
 
 /// The completion script; with `-o json`, the script as the result's `script`. Written
 /// through a buffer so that a closed pipe is an error, not a panic in clap_complete.
+///
+/// In text output the script is written to stdout here, not through the sink: it is a
+/// program for the shell, byte for byte clap_complete's, like `--help`'s text is clap's.
 pub(crate) fn completion(
     shell: clap_complete::Shell,
     mut cmd: clap::Command,
@@ -118,8 +144,9 @@ pub(crate) fn completion(
     match output {
         Format::Json => {
             let script = String::from_utf8_lossy(&script).into_owned();
-            report_result(events, "completion", None, [("script", script.into())]);
-            ExitCode::SUCCESS
+            let done = result("completion", None, [("script", script.into())]);
+            let shown = Answer::with_result("", done);
+            exit(events, "completion", answer(events, "completion", shown))
         }
         Format::Text => {
             use std::io::Write;
@@ -127,7 +154,9 @@ pub(crate) fn completion(
             match out.write_all(&script).and_then(|()| out.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("completion: cannot write the script to stdout: {e}");
+                    events.note(&format!(
+                        "completion: cannot write the script to stdout: {e}"
+                    ));
                     ExitCode::FAILURE
                 }
             }

@@ -19,10 +19,10 @@ use kubestrap_phases::phases::bootstrap_token::{create_token, delete_token};
 
 use serde_json::Value;
 
-use super::{CommandError, Written, report_result};
+use super::{CommandError, Written, answer, exit, result};
 use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
-use crate::output::{EventSink, Format, print_object};
-use crate::workflows::{fail_early, host_fs};
+use crate::output::{Answer, EventSink, JsonObject};
+use crate::workflows::host_fs;
 
 /// kubeadm's default for API calls of these commands.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,30 +32,28 @@ pub(crate) async fn run(
     global: &GlobalArgs,
     events: &dyn EventSink,
 ) -> ExitCode {
-    let (name, result) = match cmd {
-        // The user asked for a token: printing it is the point.
-        TokenCommand::Generate => {
-            let token = BootstrapTokenString::generate();
-            match global.output {
-                Format::Text => println!("{}", token.expose()),
-                Format::Json => {
-                    let token = token.expose().into();
-                    report_result(events, "token generate", None, [("token", token)]);
-                }
-            }
-            return ExitCode::SUCCESS;
-        }
+    let (name, outcome) = match cmd {
+        TokenCommand::Generate => ("token generate", generate(events)),
         TokenCommand::Create(args) => ("token create", create(args, global, events).await),
-        TokenCommand::List(cluster) => ("token list", list(cluster, global).await),
+        TokenCommand::List(cluster) => ("token list", list(cluster, global, events).await),
         TokenCommand::Delete { tokens, cluster } => (
             "token delete",
             delete(tokens, cluster, global, events).await,
         ),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail_early(events, name, &e),
-    }
+    exit(events, name, outcome)
+}
+
+/// A new random token, created nowhere. The user asked for a token: printing it is the point.
+fn generate(events: &dyn EventSink) -> Result<(), CommandError> {
+    let token = BootstrapTokenString::generate();
+    let token = token.expose();
+    let done = result("token generate", None, [("token", token.as_str().into())]);
+    answer(
+        events,
+        "token generate",
+        Answer::with_result(format!("{token}\n"), done),
+    )
 }
 
 fn kubeconfig_path(args: &TokenClusterArgs, global: &GlobalArgs) -> Result<PathBuf, CommandError> {
@@ -149,38 +147,30 @@ async fn create(
     } else {
         ("token", token.token.expose().to_string())
     };
-    let written = Written::of(fx).staged(fs);
-    match global.output {
-        Format::Text => println!("{shown}"),
-        Format::Json => report_result(
-            events,
-            "token create",
-            Some(written),
-            [(field, shown.into())],
-        ),
-    }
-    Ok(())
+    let written = Written::of(fx).staged(fs, events);
+    let text = format!("{shown}\n");
+    let done = result("token create", Some(written), [(field, shown.into())]);
+    answer(events, "token create", Answer::with_result(text, done))
 }
 
-async fn list(cluster: &TokenClusterArgs, global: &GlobalArgs) -> Result<(), CommandError> {
+/// kubeadm's table; with `-o json`, kubeadm's BootstrapToken objects, one per line (kubeadm
+/// indents each).
+async fn list(
+    cluster: &TokenClusterArgs,
+    global: &GlobalArgs,
+    events: &dyn EventSink,
+) -> Result<(), CommandError> {
     let path = kubeconfig_path(cluster, global)?;
     let fs = host_fs(global)?;
     let mut fx = Effects::new("token list", &fs, &Silent);
     let tokens = list_tokens(&client(&path, &mut fx).await?).await?;
-    if global.output == Format::Json {
-        // kubeadm's BootstrapToken objects, one per line (kubeadm indents each).
-        let rendered = render_json(&tokens);
-        for object in serde_json::Deserializer::from_str(&rendered).into_iter::<Value>() {
-            let object = object.map_err(CommandError::EncodeToken)?;
-            print_object(&object).map_err(|source| CommandError::Stdout {
-                command: "token list",
-                source,
-            })?;
-        }
-    } else {
-        print!("{}", render_table(&tokens, time::OffsetDateTime::now_utc()));
+    let rendered = render_json(&tokens);
+    let mut json: Vec<Box<dyn JsonObject>> = Vec::new();
+    for object in serde_json::Deserializer::from_str(&rendered).into_iter::<Value>() {
+        json.push(Box::new(object.map_err(CommandError::EncodeToken)?));
     }
-    Ok(())
+    let text = render_table(&tokens, time::OffsetDateTime::now_utc());
+    answer(events, "token list", Answer { text, json })
 }
 
 /// A token id, or the id of a whole token; the error never echoes a would-be secret.
@@ -212,9 +202,9 @@ async fn delete(
     let mut deleted = Vec::new();
     for id in ids {
         if delete_token(&client, &mut fx, &id).await? {
-            if global.output == Format::Text {
-                println!("bootstrap token {:?} deleted", id.as_str());
-            }
+            // Said as each goes, in text; JSON lists them in the result.
+            let line = format!("bootstrap token {:?} deleted\n", id.as_str());
+            answer(events, "token delete", Answer::text(line))?;
             deleted.push(id.as_str().to_string());
         } else {
             // What was deleted before it stays deleted: say so (JSON mode printed nothing yet).
@@ -224,14 +214,7 @@ async fn delete(
             });
         }
     }
-    let written = Written::of(fx).staged(fs);
-    if global.output == Format::Json {
-        report_result(
-            events,
-            "token delete",
-            Some(written),
-            [("deleted", deleted.into())],
-        );
-    }
-    Ok(())
+    let written = Written::of(fx).staged(fs, events);
+    let done = result("token delete", Some(written), [("deleted", deleted.into())]);
+    answer(events, "token delete", Answer::with_result("", done))
 }

@@ -112,6 +112,12 @@ impl EventSink for Recorder {
     fn emit(&self, event: Event) {
         self.0.lock().unwrap().push(event);
     }
+    fn answer(&self, _: crate::output::Answer) -> std::io::Result<()> {
+        unreachable!("the engine runs phases; only commands answer")
+    }
+    fn note(&self, _: &str) {
+        unreachable!("the engine reports through events")
+    }
 }
 
 impl Recorder {

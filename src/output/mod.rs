@@ -12,7 +12,7 @@ use kubestrap_phases::Diagnostic;
 use kubestrap_phases::contract::effects::{ApiChange, RemovedPath, WrittenFile};
 use serde::Serialize;
 
-pub(crate) use json::{JsonSink, print_object};
+pub(crate) use json::JsonSink;
 pub(crate) use text::TextSink;
 
 /// Why a phase did not run.
@@ -220,9 +220,60 @@ impl Event {
     }
 }
 
+/// What a command that runs no phases was run for (a token, a table, a kubeconfig): the text
+/// a person reads on stdout, and what `-o json` prints instead, one NDJSON line per object
+/// (the command's `result` event, or kubeadm's own output objects). Either may be empty: a
+/// line `token delete` prints as it goes has no JSON form, its final result no text.
+#[derive(Default)]
+pub(crate) struct Answer {
+    /// Printed as is.
+    pub text: String,
+    /// Serialised by the JSON sink, fields in their declared order.
+    pub json: Vec<Box<dyn JsonObject>>,
+}
+
+/// An object `-o json` prints on a line of its own.
+pub(crate) trait JsonObject {
+    fn to_json_line(&self) -> serde_json::Result<String>;
+}
+
+impl<T: Serialize> JsonObject for T {
+    fn to_json_line(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+}
+
+impl Answer {
+    /// Text only: what a person is told and JSON has no field for.
+    pub(crate) fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            json: Vec::new(),
+        }
+    }
+
+    /// `text` for a person; for `-o json`, `result` as the command's last event.
+    pub(crate) fn with_result(text: impl Into<String>, result: RunResult) -> Self {
+        Self {
+            text: text.into(),
+            json: vec![Box::new(Event::Result(result))],
+        }
+    }
+}
+
 /// Where events go. Shared with running phases (through [`PhaseReporter`]), hence `Sync`.
+/// Everything a command shows goes through its sink; only `--help` and the completion
+/// script (`completion`, text output) are written by clap and the command itself.
 pub(crate) trait EventSink: Sync {
     fn emit(&self, event: Event);
+
+    /// Prints a command's [`Answer`] in this sink's form; the error is stdout's (a closed
+    /// pipe), for the command to report.
+    fn answer(&self, answer: Answer) -> std::io::Result<()>;
+
+    /// A line for a person on stderr, in text and JSON output alike: a command's warnings,
+    /// what became of its dry-run staging.
+    fn note(&self, line: &str);
 }
 
 /// Lets a phase's warnings and progress reach the sink without the phase knowing of it.

@@ -4,13 +4,13 @@
 //! Progress lines go to stderr; what the user asked for (the dry-run plan, the join command)
 //! goes to stdout.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, EventSink, RunResult, SkipReason, Status};
+use super::{Answer, Event, EventSink, RunResult, SkipReason, Status};
 
 pub(crate) struct TextSink {
     interactive: bool,
@@ -159,6 +159,21 @@ fn print_requested_outputs(extra: &serde_json::Map<String, serde_json::Value>) {
 }
 
 impl EventSink for TextSink {
+    /// The text, as is, flushed; the JSON form is for tools.
+    fn answer(&self, answer: Answer) -> std::io::Result<()> {
+        if answer.text.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(answer.text.as_bytes())?;
+        out.flush()
+    }
+
+    fn note(&self, line: &str) {
+        self.flush_skipped();
+        self.line(line);
+    }
+
     fn emit(&self, event: Event) {
         let event = match event {
             Event::PhaseSkipped {

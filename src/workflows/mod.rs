@@ -111,15 +111,15 @@ pub(crate) fn host_fs(global: &GlobalArgs) -> Result<RunFs, StagingError> {
 }
 
 /// Ends the dry-run staging of a command that is not a workflow (`certs renew`, …): the
-/// staged files go unless kept, and stderr says which. Returns what became of them (`None`
-/// for a real run), for the command's `result`.
-pub(crate) fn finish_staging(fs: RunFs) -> Option<StagingOutcome> {
+/// staged files go unless kept, and a note on stderr says which. Returns what became of them
+/// (`None` for a real run), for the command's `result`.
+pub(crate) fn finish_staging(fs: RunFs, events: &dyn EventSink) -> Option<StagingOutcome> {
     let (_, staging) = fs.into_parts();
     let (outcome, warning) = staging?.finish();
     if let Some(warning) = warning {
-        eprintln!("warning: {warning}");
+        events.note(&format!("warning: {warning}"));
     }
-    eprintln!("[dry-run] {outcome}");
+    events.note(&format!("[dry-run] {outcome}"));
     Some(outcome)
 }
 

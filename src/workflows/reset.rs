@@ -20,7 +20,7 @@ use kubestrap_phases::{Diagnostic, NodeRoot};
 use super::{Selection, catch_ctrl_c, fail_early, node_root};
 use crate::cli::{GlobalArgs, ResetArgs};
 use crate::engine::{Node, PhaseTree};
-use crate::output::{EventSink, Format};
+use crate::output::{Answer, EventSink};
 use crate::workflows::RunFs;
 
 const WORKFLOW: &str = "reset";
@@ -79,14 +79,14 @@ pub(crate) async fn run(
         removals: true,
     };
     let code = super::run(&tree(), &ctx, &root, fs, ctrl_c, selection, events).await;
-    if global.output == Format::Text {
-        // kubeadm's closing notes on what reset does not clean, after a blank line; a dry run
-        // says them too, as what a real reset would leave.
-        println!();
-        for note in reset::not_cleaned(&root) {
-            println!("{note}");
-        }
-    }
+    // kubeadm's closing notes on what reset does not clean, after a blank line (text output
+    // only); a dry run says them too, as what a real reset would leave. Notes that cannot be
+    // written (a closed stdout) change nothing of the outcome.
+    let notes: String = reset::not_cleaned(&root)
+        .iter()
+        .map(|note| format!("{note}\n"))
+        .collect();
+    let _ = events.answer(Answer::text(format!("\n{notes}")));
     code
 }
 
