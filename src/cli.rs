@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::config::TlsBootstrap;
+use kubestrap_phases::config::{Secret, TlsBootstrap};
 
 use crate::output::Format;
 
@@ -162,7 +162,7 @@ pub(crate) struct InitArgs {
     pub cert_dir: Option<PathBuf>,
     /// The bootstrap token to create (`[a-z0-9]{6}.[a-z0-9]{16}`); generated when absent.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<SecretArg>,
+    pub token: Option<Secret>,
     /// How long the bootstrap token lives (`0` for ever).
     #[arg(long, global = true, value_name = "DURATION")]
     pub token_ttl: Option<String>,
@@ -171,7 +171,7 @@ pub(crate) struct InitArgs {
     pub upload_certs: bool,
     /// The key (64 hex characters) that encrypts the uploaded certificates.
     #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<SecretArg>,
+    pub certificate_key: Option<Secret>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -183,13 +183,13 @@ pub(crate) struct JoinArgs {
     pub workflow: WorkflowArgs,
     /// The bootstrap token, for both discovery and TLS bootstrap.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<SecretArg>,
+    pub token: Option<Secret>,
     /// The token for discovery only.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub discovery_token: Option<SecretArg>,
+    pub discovery_token: Option<Secret>,
     /// The token for TLS bootstrap only.
     #[arg(long, global = true, value_name = "TOKEN")]
-    pub tls_bootstrap_token: Option<SecretArg>,
+    pub tls_bootstrap_token: Option<Secret>,
     /// Pin the cluster CA: `sha256:<hex>` of its public key (repeatable).
     #[arg(long, global = true, value_name = "HASH")]
     pub discovery_token_ca_cert_hash: Vec<String>,
@@ -204,7 +204,7 @@ pub(crate) struct JoinArgs {
     pub control_plane: bool,
     /// The key that decrypts the uploaded control-plane certificates.
     #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<SecretArg>,
+    pub certificate_key: Option<Secret>,
     /// The address this control-plane node's API server advertises.
     #[arg(long, global = true, value_name = "IP")]
     pub apiserver_advertise_address: Option<String>,
@@ -218,36 +218,6 @@ pub(crate) struct JoinArgs {
     pub tls_bootstrap: TlsBootstrap,
 }
 
-/// A flag value that is a secret (a bootstrap token, a certificate key). It is handed on as
-/// typed, like every flag, but its `Debug` never shows it, so no `{:?}` of the parsed command
-/// line (a log line, a panic message) can leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SecretArg(String);
-
-impl SecretArg {
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// An optional secret flag's value, for the configuration layer (whose types redact it).
-    pub(crate) fn exposed(arg: &Option<SecretArg>) -> Option<String> {
-        arg.as_ref().map(|s| s.0.clone())
-    }
-}
-
-impl std::str::FromStr for SecretArg {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for SecretArg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Create a bootstrap token on the cluster.
@@ -258,7 +228,7 @@ pub(crate) enum TokenCommand {
     Delete {
         /// Token ids (abcdef) or whole tokens (abcdef.0123456789abcdef) to delete.
         #[arg(required = true, value_name = "TOKEN_ID|TOKEN")]
-        tokens: Vec<SecretArg>,
+        tokens: Vec<Secret>,
         #[command(flatten)]
         cluster: TokenClusterArgs,
     },
@@ -278,7 +248,7 @@ pub(crate) struct TokenClusterArgs {
 pub(crate) struct TokenCreateArgs {
     /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
     #[arg(value_name = "TOKEN")]
-    pub token: Option<SecretArg>,
+    pub token: Option<Secret>,
     /// How long the token is valid (Go duration; 0 = never expires).
     #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
     pub ttl: String,
@@ -530,11 +500,8 @@ mod tests {
         let Command::Join(join) = &cli.command else {
             panic!("parsed as {shown}");
         };
-        assert_eq!(join.token.as_ref().map(SecretArg::expose), Some(token));
-        assert_eq!(
-            join.certificate_key.as_ref().map(SecretArg::expose),
-            Some(key)
-        );
+        assert_eq!(join.token.as_ref().map(Secret::expose), Some(token));
+        assert_eq!(join.certificate_key.as_ref().map(Secret::expose), Some(key));
 
         let cli = Cli::try_parse_from(["kubestrap", "token", "delete", token]).expect("valid");
         assert!(!format!("{cli:?}").contains(token));

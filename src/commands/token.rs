@@ -9,7 +9,7 @@ use kubestrap_phases::config::token::{
     BootstrapTokenString, TokenError, TokenGroup, TokenId, TokenUsage,
 };
 use kubestrap_phases::config::well_known::KUBERNETES_DIR;
-use kubestrap_phases::config::{BootstrapToken, GoDuration, TokenExpiry};
+use kubestrap_phases::config::{BootstrapToken, GoDuration, Secret, TokenExpiry};
 use kubestrap_phases::contract::effects::{Effects, Silent};
 use kubestrap_phases::domain::apiclient::{ADMIN_CONF, ApiClient, admin_client};
 use kubestrap_phases::domain::bootstrap_token::{
@@ -20,7 +20,7 @@ use kubestrap_phases::phases::bootstrap_token::{create_token, delete_token};
 use serde_json::Value;
 
 use super::{CommandError, Written, answer, exit, result};
-use crate::cli::{GlobalArgs, SecretArg, TokenClusterArgs, TokenCommand, TokenCreateArgs};
+use crate::cli::{GlobalArgs, TokenClusterArgs, TokenCommand, TokenCreateArgs};
 use crate::output::{Answer, EventSink, JsonObject};
 use crate::workflows::host_fs;
 
@@ -186,7 +186,7 @@ fn parse_id(arg: &str) -> Result<TokenId, CommandError> {
 }
 
 async fn delete(
-    tokens: &[SecretArg],
+    tokens: &[Secret],
     cluster: &TokenClusterArgs,
     global: &GlobalArgs,
     events: &dyn EventSink,

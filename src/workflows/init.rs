@@ -15,7 +15,7 @@ use kubestrap_phases::{
     phases::upload_config,
 };
 
-use crate::cli::{GlobalArgs, InitArgs, SecretArg};
+use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
@@ -89,10 +89,10 @@ fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
         service_cidr: a.service_cidr.clone(),
         service_dns_domain: a.service_dns_domain.clone(),
         cert_dir: a.cert_dir.clone(),
-        token: SecretArg::exposed(&a.token),
+        token: a.token.clone(),
         token_ttl: a.token_ttl.clone(),
         upload_certs: a.upload_certs,
-        certificate_key: SecretArg::exposed(&a.certificate_key),
+        certificate_key: a.certificate_key.clone(),
         skip_phases: a.workflow.skip_phases.clone(),
         ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
         cri_socket: a.workflow.cri_socket.clone(),

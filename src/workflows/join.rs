@@ -11,7 +11,7 @@ use kubestrap_phases::phases::preflight::Preflight;
 use kubestrap_phases::phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{HostFs, JoinContext};
 
-use crate::cli::{GlobalArgs, JoinArgs, SecretArg};
+use crate::cli::{GlobalArgs, JoinArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
@@ -43,15 +43,15 @@ pub(crate) fn tree() -> PhaseTree<JoinContext> {
 fn flags(a: &JoinArgs, global: &GlobalArgs) -> JoinFlags {
     JoinFlags {
         endpoint: a.endpoint.clone(),
-        token: SecretArg::exposed(&a.token),
-        discovery_token: SecretArg::exposed(&a.discovery_token),
-        tls_bootstrap_token: SecretArg::exposed(&a.tls_bootstrap_token),
+        token: a.token.clone(),
+        discovery_token: a.discovery_token.clone(),
+        tls_bootstrap_token: a.tls_bootstrap_token.clone(),
         discovery_token_ca_cert_hashes: a.discovery_token_ca_cert_hash.clone(),
         discovery_token_unsafe_skip_ca_verification: a.discovery_token_unsafe_skip_ca_verification,
         discovery_file: a.discovery_file.clone(),
         tls_bootstrap: a.tls_bootstrap,
         control_plane: a.control_plane,
-        certificate_key: SecretArg::exposed(&a.certificate_key),
+        certificate_key: a.certificate_key.clone(),
         node_name: a.workflow.node_name.clone(),
         apiserver_advertise_address: a.apiserver_advertise_address.clone(),
         apiserver_bind_port: a.apiserver_bind_port,

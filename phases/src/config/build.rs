@@ -18,7 +18,7 @@ use super::values::{
     AbsPath, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, ImagePullPolicy,
 };
 use super::wire::{v1beta3, v1beta4 as b4};
-use super::{InitFlags, JoinFlags};
+use super::{InitFlags, JoinFlags, Secret};
 use crate::config::kubernetes_version::KubernetesVersion;
 use crate::config::node_name::NodeName;
 use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
@@ -40,8 +40,24 @@ where
     T: FromStr,
     T::Err: Display,
 {
+    parse_flag(name, value.as_deref())
+}
+
+/// [`flag`] for a secret flag, parsed from its exposed value (into a type that redacts).
+fn secret_flag<T>(name: &str, value: &Option<Secret>) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    parse_flag(name, value.as_ref().map(Secret::expose))
+}
+
+fn parse_flag<T>(name: &str, value: Option<&str>) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
     value
-        .as_deref()
         .map(|v| {
             v.trim()
                 .parse::<T>()
@@ -770,7 +786,7 @@ pub(super) fn init(
     if bootstrap_tokens.is_empty() {
         bootstrap_tokens.push(bootstrap_token(&init_ref, 0, Default::default())?);
     }
-    if let Some(token) = flag::<BootstrapTokenString>("token", &flags.token)? {
+    if let Some(token) = secret_flag::<BootstrapTokenString>("token", &flags.token)? {
         bootstrap_tokens[0].token = token;
     }
     if let Some(ttl) = flag::<GoDuration>("token-ttl", &flags.token_ttl)? {
@@ -789,8 +805,8 @@ pub(super) fn init(
             ));
         }
     }
-    let certificate_key =
-        flag::<CertificateKey>("certificate-key", &flags.certificate_key)?.or(i.certificate_key);
+    let certificate_key = secret_flag::<CertificateKey>("certificate-key", &flags.certificate_key)?
+        .or(i.certificate_key);
 
     Ok(InitConfig {
         bootstrap_tokens,
@@ -861,8 +877,11 @@ pub(super) fn join(
                 &flags.apiserver_advertise_address,
                 flags.apiserver_bind_port,
             )?,
-            certificate_key: flag::<CertificateKey>("certificate-key", &flags.certificate_key)?
-                .or(cp.certificate_key),
+            certificate_key: secret_flag::<CertificateKey>(
+                "certificate-key",
+                &flags.certificate_key,
+            )?
+            .or(cp.certificate_key),
         })
     } else {
         None
@@ -891,10 +910,11 @@ fn discovery(
     d: b4::Discovery,
     flags: &JoinFlags,
 ) -> Result<Discovery, ConfigError> {
-    let token_flag = flag::<BootstrapTokenString>("token", &flags.token)?;
+    let token_flag = secret_flag::<BootstrapTokenString>("token", &flags.token)?;
     let discovery_token_flag =
-        flag::<BootstrapTokenString>("discovery-token", &flags.discovery_token)?;
-    let tls_flag = flag::<BootstrapTokenString>("tls-bootstrap-token", &flags.tls_bootstrap_token)?;
+        secret_flag::<BootstrapTokenString>("discovery-token", &flags.discovery_token)?;
+    let tls_flag =
+        secret_flag::<BootstrapTokenString>("tls-bootstrap-token", &flags.tls_bootstrap_token)?;
     let endpoint_flag = flag::<Endpoint>("<api-server-endpoint>", &flags.endpoint)?;
     let hashes_flag = flags
         .discovery_token_ca_cert_hashes

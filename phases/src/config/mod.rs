@@ -16,6 +16,7 @@ mod duration;
 mod effective;
 mod error;
 mod render;
+mod secret;
 mod values;
 mod wire;
 
@@ -33,6 +34,7 @@ pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, Subnet
 pub use duration::{DurationError, GoDuration};
 pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
+pub use secret::Secret;
 pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
     EncryptionAlgorithm, HostPathType, ImagePullPolicy, TaintEffect, TlsBootstrap,
@@ -40,9 +42,9 @@ pub use values::{
 };
 
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
-/// rules (and errors naming the flag) as the file's fields. `Debug` redacts the token and
-/// certificate key.
-#[derive(Clone, Default)]
+/// rules (and errors naming the flag) as the file's fields. The token and certificate key are
+/// [`Secret`]s: `Debug` shows that they are given, never their value.
+#[derive(Debug, Clone, Default)]
 pub struct InitFlags {
     pub apiserver_advertise_address: Option<String>,
     pub apiserver_bind_port: Option<u16>,
@@ -54,10 +56,10 @@ pub struct InitFlags {
     pub service_cidr: Option<String>,
     pub service_dns_domain: Option<String>,
     pub cert_dir: Option<PathBuf>,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub token_ttl: Option<String>,
     pub upload_certs: bool,
-    pub certificate_key: Option<String>,
+    pub certificate_key: Option<Secret>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
     /// `--cri-socket`.
@@ -68,21 +70,21 @@ pub struct InitFlags {
     pub patches: Option<String>,
 }
 
-/// `kubestrap join` flags as typed; `Debug` redacts the tokens and certificate key.
-#[derive(Clone, Default)]
+/// `kubestrap join` flags as typed; the tokens and certificate key are [`Secret`]s.
+#[derive(Debug, Clone, Default)]
 pub struct JoinFlags {
     /// The positional `join <host:port>`.
     pub endpoint: Option<String>,
-    pub token: Option<String>,
-    pub discovery_token: Option<String>,
-    pub tls_bootstrap_token: Option<String>,
+    pub token: Option<Secret>,
+    pub discovery_token: Option<Secret>,
+    pub tls_bootstrap_token: Option<Secret>,
     pub discovery_token_ca_cert_hashes: Vec<String>,
     pub discovery_token_unsafe_skip_ca_verification: bool,
     pub discovery_file: Option<String>,
     /// `--tls-bootstrap`: who completes the node's TLS bootstrap (a kubestrap flag).
     pub tls_bootstrap: TlsBootstrap,
     pub control_plane: bool,
-    pub certificate_key: Option<String>,
+    pub certificate_key: Option<Secret>,
     pub node_name: Option<String>,
     pub apiserver_advertise_address: Option<String>,
     pub apiserver_bind_port: Option<u16>,
@@ -94,73 +96,6 @@ pub struct JoinFlags {
     pub dry_run: bool,
     /// `--patches`: recognised so that it is refused by name (kubestrap applies no patches).
     pub patches: Option<String>,
-}
-
-/// Shows whether a secret flag was given, never its value.
-fn redacted(value: &Option<String>) -> Option<&'static str> {
-    value.as_ref().map(|_| "<redacted>")
-}
-
-impl std::fmt::Debug for InitFlags {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitFlags")
-            .field(
-                "apiserver_advertise_address",
-                &self.apiserver_advertise_address,
-            )
-            .field("apiserver_bind_port", &self.apiserver_bind_port)
-            .field("apiserver_cert_extra_sans", &self.apiserver_cert_extra_sans)
-            .field("control_plane_endpoint", &self.control_plane_endpoint)
-            .field("kubernetes_version", &self.kubernetes_version)
-            .field("node_name", &self.node_name)
-            .field("pod_network_cidr", &self.pod_network_cidr)
-            .field("service_cidr", &self.service_cidr)
-            .field("service_dns_domain", &self.service_dns_domain)
-            .field("cert_dir", &self.cert_dir)
-            .field("token", &redacted(&self.token))
-            .field("token_ttl", &self.token_ttl)
-            .field("upload_certs", &self.upload_certs)
-            .field("certificate_key", &redacted(&self.certificate_key))
-            .field("skip_phases", &self.skip_phases)
-            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
-            .field("cri_socket", &self.cri_socket)
-            .field("dry_run", &self.dry_run)
-            .field("patches", &self.patches)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for JoinFlags {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinFlags")
-            .field("endpoint", &self.endpoint)
-            .field("token", &redacted(&self.token))
-            .field("discovery_token", &redacted(&self.discovery_token))
-            .field("tls_bootstrap_token", &redacted(&self.tls_bootstrap_token))
-            .field(
-                "discovery_token_ca_cert_hashes",
-                &self.discovery_token_ca_cert_hashes,
-            )
-            .field(
-                "discovery_token_unsafe_skip_ca_verification",
-                &self.discovery_token_unsafe_skip_ca_verification,
-            )
-            .field("discovery_file", &self.discovery_file)
-            .field("control_plane", &self.control_plane)
-            .field("certificate_key", &redacted(&self.certificate_key))
-            .field("node_name", &self.node_name)
-            .field(
-                "apiserver_advertise_address",
-                &self.apiserver_advertise_address,
-            )
-            .field("apiserver_bind_port", &self.apiserver_bind_port)
-            .field("skip_phases", &self.skip_phases)
-            .field("ignore_preflight_errors", &self.ignore_preflight_errors)
-            .field("cri_socket", &self.cri_socket)
-            .field("dry_run", &self.dry_run)
-            .field("patches", &self.patches)
-            .finish()
-    }
 }
 
 impl InitConfig {

@@ -311,7 +311,7 @@ pub(super) fn init_defaults() -> String {
     let flags = super::InitFlags {
         apiserver_advertise_address: Some(PLACEHOLDER_ADVERTISE.to_string()),
         node_name: Some(PLACEHOLDER_NODE.to_owned()),
-        token: Some(PLACEHOLDER_TOKEN.to_owned()),
+        token: Some(PLACEHOLDER_TOKEN.into()),
         ..Default::default()
     };
     match super::build::init(None, Vec::new(), &flags) {
@@ -327,7 +327,7 @@ pub(super) fn init_defaults() -> String {
 pub(super) fn join_defaults() -> String {
     let flags = super::JoinFlags {
         endpoint: Some(PLACEHOLDER_DISCOVERY_ENDPOINT.to_owned()),
-        token: Some(PLACEHOLDER_TOKEN.to_owned()),
+        token: Some(PLACEHOLDER_TOKEN.into()),
         discovery_token_unsafe_skip_ca_verification: true,
         node_name: Some(PLACEHOLDER_NODE.to_owned()),
         ..Default::default()

@@ -558,7 +558,7 @@ mod tests {
                 token: Some("abcdef.0123456789abcdef".into()),
                 discovery_token_unsafe_skip_ca_verification: true,
                 control_plane: true,
-                certificate_key: Some(hex::encode([7u8; 32])),
+                certificate_key: Some(hex::encode([7u8; 32]).into()),
                 node_name: Some("node-2".into()),
                 apiserver_advertise_address: Some("10.0.0.2".into()),
                 apiserver_bind_port: Some(6444),

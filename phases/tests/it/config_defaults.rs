@@ -95,7 +95,7 @@ fn random_tokens_differ_between_loads() {
 fn token_secret_never_in_debug() {
     let flags = InitFlags {
         token: Some("abcdef.0123456789abcdef".into()),
-        certificate_key: Some("ab".repeat(32)),
+        certificate_key: Some("ab".repeat(32).into()),
         ..explicit()
     };
     let cfg = load_init(None, &flags).unwrap();
@@ -226,7 +226,7 @@ fn flags_override_the_file() {
         token: Some("cccccc.dddddddddddddddd".into()),
         token_ttl: Some("2h".into()),
         upload_certs: true,
-        certificate_key: Some("0f".repeat(32)),
+        certificate_key: Some("0f".repeat(32).into()),
         skip_phases: vec!["preflight".into()],
         ignore_preflight_errors: vec!["NumCPU".into()],
         cri_socket: Some("/run/crio/crio.sock".into()),
@@ -299,7 +299,7 @@ fn join_flags_build_token_discovery() {
         discovery_token_ca_cert_hashes: vec![hash.clone()],
         control_plane: true,
         apiserver_advertise_address: Some("10.0.0.3".into()),
-        certificate_key: Some("12".repeat(32)),
+        certificate_key: Some("12".repeat(32).into()),
         node_name: Some("cp-3".into()),
         ..Default::default()
     };
