@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::config::{Secret, TlsBootstrap};
+use kubestrap_phases::config::{InitFlags, JoinFlags, Secret};
 
 use crate::output::Format;
 
@@ -94,128 +94,60 @@ pub(crate) enum Command {
     },
 }
 
-/// Flags every workflow (`init`, `join`) and its phases take. They are `global` so that
-/// `init phase certs all --config …` takes them after the phase name too.
+/// Flags every workflow (`init`, `join`) and its phases take besides the configuration's
+/// own: the file and whether to resume. They are `global` so that `init phase certs all
+/// --config …` takes them after the phase name too.
 #[derive(Debug, Args, Default)]
 pub(crate) struct WorkflowArgs {
     /// A kubeadm configuration file (v1beta3 or v1beta4; Init/Cluster/JoinConfiguration, …).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Phases to skip, with their children (e.g. `addon/kube-proxy,certs`).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
-    pub skip_phases: Vec<String>,
-    /// Preflight checks whose errors become warnings (names as printed, case-insensitive, or `all`).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")]
-    pub ignore_preflight_errors: Vec<String>,
     /// Start over: ignore what an earlier run recorded in the journal.
     #[arg(long, global = true)]
     pub no_resume: bool,
-    /// This node's name (default: the hostname).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub node_name: Option<String>,
-    /// The CRI socket (`unix:///…`) of this node's container runtime.
-    #[arg(long, global = true, value_name = "SOCKET")]
-    pub cri_socket: Option<String>,
-    /// kubeadm's directory of patches (also `--experimental-patches`, its name up to v1.22).
-    /// kubestrap does not apply patches yet: naming a directory is an error.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        alias = "experimental-patches"
-    )]
-    pub patches: Option<String>,
 }
 
-/// Flags of `init` and its phases. They are `global` so that `init phase certs all
-/// --cert-dir …` takes them after the phase name too.
+/// Flags of `init` and its phases. The configuration's flags are declared once, by the
+/// library ([`InitFlags`], with its `clap` feature), and parsed straight into it: the one
+/// mapping from the command line to them is clap's, plus the global `--dry-run`
+/// ([`InitArgs::to_flags`]). clap stays out of the library's other layers, and a library user
+/// without a command line builds the struct as before.
 #[derive(Debug, Args, Default)]
 pub(crate) struct InitArgs {
     #[command(flatten)]
     pub workflow: WorkflowArgs,
-    /// The IP address the API server advertises it is listening on.
-    #[arg(long, global = true, value_name = "IP")]
-    pub apiserver_advertise_address: Option<String>,
-    /// The port the API server binds to.
-    #[arg(long, global = true, value_name = "PORT")]
-    pub apiserver_bind_port: Option<u16>,
-    /// Extra Subject Alternative Names (IPs or DNS names) for the API server's certificate.
-    #[arg(long, global = true, value_delimiter = ',', value_name = "SANS")]
-    pub apiserver_cert_extra_sans: Vec<String>,
-    /// A stable address (host[:port]) for all control-plane nodes.
-    #[arg(long, global = true, value_name = "HOST[:PORT]")]
-    pub control_plane_endpoint: Option<String>,
-    /// The Kubernetes version of the control plane.
-    #[arg(long, global = true, value_name = "VERSION")]
-    pub kubernetes_version: Option<String>,
-    /// The pod network's CIDR; nodes get pod CIDRs from it.
-    #[arg(long, global = true, value_name = "CIDR")]
-    pub pod_network_cidr: Option<String>,
-    /// The service network's CIDR.
-    #[arg(long, global = true, value_name = "CIDR")]
-    pub service_cidr: Option<String>,
-    /// The cluster's DNS domain.
-    #[arg(long, global = true, value_name = "DOMAIN")]
-    pub service_dns_domain: Option<String>,
-    /// Where certificates are kept (under --root).
-    #[arg(long, global = true, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
-    /// The bootstrap token to create (`[a-z0-9]{6}.[a-z0-9]{16}`); generated when absent.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<Secret>,
-    /// How long the bootstrap token lives (`0` for ever).
-    #[arg(long, global = true, value_name = "DURATION")]
-    pub token_ttl: Option<String>,
-    /// Upload the control-plane certificates to the kubeadm-certs Secret.
-    #[arg(long, global = true)]
-    pub upload_certs: bool,
-    /// The key (64 hex characters) that encrypts the uploaded certificates.
-    #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<Secret>,
+    #[command(flatten)]
+    pub flags: InitFlags,
 }
 
+impl InitArgs {
+    /// The flags as typed, with the global `--dry-run`; the configuration layer validates
+    /// them and names them in its errors.
+    pub(crate) fn to_flags(&self, global: &GlobalArgs) -> InitFlags {
+        InitFlags {
+            dry_run: global.dry_run,
+            ..self.flags.clone()
+        }
+    }
+}
+
+/// Flags of `join` and its phases; declared by the library like init's ([`JoinFlags`]).
 #[derive(Debug, Args, Default)]
 pub(crate) struct JoinArgs {
-    /// The API server endpoint to join through (`host:port`).
-    #[arg(value_name = "ENDPOINT")]
-    pub endpoint: Option<String>,
     #[command(flatten)]
     pub workflow: WorkflowArgs,
-    /// The bootstrap token, for both discovery and TLS bootstrap.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<Secret>,
-    /// The token for discovery only.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub discovery_token: Option<Secret>,
-    /// The token for TLS bootstrap only.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub tls_bootstrap_token: Option<Secret>,
-    /// Pin the cluster CA: `sha256:<hex>` of its public key (repeatable).
-    #[arg(long, global = true, value_name = "HASH")]
-    pub discovery_token_ca_cert_hash: Vec<String>,
-    /// Trust the cluster CA without pinning it.
-    #[arg(long, global = true)]
-    pub discovery_token_unsafe_skip_ca_verification: bool,
-    /// Discover the cluster from a kubeconfig file or https URL instead of a token.
-    #[arg(long, global = true, value_name = "PATH|URL")]
-    pub discovery_file: Option<String>,
-    /// Join as another control-plane node.
-    #[arg(long, global = true)]
-    pub control_plane: bool,
-    /// The key that decrypts the uploaded control-plane certificates.
-    #[arg(long, global = true, value_name = "KEY")]
-    pub certificate_key: Option<Secret>,
-    /// The address this control-plane node's API server advertises.
-    #[arg(long, global = true, value_name = "IP")]
-    pub apiserver_advertise_address: Option<String>,
-    /// The port this control-plane node's API server binds to.
-    #[arg(long, global = true, value_name = "PORT")]
-    pub apiserver_bind_port: Option<u16>,
-    /// Who gets the node's client certificate: the kubelet from bootstrap-kubelet.conf
-    /// (`kubelet`, kubeadm's way), or kubestrap itself during kubelet-start (`builtin`: for
-    /// agents other than the kubelet, and nodes without one).
-    #[arg(long, global = true, value_name = "MODE", default_value = "kubelet")]
-    pub tls_bootstrap: TlsBootstrap,
+    #[command(flatten)]
+    pub flags: JoinFlags,
+}
+
+impl JoinArgs {
+    /// The flags as typed, with the global `--dry-run`.
+    pub(crate) fn to_flags(&self, global: &GlobalArgs) -> JoinFlags {
+        JoinFlags {
+            dry_run: global.dry_run,
+            ..self.flags.clone()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -500,8 +432,11 @@ mod tests {
         let Command::Join(join) = &cli.command else {
             panic!("parsed as {shown}");
         };
-        assert_eq!(join.token.as_ref().map(Secret::expose), Some(token));
-        assert_eq!(join.certificate_key.as_ref().map(Secret::expose), Some(key));
+        assert_eq!(join.flags.token.as_ref().map(Secret::expose), Some(token));
+        assert_eq!(
+            join.flags.certificate_key.as_ref().map(Secret::expose),
+            Some(key)
+        );
 
         let cli = Cli::try_parse_from(["kubestrap", "token", "delete", token]).expect("valid");
         assert!(!format!("{cli:?}").contains(token));

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::InitContext;
-use kubestrap_phases::config::{self, InitFlags};
+use kubestrap_phases::config;
 use kubestrap_phases::phases::bootstrap_token::BootstrapTokenPhase;
 use kubestrap_phases::phases::kubelet::KubeletStart;
 use kubestrap_phases::phases::kubelet::finalize::EnableClientCertRotation;
@@ -76,31 +76,6 @@ pub(crate) fn tree() -> PhaseTree<InitContext> {
     }
 }
 
-/// The flags as typed; the configuration layer validates them and names them in its errors.
-fn flags(a: &InitArgs, global: &GlobalArgs) -> InitFlags {
-    InitFlags {
-        apiserver_advertise_address: a.apiserver_advertise_address.clone(),
-        apiserver_bind_port: a.apiserver_bind_port,
-        apiserver_cert_extra_sans: a.apiserver_cert_extra_sans.clone(),
-        control_plane_endpoint: a.control_plane_endpoint.clone(),
-        kubernetes_version: a.kubernetes_version.clone(),
-        node_name: a.workflow.node_name.clone(),
-        pod_network_cidr: a.pod_network_cidr.clone(),
-        service_cidr: a.service_cidr.clone(),
-        service_dns_domain: a.service_dns_domain.clone(),
-        cert_dir: a.cert_dir.clone(),
-        token: a.token.clone(),
-        token_ttl: a.token_ttl.clone(),
-        upload_certs: a.upload_certs,
-        certificate_key: a.certificate_key.clone(),
-        skip_phases: a.workflow.skip_phases.clone(),
-        ignore_preflight_errors: a.workflow.ignore_preflight_errors.clone(),
-        cri_socket: a.workflow.cri_socket.clone(),
-        dry_run: global.dry_run,
-        patches: a.workflow.patches.clone(),
-    }
-}
-
 /// `kubestrap init` and `kubestrap init phase <only>`.
 pub(crate) async fn run(
     global: &GlobalArgs,
@@ -109,7 +84,7 @@ pub(crate) async fn run(
     events: &dyn EventSink,
 ) -> ExitCode {
     let w = &args.workflow;
-    let config = config::load_init(w.config.as_deref(), &flags(args, global));
+    let config = config::load_init(w.config.as_deref(), &args.to_flags(global));
     let context = InitContext::new;
     super::start(&tree(), global, w, only, config, context, events).await
 }

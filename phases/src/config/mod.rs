@@ -44,58 +44,179 @@ pub use values::{
 /// `kubestrap init` flags as typed by the user; validated by [`load_init`] with the same
 /// rules (and errors naming the flag) as the file's fields. The token and certificate key are
 /// [`Secret`]s: `Debug` shows that they are given, never their value.
+///
+/// The one declaration of these flags: with the `clap` feature (the binary's) they are also
+/// the command line's, each field's doc comment its `--help` text, so the CLI and the
+/// configuration cannot drift and no field is copied from a CLI struct by hand. The flags are
+/// `global` so that `init phase certs all --cert-dir …` takes them after the phase name too.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct InitFlags {
-    pub apiserver_advertise_address: Option<String>,
-    pub apiserver_bind_port: Option<u16>,
-    pub apiserver_cert_extra_sans: Vec<String>,
-    pub control_plane_endpoint: Option<String>,
-    pub kubernetes_version: Option<String>,
-    pub node_name: Option<String>,
-    pub pod_network_cidr: Option<String>,
-    pub service_cidr: Option<String>,
-    pub service_dns_domain: Option<String>,
-    pub cert_dir: Option<PathBuf>,
-    pub token: Option<Secret>,
-    pub token_ttl: Option<String>,
-    pub upload_certs: bool,
-    pub certificate_key: Option<Secret>,
+    /// Phases to skip, with their children (e.g. `addon/kube-proxy,certs`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_delimiter = ',', value_name = "PHASES")
+    )]
     pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (names as printed, case-insensitive, or `all`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")
+    )]
     pub ignore_preflight_errors: Vec<String>,
-    /// `--cri-socket`.
+    /// This node's name (default: the hostname).
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "NAME"))]
+    pub node_name: Option<String>,
+    /// The CRI socket (`unix:///…`) of this node's container runtime.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "SOCKET"))]
     pub cri_socket: Option<String>,
-    /// `--dry-run` (ORed with the file's `dryRun`).
-    pub dry_run: bool,
-    /// `--patches`: recognised so that it is refused by name (kubestrap applies no patches).
+    /// kubeadm's directory of patches (also `--experimental-patches`, its name up to v1.22).
+    /// kubestrap does not apply patches yet: naming a directory is an error.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "DIR",
+            alias = "experimental-patches"
+        )
+    )]
     pub patches: Option<String>,
+    /// The IP address the API server advertises it is listening on.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "IP"))]
+    pub apiserver_advertise_address: Option<String>,
+    /// The port the API server binds to.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "PORT"))]
+    pub apiserver_bind_port: Option<u16>,
+    /// Extra Subject Alternative Names (IPs or DNS names) for the API server's certificate.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_delimiter = ',', value_name = "SANS")
+    )]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// A stable address (host[:port]) for all control-plane nodes.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "HOST[:PORT]"))]
+    pub control_plane_endpoint: Option<String>,
+    /// The Kubernetes version of the control plane.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "VERSION"))]
+    pub kubernetes_version: Option<String>,
+    /// The pod network's CIDR; nodes get pod CIDRs from it.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "CIDR"))]
+    pub pod_network_cidr: Option<String>,
+    /// The service network's CIDR.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "CIDR"))]
+    pub service_cidr: Option<String>,
+    /// The cluster's DNS domain.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "DOMAIN"))]
+    pub service_dns_domain: Option<String>,
+    /// Where certificates are kept (under --root).
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "DIR"))]
+    pub cert_dir: Option<PathBuf>,
+    /// The bootstrap token to create (`[a-z0-9]{6}.[a-z0-9]{16}`); generated when absent.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "TOKEN"))]
+    pub token: Option<Secret>,
+    /// How long the bootstrap token lives (`0` for ever).
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "DURATION"))]
+    pub token_ttl: Option<String>,
+    /// Upload the control-plane certificates to the kubeadm-certs Secret.
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub upload_certs: bool,
+    /// The key (64 hex characters) that encrypts the uploaded certificates.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "KEY"))]
+    pub certificate_key: Option<Secret>,
+    /// `--dry-run` (ORed with the file's `dryRun`): a global flag of the command line, set
+    /// from it.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub dry_run: bool,
 }
 
-/// `kubestrap join` flags as typed; the tokens and certificate key are [`Secret`]s.
+/// `kubestrap join` flags as typed; the tokens and certificate key are [`Secret`]s. Like
+/// [`InitFlags`], the one declaration of these flags, the command line's with `clap`.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct JoinFlags {
-    /// The positional `join <host:port>`.
+    /// The API server endpoint to join through (`host:port`).
+    #[cfg_attr(feature = "clap", arg(value_name = "ENDPOINT"))]
     pub endpoint: Option<String>,
-    pub token: Option<Secret>,
-    pub discovery_token: Option<Secret>,
-    pub tls_bootstrap_token: Option<Secret>,
-    pub discovery_token_ca_cert_hashes: Vec<String>,
-    pub discovery_token_unsafe_skip_ca_verification: bool,
-    pub discovery_file: Option<String>,
-    /// `--tls-bootstrap`: who completes the node's TLS bootstrap (a kubestrap flag).
-    pub tls_bootstrap: TlsBootstrap,
-    pub control_plane: bool,
-    pub certificate_key: Option<Secret>,
-    pub node_name: Option<String>,
-    pub apiserver_advertise_address: Option<String>,
-    pub apiserver_bind_port: Option<u16>,
+    /// Phases to skip, with their children (e.g. `addon/kube-proxy,certs`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_delimiter = ',', value_name = "PHASES")
+    )]
     pub skip_phases: Vec<String>,
+    /// Preflight checks whose errors become warnings (names as printed, case-insensitive, or `all`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_delimiter = ',', value_name = "CHECKS")
+    )]
     pub ignore_preflight_errors: Vec<String>,
-    /// `--cri-socket`.
+    /// This node's name (default: the hostname).
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "NAME"))]
+    pub node_name: Option<String>,
+    /// The CRI socket (`unix:///…`) of this node's container runtime.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "SOCKET"))]
     pub cri_socket: Option<String>,
-    /// `--dry-run` (ORed with the file's `dryRun`).
-    pub dry_run: bool,
-    /// `--patches`: recognised so that it is refused by name (kubestrap applies no patches).
+    /// kubeadm's directory of patches (also `--experimental-patches`, its name up to v1.22).
+    /// kubestrap does not apply patches yet: naming a directory is an error.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            global = true,
+            value_name = "DIR",
+            alias = "experimental-patches"
+        )
+    )]
     pub patches: Option<String>,
+    /// The bootstrap token, for both discovery and TLS bootstrap.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "TOKEN"))]
+    pub token: Option<Secret>,
+    /// The token for discovery only.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "TOKEN"))]
+    pub discovery_token: Option<Secret>,
+    /// The token for TLS bootstrap only.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "TOKEN"))]
+    pub tls_bootstrap_token: Option<Secret>,
+    /// Pin the cluster CA: `sha256:<hex>` of its public key (repeatable).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "discovery-token-ca-cert-hash",
+            global = true,
+            value_name = "HASH"
+        )
+    )]
+    pub discovery_token_ca_cert_hashes: Vec<String>,
+    /// Trust the cluster CA without pinning it.
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// Discover the cluster from a kubeconfig file or https URL instead of a token.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "PATH|URL"))]
+    pub discovery_file: Option<String>,
+    /// Join as another control-plane node.
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub control_plane: bool,
+    /// The key that decrypts the uploaded control-plane certificates.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "KEY"))]
+    pub certificate_key: Option<Secret>,
+    /// The address this control-plane node's API server advertises.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "IP"))]
+    pub apiserver_advertise_address: Option<String>,
+    /// The port this control-plane node's API server binds to.
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "PORT"))]
+    pub apiserver_bind_port: Option<u16>,
+    /// Who gets the node's client certificate: the kubelet from bootstrap-kubelet.conf
+    /// (`kubelet`, kubeadm's way), or kubestrap itself during kubelet-start (`builtin`: for
+    /// agents other than the kubelet, and nodes without one).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_name = "MODE", default_value = "kubelet")
+    )]
+    pub tls_bootstrap: TlsBootstrap,
+    /// `--dry-run` (ORed with the file's `dryRun`): a global flag of the command line, set
+    /// from it.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub dry_run: bool,
 }
 
 impl InitConfig {
