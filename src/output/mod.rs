@@ -224,7 +224,6 @@ impl Event {
 /// a person reads on stdout, and what `-o json` prints instead, one NDJSON line per object
 /// (the command's `result` event, or kubeadm's own output objects). Either may be empty: a
 /// line `token delete` prints as it goes has no JSON form, its final result no text.
-#[derive(Default)]
 pub(crate) struct Answer {
     /// Printed as is.
     pub text: String,

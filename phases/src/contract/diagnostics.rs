@@ -23,5 +23,3 @@ pub trait Diagnostic: std::error::Error {
 pub fn hint(text: &'static str) -> Option<Cow<'static, str>> {
     Some(Cow::Borrowed(text))
 }
-
-impl Diagnostic for std::io::Error {}
