@@ -9,13 +9,13 @@ use kubestrap_test_support::kubeadm_config::{cluster, init, join};
 fn renders_the_documents_the_tests_wrote_inline() {
     assert_eq!(
         init()
-            .advertise("10.0.0.7")
+            .advertise("127.0.0.7")
             .bind_port(6443)
             .node_name("node-1")
             .node_extra("  kubeletExtraArgs:\n  - name: cert-dir\n    value: /x\n")
             .with(cluster().kubernetes_version("v1.30.2").extra("dns: {}\n"))
             .to_string(),
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.7\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n  kubeletExtraArgs:\n  - name: cert-dir\n    value: /x\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\ndns: {}\n"
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.7\n  bindPort: 6443\nnodeRegistration:\n  name: node-1\n  kubeletExtraArgs:\n  - name: cert-dir\n    value: /x\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\ndns: {}\n"
     );
     assert_eq!(
         init()
