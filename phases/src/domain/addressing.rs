@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The `n`th address of a subnet (network address + n).
-pub fn nth_address(net: ipnet::IpNet, n: u32) -> IpAddr {
+fn nth_address(net: ipnet::IpNet, n: u32) -> IpAddr {
     match net.network() {
         IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4).wrapping_add(n))),
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6).wrapping_add(u128::from(n)))),
