@@ -17,6 +17,10 @@ pub const ADMIN_CONF_PATH: &str = "/etc/kubernetes/admin.conf";
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 /// Where the kubelet keeps its own (rotated) client and serving certificates.
 pub const KUBELET_PKI_DIR: &str = "/var/lib/kubelet/pki";
+/// A node root's own service manager: under `--root DIR` other than `/`, kubestrap restarts and
+/// stops that node's kubelet by running `DIR/etc/kubestrap/node-service restart|stop kubelet`
+/// where, on `/`, it runs `systemctl`. Not kubeadm's: its nodes are whole machines.
+pub const NODE_SERVICE_HOOK: &str = "/etc/kubestrap/node-service";
 /// kubeadm's default local etcd `dataDir`.
 pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
 

@@ -120,7 +120,15 @@ async fn writes_config_and_flags_under_the_root_and_never_touches_the_host_kubel
     );
 
     let env = std::fs::read_to_string(dir.join("kubeadm-flags.env")).unwrap();
-    assert!(env.starts_with("KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///var/run/containerd/containerd.sock "), "{env}");
+    // The socket follows --root, as the CRI preflight check resolves it: a kubelet started
+    // from this file talks to the node's runtime, not the host's.
+    let socket = r("var/run/containerd/containerd.sock");
+    assert!(
+        env.starts_with(&format!(
+            "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix://{socket} "
+        )),
+        "{env}"
+    );
     assert!(
         !env.contains("--pod-infra-container-image"),
         "1.20 passes the pause image only with dockershim: {env}"
@@ -182,7 +190,8 @@ async fn user_kubelet_configuration_and_extra_args_win() {
 fn hostname_override_only_when_the_names_differ() {
     let cfg_dir = tempfile::tempdir().unwrap();
     let config = init_config(cfg_dir.path(), "v1.28.0", "127.0.0.2", "");
-    let root = NodeRoot::new(cfg_dir.path()).unwrap();
+    // On a real node (root /) the file is kubeadm's, byte for byte.
+    let root = NodeRoot::system();
     let same = init_kubelet_spec(&config, &root, Some("node-1".into()));
     assert!(!same.flags_env().contains("hostname-override"));
     let other = init_kubelet_spec(&config, &root, Some("host-a".into()));

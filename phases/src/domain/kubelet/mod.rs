@@ -10,10 +10,11 @@
 //! - `--hostname-override` when the node name differs from the hostname;
 //! - `nodeRegistration.kubeletExtraArgs`, replacing defaults of the same name.
 //!
-//! The kubelet is restarted only on a real node: root `/`, systemd running and a `kubelet`
-//! on PATH. Under any other root (the test bed, several simulated nodes on one machine) the
-//! host's service manager is never touched. Both are decided through [`ServiceManager`], so
-//! tests can prove nothing is executed.
+//! The kubelet is restarted by systemd only on a real node: root `/`, systemd running and a
+//! `kubelet` on PATH (decided through [`ServiceManager`], so tests can prove nothing is
+//! executed). Under any other root (the test bed, several nodes on one machine) the host's
+//! service manager is never touched: the node's own hook ([`node_service`]) starts its kubelet,
+//! or nothing does.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,12 +24,16 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub mod node_service;
+
+use crate::config::well_known::NODE_SERVICE_HOOK;
 use crate::config::{Arg, CriSocket, KubernetesVersion};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::host::NodeRoot;
 use crate::contract::step::PhaseError;
 use crate::domain::static_pod::{arg, command, merge_args};
+use node_service::{NodeServiceHook, ServiceVerb};
 
 /// dockershim's socket: kubeadm passes different flags for it (below v1.24 only).
 pub const DOCKERSHIM_SOCKET: &str = "unix:///var/run/dockershim.sock";
@@ -95,6 +100,16 @@ impl KubeletSpec {
         )
     }
 
+    /// The CRI socket as this node's kubelet reaches it: resolved under the node root, like
+    /// the CRI preflight check resolves it, so that a kubelet started from kubeadm-flags.env
+    /// under `--root DIR` talks to the node's runtime, not the host's.
+    pub fn runtime_endpoint(&self) -> String {
+        format!(
+            "unix://{}",
+            self.root.resolve(self.cri_socket.path()).display()
+        )
+    }
+
     /// kubeadm's defaults, with the user's document merged over them.
     pub fn config(&self) -> Value {
         let mut defaults = json!({
@@ -137,7 +152,7 @@ impl KubeletSpec {
             if minor < 27 {
                 args.push(arg("container-runtime", "remote"));
             }
-            args.push(arg("container-runtime-endpoint", self.cri_socket.as_str()));
+            args.push(arg("container-runtime-endpoint", self.runtime_endpoint()));
         }
         if dockershim || minor >= 21 {
             args.push(arg("pod-infra-container-image", self.pause_image()));
@@ -327,10 +342,25 @@ impl KubeletService {
     /// the files reset removes are what it would run from, and they go anyway.
     pub async fn stop(&self, root: &NodeRoot, fx: &mut Effects<'_>) {
         if !root.is_system() {
-            fx.progress(format!(
-                "the host's kubelet is not touched: --root is {}, not /",
-                root.as_path().display()
-            ));
+            match NodeServiceHook::find(root) {
+                None => fx.progress(format!(
+                    "the host's kubelet is not touched: --root is {}, not /, and the node has no {NODE_SERVICE_HOOK}",
+                    root.as_path().display()
+                )),
+                Some(hook) if fx.is_dry_run() => fx.progress(format!(
+                    "dry run: the node's kubelet would be stopped ({} stop kubelet)",
+                    hook.path().display()
+                )),
+                Some(hook) => {
+                    fx.progress(format!(
+                        "stopping the node's kubelet ({} stop kubelet)",
+                        hook.path().display()
+                    ));
+                    if let Err(e) = hook.run(ServiceVerb::Stop).await {
+                        fx.warn(format!("the kubelet was not stopped: {e}"));
+                    }
+                }
+            }
         } else if fx.is_dry_run() {
             fx.progress("dry run: the kubelet would be stopped (systemctl stop kubelet)");
         } else {
@@ -356,11 +386,7 @@ pub async fn restart_kubelet(
     fx: &mut Effects<'_>,
 ) -> Result<(), PhaseError> {
     if !root.is_system() {
-        fx.warn(format!(
-            "the kubelet was not (re)started: --root is {}, not /; a simulated node never touches the host's kubelet",
-            root.as_path().display()
-        ));
-        return Ok(());
+        return restart_node_kubelet(root, fx).await;
     }
     if fx.is_dry_run() {
         fx.warn("the kubelet was not (re)started: dry run");
@@ -380,6 +406,32 @@ pub async fn restart_kubelet(
             message: format!("cannot restart the kubelet: {e}"),
             hint: e.hint().map(std::borrow::Cow::into_owned),
         })
+}
+
+/// Under a root other than `/`: the node's own hook restarts its kubelet; the host's is never
+/// touched.
+async fn restart_node_kubelet(root: &NodeRoot, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+    let Some(hook) = NodeServiceHook::find(root) else {
+        fx.warn(format!(
+            "the kubelet was not (re)started: --root is {}, not /, and the node has no {NODE_SERVICE_HOOK} to start it; the host's kubelet is never touched",
+            root.as_path().display()
+        ));
+        return Ok(());
+    };
+    if fx.is_dry_run() {
+        fx.warn(format!(
+            "the kubelet was not (re)started: dry run ({} restart kubelet)",
+            hook.path().display()
+        ));
+        return Ok(());
+    }
+    fx.progress(format!(
+        "restarting the node's kubelet ({} restart kubelet)",
+        hook.path().display()
+    ));
+    hook.run(ServiceVerb::Restart)
+        .await
+        .map_err(|e| PhaseError::failed(format!("cannot restart the kubelet: {e}")))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::config::TlsBootstrap;
 use crate::config::token::BootstrapTokenString;
 use crate::config::well_known::{
     CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
-    KUBELET_CONFIG_MAP,
+    KUBELET_CONFIG_MAP, NODE_SERVICE_HOOK,
 };
 use crate::config::{Arg, CriSocket, KubernetesVersion};
 use crate::contract::diagnostics::Diagnostic;
@@ -514,7 +514,7 @@ async fn wait_for(
         "check `systemctl status kubelet` and `journalctl -xeu kubelet`; its CSR must be approved (`kubectl get csr` on a control-plane node)".to_string()
     } else {
         format!(
-            "no kubelet serves --root {}: use --tls-bootstrap builtin there",
+            "under --root {} only the node's {NODE_SERVICE_HOOK} starts a kubelet: provide one, or use --tls-bootstrap builtin",
             spec.root.as_path().display()
         )
     };
