@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install the real control-plane parts the kubestrap test bed runs against:
-#   etcd 3.4 (Debian's etcd-server), and kube-apiserver, kube-controller-manager,
-#   kube-scheduler and kubeadm v1.20.2 built from Debian bookworm's `kubernetes` *source* package.
+# Install the real parts the kubestrap test bed runs against:
+#   etcd 3.4 (Debian's etcd-server); kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kubeadm, and the node's kubelet and kube-proxy, v1.20.2, built from Debian bookworm's
+#   `kubernetes` *source* package; and the node's runtime: containerd, runc and the CNI
+#   plugins from Debian (see /work/shared/reference/real-node.md).
 #
 # Why a source build: there is no container runtime or image registry here, and the only
 # Kubernetes server binaries reachable through the allowed registries are the sources Debian
@@ -25,12 +27,12 @@ set -euo pipefail
 KUBE_VERSION=v1.20.2
 DEB_SRC_PACKAGE=kubernetes
 # Bump when the build recipe (patch, make invocation) changes, so old caches are rebuilt.
-RECIPE_REVISION=2
+RECIPE_REVISION=3
 
 CACHE_ROOT=${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}
 BIN_DIR=$CACHE_ROOT/kube-$KUBE_VERSION
 STAMP=$BIN_DIR/.stamp
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubeadm)
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubeadm kubelet kube-proxy)
 DEBSRC_FILE=/etc/apt/sources.list.d/kubestrap-deb-src.sources
 
 log() { printf '[testbed/install] %s\n' "$*" >&2; }
@@ -210,7 +212,7 @@ build_kube() {
 
     local what="" b
     for b in "${BINARIES[@]}"; do what+="cmd/$b "; done
-    log "make WHAT=\"${what% }\" (about 5 minutes on 2 cores)"
+    log "make WHAT=\"${what% }\" (about 12 minutes on 2 cores)"
     local start=$SECONDS
     # GOPROXY=off: everything is vendored; fail fast rather than reach for the network.
     (cd "$work/src" && GOPROXY=off GOFLAGS=-mod=vendor \
@@ -251,6 +253,8 @@ build_kube() {
 
 # ---------------------------------------------------------------- main
 ensure_packages etcd-server curl jq
+# A real node: containerd (1.6) with runc and the CNI plugins (only `loopback` is used).
+ensure_packages containerd runc containernetworking-plugins iproute2
 # kubectl: any recent client talks to a 1.20 apiserver; Debian's kubernetes-client (1.20)
 # only when none is on PATH already.
 command -v kubectl >/dev/null || ensure_packages kubernetes-client
@@ -275,5 +279,7 @@ log "etcd: $(/usr/bin/etcd --version 2>/dev/null | head -n1)"
 log "kube-apiserver: $("$BIN_DIR/kube-apiserver" --version 2>&1)"
 log "kube-scheduler: $("$BIN_DIR/kube-scheduler" --version 2>&1)"
 log "kubeadm: $("$BIN_DIR/kubeadm" version -o short 2>&1)"
+log "kubelet: $("$BIN_DIR/kubelet" --version 2>&1)"
+log "containerd: $(containerd --version 2>&1)"
 log "binaries are in $BIN_DIR (source scripts/testbed/env.sh to put them on PATH)"
 echo "$BIN_DIR"

@@ -240,7 +240,7 @@ impl UpRoot {
     fn up(&self, address: &str, extra: &[&str]) -> Output {
         let out = script("up")
             .env("KUBESTRAP_PROFILE", "dev")
-            .args(["--address", address, "--root"])
+            .args(["--stand-in", "--address", address, "--root"])
             .arg(self.root())
             .args(extra)
             .output()
