@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::config::{InitFlags, JoinFlags, Secret};
+use kubestrap_phases::config::{CriSocket, InitFlags, JoinFlags, Secret};
 
 use crate::output::Format;
 
@@ -306,6 +306,11 @@ pub(crate) struct ResetArgs {
     /// Phases to skip (e.g. `remove-etcd-member`).
     #[arg(long, global = true, value_delimiter = ',', value_name = "PHASES")]
     pub skip_phases: Vec<String>,
+    /// The container runtime whose pods cleanup-node stops and removes (under --root)
+    /// [default: the endpoint in the kubelet's kubeadm-flags.env, else containerd's or
+    /// CRI-O's socket where one exists].
+    #[arg(long, value_name = "SOCKET", global = true)]
+    pub cri_socket: Option<CriSocket>,
 }
 
 /// A phase tree's shape, for building `phase` subcommands.

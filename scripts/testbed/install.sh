@@ -253,6 +253,8 @@ build_kube() {
 
 # ---------------------------------------------------------------- main
 ensure_packages etcd-server curl jq
+# Building kubestrap (up builds it): protoc generates the CRI client's gRPC code.
+ensure_packages protobuf-compiler
 # A real node: containerd (1.6) with runc and the CNI plugins (only `loopback` is used).
 ensure_packages containerd runc containernetworking-plugins iproute2
 # kubectl: any recent client talks to a 1.20 apiserver; Debian's kubernetes-client (1.20)

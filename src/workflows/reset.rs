@@ -65,12 +65,13 @@ pub(crate) async fn run(
         Ok(fs) => fs,
         Err(e) => return fail_early(events, WORKFLOW, &e),
     };
-    let ctx = ResetContext::new(
+    let mut ctx = ResetContext::new(
         root.clone(),
         args.cert_dir.clone(),
         config_file,
         KubeletService::default(),
     );
+    ctx.cri_socket = args.cri_socket.clone();
     let selection = Selection {
         only,
         skip: &args.skip_phases,

@@ -13,7 +13,8 @@
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager started from the
 //!   rendered manifests' commands, for the library's API tests;
 //! - [`bed`]: the binary's bed: the kubelet stand-in runs the static pods `kubestrap init`
-//!   writes, kubectl judges the cluster.
+//!   writes, kubectl judges the cluster;
+//! - [`real_node`]: real nodes: containerd and the real kubelet in a network namespace each.
 
 pub mod bed;
 pub mod cli;
@@ -22,4 +23,5 @@ pub mod fake_apiserver;
 pub mod kubeadm_config;
 pub mod ndjson;
 pub mod pki;
+pub mod real_node;
 pub mod static_pods;

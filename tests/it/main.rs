@@ -19,6 +19,7 @@ mod init_dry_run_plan;
 mod join;
 mod join_control_plane;
 mod pki_cli;
+mod real_nodes;
 mod reset;
 mod secrets;
 mod show_join_command;

@@ -92,9 +92,11 @@ fn remove_tree(dir: &Path) -> Result<bool, FsError> {
     walk(dir, md.dev(), &mount_points()).map(|()| true)
 }
 
-/// Removes one target: a file (a symlink as itself), or etcd's `member/` directory.
+/// Removes one target: a file (a symlink as itself), etcd's `member/` directory, or the
+/// kubelet's state (a file or a real directory, never a symlink followed).
 pub(super) fn remove(target: &Target) -> Result<bool, FsError> {
-    if target.kind.is_dir() {
+    let real_dir = || std::fs::symlink_metadata(&target.path).is_ok_and(|m| m.file_type().is_dir());
+    if target.kind.is_dir() || (target.kind == TargetKind::KubeletState && real_dir()) {
         remove_tree(&target.path)
     } else {
         remove_file(&target.path)

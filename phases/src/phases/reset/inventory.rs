@@ -41,6 +41,25 @@ pub(super) const KUBECONFIGS: [&str; 6] = [
 /// Files kubestrap writes for the kubelet under /var/lib/kubelet.
 pub(super) const KUBELET_FILES: [&str; 2] = ["config.yaml", "kubeadm-flags.env"];
 
+/// What the kubelet that init or join started keeps in /var/lib/kubelet (kubelet v1.20+: its
+/// pods' directories and volumes, plugin sockets, resource-manager checkpoints). kubeadm
+/// empties the whole directory (cleanupnode.go); kubestrap removes these names, after the
+/// pods are gone and their volumes unmounted.
+pub(super) const KUBELET_STATE: [&str; 8] = [
+    "pods",
+    "plugins",
+    "plugins_registry",
+    "pod-resources",
+    "device-plugins",
+    "checkpoints",
+    "cpu_manager_state",
+    "memory_manager_state",
+];
+
+/// The kubelet's own serving pair in /var/lib/kubelet/pki, which it generates at first start
+/// when no serving certificate is configured.
+pub(super) const KUBELET_SERVING_PAIR: [&str; 2] = ["kubelet.crt", "kubelet.key"];
+
 /// Whether `name` is one of the kubelet's dated client pairs, `kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`
 /// (Go's `2006-01-02-15-04-05`, as the kubelet's certificate store names them).
 pub(super) fn is_dated_kubelet_client_pem(name: &str) -> bool {
@@ -101,6 +120,9 @@ pub enum TargetKind {
     StaticPodManifest,
     Kubeconfig,
     KubeletFile,
+    /// What the kubelet keeps in its directory ([`KUBELET_STATE`], its serving pair): a file
+    /// or a directory, removed with its content.
+    KubeletState,
     /// A file the PKI phases make in the certificates dir (the directory itself stays).
     Certificate,
     /// etcd's `member/` directory in the configured data dir, removed whole (the data dir
@@ -120,6 +142,7 @@ impl TargetKind {
             Self::StaticPodManifest => "static-pod-manifest",
             Self::Kubeconfig => "kubeconfig",
             Self::KubeletFile => "kubelet-file",
+            Self::KubeletState => "kubelet-state",
             Self::Certificate => "certificate",
             Self::EtcdMember => "etcd-member",
             Self::RecordedFile => "recorded-file",
@@ -478,7 +501,23 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             directly_in(places.kubelet.as_deref()),
         );
     }
+    for name in KUBELET_STATE {
+        c.add(
+            &kubelet_dir.join(name),
+            TargetKind::KubeletState,
+            "kubelet state",
+            directly_in(places.kubelet.as_deref()),
+        );
+    }
     if let Some(pki) = &places.kubelet_pki {
+        for name in KUBELET_SERVING_PAIR {
+            c.add(
+                &pki.join(name),
+                TargetKind::KubeletState,
+                "kubelet serving certificate",
+                directly_in(places.kubelet_pki.as_deref()),
+            );
+        }
         for cert in kubelet_client_certs(pki) {
             c.add(
                 &cert,

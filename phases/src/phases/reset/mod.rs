@@ -20,10 +20,12 @@
 
 mod cleanup;
 pub mod configured;
+mod containers;
 pub mod containment;
 pub mod etcd_member;
 mod inventory;
 pub mod phases;
+mod unmount;
 
 pub use cleanup::{
     Removal, leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,

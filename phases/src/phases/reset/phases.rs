@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, CriSocket};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{HostFs, NodeRoot};
@@ -29,8 +29,10 @@ use super::cleanup::{
     leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,
 };
 use super::configured::{ResetOptions, cluster_configuration};
+use super::containers::{remove_pods, runtime_socket};
 use super::etcd_member::{MemberOutcome, remove_this_member};
 use super::inventory::{Inventory, inventory};
+use super::unmount::unmount_kubelet_dir;
 use crate::config::well_known::MANIFESTS_DIR;
 
 /// How long reading the cluster's kubeadm-config may take, retries included: a node whose API
@@ -59,6 +61,8 @@ pub struct ResetContext {
     options: ResetOptions,
     /// The host's kubelet (systemd), touched only on root `/`.
     pub kubelet: KubeletService,
+    /// `--cri-socket`: the runtime whose pods cleanup-node removes (else found on the node).
+    pub cri_socket: Option<CriSocket>,
     pub pod_stop_timeout: Duration,
     survey: OnceLock<Survey>,
 }
@@ -88,6 +92,7 @@ impl ResetContext {
                 cluster: None,
             },
             kubelet,
+            cri_socket: None,
             pod_stop_timeout: POD_STOP_TIMEOUT,
             survey: OnceLock::new(),
         }
@@ -278,7 +283,7 @@ impl Step<ResetContext> for CleanupNode {
     }
 
     fn help(&self) -> &'static str {
-        "Remove the static-pod manifests, stop the kubelet (root / only), then remove the kubeconfigs, kubelet files, certificates, etcd's member/ and the journals."
+        "Remove the static-pod manifests, stop the kubelet (root /, or the node's service hook), stop and remove the runtime's pods, unmount what the kubelet mounted, then remove the kubeconfigs, kubelet files, certificates, etcd's member/ and the journals."
     }
 
     fn inputs(&self, _ctx: &ResetContext, _fp: &mut Fingerprint<'_>) {}
@@ -304,6 +309,8 @@ impl Step<ResetContext> for CleanupNode {
             }
         }
         ctx.kubelet.stop(&ctx.root, fx).await;
+        remove_pods(runtime_socket(&ctx.root, ctx.cri_socket.as_ref()), fx).await;
+        unmount_kubelet_dir(&ctx.root, fx);
         done.extend(remove_the_rest(inv, fx));
         let verb = if fx.is_dry_run() {
             "would remove"

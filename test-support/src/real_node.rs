@@ -1,0 +1,275 @@
+//! Real nodes (scripts/testbed/node/node): a network namespace on the test bed's bridge, the
+//! node's own containerd, and the real kubelet v1.20.2 that kubestrap starts through the
+//! node's service hook. Each [`RealNode`] is destroyed when dropped, leaving nothing on the host.
+//!
+//! Real nodes are heavy (two cores run a whole control plane per node): tests that make them
+//! hold [`exclusive`] so that they run one at a time.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::bed::kube_bin;
+
+/// The CRI socket of every real node (containerd's, under the node root).
+pub const CRI_SOCKET: &str = "unix:///run/containerd/containerd.sock";
+/// The preflight check a test machine cannot meet (Debian's minimal install has no conntrack).
+pub const IGNORED_PREFLIGHT: &str = "FileExisting-conntrack";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn node_script() -> PathBuf {
+    repo().join("scripts/testbed/node/node")
+}
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Held while a test runs real nodes.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The test bed's images (scripts/testbed/node/images.sh; cached after the first build).
+pub fn images() -> PathBuf {
+    let out = Command::new(repo().join("scripts/testbed/node/images.sh"))
+        .arg(kube_bin())
+        .output()
+        .expect("scripts/testbed/node/images.sh runs");
+    assert!(
+        out.status.success(),
+        "images.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )
+}
+
+/// One real node; destroyed (processes, cgroups, namespaces) when dropped.
+pub struct RealNode {
+    pub name: String,
+    pub root: PathBuf,
+    pub ip: String,
+}
+
+impl RealNode {
+    /// `node create NAME ROOT IP`; ROOT is created.
+    pub fn create(name: &str, root: &Path, ip: &str) -> Self {
+        std::fs::create_dir_all(root).unwrap();
+        let out = Command::new(node_script())
+            .args(["create", name])
+            .arg(root)
+            .arg(ip)
+            .env("KUBESTRAP_KUBE_BIN", kube_bin())
+            .env("KUBESTRAP_IMAGES", images())
+            .output()
+            .unwrap();
+        let node = Self {
+            name: name.into(),
+            root: root.into(),
+            ip: ip.into(),
+        };
+        assert!(
+            out.status.success(),
+            "node create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        node
+    }
+
+    /// `program` inside the node (its network and mount namespaces), with the kubelet on PATH
+    /// (preflight's KubeletVersion check runs it).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(node_script());
+        let path = format!(
+            "{}:{}",
+            kube_bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.args(["exec", &self.name])
+            .arg(program)
+            .env("PATH", path);
+        cmd
+    }
+
+    /// The kubestrap binary under test, inside the node.
+    pub fn kubestrap(&self) -> Command {
+        self.command(assert_cmd::cargo::cargo_bin("kubestrap"))
+    }
+
+    /// kubectl with this node's admin.conf, inside the node: whether it succeeded, and its
+    /// output (stdout, then stderr).
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let out = self
+            .command("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.root.join("etc/kubernetes/admin.conf"))
+            .args(["--request-timeout", "10s"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    }
+
+    /// The node's containerd socket, as a path on the host.
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("run/containerd/containerd.sock")
+    }
+
+    /// The containers the node's containerd holds (`ctr -n k8s.io containers ls -q`).
+    pub fn containers(&self) -> Vec<String> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.socket())
+            .args(["-n", "k8s.io", "containers", "ls", "-q"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ctr: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The pid of the node's kubelet, while one runs.
+    pub fn kubelet_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.root.join("run/testbed/kubelet.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// The mount points under the node root, as the node (its containerd and kubelet) sees them.
+    pub fn mounts_under_root(&self) -> Vec<String> {
+        let pid = std::fs::read_to_string(self.root.join("run/testbed/containerd.pid"))
+            .unwrap_or_default();
+        let info =
+            std::fs::read_to_string(format!("/proc/{}/mountinfo", pid.trim())).unwrap_or_default();
+        let root = self.root.display().to_string();
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| {
+                p.starts_with(&format!("{root}/"))
+                    && !p.ends_with("/run")
+                    && !p.ends_with("/var/log")
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every process in the node's cgroups (containerd, its shims, the kubelet, containers).
+    pub fn processes(&self) -> Vec<u32> {
+        let base = PathBuf::from(format!("/sys/fs/cgroup/pids/kstb-{}", self.name));
+        let mut pids: Vec<u32> = crate::cli::files_under(&base)
+            .iter()
+            .filter(|p| p.ends_with("cgroup.procs"))
+            .flat_map(|p| {
+                std::fs::read_to_string(base.join(p))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Restarts or stops the node's kubelet through its service hook, as kubestrap does.
+    pub fn service(&self, verb: &str) {
+        let out = Command::new(self.root.join("etc/kubestrap/node-service"))
+            .args([verb, "kubelet"])
+            .env("KUBESTRAP_ROOT", &self.root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "node-service {verb}: {}", text(&out));
+    }
+
+    /// `node destroy`, then nothing of the node may be left on the host.
+    pub fn destroy(&self) -> Output {
+        Command::new(node_script())
+            .args(["destroy", &self.name])
+            .arg(&self.root)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        let _ = self.destroy();
+    }
+}
+
+/// stdout then stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Waits until `check` returns `Ok`, up to `within`; panics with what it last said.
+pub fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> Result<(), String>) {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => {
+                eprintln!("{what}: after {:?}", start.elapsed());
+                return;
+            }
+            Err(last) if start.elapsed() >= within => {
+                panic!("{what}: not within {within:?}; last: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// The kubestrap configuration of a real node running v1.20.2 (what scripts/testbed/up
+/// writes too): the node's address and name, containerd's socket, the test bed's images, and
+/// the kubelet and kube-proxy settings a node of the test bed needs (real-node.md).
+pub fn init_config(ip: &str, name: &str, cluster_extra: &str) -> String {
+    format!(
+        "apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: {ip}
+nodeRegistration:
+  name: {name}
+  criSocket: {CRI_SOCKET}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.20.2
+imageRepository: k8s.gcr.io
+{cluster_extra}---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failSwapOn: false
+makeIPTablesUtilChains: false
+syncFrequency: 10s
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack:
+  maxPerCore: 0
+"
+    )
+}
