@@ -212,6 +212,30 @@ fn a_second_control_plane_joins_the_addons_run_and_reset_leaves_nothing() {
         Duration::from_secs(300),
     );
     assert_eq!(init.code, Some(0), "{:#?}\n{}", init.events, init.stderr);
+    // A second control plane right after init, its kubelet started by the hook: etcd-join
+    // waits for cp1's etcd mirror pod (its kubelet posts it after the Node registers) and
+    // reads the member's client URL there; the member is added and healthy, cp2's static pods
+    // run, both API servers serve.
+    let cp2 = RealNode::create("cp2", &dir.path().join("cp2"), "10.231.0.41");
+    let hash = ca_hash(&cp1.root);
+    let mut cmd = cp2.kubestrap();
+    cmd.args(["join", "10.231.0.40:6443", "-o", "json", "--root"])
+        .arg(&cp2.root)
+        .args(["--control-plane", "--certificate-key", KEY])
+        .args(["--token", TOKEN, "--discovery-token-ca-cert-hash", &hash])
+        .args(["--apiserver-advertise-address", "10.231.0.41"])
+        .args(["--node-name", "cp2", "--cri-socket", CRI_SOCKET])
+        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
+    let join = run(cmd, Duration::from_secs(300));
+    assert_eq!(join.code, Some(0), "{:#?}\n{}", join.events, join.stderr);
+    let from_pods = "etcd client URLs from the etcd pods: https://10.231.0.40:2379";
+    assert!(
+        join.events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(from_pods))),
+        "{:#?}",
+        join.events
+    );
     wait_until(
         "cp1's control plane Ready",
         Duration::from_secs(180),
@@ -246,20 +270,6 @@ fn a_second_control_plane_joins_the_addons_run_and_reset_leaves_nothing() {
         },
     );
 
-    // A second control plane, its kubelet started by the hook: its etcd member is added and
-    // healthy, its static pods run, both API servers serve.
-    let cp2 = RealNode::create("cp2", &dir.path().join("cp2"), "10.231.0.41");
-    let hash = ca_hash(&cp1.root);
-    let mut cmd = cp2.kubestrap();
-    cmd.args(["join", "10.231.0.40:6443", "-o", "json", "--root"])
-        .arg(&cp2.root)
-        .args(["--control-plane", "--certificate-key", KEY])
-        .args(["--token", TOKEN, "--discovery-token-ca-cert-hash", &hash])
-        .args(["--apiserver-advertise-address", "10.231.0.41"])
-        .args(["--node-name", "cp2", "--cri-socket", CRI_SOCKET])
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
-    let join = run(cmd, Duration::from_secs(300));
-    assert_eq!(join.code, Some(0), "{:#?}\n{}", join.events, join.stderr);
     let members = etcd(&cp1, "10.231.0.40", "/v3/cluster/member/list", true);
     let names: Vec<&str> = members["members"]
         .as_array()

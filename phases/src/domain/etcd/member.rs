@@ -518,22 +518,47 @@ impl crate::contract::diagnostics::Diagnostic for EtcdPodsError {
     }
 }
 
-/// Lists the etcd static pods (label component=etcd, tier=control-plane) with admin.conf.
-pub async fn etcd_pod_urls(
+/// What the cluster says about its etcd pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdPods {
+    /// The client URLs the etcd pods advertise.
+    pub urls: Vec<String>,
+    /// Whether some Node's kubelet has posted its status (a real kubelet: it posts mirror pods
+    /// for its static pods soon after). A Node registered by other means has none, and no
+    /// mirror pods will come.
+    pub kubelets_report: bool,
+}
+
+/// Lists the etcd static pods (label component=etcd, tier=control-plane) and the Nodes with
+/// admin.conf.
+pub async fn etcd_pods(
     fs: &HostFs,
     admin_kubeconfig: &Path,
     timeout: Duration,
-) -> Result<Vec<String>, EtcdPodsError> {
+) -> Result<EtcdPods, EtcdPodsError> {
+    use k8s_openapi::api::core::v1::{Node, Pod};
     let client =
         crate::domain::apiclient::ApiClient::from_kubeconfig(fs, admin_kubeconfig, timeout).await?;
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(client.client().clone(), KUBE_SYSTEM);
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.client().clone(), KUBE_SYSTEM);
+    let nodes: kube::Api<Node> = kube::Api::all(client.client().clone());
     let params = kube::api::ListParams::default().labels("component=etcd,tier=control-plane");
-    let list = tokio::time::timeout(timeout, pods.list(&params))
-        .await
-        .map_err(|_| EtcdPodsError::Timeout(timeout))?
-        .map_err(EtcdPodsError::List)?;
-    Ok(client_urls_from_pods(&list.items))
+    let all = kube::api::ListParams::default();
+    let (pods, nodes) = tokio::time::timeout(timeout, async {
+        tokio::try_join!(pods.list(&params), nodes.list(&all))
+    })
+    .await
+    .map_err(|_| EtcdPodsError::Timeout(timeout))?
+    .map_err(EtcdPodsError::List)?;
+    let kubelets_report = nodes.items.iter().any(|n| {
+        n.status
+            .as_ref()
+            .and_then(|s| s.node_info.as_ref())
+            .is_some_and(|i| !i.kubelet_version.is_empty())
+    });
+    Ok(EtcdPods {
+        urls: client_urls_from_pods(&pods.items),
+        kubelets_report,
+    })
 }
 
 #[cfg(test)]

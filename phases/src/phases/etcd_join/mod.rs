@@ -9,9 +9,9 @@
 //! alone, and promoted once it has caught up with the leader. The client is
 //! [`crate::domain::etcd`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -19,7 +19,7 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::etcd::{
-    COMPONENT, EtcdClientTls, EtcdCluster, EtcdError, Member, create_data_dir, etcd_pod_urls,
+    COMPONENT, EtcdClientTls, EtcdCluster, EtcdError, Member, create_data_dir, etcd_pods,
     find_member, initial_cluster, local_etcd_only, peer_url, render_member,
 };
 use crate::domain::static_pod::{StaticPodContext, fingerprint_common, write_manifest};
@@ -51,6 +51,57 @@ pub fn learner_mode(feature_gates: &std::collections::BTreeMap<String, bool>, mi
         .get("EtcdLearnerMode")
         .copied()
         .unwrap_or(minor >= 29)
+}
+
+/// How long etcd-join waits for the etcd mirror pods of a cluster whose kubelets report: a
+/// control-plane join right after init comes before the kubelet has posted them (its Node
+/// registers first, the mirror pods follow at its next sync).
+pub const MIRROR_PODS_WAIT: Duration = Duration::from_secs(120);
+
+/// The client URLs the etcd pods advertise (kubeadm ≥ 1.22 reads them there). When there are
+/// none yet but a real kubelet reports, waits for its mirror pods, saying so; else (or on
+/// error, or in a dry run) goes on with the seed endpoints.
+async fn pod_endpoints(admin: &Path, spec: &EtcdJoinSpec, fx: &mut Effects<'_>) -> Vec<String> {
+    let limit = spec.call_timeout.min(Duration::from_secs(15));
+    let start = Instant::now();
+    let mut said = start;
+    loop {
+        match etcd_pods(fx.fs(), admin, limit).await {
+            Ok(pods) if !pods.urls.is_empty() => {
+                fx.progress(format!(
+                    "etcd client URLs from the etcd pods: {}",
+                    pods.urls.join(", ")
+                ));
+                return pods.urls;
+            }
+            Ok(pods) if pods.kubelets_report && !fx.is_dry_run() => {
+                if start.elapsed() >= MIRROR_PODS_WAIT {
+                    fx.warn(format!(
+                        "no etcd pod (component=etcd) appeared within {MIRROR_PODS_WAIT:?}; trying {}",
+                        spec.endpoints.join(", ")
+                    ));
+                    return Vec::new();
+                }
+                if said == start || said.elapsed() >= Duration::from_secs(10) {
+                    said = Instant::now();
+                    fx.progress(format!(
+                        "waiting for the etcd mirror pods (component=etcd): the kubelets post them after their Nodes register ({:?} so far)",
+                        start.elapsed()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Ok(_) => return Vec::new(),
+            Err(e) => {
+                fx.warn(format!(
+                    "cannot list the etcd pods with {} ({e}); trying {}",
+                    admin.display(),
+                    spec.endpoints.join(", ")
+                ));
+                return Vec::new();
+            }
+        }
+    }
 }
 
 /// The contract between `etcd-join` and the join context.
@@ -93,18 +144,10 @@ impl<C: EtcdJoinContext> Step<C> for EtcdJoin {
         let own = peer_url(pods);
         let dry_run = fx.is_dry_run();
         let learner = spec.learner;
-        let mut endpoints = Vec::new();
-        if let Some(admin) = &spec.admin_kubeconfig {
-            let limit = spec.call_timeout.min(Duration::from_secs(15));
-            match etcd_pod_urls(fx.fs(), admin, limit).await {
-                Ok(urls) => endpoints = urls,
-                Err(e) => fx.warn(format!(
-                    "cannot list the etcd pods with {} ({e}); trying {}",
-                    admin.display(),
-                    spec.endpoints.join(", ")
-                )),
-            }
-        }
+        let mut endpoints = match &spec.admin_kubeconfig {
+            Some(admin) => pod_endpoints(admin, &spec, fx).await,
+            None => Vec::new(),
+        };
         for seed in &spec.endpoints {
             if !endpoints.contains(seed) {
                 endpoints.push(seed.clone());
