@@ -519,6 +519,8 @@ fn text_reset_and_its_dry_run_say_what_reset_does_not_clean() {
     std::os::unix::fs::symlink(&dated, pki.join("kubelet-client-current.pem")).unwrap();
     let serving = pki.join("kubelet.crt");
     std::fs::write(&serving, "the kubelet's own").unwrap();
+    let other = pki.join("someone-elses.pem");
+    std::fs::write(&other, "neither init's, join's nor their kubelet's").unwrap();
 
     let (code, stdout, stderr) = reset_text(root, &["--dry-run"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -535,7 +537,14 @@ fn text_reset_and_its_dry_run_say_what_reset_does_not_clean() {
             .symlink_metadata()
             .is_err()
     );
-    assert!(serving.exists(), "not init's or join's: kept");
+    assert!(
+        !serving.exists(),
+        "the serving pair of the kubelet init or join started: its state, removed"
+    );
+    assert!(
+        other.exists(),
+        "not init's, join's or their kubelet's: kept"
+    );
 }
 
 /// Every line `reset -o json` prints on stdout is one JSON object (the confirmation prompt
