@@ -474,41 +474,43 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             cert_place.as_ref().map(|d| d.join("etcd")),
         ],
     };
-    for name in MANIFESTS {
-        let path = manifests_dir.join(name);
-        c.add(
-            &path,
-            TargetKind::StaticPodManifest,
-            "static-pod manifest",
-            directly_in(places.manifests.as_deref()),
-        );
-    }
     let kubernetes_dir = root.resolve(KUBERNETES_DIR);
-    for name in KUBECONFIGS {
-        c.add(
-            &kubernetes_dir.join(name),
-            TargetKind::Kubeconfig,
-            "kubeconfig",
-            directly_in(places.kubernetes.as_deref()),
-        );
-    }
     let kubelet_dir = root.resolve(KUBELET_DIR);
-    for name in KUBELET_FILES {
-        c.add(
-            &kubelet_dir.join(name),
-            TargetKind::KubeletFile,
-            "kubelet file",
-            directly_in(places.kubelet.as_deref()),
-        );
-    }
-    for name in KUBELET_STATE {
-        c.add(
-            &kubelet_dir.join(name),
-            TargetKind::KubeletState,
-            "kubelet state",
-            directly_in(places.kubelet.as_deref()),
-        );
-    }
+    // The fixed names, each directly in its directory.
+    let mut add_named =
+        |dir: &Path, names: &[&str], kind: TargetKind, source: &str, place: Option<&Path>| {
+            for name in names {
+                c.add(&dir.join(name), kind, source, directly_in(place));
+            }
+        };
+    add_named(
+        &manifests_dir,
+        &MANIFESTS,
+        TargetKind::StaticPodManifest,
+        "static-pod manifest",
+        places.manifests.as_deref(),
+    );
+    add_named(
+        &kubernetes_dir,
+        &KUBECONFIGS,
+        TargetKind::Kubeconfig,
+        "kubeconfig",
+        places.kubernetes.as_deref(),
+    );
+    add_named(
+        &kubelet_dir,
+        &KUBELET_FILES,
+        TargetKind::KubeletFile,
+        "kubelet file",
+        places.kubelet.as_deref(),
+    );
+    add_named(
+        &kubelet_dir,
+        &KUBELET_STATE,
+        TargetKind::KubeletState,
+        "kubelet state",
+        places.kubelet.as_deref(),
+    );
     if let Some(pki) = &places.kubelet_pki {
         for name in KUBELET_SERVING_PAIR {
             c.add(
@@ -845,7 +847,8 @@ mod tests {
     }
 
     #[test]
-    fn the_kubelets_client_certificates_are_found_and_nothing_else_in_its_pki_dir() {
+    fn the_kubelets_client_certificates_and_serving_pair_are_found_and_nothing_else_in_its_pki_dir()
+    {
         let dir = tempfile::tempdir().unwrap();
         let root = NodeRoot::new(dir.path()).unwrap();
         let pki = root.resolve(KUBELET_PKI_DIR);
@@ -860,9 +863,12 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), pki.join(KUBELET_CLIENT_CURRENT)).unwrap();
         let interrupted = pki.join(format!("{TEMP_PREFIX}1-abc"));
         std::os::unix::fs::symlink(&dated, &interrupted).unwrap();
+        // The kubelet's self-signed serving pair is its state: removed, as kubeadm empties
+        // the whole directory.
+        for state in KUBELET_SERVING_PAIR {
+            std::fs::write(pki.join(state), "the kubelet's").unwrap();
+        }
         for keep in [
-            "kubelet.crt",
-            "kubelet.key",
             "kubelet-server-current.pem",
             "kubelet-client-2026-11-23.pem",
             "kubelet-client-2026-11-23-15-04-5x.pem",
@@ -884,6 +890,8 @@ mod tests {
                     pki.join(KUBELET_CLIENT_CURRENT).as_path(),
                     TargetKind::KubeletFile
                 ),
+                (pki.join("kubelet.crt").as_path(), TargetKind::KubeletState),
+                (pki.join("kubelet.key").as_path(), TargetKind::KubeletState),
                 (interrupted.as_path(), TargetKind::TempFile),
             ]
         );
