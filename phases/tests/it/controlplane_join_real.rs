@@ -432,7 +432,14 @@ async fn second_control_plane_joins_a_real_cluster() {
     );
     procs.push(start(&etcd_manifest, &logs2));
     let progress = join_task.await.unwrap().unwrap();
-    assert_eq!(progress, [format!("added etcd member https://{IP2}:2380")]);
+    // The existing member's client URL comes from its etcd pod, as kubeadm (≥ 1.22) reads it.
+    assert_eq!(
+        progress,
+        [
+            format!("etcd client URLs from the etcd pods: https://{IP1}:2379"),
+            format!("added etcd member https://{IP2}:2380")
+        ]
+    );
     let etcd = EtcdCluster::connect(
         &HostFs::real(),
         vec![format!("https://{IP2}:2379")],
@@ -450,7 +457,10 @@ async fn second_control_plane_joins_a_real_cluster() {
     let again = run(joiner.as_ref(), &on_cp(EtcdJoin)).await.unwrap();
     assert_eq!(
         again,
-        [format!("etcd member https://{IP2}:2380 already exists")]
+        [
+            format!("etcd client URLs from the etcd pods: https://{IP1}:2379"),
+            format!("etcd member https://{IP2}:2380 already exists")
+        ]
     );
     assert_eq!(etcd.members().unwrap().len(), 2);
     assert_eq!(std::fs::read(&etcd_manifest).unwrap(), before);

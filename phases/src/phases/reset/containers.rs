@@ -43,9 +43,12 @@ pub(crate) fn runtime_socket(root: &NodeRoot, flag: Option<&CriSocket>) -> Optio
         });
     }
     let flags_env = root.resolve(KUBELET_DIR).join("kubeadm-flags.env");
+    // Under a root other than `/`, only a socket inside it: a kubeadm-flags.env written before
+    // the endpoint followed --root names the host's runtime, whose pods are not this node's.
     if let Some(path) = std::fs::read_to_string(&flags_env)
         .ok()
         .and_then(|text| endpoint_in(&text))
+        .filter(|p| p.starts_with(root.as_path()))
     {
         return Some(RuntimeSocket {
             path,
@@ -190,8 +193,19 @@ mod tests {
         .unwrap();
         assert_eq!(
             runtime_socket(&root, None).unwrap().path,
-            PathBuf::from("/elsewhere.sock")
+            known,
+            "a socket outside the root (the host's runtime) is never this node's"
         );
+        let inside = dir.path().join("run/crio.sock");
+        std::fs::write(
+            kubelet.join("kubeadm-flags.env"),
+            format!(
+                "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix://{}\"\n",
+                inside.display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(runtime_socket(&root, None).unwrap().path, inside);
         let flag: CriSocket = "unix:///var/run/crio/crio.sock".parse().unwrap();
         assert_eq!(
             runtime_socket(&root, Some(&flag)).unwrap(),
