@@ -65,9 +65,25 @@ pub struct RealNode {
 }
 
 impl RealNode {
-    /// `node create NAME ROOT IP`; ROOT is created.
+    /// `node create NAME ROOT IP`; ROOT is created. A node of that name left by a run that
+    /// was killed before it could destroy it is destroyed first.
     pub fn create(name: &str, root: &Path, ip: &str) -> Self {
         std::fs::create_dir_all(root).unwrap();
+        if Path::new(&format!("/run/netns/kstb-{name}")).exists() {
+            let left = std::fs::read_to_string(format!("/run/kubestrap-testbed/nodes/{name}"))
+                .unwrap_or_default();
+            assert!(
+                !left.trim().is_empty(),
+                "node {name} is left from an earlier run, with no record of its root: scripts/testbed/node/node destroy {name} ROOT"
+            );
+            eprintln!("node {name} is left from an earlier run (root {left}): destroying it");
+            let out = Command::new(node_script())
+                .args(["destroy", name])
+                .arg(left.trim())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "node destroy {name}: {}", text(&out));
+        }
         let out = Command::new(node_script())
             .args(["create", name])
             .arg(root)
@@ -211,7 +227,10 @@ impl RealNode {
 
 impl Drop for RealNode {
     fn drop(&mut self) {
-        let _ = self.destroy();
+        let out = self.destroy();
+        if !out.status.success() {
+            eprintln!("node destroy {} failed: {}", self.name, text(&out));
+        }
     }
 }
 
