@@ -178,11 +178,7 @@ impl RealNode {
         let root = self.root.display().to_string();
         info.lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| {
-                p.starts_with(&format!("{root}/"))
-                    && !p.ends_with("/run")
-                    && !p.ends_with("/var/log")
-            })
+            .filter(|p| p.starts_with(&format!("{root}/")))
             .map(str::to_string)
             .collect()
     }
@@ -260,9 +256,13 @@ pub fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> Resul
     }
 }
 
+/// The components' settings every real node needs (scripts/testbed/node/node-settings.yaml,
+/// which scripts/testbed/up and scripts/bench-init append too).
+const NODE_SETTINGS: &str = include_str!("../../scripts/testbed/node/node-settings.yaml");
+
 /// The kubestrap configuration of a real node running v1.20.2 (what scripts/testbed/up
 /// writes too): the node's address and name, containerd's socket, the test bed's images, and
-/// the kubelet and kube-proxy settings a node of the test bed needs (real-node.md).
+/// [`NODE_SETTINGS`].
 pub fn init_config(ip: &str, name: &str, cluster_extra: &str) -> String {
     format!(
         "apiVersion: kubeadm.k8s.io/v1beta4
@@ -277,18 +277,6 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: v1.20.2
 imageRepository: k8s.gcr.io
-{cluster_extra}---
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: cgroupfs
-failSwapOn: false
-makeIPTablesUtilChains: false
-syncFrequency: 10s
----
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-conntrack:
-  maxPerCore: 0
-"
+{cluster_extra}{NODE_SETTINGS}"
     )
 }
