@@ -161,7 +161,7 @@ mod tests {
     fn the_endpoint_is_read_from_kubeadm_flags_env() {
         assert_eq!(
             endpoint_in(
-                "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///n/run/containerd/containerd.sock --node-ip=1.2.3.4\"\n"
+                "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=unix:///n/run/containerd/containerd.sock --node-ip=127.0.0.2\"\n"
             ),
             Some(PathBuf::from("/n/run/containerd/containerd.sock"))
         );
