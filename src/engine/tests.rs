@@ -138,6 +138,7 @@ impl Recorder {
 fn tree() -> PhaseTree<Ctx> {
     PhaseTree {
         workflow: "init",
+        run_first: &[],
         nodes: vec![
             Node::group(
                 "certs",
@@ -382,6 +383,7 @@ async fn pending_phases_fail_loudly_and_dry_runs_leave_no_journal() {
     let c = ctx(dir.path());
     let tree = PhaseTree {
         workflow: "init",
+        run_first: &[],
         nodes: vec![
             Node::leaf(FileStep {
                 name: "ca",
@@ -429,6 +431,7 @@ async fn cluster_side_inputs_are_resolved_before_the_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let remote_tree = || PhaseTree {
         workflow: "join",
+        run_first: &[],
         nodes: vec![Node::leaf(RemoteStep)],
     };
     let go_remote = |remote: Option<&'static str>| {

@@ -1,4 +1,5 @@
-//! `kubestrap init`: kubeadm's init phases, in kubeadm's order.
+//! `kubestrap init`: kubeadm's init phases, in the tree kubeadm shows, run with the kubelet's
+//! prerequisites first.
 
 use std::process::ExitCode;
 
@@ -19,10 +20,25 @@ use crate::cli::{GlobalArgs, InitArgs};
 use crate::engine::{Node, PhaseTree};
 use crate::output::EventSink;
 
+/// The leaves a whole init runs first: the kubelet needs only the CA, its own kubeconfig and
+/// its settings, and it takes ~6 s to boot (kubelet 1.20 on a node without Docker) before it
+/// runs the static pods that appear later in its manifest directory (it watches it), so the
+/// other 14 keys and the manifests are made while it boots instead of before it starts.
+/// kubeadm 1.20 also starts the kubelet before it writes the manifests, but after every
+/// certificate and kubeconfig (certs, kubeconfig, kubelet-start, control-plane, etcd in its
+/// cmd/kubeadm/app/cmd/init.go); later releases start it after the manifests.
+const RUN_FIRST: &[&str] = &[
+    "preflight",
+    "certs/ca",
+    "kubeconfig/kubelet",
+    "kubelet-start",
+];
+
 /// kubeadm's init phase tree.
 pub(crate) fn tree() -> PhaseTree<InitContext> {
     PhaseTree {
         workflow: "init",
+        run_first: RUN_FIRST,
         nodes: vec![
             Node::leaf(Preflight),
             Node::group(
@@ -87,4 +103,27 @@ pub(crate) async fn run(
     let config = config::load_init(w.config.as_deref(), &args.to_flags(global));
     let context = InitContext::new;
     super::start(&tree(), global, w, only, config, context, events).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RUN_FIRST, tree};
+
+    #[test]
+    fn a_run_starts_the_kubelet_right_after_its_prerequisites_then_follows_the_tree() {
+        let tree = tree();
+        let run: Vec<String> = tree.leaves().into_iter().map(|l| l.path).collect();
+        assert_eq!(
+            run[..RUN_FIRST.len()],
+            *RUN_FIRST,
+            "every RUN_FIRST name is a leaf"
+        );
+        let names = tree.names();
+        let rest: Vec<&String> = names
+            .iter()
+            .filter(|n| run.contains(n) && !RUN_FIRST.contains(&n.as_str()))
+            .collect();
+        assert_eq!(run[RUN_FIRST.len()..].iter().collect::<Vec<_>>(), rest);
+        assert_eq!(run[RUN_FIRST.len()], "certs/apiserver");
+    }
 }

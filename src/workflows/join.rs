@@ -21,6 +21,7 @@ use crate::output::EventSink;
 pub(crate) fn tree() -> PhaseTree<JoinContext> {
     PhaseTree {
         workflow: "join",
+        run_first: &[],
         nodes: vec![
             Node::leaf(Preflight),
             control_plane_prepare(),

@@ -29,6 +29,7 @@ const WORKFLOW: &str = "reset";
 pub(crate) fn tree() -> PhaseTree<ResetContext> {
     PhaseTree {
         workflow: WORKFLOW,
+        run_first: &[],
         nodes: vec![
             Node::leaf(ResetPreflight),
             Node::leaf(RemoveEtcdMember),

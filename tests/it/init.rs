@@ -63,9 +63,19 @@ fn without_a_running_control_plane_init_writes_the_node_files_then_fails_at_the_
     let (code, ev) = init(root.path(), &[]);
     assert_eq!(code, Some(1));
     let finished = phases_with(&ev, "phase_finished");
-    assert_eq!(finished[0], "preflight");
-    assert!(finished.contains(&"certs/ca".to_string()));
-    assert_eq!(finished.last().unwrap(), "kubelet-start");
+    // The kubelet starts as soon as the CA, its kubeconfig and its settings exist
+    // (src/workflows/init.rs RUN_FIRST); the rest follows in the tree's order.
+    assert_eq!(
+        finished[..4],
+        [
+            "preflight",
+            "certs/ca",
+            "kubeconfig/kubelet",
+            "kubelet-start"
+        ]
+    );
+    assert_eq!(finished[4], "certs/apiserver");
+    assert_eq!(finished.last().unwrap(), "control-plane/scheduler");
     assert_eq!(finished.len(), 1 + 11 + 5 + 1 + 3 + 1);
     let result = ev.last().unwrap();
     assert_eq!(result["event"], "result");

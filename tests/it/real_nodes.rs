@@ -324,8 +324,8 @@ fn an_init_killed_while_the_kubelet_starts_the_static_pods_resumes() {
     let node = RealNode::create("rs1", &dir.path().join("rs1"), "10.231.0.50");
     let config = write_config(&node, "");
 
-    // Killed as soon as kubelet-start has started the kubelet: the kubelet is pulling up the
-    // static pods while init dies.
+    // Killed as wait-control-plane starts: the kubelet (started early, right after its own
+    // files) is pulling up the static pods whose manifests init has just written.
     let mut child = init(&node, &config, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -335,7 +335,7 @@ fn an_init_killed_while_the_kubelet_starts_the_static_pods_resumes() {
     let mut seen = Vec::new();
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        let done = line.contains("\"phase_finished\"") && line.contains("\"kubelet-start\"");
+        let done = line.contains("\"phase_started\"") && line.contains("\"wait-control-plane\"");
         seen.push(line);
         if done {
             child.kill().unwrap();
@@ -346,7 +346,7 @@ fn an_init_killed_while_the_kubelet_starts_the_static_pods_resumes() {
     assert!(!status.success(), "init was killed: {seen:#?}");
     assert!(node.kubelet_pid().is_some(), "the kubelet runs on");
 
-    // The next init resumes after kubelet-start, and the control plane comes up.
+    // The next init resumes at wait-control-plane, and the control plane comes up.
     let again = run(init(&node, &config, &[]), Duration::from_secs(300));
     assert_eq!(again.code, Some(0), "{:#?}\n{}", again.events, again.stderr);
     let started = again.phases("phase_started", None);

@@ -662,6 +662,7 @@ mod tests {
     async fn control_plane_phases_skip_workers_and_fetch_first() {
         let tree = PhaseTree {
             workflow: "join",
+            run_first: &[],
             nodes: vec![control_plane_prepare::<Host>()],
         };
         let steps: Vec<&dyn Step<Host>> = tree.leaves().into_iter().map(|l| l.step).collect();

@@ -1,5 +1,7 @@
 //! The phase tree, in kubeadm's shape: groups (`certs`) of leaves (`certs/ca`), run in order;
-//! `all` runs a group; `--skip-phases` disables a phase and its children.
+//! `all` runs a group; `--skip-phases` disables a phase and its children. A workflow may name
+//! a few leaves that a run takes first ([`PhaseTree::run_first`]); the tree's shape, and so
+//! what `init phase certs all` selects, stays kubeadm's.
 
 use super::step::Step;
 use crate::contract::diagnostics::Diagnostic;
@@ -52,6 +54,11 @@ impl<C: Sync> Node<C> {
 pub struct PhaseTree<C: Sync> {
     pub workflow: &'static str,
     pub nodes: Vec<Node<C>>,
+    /// Leaves (full paths) that a run takes before all others, in this order; the rest follow
+    /// in tree order. Init uses it to start the kubelet as soon as the few files it needs
+    /// exist, so that the kubelet's boot hides the making of the rest of the PKI. A path that
+    /// names no leaf is ignored; each workflow's tests check its own list.
+    pub run_first: &'static [&'static str],
 }
 
 /// A leaf with its full name (`certs/ca`).
@@ -61,8 +68,21 @@ pub struct Leaf<'t, C: Sync> {
 }
 
 impl<C: Sync> PhaseTree<C> {
-    /// Every leaf in run order.
+    /// Every leaf in run order: [`PhaseTree::run_first`], then the others in tree order.
     pub fn leaves(&self) -> Vec<Leaf<'_, C>> {
+        let mut rest = self.leaves_in_tree_order();
+        let mut out = Vec::with_capacity(rest.len());
+        for first in self.run_first {
+            if let Some(i) = rest.iter().position(|l| l.path == *first) {
+                out.push(rest.remove(i));
+            }
+        }
+        out.append(&mut rest);
+        out
+    }
+
+    /// Every leaf in the tree's own order (how `--help` lists them).
+    fn leaves_in_tree_order(&self) -> Vec<Leaf<'_, C>> {
         fn walk<'t, C: Sync>(prefix: &str, nodes: &'t [Node<C>], out: &mut Vec<Leaf<'t, C>>) {
             for node in nodes {
                 let path = if prefix.is_empty() {

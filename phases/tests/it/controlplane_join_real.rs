@@ -309,6 +309,7 @@ async fn second_control_plane_joins_a_real_cluster() {
     // The group the binary's join tree runs, not a list of the test's own.
     let tree = PhaseTree {
         workflow: "join",
+        run_first: &[],
         nodes: vec![control_plane_prepare::<JoinHost>()],
     };
     let steps: Vec<&dyn Step<JoinHost>> = tree.leaves().into_iter().map(|l| l.step).collect();

@@ -150,10 +150,28 @@ pub fn run(spec: &PreflightSpec) -> PreflightReport {
 }
 
 pub(crate) fn run_with(spec: &PreflightSpec, probe: &dyn Probe) -> PreflightReport {
+    let checks = checks(spec);
+    // Each check on its own thread: `kubelet --version` (tens of ms for the kubelet binary to
+    // start), name resolution and the runtime's socket wait on others, not on each other.
+    // The report keeps the checks' order.
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let running: Vec<_> = checks
+            .iter()
+            .map(|check| scope.spawn(move || check.run_with(probe)))
+            .collect();
+        running
+            .into_iter()
+            .map(|check| {
+                check.join().unwrap_or_else(|_| {
+                    Outcome::Error("the check panicked; this is a kubestrap bug".into())
+                })
+            })
+            .collect()
+    });
     let mut report = PreflightReport::default();
-    for check in checks(spec) {
+    for (check, outcome) in checks.iter().zip(outcomes) {
         let name = check.name();
-        match check.run_with(probe) {
+        match outcome {
             Outcome::Pass => report.passed.push(name),
             Outcome::Warning(message) => report.warnings.push(Finding {
                 check: name,
