@@ -762,7 +762,7 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
         &[
             "get",
             "cm",
-            "kubelet-config",
+            "kubelet-config-1.20",
             "-n",
             "kube-system",
             "-o",

@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bed::{IGNORED_PREFLIGHT, ca_hash, kube_bin, kubectl_as as kubectl, register_node, stand_in};
+use kubestrap_phases::HostFs;
 use kubestrap_phases::domain::etcd::{EtcdClientTls, EtcdCluster};
-use kubestrap_phases::{HostFs, phases::mark_control_plane};
 use kubestrap_test_support::{
     bed,
     cli::{files_under, kubestrap},
@@ -369,26 +369,24 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         );
     }
 
-    // cp2 is labelled and tainted as a control plane.
-    let (ok, out) = kubectl(
+    // cp2 is labelled and tainted as kubeadm 1.20 marks a control plane: both role labels,
+    // the master taint (config/release.rs).
+    let labels = kubectl_json(
         &admin2,
-        &[
-            "get",
-            "node",
-            "cp2",
-            "-o",
-            "jsonpath={.metadata.labels} {.spec.taints}",
-        ],
+        &["get", "node", "cp2", "-o", "jsonpath={.metadata.labels}"],
     );
-    assert!(ok, "{out}");
-    assert!(
-        out.contains(mark_control_plane::CONTROL_PLANE_LABEL)
-            && out.contains(mark_control_plane::EXCLUDE_FROM_EXTERNAL_LB_LABEL),
-        "{out}"
+    assert_eq!(labels["node-role.kubernetes.io/master"], "", "{labels}");
+    assert_eq!(
+        labels["node-role.kubernetes.io/control-plane"], "",
+        "{labels}"
     );
-    assert!(
-        out.contains("node-role.kubernetes.io/control-plane") && out.contains("NoSchedule"),
-        "{out}"
+    let taints = kubectl_json(
+        &admin2,
+        &["get", "node", "cp2", "-o", "jsonpath={.spec.taints}"],
+    );
+    assert_eq!(
+        taints,
+        serde_json::json!([{"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"}])
     );
 
     // Run again (text output): resumed from the journal; etcd keeps two members; kubeadm's
@@ -443,4 +441,11 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     )
     .unwrap();
     assert_eq!(etcd.members().unwrap().len(), 2);
+}
+
+/// kubectl's output for `args`, parsed as JSON.
+fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> serde_json::Value {
+    let (ok, out) = kubectl(kubeconfig, args);
+    assert!(ok, "{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }

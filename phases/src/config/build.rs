@@ -18,7 +18,7 @@ use super::values::{
     AbsPath, CertificateKey, CriSocket, DnsDomain, EncryptionAlgorithm, ImagePullPolicy,
 };
 use super::wire::{v1beta3, v1beta4 as b4};
-use super::{InitFlags, JoinFlags, Secret};
+use super::{InitFlags, JoinFlags, Release, Secret};
 use crate::config::kubernetes_version::KubernetesVersion;
 use crate::config::node_name::NodeName;
 use crate::config::token::{BootstrapTokenString, TokenGroup, TokenUsage};
@@ -273,7 +273,7 @@ fn node_registration(
     nr: Option<b4::NodeRegistrationOptions>,
     name_flag: &Option<String>,
     cri_flag: &Option<String>,
-    default_taints: Vec<Taint>,
+    default_taints: Option<Vec<Taint>>,
 ) -> Result<(NodeRegistration, Vec<String>), ConfigError> {
     let nr = nr.unwrap_or_default();
     let name = match flag::<NodeName>("node-name", name_flag)? {
@@ -288,24 +288,25 @@ fn node_registration(
         .unwrap_or_default();
     let taints = match nr.taints {
         None => default_taints,
-        Some(list) => list
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if t.key.trim().is_empty() {
-                    return Err(invalid(
-                        doc,
-                        &format!("nodeRegistration.taints[{i}].key"),
-                        "a taint key is required",
-                    ));
-                }
-                Ok(Taint {
-                    key: t.key,
-                    value: t.value.filter(|v| !v.is_empty()),
-                    effect: t.effect,
+        Some(list) => Some(
+            list.into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.key.trim().is_empty() {
+                        return Err(invalid(
+                            doc,
+                            &format!("nodeRegistration.taints[{i}].key"),
+                            "a taint key is required",
+                        ));
+                    }
+                    Ok(Taint {
+                        key: t.key,
+                        value: t.value.filter(|v| !v.is_empty()),
+                        effect: t.effect,
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?,
+                .collect::<Result<_, _>>()?,
+        ),
     };
     Ok((
         NodeRegistration {
@@ -768,7 +769,7 @@ pub(super) fn init(
         i.node_registration,
         &flags.node_name,
         &flags.cri_socket,
-        vec![Taint::control_plane()],
+        Some(Release::of(&cluster.kubernetes_version).control_plane_taints()),
     )?;
     let local_api_endpoint = api_endpoint(
         i.local_api_endpoint,
@@ -856,10 +857,11 @@ pub(super) fn join(
     refuse_patches(&doc, j.patches, &flags.patches)?;
 
     let control_plane_wanted = flags.control_plane || j.control_plane.is_some();
+    // A control plane's default taints are its cluster's release's, known after discovery.
     let default_taints = if control_plane_wanted {
-        vec![Taint::control_plane()]
+        None
     } else {
-        Vec::new()
+        Some(Vec::new())
     };
     let (node_registration, file_ignores) = node_registration(
         &doc,

@@ -180,8 +180,10 @@ pub struct HostPathMount {
 pub struct NodeRegistration {
     pub name: NodeName,
     pub cri_socket: CriSocket,
-    /// Effective taints (the control-plane taint when the file leaves them unset).
-    pub taints: Vec<Taint>,
+    /// Effective taints. `None` only for a joining control plane that leaves them unset: its
+    /// default is the cluster's release's ([`crate::config::Release::control_plane_taints`]),
+    /// known after discovery. Init resolves the default when it loads the configuration.
+    pub taints: Option<Vec<Taint>>,
     pub kubelet_extra_args: Vec<Arg>,
     pub image_pull_policy: ImagePullPolicy,
     pub image_pull_serial: bool,

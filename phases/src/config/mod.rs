@@ -17,11 +17,13 @@ mod effective;
 mod error;
 mod render;
 mod secret;
+pub mod stored;
 mod values;
 mod wire;
 
 pub mod kubernetes_version;
 pub mod node_name;
+pub mod release;
 pub mod token;
 pub mod well_known;
 
@@ -34,6 +36,7 @@ pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, Subnet
 pub use duration::{DurationError, GoDuration};
 pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
+pub use release::{ConfigApi, Release};
 pub use secret::Secret;
 pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,
@@ -242,10 +245,10 @@ impl InitConfig {
         render::init_yaml(self)
     }
 
-    /// The ClusterConfiguration document alone, as stored in the kubeadm-config ConfigMap
-    /// (`ClusterConfiguration` key); holds no secrets.
-    pub fn cluster_configuration_yaml(&self) -> String {
-        render::cluster_yaml(&self.cluster)
+    /// The `data` of ConfigMap kube-system/kubeadm-config, as kubeadm of the cluster's release
+    /// writes it ([`stored`]); holds no secrets.
+    pub fn kubeadm_config_data(&self) -> std::collections::BTreeMap<String, String> {
+        stored::kubeadm_config_data(self)
     }
 }
 
@@ -306,14 +309,14 @@ pub fn load_join_text(
     build::join(Some(path), document::parse_documents(path, text)?, flags)
 }
 
-/// Parses a ClusterConfiguration document (v1beta3 or v1beta4) as stored under the
-/// `ClusterConfiguration` key of ConfigMap kube-system/kubeadm-config; `origin` names the
-/// source in errors.
+/// Parses the ClusterConfiguration stored under the `ClusterConfiguration` key of ConfigMap
+/// kube-system/kubeadm-config, in any form a supported kubeadm wrote ([`stored`]); `origin`
+/// names the source in errors.
 pub fn parse_cluster_configuration(
     origin: &Path,
     text: &str,
 ) -> Result<ClusterConfig, ConfigError> {
-    build::cluster_only(origin, document::parse_documents(origin, text)?)
+    stored::parse_cluster_configuration(origin, text)
 }
 
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.

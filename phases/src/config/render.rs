@@ -68,8 +68,8 @@ fn node_registration(n: &NodeRegistration, ignore: &[String]) -> b4::NodeRegistr
     b4::NodeRegistrationOptions {
         name: Some(n.name.clone()),
         cri_socket: Some(n.cri_socket.clone()),
-        taints: Some(
-            n.taints
+        taints: n.taints.as_ref().map(|taints| {
+            taints
                 .iter()
                 .map(|t| b4::Taint {
                     key: t.key.clone(),
@@ -77,8 +77,8 @@ fn node_registration(n: &NodeRegistration, ignore: &[String]) -> b4::NodeRegistr
                     effect: t.effect,
                     time_added: None,
                 })
-                .collect(),
-        ),
+                .collect()
+        }),
         kubelet_extra_args: args(&n.kubelet_extra_args),
         ignore_preflight_errors: some_vec(ignore.to_vec()),
         image_pull_policy: Some(n.image_pull_policy),
@@ -112,7 +112,7 @@ fn image(i: &ImageMeta) -> (Option<String>, Option<ScalarString>) {
     )
 }
 
-fn cluster_wire(c: &ClusterConfig) -> b4::ClusterConfiguration {
+pub(super) fn cluster_wire(c: &ClusterConfig) -> b4::ClusterConfiguration {
     let etcd = match &c.etcd {
         EtcdConfig::Local(l) => {
             let (image_repository, image_tag) = image(&l.image);
@@ -255,7 +255,7 @@ fn join_wire(c: &JoinConfig) -> b4::JoinConfiguration {
 
 /// Serialises a wire document with its type header, dropping unset (null) fields the way
 /// Go's `omitempty` does; empty structs stay as `{}` like kubeadm prints them.
-fn document<T: serde::Serialize>(kind: &str, wire: &T) -> Value {
+pub(super) fn document<T: serde::Serialize>(kind: &str, wire: &T) -> Value {
     let mut v = serde_json::to_value(wire).unwrap_or(Value::Null);
     strip_nulls(&mut v);
     if let Value::Object(map) = &mut v {

@@ -33,8 +33,10 @@ pub const CLUSTER_INFO: &str = "cluster-info";
 /// ConfigMap kube-system/kubeadm-config and its key holding the ClusterConfiguration.
 pub const KUBEADM_CONFIG_MAP: &str = "kubeadm-config";
 pub const CLUSTER_CONFIGURATION_KEY: &str = "ClusterConfiguration";
-/// ConfigMap kube-system/kubelet-config and its key holding the KubeletConfiguration.
-pub const KUBELET_CONFIG_MAP: &str = "kubelet-config";
+/// kubeadm-config's key for the control planes' API endpoints (kubeadm ≤ 1.21).
+pub const CLUSTER_STATUS_KEY: &str = "ClusterStatus";
+/// The key of the kubelet's ConfigMap (named per release: `Release::kubelet_config_map`)
+/// holding the KubeletConfiguration.
 pub const KUBELET_CONFIG_KEY: &str = "kubelet";
 
 /// The group of every node identity (`system:node:<name>`).

@@ -1,11 +1,12 @@
 //! [`InitContext`]: what every `init` phase sees — the specs built once from the
 //! InitConfiguration (by [`super::specs`]) and the traits each phase asks for.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::well_known::{KUBELET_PORT, KUBERNETES_DIR};
-use crate::config::{self, CertificateKey, EtcdConfig, InitConfig};
+use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, Release};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::addressing::{dns_service_ip, port_check_addr};
 use crate::domain::apiclient::ClusterAccess;
@@ -134,6 +135,10 @@ impl KubeletContext for InitContext {
 }
 
 impl InitContext {
+    fn release(&self) -> Release {
+        Release::of(&self.config.cluster.kubernetes_version)
+    }
+
     fn cluster_access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig_dir: self.root.resolve(KUBERNETES_DIR),
@@ -152,8 +157,12 @@ impl UploadConfigContext for InitContext {
         InitContext::cluster_access(self)
     }
 
-    fn cluster_configuration_yaml(&self) -> String {
-        self.config.cluster_configuration_yaml()
+    fn release(&self) -> Release {
+        InitContext::release(self)
+    }
+
+    fn kubeadm_config_data(&self) -> BTreeMap<String, String> {
+        self.config.kubeadm_config_data()
     }
 }
 
@@ -190,7 +199,13 @@ impl MarkControlPlaneContext for InitContext {
         MarkSpec {
             access: InitContext::cluster_access(self),
             node_name: self.config.node_registration.name.as_str().to_string(),
-            taints: self.config.node_registration.taints.clone(),
+            labels: self.release().control_plane_labels(),
+            taints: self
+                .config
+                .node_registration
+                .taints
+                .clone()
+                .unwrap_or_default(),
             register_timeout: self.config.timeouts.kubelet_health_check.as_duration(),
         }
     }

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use crate::config::well_known::{ETCD_CLIENT_PORT, KUBERNETES_DIR};
 use crate::config::{
     self, ApiEndpoint, CertificateKey, ClusterConfig, EtcdConfig, JoinConfig, NodeRegistration,
+    Release,
 };
 use crate::context::{
     control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
@@ -154,13 +155,19 @@ impl JoiningControlPlane {
             }),
             EtcdConfig::External(_) => None,
         };
+        let release = Release::of(&cluster.kubernetes_version);
         let mark = MarkSpec {
             access: ClusterAccess {
                 kubeconfig_dir: root.resolve(KUBERNETES_DIR),
                 timeout: joining.timeouts.kubernetes_api_call.as_duration(),
             },
             node_name: joining.node.name.as_str().to_string(),
-            taints: joining.node.taints.clone(),
+            labels: release.control_plane_labels(),
+            taints: joining
+                .node
+                .taints
+                .clone()
+                .unwrap_or_else(|| release.control_plane_taints()),
             register_timeout: joining.timeouts.kubelet_health_check.as_duration(),
         };
         let wait = control_plane_wait_spec(
@@ -591,7 +598,7 @@ mod tests {
         let init = init_config(
             "controlPlaneEndpoint: cp.example:6443\napiServer:\n  certSANs: [lb.example]\nnetworking:\n  podSubnet: 10.244.0.0/16\n",
         );
-        let cm = config_map(init.cluster_configuration_yaml());
+        let cm = config_map(init.kubeadm_config_data()["ClusterConfiguration"].clone());
         assert_eq!(cluster_from_config_map(&cm).unwrap(), init.cluster);
     }
 

@@ -127,29 +127,27 @@ fn coredns_image_per_version_and_overrides() {
         ),
         "dns.example/coredns:v9.9.9"
     );
-    // v1.20–v1.24 clusters also tolerate the old master taint.
-    let spec = ctx(root.path(), "v1.20.2", "10.0.0.5", "").addon_spec();
-    let objects = coredns::objects(&spec, 2).unwrap();
-    let AddonObject::Deployment(d) = find(&objects, "Deployment") else {
-        unreachable!()
+    // Up to v1.25 CoreDNS also tolerates the old master taint; kubeadm dropped it in 1.26
+    // (#112008).
+    let tolerated_keys = |version: &str| -> Vec<String> {
+        let spec = ctx(root.path(), version, "10.0.0.5", "").addon_spec();
+        let objects = coredns::objects(&spec, 2).unwrap();
+        let AddonObject::Deployment(d) = find(&objects, "Deployment") else {
+            unreachable!()
+        };
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.tolerations.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| t.key)
+            .collect()
     };
-    let keys: Vec<String> = d
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .tolerations
-        .iter()
-        .flatten()
-        .filter_map(|t| t.key.clone())
-        .collect();
-    assert!(
-        keys.contains(&"node-role.kubernetes.io/master".to_string()),
-        "{keys:?}"
-    );
+    let master = "node-role.kubernetes.io/master".to_string();
+    assert!(tolerated_keys("v1.20.2").contains(&master));
+    assert!(tolerated_keys("v1.25.0").contains(&master));
+    assert!(!tolerated_keys("v1.26.0").contains(&master));
     assert_eq!(coredns::coredns_version(25), "v1.9.3");
 }
 

@@ -77,8 +77,12 @@ async fn dry_run_records_and_touches_nothing() {
         has(ApiVerb::Apply, "ConfigMap", "kubeadm-config"),
         "{recorded:?}"
     );
-    assert!(has(ApiVerb::Apply, "ConfigMap", "kubelet-config"));
-    assert!(has(ApiVerb::Apply, "RoleBinding", "kubeadm:kubelet-config"));
+    assert!(has(ApiVerb::Apply, "ConfigMap", "kubelet-config-1.20"));
+    assert!(has(
+        ApiVerb::Apply,
+        "RoleBinding",
+        "kubeadm:kubelet-config-1.20"
+    ));
     assert!(has(ApiVerb::Apply, "Secret", "kubeadm-certs"));
     assert!(has(ApiVerb::Apply, "Role", "kubeadm:kubeadm-certs"));
     assert!(has(ApiVerb::Patch, "Node", "node-1"));

@@ -144,12 +144,12 @@ async fn versions(c: &kube::Client) -> BTreeMap<String, String> {
     let rbs: Api<RoleBinding> = Api::namespaced(c.clone(), "kube-system");
     let secrets: Api<Secret> = Api::namespaced(c.clone(), "kube-system");
     let mut out = BTreeMap::new();
-    for name in ["kubeadm-config", "kubelet-config"] {
+    for name in ["kubeadm-config", "kubelet-config-1.20"] {
         out.insert(format!("cm/{name}"), rv(&cms.get(name).await.unwrap()));
     }
     for name in [
         "kubeadm:nodes-kubeadm-config",
-        "kubeadm:kubelet-config",
+        "kubeadm:kubelet-config-1.20",
         "kubeadm:kubeadm-certs",
     ] {
         out.insert(format!("role/{name}"), rv(&roles.get(name).await.unwrap()));
@@ -215,13 +215,15 @@ async fn cluster_objects_on_a_real_apiserver() {
     let cms: Api<ConfigMap> = Api::namespaced(sa.clone(), "kube-system");
     let cm = cms.get("kubeadm-config").await.unwrap();
     let data = cm.data.unwrap();
-    assert_eq!(data.keys().collect::<Vec<_>>(), ["ClusterConfiguration"]);
+    // kubeadm 1.20's form: v1beta2 with ClusterStatus (config/stored.rs).
+    assert_eq!(data, ctx.config.kubeadm_config_data());
     assert_eq!(
-        data["ClusterConfiguration"],
-        ctx.config.cluster_configuration_yaml()
+        data.keys().collect::<Vec<_>>(),
+        ["ClusterConfiguration", "ClusterStatus"]
     );
     assert!(data["ClusterConfiguration"].contains("kubernetesVersion: v1.20.2"));
-    let kubelet = cms.get("kubelet-config").await.unwrap().data.unwrap();
+    assert!(data["ClusterConfiguration"].contains("apiVersion: kubeadm.k8s.io/v1beta2"));
+    let kubelet = cms.get("kubelet-config-1.20").await.unwrap().data.unwrap();
     let written = std::fs::read_to_string(root.path().join("var/lib/kubelet/config.yaml"))
         .unwrap_or_default();
     assert!(kubelet["kubelet"].contains("kind: KubeletConfiguration"));
@@ -322,7 +324,7 @@ async fn cluster_objects_on_a_real_apiserver() {
     let as_token: Api<ConfigMap> = Api::namespaced(tc.clone(), "kube-system");
     let got = as_token.get("kubeadm-config").await.unwrap();
     assert!(got.data.unwrap().contains_key("ClusterConfiguration"));
-    as_token.get("kubelet-config").await.unwrap();
+    as_token.get("kubelet-config-1.20").await.unwrap();
     let token_secrets: Api<Secret> = Api::namespaced(tc.clone(), "kube-system");
     token_secrets.get("kubeadm-certs").await.unwrap();
     match as_token.get("extension-apiserver-authentication").await {
@@ -474,9 +476,9 @@ async fn cluster_objects_on_a_real_apiserver() {
             "RoleBinding",
             "kubeadm:nodes-kubeadm-config",
         ),
-        (ApiVerb::Apply, "ConfigMap", "kubelet-config"),
-        (ApiVerb::Apply, "Role", "kubeadm:kubelet-config"),
-        (ApiVerb::Apply, "RoleBinding", "kubeadm:kubelet-config"),
+        (ApiVerb::Apply, "ConfigMap", "kubelet-config-1.20"),
+        (ApiVerb::Apply, "Role", "kubeadm:kubelet-config-1.20"),
+        (ApiVerb::Apply, "RoleBinding", "kubeadm:kubelet-config-1.20"),
         (ApiVerb::Apply, "Secret", "kubeadm-certs"),
         (ApiVerb::Apply, "Role", "kubeadm:kubeadm-certs"),
         (ApiVerb::Apply, "RoleBinding", "kubeadm:kubeadm-certs"),

@@ -44,8 +44,8 @@ fn defaults_match_kubeadm() {
     );
     assert_eq!(nr.image_pull_policy, ImagePullPolicy::IfNotPresent);
     assert!(nr.image_pull_serial);
-    assert_eq!(nr.taints, vec![Taint::control_plane()]);
-    assert_eq!(nr.taints[0].key, "node-role.kubernetes.io/control-plane");
+    // The default release (v1.33) taints control planes `control-plane` (config/release.rs).
+    assert_eq!(nr.taints, Some(vec![Taint::control_plane()]));
     assert_eq!(cfg.bootstrap_tokens.len(), 1);
     let t = &cfg.bootstrap_tokens[0];
     assert_eq!(t.expiry, TokenExpiry::Ttl(GoDuration::from_secs(24 * 3600)));
@@ -315,7 +315,8 @@ fn join_flags_build_token_discovery() {
     );
     let cp = cfg.control_plane.as_ref().unwrap();
     assert_eq!(cp.local_api_endpoint.bind_port, 6443);
-    assert_eq!(cfg.node_registration.taints, vec![Taint::control_plane()]);
+    // Unset: the cluster's release's default, known after discovery.
+    assert_eq!(cfg.node_registration.taints, None);
 
     // --discovery-token and --tls-bootstrap-token win over --token.
     let flags = JoinFlags {
@@ -338,7 +339,7 @@ fn join_flags_build_token_discovery() {
             .as_str(),
         "cccccc"
     );
-    assert!(cfg.control_plane.is_none() && cfg.node_registration.taints.is_empty());
+    assert!(cfg.control_plane.is_none() && cfg.node_registration.taints == Some(Vec::new()));
 }
 
 #[test]
@@ -374,10 +375,10 @@ fn ignored_documents_are_reported_as_warnings() {
 }
 
 #[test]
-fn cluster_configuration_yaml_has_no_secrets() {
+fn the_stored_cluster_configuration_has_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = load_init(Some(&write(dir.path(), FILE)), &InitFlags::default()).unwrap();
-    let yaml = cfg.cluster_configuration_yaml();
+    let yaml = cfg.kubeadm_config_data().into_values().collect::<String>();
     assert!(
         yaml.contains("kind: ClusterConfiguration")
             && yaml.contains("controlPlaneEndpoint: file.example.com")

@@ -40,9 +40,10 @@ fn v1beta4_full_init_example() {
 
     let nr = &cfg.node_registration;
     assert_eq!(nr.name.as_str(), "ec2-10-100-0-1");
-    assert_eq!(nr.taints.len(), 1);
-    assert_eq!(nr.taints[0].key, "kubeadmNode");
-    assert_eq!(nr.taints[0].effect, TaintEffect::NoSchedule);
+    let taints = nr.taints.as_deref().unwrap();
+    assert_eq!(taints.len(), 1);
+    assert_eq!(taints[0].key, "kubeadmNode");
+    assert_eq!(taints[0].effect, TaintEffect::NoSchedule);
     assert_eq!(
         nr.kubelet_extra_args,
         vec![Arg {
@@ -219,7 +220,7 @@ fn v1beta4_join_example() {
     assert_eq!(cfg.ca_cert_path.to_string(), "/etc/kubernetes/pki/ca.crt");
     assert!(cfg.control_plane.is_none());
     assert!(
-        cfg.node_registration.taints.is_empty(),
+        cfg.node_registration.taints == Some(Vec::new()),
         "workers get no default taint"
     );
 }
@@ -253,7 +254,8 @@ fn v1beta3_control_plane_join() {
         }
     );
     assert!(cp.certificate_key.is_some());
-    assert_eq!(cfg.node_registration.taints, vec![Taint::control_plane()]);
+    // Unset: the cluster's release's default, known after discovery.
+    assert_eq!(cfg.node_registration.taints, None);
     let DiscoveryMethod::BootstrapToken(bt) = &cfg.discovery.method else {
         panic!()
     };
@@ -302,7 +304,10 @@ fn external_etcd_and_dual_stack() {
     );
     // No InitConfiguration document: init defaults apply.
     assert_eq!(cfg.bootstrap_tokens.len(), 1);
-    assert_eq!(cfg.node_registration.taints, vec![Taint::control_plane()]);
+    assert_eq!(
+        cfg.node_registration.taints,
+        Some(vec![Taint::control_plane()])
+    );
 }
 
 #[test]

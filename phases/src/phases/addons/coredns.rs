@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::Toleration;
 use super::{
     AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
 };
-use crate::config::KubernetesVersion;
 use crate::config::well_known::KUBE_SYSTEM;
+use crate::config::{KubernetesVersion, Release};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
@@ -71,12 +71,11 @@ pub fn coredns_image(spec: &AddonSpec) -> String {
     format!("{repository}/coredns:{tag}")
 }
 
-/// kubeadm up to v1.24 tainted control planes `node-role.kubernetes.io/master`; kubestrap
-/// taints them `…/control-plane` (which the manifest tolerates), and for those versions also
-/// tolerates the old taint, as kubeadm v1.24 did, so nodes tainted by older tools still run
-/// CoreDNS.
+/// kubeadm's CoreDNS tolerates the `master` taint as long as control planes may carry it
+/// ([`Release::coredns_tolerates_master`]: up to 1.25, one release after kubeadm stopped
+/// applying it, so that nodes tainted before an upgrade still run CoreDNS).
 fn tolerations_for(version: &KubernetesVersion, deployment: &mut Deployment) {
-    if version.minor() >= 25 {
+    if !Release::of(version).coredns_tolerates_master() {
         return;
     }
     if let Some(pod) = deployment

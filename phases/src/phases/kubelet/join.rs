@@ -18,9 +18,9 @@ use crate::config::TlsBootstrap;
 use crate::config::token::BootstrapTokenString;
 use crate::config::well_known::{
     CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
-    KUBELET_CONFIG_MAP, NODE_SERVICE_HOOK,
+    NODE_SERVICE_HOOK,
 };
-use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::config::{Arg, CriSocket, KubernetesVersion, Release};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -155,28 +155,26 @@ async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseE
         ))
     })?;
     // kubeadm below 1.24 named the ConfigMap after the version; read what the cluster has.
-    let versioned = format!(
-        "{KUBELET_CONFIG_MAP}-{}.{}",
-        version.major(),
-        version.minor()
-    );
+    let candidates = Release::of(&version).kubelet_config_map_candidates();
     let mut kubelet = None;
-    for name in [KUBELET_CONFIG_MAP, versioned.as_str()] {
+    for name in &candidates {
         let action = format!("get ConfigMap kube-system/{name}");
         if let Some(cm) = client
             .config_map(KUBE_SYSTEM, name)
             .await
             .map_err(|e| api_failure(&action, client, &e))?
         {
-            kubelet = Some((name.to_string(), cm));
+            kubelet = Some((name.clone(), cm));
             break;
         }
     }
     let (name, cm) = kubelet.ok_or_else(|| {
         PhaseError::with_hint(
             format!(
-                "{}: neither ConfigMap kube-system/{KUBELET_CONFIG_MAP} nor {versioned} exists",
-                client.endpoint()
+                "{}: neither ConfigMap kube-system/{} nor {} exists",
+                client.endpoint(),
+                candidates[0],
+                candidates[1]
             ),
             "run `kubestrap init phase upload-config kubelet` on a control-plane node",
         )

@@ -1,5 +1,6 @@
 //! `mark-control-plane`: labels this node's Node object as a control plane and adds its
-//! taints, once the kubelet has registered it.
+//! taints, once the kubelet has registered it. Which labels, and the default taints, depend on
+//! the release ([`crate::config::Release`]: `master` up to 1.23, `control-plane` after).
 //!
 //! The change is computed against the Node as it is, so a second run changes nothing, a taint
 //! already present is not added twice, and taints others put on the node are kept.
@@ -24,7 +25,9 @@ use crate::domain::apiclient::{self, ApiClient};
 pub struct MarkSpec {
     pub access: ClusterAccess,
     pub node_name: String,
-    /// `nodeRegistration.taints` (kubeadm's control-plane taint unless configured).
+    /// The release's control-plane labels ([`crate::config::Release::control_plane_labels`]).
+    pub labels: Vec<&'static str>,
+    /// `nodeRegistration.taints` (the release's control-plane taints unless configured).
     pub taints: Vec<Taint>,
     /// How long the kubelet may take to register the Node (`timeouts.kubeletHealthCheck`).
     pub register_timeout: Duration,
@@ -39,20 +42,6 @@ const POLL: Duration = Duration::from_millis(500);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// Conflicting writers (the kubelet updating its Node) are retried this many times.
 const CONFLICT_RETRIES: usize = 10;
-
-/// kubeadm's `LabelNodeRoleControlPlane`.
-pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
-/// kubeadm's `LabelExcludeFromExternalLB`, set with the role label since kubeadm 1.19.
-pub const EXCLUDE_FROM_EXTERNAL_LB_LABEL: &str =
-    "node.kubernetes.io/exclude-from-external-load-balancers";
-
-/// The labels a control plane carries, all with empty values.
-pub fn control_plane_labels() -> BTreeMap<String, String> {
-    [CONTROL_PLANE_LABEL, EXCLUDE_FROM_EXTERNAL_LB_LABEL]
-        .into_iter()
-        .map(|k| (k.to_string(), String::new()))
-        .collect()
-}
 
 fn node_taint(t: &Taint) -> NodeTaint {
     NodeTaint {
@@ -72,11 +61,13 @@ fn same_taint(a: &NodeTaint, b: &NodeTaint) -> bool {
 /// node's resourceVersion, so a concurrent change (the kubelet updating its Node) makes the
 /// server refuse it with a conflict instead of losing a taint; the caller re-reads and
 /// retries.
-pub fn mark_patch(node: &Node, taints: &[Taint]) -> Option<Value> {
+pub fn mark_patch(node: &Node, labels: &[&str], taints: &[Taint]) -> Option<Value> {
     let have_labels = node.metadata.labels.clone().unwrap_or_default();
-    let missing_labels: BTreeMap<String, String> = control_plane_labels()
-        .into_iter()
-        .filter(|(k, v)| have_labels.get(k) != Some(v))
+    // kubeadm sets each label with an empty value.
+    let missing_labels: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|k| have_labels.get(**k).is_none_or(|v| !v.is_empty()))
+        .map(|k| (k.to_string(), String::new()))
         .collect();
     let have_taints = node
         .spec
@@ -156,6 +147,7 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         let spec = ctx.mark_spec();
         fp.value("node_name", &spec.node_name)
+            .value("labels", &spec.labels)
             .value("taints", &spec.taints);
     }
 
@@ -175,7 +167,7 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
         let mut node = wait_for_node(&client, &spec, fx).await?;
         let nodes: Api<Node> = Api::all(client.client().clone());
         for _ in 0..CONFLICT_RETRIES {
-            let Some(patch) = mark_patch(&node, &spec.taints) else {
+            let Some(patch) = mark_patch(&node, &spec.labels, &spec.taints) else {
                 fx.record_api(change.unchanged());
                 return Ok(());
             };
@@ -206,7 +198,10 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TaintEffect;
+    use crate::config::release::{CONTROL_PLANE_ROLE, EXCLUDE_FROM_EXTERNAL_LB_LABEL};
+    use crate::config::{KubernetesVersion, Release, TaintEffect};
+
+    const LABELS: &[&str] = &[CONTROL_PLANE_ROLE, EXCLUDE_FROM_EXTERNAL_LB_LABEL];
     use k8s_openapi::api::core::v1::NodeSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -259,15 +254,15 @@ mod tests {
             vec![kubelet_taint.clone()],
         );
         let taints = [Taint::control_plane()];
-        let patch = mark_patch(&n, &taints).unwrap();
+        let patch = mark_patch(&n, LABELS, &taints).unwrap();
         assert_eq!(patch["metadata"]["resourceVersion"], "42");
-        assert_eq!(patch["metadata"]["labels"][CONTROL_PLANE_LABEL], "");
+        assert_eq!(patch["metadata"]["labels"][CONTROL_PLANE_ROLE], "");
         let marked = apply(&n, &patch);
         let got = marked.spec.as_ref().unwrap().taints.clone().unwrap();
         assert_eq!(got.len(), 2, "the kubelet's taint is kept: {got:?}");
         assert_eq!(got[1].key, "node-role.kubernetes.io/control-plane");
         assert_eq!(got[1].effect, "NoSchedule");
-        assert_eq!(mark_patch(&marked, &taints), None);
+        assert_eq!(mark_patch(&marked, LABELS, &taints), None);
     }
 
     #[test]
@@ -279,7 +274,7 @@ mod tests {
             time_added: None,
         };
         let n = node(&[], vec![present]);
-        let patch = mark_patch(&n, &[Taint::control_plane()]).unwrap();
+        let patch = mark_patch(&n, LABELS, &[Taint::control_plane()]).unwrap();
         assert!(patch.get("spec").is_none(), "{patch}");
         assert!(patch["metadata"]["labels"].is_object());
     }
@@ -287,15 +282,39 @@ mod tests {
     #[test]
     fn no_taints_configured_only_labels() {
         let n = node(&[], vec![]);
-        let patch = mark_patch(&n, &[]).unwrap();
+        let patch = mark_patch(&n, LABELS, &[]).unwrap();
         assert!(patch.get("spec").is_none());
         let other = Taint {
             key: "dedicated".into(),
             value: Some("infra".into()),
             effect: TaintEffect::NoExecute,
         };
-        let patch = mark_patch(&n, &[other]).unwrap();
+        let patch = mark_patch(&n, LABELS, &[other]).unwrap();
         assert_eq!(patch["spec"]["taints"][0]["value"], "infra");
         assert_eq!(patch["spec"]["taints"][0]["effect"], "NoExecute");
+    }
+
+    #[test]
+    fn a_1_20_control_plane_gets_kubeadm_1_20_s_labels_and_master_taint() {
+        let release = Release::of(&KubernetesVersion::new(1, 20, 2));
+        let n = node(&[], vec![]);
+        let patch = mark_patch(
+            &n,
+            &release.control_plane_labels(),
+            &release.control_plane_taints(),
+        )
+        .unwrap();
+        let labels = patch["metadata"]["labels"].as_object().unwrap();
+        assert_eq!(
+            labels.keys().collect::<Vec<_>>(),
+            [
+                "node-role.kubernetes.io/control-plane",
+                "node-role.kubernetes.io/master"
+            ]
+        );
+        assert_eq!(
+            patch["spec"]["taints"],
+            json!([{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}])
+        );
     }
 }

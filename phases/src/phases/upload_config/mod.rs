@@ -2,9 +2,10 @@
 //! ConfigMaps in kube-system, each readable by joining nodes (bootstrap tokens of kubeadm's
 //! default group) and by nodes, so that `join` and `upgrade` configure them consistently.
 //!
-//! Names and keys are current kubeadm's (phases/uploadconfig, phases/kubelet): the
-//! `kubelet-config` ConfigMap carries no version suffix (kubeadm ≥ 1.24), and kubeadm-config
-//! holds only `ClusterConfiguration` (`ClusterStatus` is gone since 1.22).
+//! Names, keys and formats are those of kubeadm of the cluster's release ([`Release`]), whose
+//! own `join`, `upgrade` and `reset` read them: kubeadm-config holds the ClusterConfiguration in
+//! that release's API version (and `ClusterStatus` up to 1.21, [`crate::config::stored`]); the
+//! kubelet's ConfigMap is `kubelet-config-1.X` up to 1.23 and `kubelet-config` after.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +14,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::config::Release;
 use crate::config::token::DEFAULT_TOKEN_GROUP;
 use crate::config::well_known::{
-    CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
-    KUBELET_CONFIG_MAP, NODES_GROUP, RBAC_GROUP,
+    KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY, NODES_GROUP, RBAC_GROUP,
 };
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -25,7 +26,6 @@ use crate::domain::apiclient::ClusterAccess;
 use crate::domain::kubelet::KubeletContext;
 
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";
-pub const KUBELET_CONFIG_ROLE: &str = "kubeadm:kubelet-config";
 
 /// A ConfigMap and the Role + RoleBinding that let joining nodes read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,23 +35,25 @@ pub struct ConfigObjects {
     pub role_binding: RoleBinding,
 }
 
-/// kube-system/kubeadm-config with the ClusterConfiguration document, and its RBAC.
-pub fn kubeadm_config(cluster_configuration_yaml: String) -> ConfigObjects {
+/// kube-system/kubeadm-config with `data` ([`crate::config::stored::kubeadm_config_data`]),
+/// and its RBAC: the bootstrap tokens' group, then the nodes', as kubeadm binds them.
+pub fn kubeadm_config(data: BTreeMap<String, String>) -> ConfigObjects {
     readable_config_map(
         KUBEADM_CONFIG_MAP,
-        CLUSTER_CONFIGURATION_KEY,
-        cluster_configuration_yaml,
+        data,
         KUBEADM_CONFIG_ROLE,
+        [DEFAULT_TOKEN_GROUP, NODES_GROUP],
     )
 }
 
-/// kube-system/kubelet-config with the KubeletConfiguration document, and its RBAC.
-pub fn kubelet_config(kubelet_configuration_yaml: String) -> ConfigObjects {
+/// The release's kubelet ConfigMap with the KubeletConfiguration document, and its RBAC: the
+/// nodes' group, then the bootstrap tokens' (kubeadm's order for this binding).
+pub fn kubelet_config(release: Release, kubelet_configuration_yaml: String) -> ConfigObjects {
     readable_config_map(
-        KUBELET_CONFIG_MAP,
-        KUBELET_CONFIG_KEY,
-        kubelet_configuration_yaml,
-        KUBELET_CONFIG_ROLE,
+        &release.kubelet_config_map(),
+        BTreeMap::from([(KUBELET_CONFIG_KEY.to_owned(), kubelet_configuration_yaml)]),
+        &release.kubelet_config_role(),
+        [NODES_GROUP, DEFAULT_TOKEN_GROUP],
     )
 }
 
@@ -63,11 +65,16 @@ fn meta(name: &str) -> ObjectMeta {
     }
 }
 
-fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> ConfigObjects {
+fn readable_config_map(
+    name: &str,
+    data: BTreeMap<String, String>,
+    role: &str,
+    groups: [&str; 2],
+) -> ConfigObjects {
     ConfigObjects {
         config_map: ConfigMap {
             metadata: meta(name),
-            data: Some(BTreeMap::from([(key.to_string(), value)])),
+            data: Some(data),
             ..ConfigMap::default()
         },
         role: Role {
@@ -88,7 +95,7 @@ fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> Conf
                 name: role.into(),
             },
             subjects: Some(
-                [DEFAULT_TOKEN_GROUP, NODES_GROUP]
+                groups
                     .into_iter()
                     .map(|group| Subject {
                         api_group: Some(RBAC_GROUP.into()),
@@ -105,8 +112,10 @@ fn readable_config_map(name: &str, key: &str, value: String, role: &str) -> Conf
 /// What the upload-config phases need of a context.
 pub trait UploadConfigContext: KubeletContext {
     fn cluster_access(&self) -> ClusterAccess;
-    /// The ClusterConfiguration document as kubeadm stores it (no secrets).
-    fn cluster_configuration_yaml(&self) -> String;
+    /// The cluster's release, whose kubeadm's names and formats the objects follow.
+    fn release(&self) -> Release;
+    /// kubeadm-config's `data` as that release's kubeadm writes it (no secrets).
+    fn kubeadm_config_data(&self) -> BTreeMap<String, String>;
 }
 
 /// Applies the three objects; server-side apply leaves unchanged objects untouched.
@@ -136,7 +145,7 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeadmConfig {
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
-        fp.value("cluster_configuration", &ctx.cluster_configuration_yaml());
+        fp.value("kubeadm_config", &ctx.kubeadm_config_data());
     }
 
     /// Its result lives in the cluster, not in a file the journal can check.
@@ -145,7 +154,7 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeadmConfig {
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        let objects = kubeadm_config(ctx.cluster_configuration_yaml());
+        let objects = kubeadm_config(ctx.kubeadm_config_data());
         upload(&ctx.cluster_access(), objects, fx).await
     }
 }
@@ -166,11 +175,12 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
     }
 
     fn help(&self) -> &'static str {
-        "Create ConfigMap kube-system/kubelet-config with its Role and RoleBinding."
+        "Create the kubelet's ConfigMap in kube-system (kubelet-config; kubelet-config-1.X up to v1.23) with its Role and RoleBinding."
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
-        fp.value("kubelet_configuration", &ctx.kubelet().config());
+        fp.value("kubelet_configuration", &ctx.kubelet().config())
+            .value("config_map", &ctx.release().kubelet_config_map());
     }
 
     fn always_run(&self) -> bool {
@@ -178,7 +188,7 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
     }
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
-        let objects = kubelet_config(kubelet_configuration_yaml(ctx)?);
+        let objects = kubelet_config(ctx.release(), kubelet_configuration_yaml(ctx)?);
         upload(&ctx.cluster_access(), objects, fx).await
     }
 }
@@ -186,8 +196,12 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::KubernetesVersion;
 
-    fn check(o: &ConfigObjects, cm: &str, key: &str, role: &str) {
+    const TOKENS: &str = "system:bootstrappers:kubeadm:default-node-token";
+    const NODES: &str = "system:nodes";
+
+    fn check(o: &ConfigObjects, cm: &str, key: &str, role: &str, subjects: [&str; 2]) {
         assert_eq!(o.config_map.metadata.name.as_deref(), Some(cm));
         assert_eq!(
             o.config_map.metadata.namespace.as_deref(),
@@ -216,29 +230,45 @@ mod tests {
                 s.name.as_str()
             })
             .collect();
-        assert_eq!(
-            groups,
-            [
-                "system:bootstrappers:kubeadm:default-node-token",
-                "system:nodes"
-            ]
-        );
+        assert_eq!(groups, subjects);
     }
 
+    /// kubeadm's names, and its subject order per binding (uploadconfig.go: tokens then nodes;
+    /// phases/kubelet/config.go: nodes then tokens).
     #[test]
-    fn kubeadm_names_and_keys() {
-        let o = kubeadm_config("kind: ClusterConfiguration\n".into());
+    fn kubeadm_names_and_keys_per_release() {
+        let data = BTreeMap::from([(
+            "ClusterConfiguration".to_owned(),
+            "kind: ClusterConfiguration\n".to_owned(),
+        )]);
+        let o = kubeadm_config(data);
         check(
             &o,
             "kubeadm-config",
             "ClusterConfiguration",
             "kubeadm:nodes-kubeadm-config",
+            [TOKENS, NODES],
         );
-        let k = kubelet_config("kind: KubeletConfiguration\n".into());
-        check(&k, "kubelet-config", "kubelet", "kubeadm:kubelet-config");
+        let release = |minor| Release::of(&KubernetesVersion::new(1, minor, 0));
+        let k = kubelet_config(release(24), "kind: KubeletConfiguration\n".into());
+        check(
+            &k,
+            "kubelet-config",
+            "kubelet",
+            "kubeadm:kubelet-config",
+            [NODES, TOKENS],
+        );
         assert_eq!(
             k.config_map.data.unwrap()["kubelet"],
             "kind: KubeletConfiguration\n"
+        );
+        let k = kubelet_config(release(20), "kind: KubeletConfiguration\n".into());
+        check(
+            &k,
+            "kubelet-config-1.20",
+            "kubelet",
+            "kubeadm:kubelet-config-1.20",
+            [NODES, TOKENS],
         );
     }
 }
