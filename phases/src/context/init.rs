@@ -12,6 +12,7 @@ use crate::domain::addressing::{dns_service_ip, port_check_addr};
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::certificate_upload::EtcdFiles;
 use crate::domain::kubelet::{KubeletContext, KubeletSpec};
+use crate::domain::node::ThisNode;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec};
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
@@ -163,6 +164,15 @@ impl UploadConfigContext for InitContext {
 
     fn kubeadm_config_data(&self) -> BTreeMap<String, String> {
         self.config.kubeadm_config_data()
+    }
+
+    fn this_node(&self) -> ThisNode {
+        let nr = &self.config.node_registration;
+        ThisNode {
+            name: nr.name.as_str().to_owned(),
+            cri_socket: nr.cri_socket.clone(),
+            register_timeout: self.config.timeouts.kubelet_health_check.as_duration(),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod jws;
 pub mod kubeadm_config;
 pub mod kubeadm_output;
 pub mod kubelet;
+pub mod node;
 pub mod pki;
 pub mod static_pod;
 pub mod tls_bootstrap;

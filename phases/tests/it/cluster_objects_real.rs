@@ -201,8 +201,38 @@ async fn cluster_objects_on_a_real_apiserver() {
             "kubeadm:cluster-admins".into()
         )
     );
+    // upload-config/kubelet records the CRI socket on the Node once the kubelet registers it:
+    // register it a little later, with the fields a kubelet sets (and a taint of its own that
+    // mark-control-plane must keep).
+    let nodes: Api<Node> = Api::all(sa.clone());
+    let registrar = tokio::spawn({
+        let nodes = nodes.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let node: Node = serde_json::from_value(serde_json::json!({
+                "metadata": { "name": NODE, "labels": { "kubernetes.io/hostname": NODE } },
+                "spec": { "taints": [
+                    { "key": "node.kubernetes.io/not-ready", "effect": "NoSchedule" }
+                ] }
+            }))
+            .unwrap();
+            nodes.create(&PostParams::default(), &node).await.unwrap();
+        }
+    });
+    let started = Instant::now();
     // The next phase finds the binding made: as wanted, not created again.
     let kubelet_config = run(&ctx, &UploadKubeletConfig).await;
+    registrar.await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the Node"
+    );
+    // kubeadm 1.20's form of the annotation: the (default) socket's path (config/release.rs).
+    let annotations = nodes.get(NODE).await.unwrap().metadata.annotations.unwrap();
+    assert_eq!(
+        annotations["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "/var/run/containerd/containerd.sock"
+    );
     assert_eq!(
         records(&kubelet_config.api, false),
         [(
@@ -211,7 +241,11 @@ async fn cluster_objects_on_a_real_apiserver() {
             "kubeadm:cluster-admins".into()
         )]
     );
-    assert_eq!(records(&kubelet_config.api, true).len(), 3);
+    assert_eq!(
+        records(&kubelet_config.api, true).len(),
+        4,
+        "3 objects and the Node"
+    );
     let cms: Api<ConfigMap> = Api::namespaced(sa.clone(), "kube-system");
     let cm = cms.get("kubeadm-config").await.unwrap();
     let data = cm.data.unwrap();
@@ -332,30 +366,8 @@ async fn cluster_objects_on_a_real_apiserver() {
         other => panic!("the token must not read other ConfigMaps: {other:?}"),
     }
 
-    // mark-control-plane waits for the kubelet to register the Node: register it a little
-    // later, with the fields a kubelet sets (and a taint of its own that must survive).
-    let nodes: Api<Node> = Api::all(sa.clone());
-    let registrar = tokio::spawn({
-        let nodes = nodes.clone();
-        async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let node: Node = serde_json::from_value(serde_json::json!({
-                "metadata": { "name": NODE, "labels": { "kubernetes.io/hostname": NODE } },
-                "spec": { "taints": [
-                    { "key": "node.kubernetes.io/not-ready", "effect": "NoSchedule" }
-                ] }
-            }))
-            .unwrap();
-            nodes.create(&PostParams::default(), &node).await.unwrap();
-        }
-    });
-    let started = Instant::now();
+    // mark-control-plane: kubeadm 1.20's labels and taint.
     let marked = run(&ctx, &MarkControlPlane).await;
-    registrar.await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "it waited for the Node"
-    );
     assert_eq!(
         records(&marked.api, true),
         [(ApiVerb::Patch, "Node".into(), NODE.into())]
@@ -363,10 +375,8 @@ async fn cluster_objects_on_a_real_apiserver() {
     let node = nodes.get(NODE).await.unwrap();
     let labels = node.metadata.labels.clone().unwrap();
     assert_eq!(labels["node-role.kubernetes.io/control-plane"], "");
-    assert_eq!(
-        labels["node.kubernetes.io/exclude-from-external-load-balancers"],
-        ""
-    );
+    assert_eq!(labels["node-role.kubernetes.io/master"], "");
+    assert!(!labels.contains_key("node.kubernetes.io/exclude-from-external-load-balancers"));
     let taints: Vec<(String, String)> = node
         .spec
         .unwrap()
@@ -379,10 +389,7 @@ async fn cluster_objects_on_a_real_apiserver() {
         taints,
         [
             ("node.kubernetes.io/not-ready".into(), "NoSchedule".into()),
-            (
-                "node-role.kubernetes.io/control-plane".into(),
-                "NoSchedule".into()
-            )
+            ("node-role.kubernetes.io/master".into(), "NoSchedule".into())
         ]
     );
 
@@ -512,7 +519,7 @@ async fn cluster_objects_on_a_real_apiserver() {
         .taints
         .unwrap()
         .iter()
-        .filter(|t| t.key == "node-role.kubernetes.io/control-plane")
+        .filter(|t| t.key == "node-role.kubernetes.io/master")
         .count();
     assert_eq!(cp_taints, 1);
     assert_eq!(versions(&sa).await, before);

@@ -6,7 +6,7 @@
 //! already present is not added twice, and taints others put on the node are kept.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Node, Taint as NodeTaint};
@@ -17,8 +17,9 @@ use crate::config::Taint;
 use crate::contract::effects::{ApiVerb, Effects};
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
+use crate::domain::apiclient;
 use crate::domain::apiclient::ClusterAccess;
-use crate::domain::apiclient::{self, ApiClient};
+use crate::domain::node::wait_for_node;
 
 /// What `mark-control-plane` needs.
 #[derive(Debug, Clone)]
@@ -37,9 +38,6 @@ pub trait MarkControlPlaneContext: Sync {
     fn mark_spec(&self) -> MarkSpec;
 }
 
-/// How often the Node is looked for, and how often the wait is reported.
-const POLL: Duration = Duration::from_millis(500);
-const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// Conflicting writers (the kubelet updating its Node) are retried this many times.
 const CONFLICT_RETRIES: usize = 10;
 
@@ -96,41 +94,6 @@ pub fn mark_patch(node: &Node, labels: &[&str], taints: &[Taint]) -> Option<Valu
     Some(patch)
 }
 
-/// Waits until the kubelet has registered the Node, reporting progress.
-async fn wait_for_node(
-    client: &ApiClient,
-    spec: &MarkSpec,
-    fx: &Effects<'_>,
-) -> Result<Node, PhaseError> {
-    let start = Instant::now();
-    let mut reported = start;
-    loop {
-        if let Some(node) = client.get_opt::<Node>(None, &spec.node_name).await? {
-            return Ok(node);
-        }
-        let waited = start.elapsed();
-        if waited >= spec.register_timeout {
-            return Err(PhaseError::with_hint(
-                format!(
-                    "the kubelet has not registered Node {:?} within {:?}",
-                    spec.node_name, spec.register_timeout
-                ),
-                "check that the kubelet runs and can reach the API server: `systemctl status kubelet`, `journalctl -xeu kubelet`; it registers with /etc/kubernetes/kubelet.conf under the node name in /var/lib/kubelet/kubeadm-flags.env",
-            ));
-        }
-        if reported.elapsed() >= REPORT_EVERY {
-            reported = Instant::now();
-            fx.progress(format!(
-                "waiting for the kubelet to register Node {} ({}s of {}s)",
-                spec.node_name,
-                waited.as_secs(),
-                spec.register_timeout.as_secs()
-            ));
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 /// `mark-control-plane`.
 pub struct MarkControlPlane;
 
@@ -164,7 +127,7 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
             fx.record_api(change);
             return Ok(());
         }
-        let mut node = wait_for_node(&client, &spec, fx).await?;
+        let mut node = wait_for_node(&client, &spec.node_name, spec.register_timeout, fx).await?;
         let nodes: Api<Node> = Api::all(client.client().clone());
         for _ in 0..CONFLICT_RETRIES {
             let Some(patch) = mark_patch(&node, &spec.labels, &spec.taints) else {
@@ -183,7 +146,8 @@ impl<C: MarkControlPlaneContext> Step<C> for MarkControlPlane {
                     return Ok(());
                 }
                 Err(e) if e.is_conflict() => {
-                    node = wait_for_node(&client, &spec, fx).await?;
+                    node =
+                        wait_for_node(&client, &spec.node_name, spec.register_timeout, fx).await?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -22,8 +22,9 @@ use crate::config::well_known::{
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
-use crate::domain::apiclient::ClusterAccess;
+use crate::domain::apiclient::{ApiClient, ClusterAccess};
 use crate::domain::kubelet::KubeletContext;
+use crate::domain::node::{ThisNode, annotate_cri_socket};
 
 pub const KUBEADM_CONFIG_ROLE: &str = "kubeadm:nodes-kubeadm-config";
 
@@ -116,15 +117,16 @@ pub trait UploadConfigContext: KubeletContext {
     fn release(&self) -> Release;
     /// kubeadm-config's `data` as that release's kubeadm writes it (no secrets).
     fn kubeadm_config_data(&self) -> BTreeMap<String, String>;
+    /// This control plane's Node, whose CRI socket upload-config/kubelet records.
+    fn this_node(&self) -> ThisNode;
 }
 
 /// Applies the three objects; server-side apply leaves unchanged objects untouched.
 async fn upload(
-    access: &ClusterAccess,
+    client: &ApiClient,
     objects: ConfigObjects,
     fx: &mut Effects<'_>,
 ) -> Result<(), PhaseError> {
-    let client = access.admin(fx).await?;
     client.apply(fx, &objects.config_map).await?;
     client.apply(fx, &objects.role).await?;
     client.apply(fx, &objects.role_binding).await?;
@@ -155,7 +157,8 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeadmConfig {
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let objects = kubeadm_config(ctx.kubeadm_config_data());
-        upload(&ctx.cluster_access(), objects, fx).await
+        let client = ctx.cluster_access().admin(fx).await?;
+        upload(&client, objects, fx).await
     }
 }
 
@@ -175,12 +178,13 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
     }
 
     fn help(&self) -> &'static str {
-        "Create the kubelet's ConfigMap in kube-system (kubelet-config; kubelet-config-1.X up to v1.23) with its Role and RoleBinding."
+        "Create the kubelet's ConfigMap in kube-system (kubelet-config; kubelet-config-1.X up to v1.23) with its Role and RoleBinding, and record this node's CRI socket on its Node (annotation kubeadm.alpha.kubernetes.io/cri-socket)."
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         fp.value("kubelet_configuration", &ctx.kubelet().config())
-            .value("config_map", &ctx.release().kubelet_config_map());
+            .value("config_map", &ctx.release().kubelet_config_map())
+            .value("node", &ctx.this_node());
     }
 
     fn always_run(&self) -> bool {
@@ -189,7 +193,9 @@ impl<C: UploadConfigContext> Step<C> for UploadKubeletConfig {
 
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let objects = kubelet_config(ctx.release(), kubelet_configuration_yaml(ctx)?);
-        upload(&ctx.cluster_access(), objects, fx).await
+        let client = ctx.cluster_access().admin(fx).await?;
+        upload(&client, objects, fx).await?;
+        annotate_cri_socket(&client, &ctx.this_node(), ctx.release(), fx).await
     }
 }
 
