@@ -68,6 +68,17 @@ impl RealNode {
     /// `node create NAME ROOT IP`; ROOT is created. A node of that name left by a run that
     /// was killed before it could destroy it is destroyed first.
     pub fn create(name: &str, root: &Path, ip: &str) -> Self {
+        Self::create_with(name, root, ip, &[])
+    }
+
+    /// `node create NAME ROOT IP --system-paths`: inside the node, /etc/kubernetes,
+    /// /var/lib/kubelet and /var/lib/etcd are ROOT's, so a tool without `--root` (kubeadm, or
+    /// kubestrap with `--root /`) writes the node's files where a real machine has them.
+    pub fn create_with_system_paths(name: &str, root: &Path, ip: &str) -> Self {
+        Self::create_with(name, root, ip, &["--system-paths"])
+    }
+
+    fn create_with(name: &str, root: &Path, ip: &str, options: &[&str]) -> Self {
         std::fs::create_dir_all(root).unwrap();
         if Path::new(&format!("/run/netns/kstb-{name}")).exists() {
             let left = std::fs::read_to_string(format!("/run/kubestrap-testbed/nodes/{name}"))
@@ -88,6 +99,7 @@ impl RealNode {
             .args(["create", name])
             .arg(root)
             .arg(ip)
+            .args(options)
             .env("KUBESTRAP_KUBE_BIN", kube_bin())
             .env("KUBESTRAP_IMAGES", images())
             .output()
@@ -209,6 +221,57 @@ impl RealNode {
             .output()
             .unwrap();
         assert!(out.status.success(), "node-service {verb}: {}", text(&out));
+    }
+
+    /// Runs `cmd` (a kubeadm or kubestrap that cannot start this node's kubelet itself: no
+    /// systemd here) and starts the kubelet through the node's service hook as soon as the
+    /// files it starts from exist (config.yaml, kubeadm-flags.env, and kubelet.conf or
+    /// bootstrap-kubelet.conf), as systemd's restart loop would; returns the command's output.
+    pub fn run_starting_kubelet(&self, mut cmd: Command, within: Duration) -> Output {
+        let kubelet = self.root.join("var/lib/kubelet");
+        let kubernetes = self.root.join("etc/kubernetes");
+        let ready = || {
+            kubelet.join("config.yaml").exists()
+                && kubelet.join("kubeadm-flags.env").exists()
+                && (kubernetes.join("kubelet.conf").exists()
+                    || kubernetes.join("bootstrap-kubelet.conf").exists())
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Drain the pipes while polling, so that a chatty tool never blocks on a full pipe.
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                out
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let start = Instant::now();
+        let mut started = false;
+        let status = loop {
+            if !started && ready() {
+                self.service("restart");
+                started = true;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > within {
+                let _ = child.kill();
+                panic!("{cmd:?} did not finish within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
     }
 
     /// `node destroy`, then nothing of the node may be left on the host.

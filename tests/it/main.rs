@@ -18,6 +18,7 @@ mod init;
 mod init_dry_run_plan;
 mod join;
 mod join_control_plane;
+mod kubeadm_interop;
 mod pki_cli;
 mod real_nodes;
 mod reset;

@@ -85,22 +85,22 @@ impl Release {
     /// The kubelet's ConfigMap in kube-system: `kubelet-config-1.X` up to 1.23, then
     /// `kubelet-config` (UnversionedKubeletConfigMap: on by default in 1.24, #108027).
     pub fn kubelet_config_map(self) -> String {
-        let [unversioned, versioned] = self.kubelet_config_map_candidates();
-        if self.minor <= 23 {
-            versioned
-        } else {
-            unversioned
-        }
+        let [own, _] = self.kubelet_config_map_candidates();
+        own
     }
 
-    /// The names a reader tries for the kubelet's ConfigMap, in order, as kubeadm from 1.23
-    /// reads it (#105741): `kubelet-config`, then `kubelet-config-1.X`, so that a cluster keeps
-    /// working across the rename whichever kubeadm made it.
+    /// The names a reader tries for the kubelet's ConfigMap, in order: this release's name
+    /// first, then the other form, as kubeadm from 1.23 falls back across the rename (#105741),
+    /// so that a cluster renamed by an upgrade still works. (A bootstrap token may read only
+    /// the name its cluster's kubeadm wrote: kubeadm 1.20 answers 403 for `kubelet-config`.)
     pub fn kubelet_config_map_candidates(self) -> [String; 2] {
-        [
-            UNVERSIONED_KUBELET_CONFIG_MAP.to_owned(),
-            format!("{UNVERSIONED_KUBELET_CONFIG_MAP}-1.{}", self.minor),
-        ]
+        let unversioned = UNVERSIONED_KUBELET_CONFIG_MAP.to_owned();
+        let versioned = format!("{UNVERSIONED_KUBELET_CONFIG_MAP}-1.{}", self.minor);
+        if self.minor <= 23 {
+            [versioned, unversioned]
+        } else {
+            [unversioned, versioned]
+        }
     }
 
     /// The Role and RoleBinding that let nodes read [`Release::kubelet_config_map`].
@@ -189,6 +189,14 @@ mod tests {
         );
         assert_eq!(release(24).kubelet_config_map(), "kubelet-config");
         assert_eq!(release(24).kubelet_config_role(), "kubeadm:kubelet-config");
+        assert_eq!(
+            release(20).kubelet_config_map_candidates(),
+            ["kubelet-config-1.20", "kubelet-config"]
+        );
+        assert_eq!(
+            release(24).kubelet_config_map_candidates(),
+            ["kubelet-config", "kubelet-config-1.24"]
+        );
     }
 
     #[test]

@@ -157,15 +157,17 @@ async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseE
     // kubeadm below 1.24 named the ConfigMap after the version; read what the cluster has.
     let candidates = Release::of(&version).kubelet_config_map_candidates();
     let mut kubelet = None;
-    for name in &candidates {
+    for (i, name) in candidates.iter().enumerate() {
         let action = format!("get ConfigMap kube-system/{name}");
-        if let Some(cm) = client
-            .config_map(KUBE_SYSTEM, name)
-            .await
-            .map_err(|e| api_failure(&action, client, &e))?
-        {
-            kubelet = Some((name.clone(), cm));
-            break;
+        match client.config_map(KUBE_SYSTEM, name).await {
+            Ok(Some(cm)) => {
+                kubelet = Some((name.clone(), cm));
+                break;
+            }
+            Ok(None) => {}
+            // The token may read only the name its cluster's kubeadm wrote (and bound).
+            Err(kube::Error::Api(s)) if s.code == 403 && i + 1 < candidates.len() => {}
+            Err(e) => return Err(api_failure(&action, client, &e)),
         }
     }
     let (name, cm) = kubelet.ok_or_else(|| {
