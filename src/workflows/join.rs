@@ -8,6 +8,7 @@ use kubestrap_phases::phases::etcd_join::EtcdJoin;
 use kubestrap_phases::phases::kubelet::join::{KubeletStartJoin, KubeletWaitBootstrap};
 use kubestrap_phases::phases::mark_control_plane::MarkControlPlane;
 use kubestrap_phases::phases::preflight::Preflight;
+use kubestrap_phases::phases::update_status::UpdateStatus;
 use kubestrap_phases::phases::wait_control_plane::WaitControlPlane;
 use kubestrap_phases::{HostFs, JoinContext};
 
@@ -31,9 +32,10 @@ pub(crate) fn tree() -> PhaseTree<JoinContext> {
             Node::group(
                 "control-plane-join",
                 "With --control-plane: finish joining as a control plane.",
-                vec![Node::leaf(
-                    OnControlPlane::new(MarkControlPlane).reporting_admin_kubeconfig(),
-                )],
+                vec![
+                    Node::leaf(OnControlPlane::new(UpdateStatus)),
+                    Node::leaf(OnControlPlane::new(MarkControlPlane).reporting_admin_kubeconfig()),
+                ],
             ),
             Node::leaf(OnControlPlane::new(WaitControlPlane).reporting_admin_kubeconfig()),
         ],

@@ -61,6 +61,7 @@ const JOIN_PHASES: &[&str] = &[
     "kubelet-start",
     "etcd-join",
     "kubelet-wait-bootstrap",
+    "control-plane-join update-status",
     "control-plane-join mark-control-plane",
     "wait-control-plane",
 ];
@@ -355,6 +356,18 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         .with(kubeadm_config::cluster().kubernetes_version("v1.20.2"))
         .write(dir.path().join("kubeadm.yaml"));
     let cfg = cfg.to_str().unwrap();
+    // upload-config/kubelet annotates Node cp once a kubelet registers it: be that kubelet.
+    assert!(
+        bed::register_node(
+            cp.join("etc/kubernetes/admin.conf"),
+            "cp",
+            dir.path(),
+            std::time::Duration::from_secs(60)
+        )
+        .join()
+        .unwrap(),
+        "Node cp registered"
+    );
     for phase in [&["upload-config", "all"][..], &["bootstrap-token"]] {
         let args = [&["init", "phase"][..], phase, &["--config", cfg]].concat();
         let objects = ndjson(&args, cp, ok);
@@ -387,7 +400,7 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         .output()
         .unwrap();
     assert_eq!(text.status.code(), Some(0), "{text:?}");
-    // 21 phases skipped for one reason, in three runs (phases ran between them).
+    // 22 phases skipped for one reason, in three runs (phases ran between them).
     let only_cp = "(not-applicable: only a control-plane join (--control-plane) runs this phase)";
     assert_eq!(
         skip_lines(&text),
@@ -397,7 +410,7 @@ async fn every_command_prints_only_ndjson_with_output_json() {
             ),
             format!("- [etcd-join] skipped {only_cp}"),
             format!(
-                "- [control-plane-join/mark-control-plane … wait-control-plane] 2 phases skipped {only_cp}"
+                "- [control-plane-join/update-status … wait-control-plane] 3 phases skipped {only_cp}"
             ),
         ]
     );
@@ -409,7 +422,7 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         .iter()
         .filter(|e| e["event"] == "phase_skipped")
         .count();
-    assert_eq!(json_skips, 21, "one event per skipped phase: {joined:#?}");
+    assert_eq!(json_skips, 22, "one event per skipped phase: {joined:#?}");
 
     // kubeadm's CertificateExpirationInfo, as one line.
     let expiration = ndjson(&["certs", "check-expiration"], node, ok);

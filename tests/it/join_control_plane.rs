@@ -254,6 +254,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
         "control-plane-prepare/control-plane/apiserver",
         "kubelet-start",
         "etcd-join",
+        "control-plane-join/update-status",
         "control-plane-join/mark-control-plane",
         "wait-control-plane",
     ] {
@@ -387,6 +388,26 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     assert_eq!(
         taints,
         serde_json::json!([{"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"}])
+    );
+
+    // kubeadm 1.20 keeps every control plane's endpoint in ClusterStatus: cp2 added its own.
+    let (ok, status) = kubectl(
+        &admin2,
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "cm",
+            "kubeadm-config",
+            "-o",
+            "jsonpath={.data.ClusterStatus}",
+        ],
+    );
+    assert!(ok, "{status}");
+    assert!(
+        status.contains("  cp1:\n")
+            && status.contains(&format!("  cp2:\n    advertiseAddress: {IP2}\n")),
+        "{status}"
     );
 
     // Run again (text output): resumed from the journal; etcd keeps two members; kubeadm's

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use super::document::parse_documents;
-use super::effective::{ClusterConfig, InitConfig};
+use super::effective::{ApiEndpoint, ClusterConfig, InitConfig};
 use super::error::ConfigError;
 use super::release::{ConfigApi, Release};
 use super::render::{cluster_wire, document, emit};
@@ -33,17 +33,12 @@ pub fn kubeadm_config_data(cfg: &InitConfig) -> BTreeMap<String, String> {
         ),
     )]);
     if release.stores_cluster_status() {
-        let status = json!({
-            "apiEndpoints": {
-                cfg.node_registration.name.as_str(): {
-                    "advertiseAddress": cfg.local_api_endpoint.advertise_address.to_string(),
-                    "bindPort": cfg.local_api_endpoint.bind_port,
-                }
-            },
-            "apiVersion": ConfigApi::V1beta2.api_version(),
-            "kind": "ClusterStatus",
-        });
-        data.insert(CLUSTER_STATUS_KEY.to_owned(), emit(&status));
+        let status = cluster_status_with(
+            None,
+            cfg.node_registration.name.as_str(),
+            Some(&cfg.local_api_endpoint),
+        );
+        data.insert(CLUSTER_STATUS_KEY.to_owned(), status);
     }
     data
 }
@@ -136,6 +131,41 @@ fn object<'m>(doc: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String,
     }
 }
 
+/// `ClusterStatus` (kubeadm ≤ 1.21) with `node`'s API endpoint set, or removed when `endpoint`
+/// is `None` (kubeadm's `control-plane-join/update-status` and reset's `update-cluster-status`).
+/// A missing or unreadable status starts afresh: kubeadm would refuse it, but the endpoints it
+/// lists are exactly the control planes that joined through it.
+pub fn cluster_status_with(
+    status: Option<&str>,
+    node: &str,
+    endpoint: Option<&ApiEndpoint>,
+) -> String {
+    let mut doc: Value = status
+        .and_then(|s| serde_saphyr::from_str(s).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    if let Value::Object(map) = &mut doc {
+        map.insert("apiVersion".into(), json!(ConfigApi::V1beta2.api_version()));
+        map.insert("kind".into(), json!("ClusterStatus"));
+        let endpoints = object(map, "apiEndpoints");
+        match endpoint {
+            Some(e) => {
+                endpoints.insert(
+                    node.to_owned(),
+                    json!({
+                        "advertiseAddress": e.advertise_address.to_string(),
+                        "bindPort": e.bind_port,
+                    }),
+                );
+            }
+            None => {
+                endpoints.remove(node);
+            }
+        }
+    }
+    emit(&doc)
+}
+
 /// Parses the ClusterConfiguration stored under kubeadm-config's `ClusterConfiguration` key, as
 /// any supported kubeadm wrote it: v1beta4, v1beta3, or kubeadm 1.20/1.21's v1beta2, read as
 /// the v1beta3 it differs from only by `dns.type` and `useHyperKubeImage` (kubeadm's own
@@ -217,6 +247,34 @@ apiVersion: kubeadm.k8s.io/v1beta2
 kind: ClusterStatus
 "
         );
+    }
+
+    #[test]
+    fn a_joining_control_plane_adds_its_endpoint_and_reset_removes_it() {
+        let data = kubeadm_config_data(&init("v1.21.0", ""));
+        let second = ApiEndpoint {
+            advertise_address: "10.0.0.6".parse().unwrap(),
+            bind_port: 6443,
+        };
+        let joined = cluster_status_with(Some(&data["ClusterStatus"]), "cp2", Some(&second));
+        assert_eq!(
+            joined,
+            "apiEndpoints:
+  cp1:
+    advertiseAddress: 10.0.0.5
+    bindPort: 6443
+  cp2:
+    advertiseAddress: 10.0.0.6
+    bindPort: 6443
+apiVersion: kubeadm.k8s.io/v1beta2
+kind: ClusterStatus
+"
+        );
+        let left = cluster_status_with(Some(&joined), "cp2", None);
+        assert_eq!(left, data["ClusterStatus"]);
+        // No status (or none readable): one with just this node.
+        let fresh = cluster_status_with(Some("not: [yaml"), "cp2", Some(&second));
+        assert!(fresh.starts_with("apiEndpoints:\n  cp2:\n"), "{fresh}");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::phases::download_certs::{DownloadCerts, DownloadCertsContext, Downloa
 use crate::phases::etcd_join::{EtcdJoinContext, EtcdJoinSpec, learner_mode};
 use crate::phases::kubeconfig::KubeconfigPhase;
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
+use crate::phases::update_status::{StatusSpec, UpdateStatusContext};
 use crate::phases::wait_control_plane::{WaitContext, WaitSpec};
 
 /// The kubeconfigs a joining control plane writes (kubeadm's `control-plane-prepare/
@@ -94,6 +95,8 @@ pub struct JoiningControlPlane {
     pub download_certs: Option<DownloadCertsSpec>,
     /// `None` with an external etcd.
     pub etcd_join: Option<EtcdJoinSpec>,
+    /// For `control-plane-join/update-status` (ClusterStatus, kubeadm ≤ 1.21).
+    pub status: StatusSpec,
     /// For `control-plane-join/mark-control-plane`.
     pub mark: MarkSpec,
     /// For the join's `wait-control-plane`: this node's own components.
@@ -156,6 +159,15 @@ impl JoiningControlPlane {
             EtcdConfig::External(_) => None,
         };
         let release = Release::of(&cluster.kubernetes_version);
+        let status = StatusSpec {
+            access: ClusterAccess {
+                kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+                timeout: joining.timeouts.kubernetes_api_call.as_duration(),
+            },
+            release,
+            node_name: joining.node.name.as_str().to_string(),
+            endpoint: joining.endpoint,
+        };
         let mark = MarkSpec {
             access: ClusterAccess {
                 kubeconfig_dir: root.resolve(KUBERNETES_DIR),
@@ -186,6 +198,7 @@ impl JoiningControlPlane {
             static_pods,
             download_certs,
             etcd_join,
+            status,
             mark,
             wait,
         })
@@ -321,6 +334,12 @@ impl EtcdJoinContext for JoiningControlPlaneContext {
                 wait: self.api_timeout,
                 learner: false,
             })
+    }
+}
+
+impl UpdateStatusContext for JoiningControlPlaneContext {
+    fn status_spec(&self) -> StatusSpec {
+        self.plane.status.clone()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod mark_control_plane;
 pub mod preflight;
 pub mod reset;
 pub mod show_join_command;
+pub mod update_status;
 pub mod upload_certs;
 pub mod upload_config;
 pub mod wait_control_plane;
