@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::config::{CriSocket, InitFlags, JoinFlags, Secret};
+use kubestrap_phases::config::{CertificateKey, CriSocket, InitFlags, JoinFlags, Secret};
 
 use crate::output::Format;
 
@@ -206,6 +206,10 @@ pub(crate) struct TokenCreateArgs {
     /// Print the whole `kubestrap join` command instead of the token alone.
     #[arg(long)]
     pub print_join_command: bool,
+    /// With --print-join-command: print the control-plane join instead, with this key (the
+    /// one `init phase upload-certs --upload-certs` printed, 64 hex digits), as kubeadm does.
+    #[arg(long, value_name = "KEY", requires = "print_join_command")]
+    pub certificate_key: Option<CertificateKey>,
     #[command(flatten)]
     pub cluster: TokenClusterArgs,
 }
@@ -276,6 +280,30 @@ pub(crate) enum ConfigCommand {
     /// Print kubeadm's default configuration.
     #[command(subcommand)]
     Print(PrintWhat),
+    /// The images a cluster of the configured release runs.
+    #[command(subcommand)]
+    Images(ImagesWhat),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImagesWhat {
+    /// Print the images kubestrap deploys, as `kubeadm config images list` of the same release
+    /// prints them (one per line; with `-o json`, kubeadm's Images object).
+    List(ImagesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagesListArgs {
+    /// A kubeadm configuration file; its ClusterConfiguration is used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The Kubernetes release [default: kubernetesVersion of --config, else v1.33.0].
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// The registry to pull from [default: imageRepository of --config, else the release's
+    /// default: k8s.gcr.io up to v1.22.16, v1.23.14 and v1.24.8, registry.k8s.io after].
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

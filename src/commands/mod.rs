@@ -13,7 +13,7 @@ use kubestrap_phases::Effects;
 use kubestrap_phases::contract::effects::{ApiChange, WrittenFile};
 use serde_json::Value;
 
-use crate::cli::{ConfigCommand, PrintWhat};
+use crate::cli::{ConfigCommand, ImagesListArgs, ImagesWhat, PrintWhat};
 use crate::output::{Answer, EventSink, Format, RunResult, StagingOutcome, Status};
 use crate::workflows::{RunFs, fail_early, finish_staging};
 pub(crate) use error::CommandError;
@@ -103,9 +103,16 @@ pub(crate) fn exit(
 }
 
 /// `config print …`: kubeadm's YAML; with `-o json`, that YAML as the result's `config`.
+/// `config images list`: one image per line; with `-o json`, kubeadm's Images object.
 pub(crate) fn config(cmd: &ConfigCommand, events: &dyn EventSink) -> ExitCode {
     use kubestrap_phases::config;
-    let ConfigCommand::Print(what) = cmd;
+    let what = match cmd {
+        ConfigCommand::Print(what) => what,
+        ConfigCommand::Images(ImagesWhat::List(args)) => {
+            let command = "config images list";
+            return exit(events, command, images_list(args, events, command));
+        }
+    };
     let (command, yaml) = match what {
         PrintWhat::InitDefaults => ("config print init-defaults", config::init_defaults_yaml()),
         PrintWhat::JoinDefaults => ("config print join-defaults", config::join_defaults_yaml()),
@@ -116,6 +123,34 @@ pub(crate) fn config(cmd: &ConfigCommand, events: &dyn EventSink) -> ExitCode {
         command,
         answer(events, command, Answer::with_result(yaml, done)),
     )
+}
+
+fn images_list(
+    args: &ImagesListArgs,
+    events: &dyn EventSink,
+    command: &'static str,
+) -> Result<(), CommandError> {
+    use kubestrap_phases::config;
+    let flags = config::InitFlags {
+        kubernetes_version: args.kubernetes_version.clone(),
+        ..Default::default()
+    };
+    let mut cluster = config::load_cluster(args.config.as_deref(), &flags)?;
+    if let Some(repository) = args.image_repository.as_deref().map(str::trim)
+        && !repository.is_empty()
+    {
+        cluster.image_repository = repository.to_owned();
+    }
+    let images = config::images::images_list(&cluster);
+    let shown = Answer {
+        text: images.iter().map(|i| format!("{i}\n")).collect(),
+        json: vec![Box::new(serde_json::json!({
+            "kind": "Images",
+            "apiVersion": "output.kubeadm.k8s.io/v1alpha1",
+            "images": images,
+        }))],
+    };
+    answer(events, command, shown)
 }
 
 /// `kubestrap version X`; with `-o json`, kubeadm's form (`{"kubestrapVersion": X}`).

@@ -142,7 +142,13 @@ async fn create(
     // The user asked for the token (or the join command holding it): printing it is the point.
     let (field, shown) = if args.print_join_command {
         let cluster = cluster_info_source(&HostFs::real(), &path)?;
-        let cmd = join_command(&path, &cluster, &token.token)?;
+        let mut cmd = join_command(&path, &cluster, &token.token)?;
+        if let Some(key) = &args.certificate_key {
+            cmd.push_str(&format!(
+                " --control-plane --certificate-key {}",
+                key.expose_hex()
+            ));
+        }
         ("join_command", cmd)
     } else {
         ("token", token.token.expose().to_string())

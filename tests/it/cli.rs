@@ -321,6 +321,22 @@ async fn every_command_prints_only_ndjson_with_output_json() {
     let joined = ndjson(&args, cp, ok);
     let command = result_of(&args, &joined)["join_command"].as_str().unwrap();
     assert!(command.starts_with("kubestrap join"), "{command}");
+    // With a certificate key: the control-plane join, as kubeadm's token create prints it.
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let args = [
+        "token",
+        "create",
+        "--print-join-command",
+        "--certificate-key",
+        key,
+    ];
+    let joined = ndjson(&args, cp, ok);
+    let command = result_of(&args, &joined)["join_command"].as_str().unwrap();
+    assert!(
+        command.starts_with("kubestrap join")
+            && command.ends_with(&format!(" --control-plane --certificate-key {key}")),
+        "{command}"
+    );
     let listed = ndjson(&["token", "list"], cp, ok);
     assert!(listed.len() >= 2, "{listed:?}");
     for t in &listed {
@@ -566,4 +582,36 @@ fn skip_lines(out: &std::process::Output) -> Vec<String> {
         .filter(|l| l.starts_with("- ["))
         .map(str::to_string)
         .collect()
+}
+
+/// `token create --certificate-key`: only with --print-join-command, and only a key; both are
+/// usage errors naming the flag, before anything is asked of a cluster.
+#[test]
+fn token_create_certificate_key_needs_the_join_command_and_a_key() {
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let out = kubestrap()
+        .args(["token", "create", "--certificate-key", key])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--print-join-command"),
+        "{out:?}"
+    );
+    let out = kubestrap()
+        .args([
+            "token",
+            "create",
+            "--print-join-command",
+            "--certificate-key",
+            "xyz",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--certificate-key") && stderr.contains("64 hex"),
+        "{stderr}"
+    );
 }

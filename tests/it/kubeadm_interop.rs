@@ -224,3 +224,52 @@ imageRepository: k8s.gcr.io
     assert_eq!(worker.containers(), Vec::<String>::new());
     assert!(!Path::new(&worker.root.join("etc/kubernetes/kubelet.conf")).exists());
 }
+
+/// `kubestrap config images list` prints what the real kubeadm v1.20.2 prints, in text and as
+/// JSON (kubeadm's object, on one line as every `-o json` output of kubestrap), with the
+/// default registry and with another.
+#[test]
+fn config_images_list_prints_what_kubeadm_1_20_prints() {
+    let kubeadm = kube_bin().join("kubeadm");
+    for extra in [&[][..], &["--image-repository", "my.repo"][..]] {
+        let args = [
+            &[
+                "config",
+                "images",
+                "list",
+                "--kubernetes-version",
+                "v1.20.2",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let theirs = Command::new(&kubeadm).args(&args).output().unwrap();
+        succeeded("kubeadm config images list", &theirs);
+        let ours = assert_cmd::Command::cargo_bin("kubestrap")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        succeeded("kubestrap config images list", &ours);
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "{args:?}"
+        );
+        let json = |out: Output| -> serde_json::Value {
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+        };
+        let theirs = Command::new(&kubeadm)
+            .args(&args)
+            .args(["-o", "json"])
+            .output()
+            .unwrap();
+        let ours = assert_cmd::Command::cargo_bin("kubestrap")
+            .unwrap()
+            .args(&args)
+            .args(["-o", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(json(ours), json(theirs), "{args:?}");
+    }
+}

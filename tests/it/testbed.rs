@@ -375,7 +375,7 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
             "-o",
             "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"
         ]),
-        "2 registry.k8s.io/coredns:1.7.0"
+        "2 k8s.gcr.io/coredns:1.7.0"
     );
     assert!(
         get(&[
@@ -399,7 +399,7 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
             "-o",
             "jsonpath={.spec.template.spec.containers[0].image}"
         ]),
-        "registry.k8s.io/kube-proxy:v1.20.2"
+        "k8s.gcr.io/kube-proxy:v1.20.2"
     );
     assert!(
         get(&[
@@ -487,7 +487,7 @@ fn init_runs_to_the_end_with_addons_and_a_second_init_changes_no_object() {
     let node = ["system:node:n1", "system:nodes"];
     let csrs = "certificatesigningrequests.certificates.k8s.io";
     let kubeadm_config = ["get", "configmap/kubeadm-config", "-n", "kube-system"];
-    let kubelet_config = ["get", "configmap/kubelet-config", "-n", "kube-system"];
+    let kubelet_config = ["get", "configmap/kubelet-config-1.20", "-n", "kube-system"];
     let cases: [(&[&str], &[&str], &str); 9] = [
         (&init_token, &["get", "nodes", "-A"], "yes"),
         (&init_token, &["create", csrs, "-A"], "yes"),

@@ -28,7 +28,6 @@ use crate::config::well_known::{
 
 const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
 const DEFAULT_DNS_DOMAIN: &str = "cluster.local";
-const DEFAULT_IMAGE_REPOSITORY: &str = "registry.k8s.io";
 const DEFAULT_CLUSTER_NAME: &str = "kubernetes";
 const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 const CERT_VALIDITY_SECS: u64 = 365 * 24 * 3600;
@@ -577,6 +576,7 @@ fn cluster(
     let control_plane_endpoint =
         flag::<HostPort>("control-plane-endpoint", &f.control_plane_endpoint)?
             .or(c.control_plane_endpoint);
+
     let api = c.api_server.unwrap_or_default();
     let cert_sans = if f.apiserver_cert_extra_sans.is_empty() {
         api.cert_sans.unwrap_or_default()
@@ -605,6 +605,11 @@ fn cluster(
             .unwrap_or_else(|| d.to_owned())
     };
     let cluster_name = non_empty(c.cluster_name, DEFAULT_CLUSTER_NAME);
+    // kubeadm's default moved from k8s.gcr.io to registry.k8s.io within 1.22–1.24.
+    let image_repository = non_empty(
+        c.image_repository,
+        super::images::default_repository(&kubernetes_version),
+    );
     let certificate_validity_period = c
         .certificate_validity_period
         .unwrap_or(GoDuration::from_secs(CERT_VALIDITY_SECS));
@@ -659,7 +664,7 @@ fn cluster(
         },
         proxy_disabled: c.proxy.and_then(|p| p.disabled).unwrap_or(false),
         certificates_dir,
-        image_repository: non_empty(c.image_repository, DEFAULT_IMAGE_REPOSITORY),
+        image_repository,
         feature_gates: c.feature_gates.unwrap_or_default(),
         cluster_name,
         encryption_algorithm: c
@@ -699,8 +704,30 @@ pub(super) fn cluster_only(
     origin: &Path,
     docs: Vec<Document>,
 ) -> Result<ClusterConfig, ConfigError> {
+    let (at, c) = cluster_document(&docs)?.ok_or_else(|| ConfigError::MissingKind {
+        file: origin.to_path_buf(),
+        expected: "ClusterConfiguration".to_owned(),
+    })?;
+    cluster(&at, c, None)
+}
+
+/// The ClusterConfiguration of `docs` (kubeadm's defaults without one), with `flags`, for
+/// commands that need only the cluster's settings (`config images list`).
+pub(super) fn cluster_with_flags(
+    docs: Vec<Document>,
+    flags: &InitFlags,
+) -> Result<ClusterConfig, ConfigError> {
+    let (at, c) = cluster_document(&docs)?
+        .unwrap_or_else(|| (no_file("ClusterConfiguration"), Default::default()));
+    cluster(&at, c, Some(flags))
+}
+
+/// The last ClusterConfiguration document of `docs`, as v1beta4.
+fn cluster_document(
+    docs: &[Document],
+) -> Result<Option<(DocumentRef, b4::ClusterConfiguration)>, ConfigError> {
     let mut found = None;
-    for d in &docs {
+    for d in docs {
         match d.kind {
             Kind::Cluster(ApiVersion::V1beta4) => found = Some((d.at.clone(), d.decode()?)),
             Kind::Cluster(ApiVersion::V1beta3) => {
@@ -710,11 +737,7 @@ pub(super) fn cluster_only(
             _ => {}
         }
     }
-    let (at, c) = found.ok_or_else(|| ConfigError::MissingKind {
-        file: origin.to_path_buf(),
-        expected: "ClusterConfiguration".to_owned(),
-    })?;
-    cluster(&at, c, None)
+    Ok(found)
 }
 
 pub(super) fn init(

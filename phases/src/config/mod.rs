@@ -15,6 +15,7 @@ mod document;
 mod duration;
 mod effective;
 mod error;
+pub mod images;
 mod render;
 mod secret;
 pub mod stored;
@@ -279,6 +280,16 @@ pub fn load_init(file: Option<&Path>, flags: &InitFlags) -> Result<InitConfig, C
         None => Vec::new(),
     };
     build::init(file, docs, flags)
+}
+
+/// The ClusterConfiguration of `file` (kubeadm's defaults without one) with `flags` applied,
+/// for commands that need only the cluster's settings (`config images list`).
+pub fn load_cluster(file: Option<&Path>, flags: &InitFlags) -> Result<ClusterConfig, ConfigError> {
+    let docs = match file {
+        Some(path) => document::read_documents(path)?,
+        None => Vec::new(),
+    };
+    build::cluster_with_flags(docs, flags)
 }
 
 /// Like [`load_init`] for `join`; `flags.endpoint` is the positional `<host:port>`.

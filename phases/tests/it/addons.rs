@@ -105,12 +105,10 @@ fn coredns_image_per_version_and_overrides() {
     let image = |version: &str, extra: &str| {
         coredns_image(&ctx(root.path(), version, "10.0.0.5", extra).addon_spec())
     };
-    // v1.20: the image before its move to coredns/coredns.
-    assert_eq!(image("v1.20.2", ""), "registry.k8s.io/coredns:1.7.0");
-    assert_eq!(
-        image("v1.21.0", ""),
-        "registry.k8s.io/coredns/coredns:v1.8.0"
-    );
+    // v1.20: the image before its move to coredns/coredns; the default registry is
+    // k8s.gcr.io up to 1.22.16, 1.23.14 and 1.24.8 (config/images.rs).
+    assert_eq!(image("v1.20.2", ""), "k8s.gcr.io/coredns:1.7.0");
+    assert_eq!(image("v1.21.0", ""), "k8s.gcr.io/coredns/coredns:v1.8.0");
     assert_eq!(
         image("v1.33.1", ""),
         "registry.k8s.io/coredns/coredns:v1.12.0"
@@ -148,7 +146,10 @@ fn coredns_image_per_version_and_overrides() {
     assert!(tolerated_keys("v1.20.2").contains(&master));
     assert!(tolerated_keys("v1.25.0").contains(&master));
     assert!(!tolerated_keys("v1.26.0").contains(&master));
-    assert_eq!(coredns::coredns_version(25), "v1.9.3");
+    assert_eq!(
+        kubestrap_phases::config::images::coredns_tag(&"v1.25.0".parse().unwrap()),
+        "v1.9.3"
+    );
 }
 
 #[test]

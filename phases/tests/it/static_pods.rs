@@ -64,23 +64,45 @@ fn insecure_ports_are_closed_only_where_the_flags_exist() {
 fn etcd_flags_image_and_probes_follow_the_version() {
     let root = tempfile::tempdir().unwrap();
     let cases = [
-        ("v1.20.2", "3.4.13-0", false, false, "/health", None),
-        ("v1.24.3", "3.5.6-0", true, false, "/health", None),
+        // The registry and etcd of each patch release (config/images.rs).
+        (
+            "v1.20.2",
+            "k8s.gcr.io/etcd:3.4.13-0",
+            false,
+            false,
+            "/health",
+            None,
+        ),
+        (
+            "v1.24.3",
+            "k8s.gcr.io/etcd:3.5.3-0",
+            true,
+            false,
+            "/health",
+            None,
+        ),
         (
             "v1.28.0",
-            "3.5.9-0",
+            "registry.k8s.io/etcd:3.5.9-0",
             true,
             true,
             "/health?exclude=NOSPACE&serializable=true",
             None,
         ),
-        ("v1.33.0", "3.5.21-0", true, true, "/livez", Some("/readyz")),
+        (
+            "v1.33.0",
+            "registry.k8s.io/etcd:3.5.21-0",
+            true,
+            true,
+            "/livez",
+            Some("/readyz"),
+        ),
     ];
-    for (version, tag, corrupt_check, progress, live, ready) in cases {
+    for (version, image, corrupt_check, progress, live, ready) in cases {
         let s = spec(root.path(), version, "127.0.0.2", "");
         let pod = etcd::render(&s).unwrap().unwrap();
         let c = pod.container().unwrap();
-        assert_eq!(c.image, format!("registry.k8s.io/etcd:{tag}"), "{version}");
+        assert_eq!(c.image, image, "{version}");
         let cmd = &c.command;
         assert_eq!(
             has(cmd, "experimental-initial-corrupt-check"),

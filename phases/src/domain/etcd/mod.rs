@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::well_known::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
-use crate::config::{Arg, HostPathType};
+use crate::config::{Arg, HostPathType, ImageMeta, images};
 use crate::contract::effects::Effects;
 use crate::contract::host::DirMode;
 use crate::contract::step::{Applicability, PhaseError};
@@ -40,22 +40,6 @@ pub const COMPONENT: &str = "etcd";
 pub const METRICS_PORT: u16 = 2381;
 
 const SKELETON: &str = include_str!("../../../../manifests/etcd.yaml");
-
-/// The etcd image tag kubeadm pairs with a Kubernetes minor (its `SupportedEtcdVersion`
-/// table, as of each minor's first releases).
-pub fn etcd_image_tag(minor: u64) -> &'static str {
-    match minor {
-        ..=21 => "3.4.13-0",
-        22..=26 => "3.5.6-0",
-        27 => "3.5.7-0",
-        28 => "3.5.9-0",
-        29 => "3.5.10-0",
-        30 => "3.5.12-0",
-        31 => "3.5.15-0",
-        32 => "3.5.16-0",
-        _ => "3.5.21-0",
-    }
-}
 
 /// The client URL etcd advertises, and what the API server should use to reach it.
 pub fn advertise_client_url(spec: &StaticPodSpec) -> String {
@@ -125,14 +109,14 @@ pub fn render_member(
         ],
         &[],
     );
-    let repo = local
-        .image_repository
-        .clone()
-        .unwrap_or_else(|| spec.image_repository.clone());
-    let tag = local
-        .image_tag
-        .clone()
-        .unwrap_or_else(|| etcd_image_tag(minor).to_string());
+    let image = images::etcd_image(
+        &spec.kubernetes_version,
+        &spec.image_repository,
+        &ImageMeta {
+            image_repository: local.image_repository.clone(),
+            image_tag: local.image_tag.clone(),
+        },
+    );
     let annotations = BTreeMap::from([(
         ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),
         arg_value(&args, "advertise-client-urls")
@@ -143,7 +127,7 @@ pub fn render_member(
         "etcd.yaml",
         SKELETON,
         Fill {
-            image: format!("{repo}/etcd:{tag}"),
+            image,
             pull_policy: spec.image_pull_policy,
             command: command("etcd", &args),
             envs: local.extra_envs.clone(),

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 pub mod node_service;
 
 use crate::config::well_known::NODE_SERVICE_HOOK;
-use crate::config::{Arg, CriSocket, KubernetesVersion};
+use crate::config::{Arg, CriSocket, KubernetesVersion, images};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::host::NodeRoot;
@@ -69,20 +69,6 @@ pub trait KubeletContext: Sync {
     fn kubelet(&self) -> &KubeletSpec;
 }
 
-/// The pause image tag kubeadm pairs with a Kubernetes minor.
-pub fn pause_tag(minor: u64) -> &'static str {
-    match minor {
-        ..=20 => "3.2",
-        21 => "3.4.1",
-        22 => "3.5",
-        23 => "3.6",
-        24 => "3.7",
-        25 => "3.8",
-        26..=30 => "3.9",
-        _ => "3.10",
-    }
-}
-
 impl KubeletSpec {
     pub fn config_path(&self) -> PathBuf {
         self.kubelet_dir.join("config.yaml")
@@ -96,7 +82,7 @@ impl KubeletSpec {
         format!(
             "{}/pause:{}",
             self.image_repository,
-            pause_tag(self.kubernetes_version.minor())
+            images::pause_tag(&self.kubernetes_version)
         )
     }
 

@@ -16,7 +16,7 @@ use super::{
     AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
 };
 use crate::config::well_known::KUBE_SYSTEM;
-use crate::config::{KubernetesVersion, Release};
+use crate::config::{KubernetesVersion, Release, images};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
@@ -33,42 +33,13 @@ const CONFIG_MAP: Manifest = addon_manifest!("coredns/configmap.yaml");
 const DEPLOYMENT_YAML: Manifest = addon_manifest!("coredns/deployment.yaml");
 const SERVICE: Manifest = addon_manifest!("coredns/service.yaml");
 
-/// The CoreDNS release kubeadm deploys with a Kubernetes minor (its `CoreDNSVersion`).
-pub fn coredns_version(minor: u64) -> &'static str {
-    match minor {
-        ..=20 => "1.7.0",
-        21 => "v1.8.0",
-        22 => "v1.8.4",
-        23 | 24 => "v1.8.6",
-        25 | 26 => "v1.9.3",
-        27 | 28 => "v1.10.1",
-        29 | 30 => "v1.11.1",
-        31 | 32 => "v1.11.3",
-        _ => "v1.12.0",
-    }
-}
-
-/// Registries that publish the official image under `coredns/coredns` since v1.21.
-const OFFICIAL_REGISTRIES: &[&str] = &["registry.k8s.io", "k8s.gcr.io"];
-
-/// kubeadm's GetDNSImage: `dns.imageRepository` or `imageRepository`, with the official
-/// registries' `/coredns` sub-path from v1.21; `dns.imageTag` or the version's CoreDNS.
+/// kubeadm's GetDNSImage for this cluster ([`images::coredns_image`]).
 pub fn coredns_image(spec: &AddonSpec) -> String {
-    let minor = spec.kubernetes_version.minor();
-    let mut repository = spec
-        .dns_image
-        .image_repository
-        .clone()
-        .unwrap_or_else(|| spec.image_repository.clone());
-    if minor >= 21 && OFFICIAL_REGISTRIES.contains(&repository.as_str()) {
-        repository.push_str("/coredns");
-    }
-    let tag = spec
-        .dns_image
-        .image_tag
-        .clone()
-        .unwrap_or_else(|| coredns_version(minor).to_string());
-    format!("{repository}/coredns:{tag}")
+    images::coredns_image(
+        &spec.kubernetes_version,
+        &spec.image_repository,
+        &spec.dns_image,
+    )
 }
 
 /// kubeadm's CoreDNS tolerates the `master` taint as long as control planes may carry it

@@ -24,7 +24,7 @@ use crate::contract::step::PhaseError;
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::apiclient::{ApiClient, ApiError};
 
-pub use coredns::{CoreDns, coredns_image, coredns_version};
+pub use coredns::{CoreDns, coredns_image};
 pub use kube_proxy::{KubeProxy, kube_proxy_configuration};
 pub use template::TemplateError;
 
