@@ -122,6 +122,11 @@ pub fn join_kubelet_spec(
         hostname,
         cri_socket: nr.cri_socket.clone(),
         kubelet_extra_args: nr.kubelet_extra_args.clone(),
+        // A control plane's taints are mark-control-plane's; a worker's go to the kubelet.
+        register_with_taints: match &config.control_plane {
+            Some(_) => Vec::new(),
+            None => nr.taints.clone().unwrap_or_default(),
+        },
         kubeconfig_dir: root.resolve(KUBERNETES_DIR),
         ca_cert: root.resolve(config.ca_cert_path.as_path()),
         kubelet_dir: root.resolve(KUBELET_DIR),
@@ -320,6 +325,7 @@ pub fn init_kubelet_spec(
         node_name: config.node_registration.name.as_str().to_string(),
         hostname,
         kubelet_extra_args: config.node_registration.kubelet_extra_args.clone(),
+        register_with_taints: Vec::new(),
         user_config: config.kubelet_config.clone(),
         client_ca_file: root
             .resolve(cluster.certificates_dir.as_path())

@@ -501,11 +501,13 @@ async fn second_control_plane_joins_a_real_cluster() {
             .unwrap()
             .contains_key("node-role.kubernetes.io/control-plane")
     );
+    // A v1.20 cluster: kubeadm 1.20's master taint (config/release.rs).
     let taints = marked.spec.unwrap().taints.unwrap();
     assert!(
         taints
             .iter()
-            .any(|t| t.key == "node-role.kubernetes.io/control-plane" && t.effect == "NoSchedule")
+            .any(|t| t.key == "node-role.kubernetes.io/master" && t.effect == "NoSchedule"),
+        "{taints:?}"
     );
 
     // MemberRemove (what reset does): the member goes, a second removal finds nothing.

@@ -285,3 +285,54 @@ async fn an_unchanged_rerun_leaves_the_files_untouched() {
         );
     }
 }
+
+/// A worker's `nodeRegistration.taints` reach its kubelet as `--register-with-taints`, in
+/// kubeadm's Taint.ToString form (join/kubelet.go; flags.go); a control plane's do not (its
+/// taints are mark-control-plane's).
+#[test]
+fn a_worker_registers_with_its_taints() {
+    use kubestrap_phases::config::{JoinFlags, load_join_text};
+    use kubestrap_phases::context::join_kubelet_spec;
+    use std::path::Path;
+    let join = |extra: &str| {
+        let text = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: 10.0.0.5:6443
+    token: abcdef.0123456789abcdef
+    unsafeSkipCAVerification: true
+nodeRegistration:
+  name: w1
+  taints:
+  - key: dedicated
+    value: infra
+    effect: NoSchedule
+  - key: gpu
+    effect: NoExecute
+{extra}"
+        );
+        let config = load_join_text(Path::new("join.yaml"), &text, &JoinFlags::default()).unwrap();
+        join_kubelet_spec(&config, &NodeRoot::system(), Some("w1".into()))
+    };
+    assert_eq!(
+        join("").register_with_taints.len(),
+        2,
+        "a worker passes its taints"
+    );
+    let control_plane =
+        join("controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.0.0.6\n");
+    assert!(control_plane.register_with_taints.is_empty());
+
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = init_config(cfg_dir.path(), "v1.28.0", "127.0.0.2", "");
+    let mut spec = init_kubelet_spec(&config, &NodeRoot::system(), Some("node-1".into()));
+    spec.register_with_taints = join("").register_with_taints;
+    assert!(
+        spec.flags_env()
+            .contains(" --register-with-taints=dedicated=infra:NoSchedule,gpu:NoExecute\""),
+        "{}",
+        spec.flags_env()
+    );
+}

@@ -29,19 +29,25 @@ fn has(cmd: &[String], name: &str) -> bool {
 }
 
 #[test]
-fn insecure_ports_are_closed_only_where_the_flags_exist() {
+fn insecure_ports_are_closed_only_where_kubeadm_closes_them() {
     let root = tempfile::tempdir().unwrap();
-    for (version, old) in [
-        ("v1.20.2", true),
-        ("v1.23.17", true),
-        ("v1.24.0", false),
-        ("v1.33.1", false),
+    // kubeadm dropped --insecure-port in 1.22 (#102121) and --port in 1.23 (#104157, #105034).
+    for (version, insecure_port, port) in [
+        ("v1.20.2", true, true),
+        ("v1.21.14", true, true),
+        ("v1.22.0", false, true),
+        ("v1.23.17", false, false),
+        ("v1.33.1", false, false),
     ] {
         let s = spec(root.path(), version, "127.0.0.2", "");
         let api = cmd(Component::ApiServer, &s);
-        assert_eq!(flag(&api, "insecure-port"), old.then_some("0"), "{version}");
+        assert_eq!(
+            flag(&api, "insecure-port"),
+            insecure_port.then_some("0"),
+            "{version}"
+        );
         for c in [Component::ControllerManager, Component::Scheduler] {
-            assert_eq!(flag(&cmd(c, &s), "port"), old.then_some("0"), "{version}");
+            assert_eq!(flag(&cmd(c, &s), "port"), port.then_some("0"), "{version}");
         }
         // Flags present in every supported version.
         for f in [
@@ -548,4 +554,55 @@ fn pod_subnet_enables_node_cidr_allocation() {
     assert_eq!(flag(&cm, "allocate-node-cidrs"), Some("true"));
     assert_eq!(flag(&cm, "cluster-cidr"), Some("10.244.0.0/16"));
     assert_eq!(flag(&cm, "service-cluster-ip-range"), Some("10.96.0.0/12"));
+}
+
+/// What kubeadm of each release puts in every static pod besides flags: the priority of
+/// system-node-critical from 1.27 (#114338), the RuntimeDefault seccomp profile from 1.22
+/// (#100234), and `/etc/pki` split into its two trust directories from 1.31 (#124361).
+#[test]
+fn priority_seccomp_and_ca_directories_follow_the_release() {
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["etc/pki/ca-trust", "etc/pki/tls/certs"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    for (version, priority, seccomp, split) in [
+        ("v1.21.0", false, false, false),
+        ("v1.22.0", false, true, false),
+        ("v1.26.15", false, true, false),
+        ("v1.27.0", true, true, false),
+        ("v1.30.2", true, true, false),
+        ("v1.31.0", true, true, true),
+    ] {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        let pods = [
+            render(Component::ApiServer, &s),
+            render(Component::ControllerManager, &s),
+            render(Component::Scheduler, &s),
+            etcd::render(&s).unwrap().unwrap(),
+        ];
+        for pod in &pods {
+            assert_eq!(
+                pod.spec.priority,
+                priority.then_some(2_000_001_000),
+                "{version}"
+            );
+            assert_eq!(pod.spec.security_context.is_some(), seccomp, "{version}");
+        }
+        let volumes: Vec<&str> = pods[0]
+            .spec
+            .volumes
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(
+            volumes.contains(&"etc-pki"),
+            !split,
+            "{version}: {volumes:?}"
+        );
+        assert_eq!(
+            volumes.contains(&"etc-pki-ca-trust"),
+            split,
+            "{version}: {volumes:?}"
+        );
+    }
 }

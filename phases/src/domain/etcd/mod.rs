@@ -127,6 +127,7 @@ pub fn render_member(
         "etcd.yaml",
         SKELETON,
         Fill {
+            minor,
             image,
             pull_policy: spec.image_pull_policy,
             command: command("etcd", &args),

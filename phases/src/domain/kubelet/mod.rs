@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 pub mod node_service;
 
 use crate::config::well_known::NODE_SERVICE_HOOK;
-use crate::config::{Arg, CriSocket, KubernetesVersion, images};
+use crate::config::{Arg, CriSocket, KubernetesVersion, Taint, images};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::host::NodeRoot;
@@ -53,6 +53,10 @@ pub struct KubeletSpec {
     /// when the node name differs from it.
     pub hostname: Option<String>,
     pub kubelet_extra_args: Vec<Arg>,
+    /// A worker's `nodeRegistration.taints`, which kubeadm passes as `--register-with-taints`
+    /// (join/kubelet.go: `registerTaintsUsingFlags := cfg.ControlPlane == nil`); a control
+    /// plane gets its taints from mark-control-plane instead, so none here.
+    pub register_with_taints: Vec<Taint>,
     /// The config file's `KubeletConfiguration` document, as given.
     pub user_config: Option<Value>,
     /// The cluster CA the kubelet authenticates clients with, resolved.
@@ -145,6 +149,18 @@ impl KubeletSpec {
         }
         if self.hostname.as_deref() != Some(self.node_name.as_str()) {
             args.push(arg("hostname-override", &self.node_name));
+        }
+        if !self.register_with_taints.is_empty() {
+            // Taint.ToString(): key=value:effect, or key:effect without a value.
+            let taints: Vec<String> = self
+                .register_with_taints
+                .iter()
+                .map(|t| match &t.value {
+                    Some(value) => format!("{}={value}:{}", t.key, t.effect),
+                    None => format!("{}:{}", t.key, t.effect),
+                })
+                .collect();
+            args.push(arg("register-with-taints", taints.join(",")));
         }
         merge_args(args, &self.kubelet_extra_args)
     }

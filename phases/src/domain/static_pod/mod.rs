@@ -285,10 +285,10 @@ pub fn merge_mounts(defaults: Vec<Mount>, extra: &[ExtraVolume]) -> Vec<Mount> {
 
 /// The distribution CA directories kubeadm mounts into the API server and controller-manager
 /// when they exist on the host (so that webhooks and cloud providers can verify TLS): looked
-/// up under the node root, so a simulated node mounts only what its root has. v1.30 split
-/// `/etc/pki` into its two trust directories.
+/// up under the node root, so a simulated node mounts only what its root has. kubeadm 1.31
+/// split `/etc/pki` into its two trust directories (#124361, in the 1.31 CHANGELOG).
 pub fn ca_cert_dirs(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
-    let pki: &[(&str, &str)] = if minor >= 30 {
+    let pki: &[(&str, &str)] = if minor >= 31 {
         &[
             ("etc-pki-ca-trust", "/etc/pki/ca-trust"),
             ("etc-pki-tls-certs", "/etc/pki/tls/certs"),
@@ -322,8 +322,13 @@ pub fn ssl_certs(spec: &StaticPodSpec) -> Mount {
     )
 }
 
+/// The priority of PriorityClass system-node-critical.
+pub const SYSTEM_NODE_CRITICAL_PRIORITY: i32 = 2_000_001_000;
+
 /// What a filled-in skeleton needs.
 pub struct Fill {
+    /// The target release's minor: what kubeadm of that release puts in every pod spec.
+    pub minor: u64,
     pub image: String,
     pub pull_policy: ImagePullPolicy,
     pub command: Vec<String>,
@@ -342,6 +347,16 @@ pub fn fill(skeleton_name: &str, skeleton: &str, f: Fill) -> Result<Pod, PhaseEr
         ))
     })?;
     pod.metadata.annotations.extend(f.annotations);
+    // kubeadm 1.27 gives static pods the priority of system-node-critical (#114338): the
+    // kubelet ignores priorityClassName for static pods, and graceful node shutdown by
+    // priority would stop the control plane first without it.
+    if f.minor >= 27 {
+        pod.spec.priority = Some(SYSTEM_NODE_CRITICAL_PRIORITY);
+    }
+    // kubeadm 1.22 added the RuntimeDefault seccomp profile (#100234); before, none.
+    if f.minor < 22 {
+        pod.spec.security_context = None;
+    }
     let container = pod.spec.containers.first_mut().ok_or_else(|| {
         PhaseError::failed(format!(
             "built-in manifest skeleton {skeleton_name} has no container"

@@ -35,6 +35,8 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(default)]
     pub host_network: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub priority_class_name: String,
     /// Passed through from the skeleton (`seccompProfile`).

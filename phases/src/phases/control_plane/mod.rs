@@ -2,10 +2,10 @@
 //! control plane, with kubeadm's flags (`phases/controlplane/manifests.go`).
 //!
 //! Flags that depend on the target Kubernetes version (supported: v1.20 to v1.33):
-//! - kube-apiserver `--insecure-port=0` below v1.24 (the flag is gone from v1.24; before, the
-//!   API server opens an unauthenticated port 8080 without it);
-//! - kube-controller-manager and kube-scheduler `--port=0` below v1.24 (same reason, their
-//!   insecure ports 10252/10251).
+//! - kube-apiserver `--insecure-port=0` below v1.22 (kubeadm dropped it in 1.22, #102121; the
+//!   API server opens an unauthenticated port 8080 without it before 1.20's default changed);
+//! - kube-controller-manager and kube-scheduler `--port=0` below v1.23 (kubeadm dropped it in
+//!   1.23, #104157 and #105034: their insecure ports 10252/10251).
 //!
 //! kube-controller-manager and kube-scheduler bind to 127.0.0.1 on a real node, as kubeadm; on
 //! a simulated node (`--root` other than `/`, several nodes on one machine's 127.0.0.x) they
@@ -133,6 +133,7 @@ pub fn render(
         &format!("{}.yaml", component.pod_name()),
         component.skeleton(),
         Fill {
+            minor,
             image: spec.kubernetes_image(component.pod_name()),
             pull_policy: spec.image_pull_policy,
             command: command(component.pod_name(), &args),
@@ -195,7 +196,7 @@ fn apiserver_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
         path_arg("tls-cert-file", &cert("apiserver.crt")),
         path_arg("tls-private-key-file", &cert("apiserver.key")),
     ];
-    if minor < 24 {
+    if minor < 22 {
         args.push(arg("insecure-port", "0"));
     }
     // kubeadm leaves the API server on every address. A simulated node shares the machine with
@@ -301,7 +302,7 @@ fn controller_manager_args(spec: &StaticPodSpec, minor: u64, external_ca: bool) 
             arg("service-cluster-ip-range", &spec.service_subnet),
         ]);
     }
-    if minor < 24 {
+    if minor < 23 {
         args.push(arg("port", "0"));
     }
     args
@@ -351,7 +352,7 @@ fn scheduler_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
         path_arg("kubeconfig", &kubeconfig),
         arg("leader-elect", "true"),
     ];
-    if minor < 24 {
+    if minor < 23 {
         args.push(arg("port", "0"));
     }
     args

@@ -20,7 +20,7 @@ use crate::config::well_known::{
     CLUSTER_CONFIGURATION_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
     NODE_SERVICE_HOOK,
 };
-use crate::config::{Arg, CriSocket, KubernetesVersion, Release};
+use crate::config::{Arg, CriSocket, KubernetesVersion, Release, Taint};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -49,6 +49,8 @@ pub struct JoinKubeletSpec {
     pub hostname: Option<String>,
     pub cri_socket: CriSocket,
     pub kubelet_extra_args: Vec<Arg>,
+    /// A worker's `nodeRegistration.taints` (`--register-with-taints`).
+    pub register_with_taints: Vec<Taint>,
     /// `/etc/kubernetes`, resolved.
     pub kubeconfig_dir: PathBuf,
     /// `caCertPath` (`/etc/kubernetes/pki/ca.crt`), resolved.
@@ -288,6 +290,7 @@ fn flags_env(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> String {
         node_name: spec.node_name.clone(),
         hostname: spec.hostname.clone(),
         kubelet_extra_args: spec.kubelet_extra_args.clone(),
+        register_with_taints: spec.register_with_taints.clone(),
         user_config: None,
         client_ca_file: spec.ca_cert.clone(),
         static_pod_path: spec.manifests_dir.clone(),
