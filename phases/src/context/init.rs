@@ -11,7 +11,7 @@ use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::addressing::{dns_service_ip, port_check_addr};
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::certificate_upload::EtcdFiles;
-use crate::domain::kubelet::{KubeletContext, KubeletSpec};
+use crate::domain::kubelet::{KubeletContext, KubeletSpec, systemd_resolved_resolv_conf};
 use crate::domain::node::ThisNode;
 use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec};
@@ -46,7 +46,8 @@ impl InitContext {
         let pki = init_pki_spec(&config, &root);
         let pki_session = PkiSession::for_spec(&pki, fs);
         let static_pods = init_static_pod_spec(&config, &root);
-        let kubelet = init_kubelet_spec(&config, &root, host_name());
+        let mut kubelet = init_kubelet_spec(&config, &root, host_name());
+        kubelet.resolv_conf = systemd_resolved_resolv_conf(&root);
         let certificate_key = match (&config.certificate_key, config.upload_certs) {
             (Some(key), _) => Some(key.clone()),
             (None, true) => Some(CertificateKey::generate()),

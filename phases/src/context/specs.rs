@@ -326,6 +326,8 @@ pub fn init_kubelet_spec(
         hostname,
         kubelet_extra_args: config.node_registration.kubelet_extra_args.clone(),
         register_with_taints: Vec::new(),
+        // A fact of the host, set by the context (InitContext::new).
+        resolv_conf: None,
         user_config: config.kubelet_config.clone(),
         client_ca_file: root
             .resolve(cluster.certificates_dir.as_path())

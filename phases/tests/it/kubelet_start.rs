@@ -336,3 +336,24 @@ nodeRegistration:
         spec.flags_env()
     );
 }
+
+/// On a host where systemd-resolved is active, kubeadm points the kubelet at
+/// /run/systemd/resolve/resolv.conf (componentconfigs/kubelet.go); a user's value wins.
+#[test]
+fn resolv_conf_follows_systemd_resolved_and_yields_to_the_user() {
+    use kubestrap_phases::domain::kubelet::SYSTEMD_RESOLVED_RESOLV_CONF;
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = init_config(cfg_dir.path(), "v1.28.0", "127.0.0.2", "");
+    let mut spec = init_kubelet_spec(&config, &NodeRoot::system(), Some("node-1".into()));
+    assert_eq!(spec.config().get("resolvConf"), None);
+    spec.resolv_conf = Some(SYSTEMD_RESOLVED_RESOLV_CONF.into());
+    assert_eq!(spec.config()["resolvConf"], SYSTEMD_RESOLVED_RESOLV_CONF);
+    spec.user_config = Some(serde_json::json!({"resolvConf": "/etc/my-resolv.conf"}));
+    assert_eq!(spec.config()["resolvConf"], "/etc/my-resolv.conf");
+    // Under another root the host's services are not asked.
+    let root = NodeRoot::new(cfg_dir.path()).unwrap();
+    assert_eq!(
+        kubestrap_phases::domain::kubelet::systemd_resolved_resolv_conf(&root),
+        None
+    );
+}

@@ -57,6 +57,9 @@ pub struct KubeletSpec {
     /// (join/kubelet.go: `registerTaintsUsingFlags := cfg.ControlPlane == nil`); a control
     /// plane gets its taints from mark-control-plane instead, so none here.
     pub register_with_taints: Vec<Taint>,
+    /// `resolvConf` when systemd-resolved runs on the node that makes the configuration
+    /// ([`systemd_resolved_resolv_conf`]); the user's KubeletConfiguration wins.
+    pub resolv_conf: Option<String>,
     /// The config file's `KubeletConfiguration` document, as given.
     pub user_config: Option<Value>,
     /// The cluster CA the kubelet authenticates clients with, resolved.
@@ -124,6 +127,9 @@ impl KubeletSpec {
             && let Value::Object(map) = &mut defaults
         {
             map.insert("cgroupDriver".into(), Value::String("systemd".into()));
+        }
+        if let (Some(resolv_conf), Value::Object(map)) = (&self.resolv_conf, &mut defaults) {
+            map.insert("resolvConf".into(), Value::String(resolv_conf.clone()));
         }
         if let Some(user) = &self.user_config {
             merge_json(&mut defaults, user);
@@ -301,6 +307,29 @@ impl ServiceManager for Systemd {
             .await
             .map_err(ServiceError::Unfinished)?
     }
+}
+
+/// The resolv.conf kubeadm points the kubelet at when systemd-resolved is active: its
+/// `/etc/resolv.conf` names the 127.0.0.53 stub, which pods with `dnsPolicy: Default` (CoreDNS
+/// among them) cannot reach, and CoreDNS would forward to itself and stop on its loop check
+/// (kubeadm componentconfigs/kubelet.go, `isServiceActive("systemd-resolved")`).
+pub const SYSTEMD_RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
+
+/// [`SYSTEMD_RESOLVED_RESOLV_CONF`] when systemd-resolved is active on this machine, as
+/// `systemctl is-active` says. Only on root `/`: under another root the host's services are
+/// not the node's, and are not asked.
+pub fn systemd_resolved_resolv_conf(root: &NodeRoot) -> Option<String> {
+    if !root.is_system() || !Path::new("/run/systemd/system").exists() {
+        return None;
+    }
+    let active = std::process::Command::new("systemctl")
+        .args(["is-active", "--quiet", "systemd-resolved"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    active.then(|| SYSTEMD_RESOLVED_RESOLV_CONF.to_owned())
 }
 
 /// `systemctl <verb> kubelet` (blocking), for the phases and for reset; the error says what

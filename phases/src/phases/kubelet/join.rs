@@ -291,6 +291,8 @@ fn flags_env(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> String {
         hostname: spec.hostname.clone(),
         kubelet_extra_args: spec.kubelet_extra_args.clone(),
         register_with_taints: spec.register_with_taints.clone(),
+        // Not part of the flags; the configuration comes from the cluster.
+        resolv_conf: None,
         user_config: None,
         client_ca_file: spec.ca_cert.clone(),
         static_pod_path: spec.manifests_dir.clone(),
