@@ -197,10 +197,11 @@ pub struct Taint {
 }
 
 impl Taint {
-    /// `node-role.kubernetes.io/control-plane:NoSchedule`, kubeadm's default for control planes.
-    pub fn control_plane() -> Self {
+    /// `<key>:NoSchedule`, the form of kubeadm's control-plane taints
+    /// ([`crate::config::Release::control_plane_taints`]).
+    pub fn no_schedule(key: &str) -> Self {
         Taint {
-            key: "node-role.kubernetes.io/control-plane".to_owned(),
+            key: key.to_owned(),
             value: None,
             effect: TaintEffect::NoSchedule,
         }

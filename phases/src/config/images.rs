@@ -207,6 +207,14 @@ mod tests {
         s.parse().unwrap()
     }
 
+    #[test]
+    fn kubernetes_images_replace_plus_in_the_tag() {
+        assert_eq!(
+            kubernetes_image("registry.k8s.io", "kube-proxy", &v("v1.30.1+k3s1")),
+            "registry.k8s.io/kube-proxy:v1.30.1_k3s1"
+        );
+    }
+
     /// The real kubeadm v1.20.2's `config images list --kubernetes-version v1.20.2` (the test
     /// bed's binary; tests/it/kubeadm_interop.rs compares against it too).
     #[test]

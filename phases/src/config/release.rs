@@ -7,7 +7,7 @@
 //! Every boundary here was read in kubeadm's source or release notes for the versions either
 //! side of it; docs/compatibility.md has one row per minor with the sources.
 
-use crate::config::{CriSocket, KubernetesVersion, Taint, TaintEffect};
+use crate::config::{CriSocket, KubernetesVersion, Taint};
 
 /// kubeadm's ClusterConfiguration API versions, as stored in ConfigMap kube-system/kubeadm-config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,11 +126,7 @@ impl Release {
     /// kubeadm's default `nodeRegistration.taints` for a control plane: `master` up to 1.23,
     /// both in 1.24 (#107533), `control-plane` from 1.25 (#110095).
     pub fn control_plane_taints(self) -> Vec<Taint> {
-        let taint = |key: &str| Taint {
-            key: key.to_owned(),
-            value: None,
-            effect: TaintEffect::NoSchedule,
-        };
+        let taint = Taint::no_schedule;
         match self.minor {
             ..=23 => vec![taint(MASTER_ROLE)],
             24 => vec![taint(MASTER_ROLE), taint(CONTROL_PLANE_ROLE)],

@@ -159,20 +159,18 @@ impl JoiningControlPlane {
             EtcdConfig::External(_) => None,
         };
         let release = Release::of(&cluster.kubernetes_version);
+        let access = ClusterAccess {
+            kubeconfig_dir: root.resolve(KUBERNETES_DIR),
+            timeout: joining.timeouts.kubernetes_api_call.as_duration(),
+        };
         let status = StatusSpec {
-            access: ClusterAccess {
-                kubeconfig_dir: root.resolve(KUBERNETES_DIR),
-                timeout: joining.timeouts.kubernetes_api_call.as_duration(),
-            },
+            access: access.clone(),
             release,
             node_name: joining.node.name.as_str().to_string(),
             endpoint: joining.endpoint,
         };
         let mark = MarkSpec {
-            access: ClusterAccess {
-                kubeconfig_dir: root.resolve(KUBERNETES_DIR),
-                timeout: joining.timeouts.kubernetes_api_call.as_duration(),
-            },
+            access,
             node_name: joining.node.name.as_str().to_string(),
             labels: release.control_plane_labels(),
             taints: joining

@@ -268,8 +268,7 @@ pub fn control_plane_static_pod_spec(
     };
     let etcd = match &cluster.etcd {
         EtcdConfig::Local(local) => EtcdSpec::Local(LocalEtcdSpec {
-            image_repository: local.image.image_repository.clone(),
-            image_tag: local.image.image_tag.clone(),
+            image: local.image.clone(),
             data_dir: root.resolve(local.data_dir.as_path()),
             extra_args: local.extra_args.clone(),
             extra_envs: local.extra_envs.clone(),

@@ -45,7 +45,12 @@ fn defaults_match_kubeadm() {
     assert_eq!(nr.image_pull_policy, ImagePullPolicy::IfNotPresent);
     assert!(nr.image_pull_serial);
     // The default release (v1.33) taints control planes `control-plane` (config/release.rs).
-    assert_eq!(nr.taints, Some(vec![Taint::control_plane()]));
+    assert_eq!(
+        nr.taints,
+        Some(vec![Taint::no_schedule(
+            "node-role.kubernetes.io/control-plane"
+        )])
+    );
     assert_eq!(cfg.bootstrap_tokens.len(), 1);
     let t = &cfg.bootstrap_tokens[0];
     assert_eq!(t.expiry, TokenExpiry::Ttl(GoDuration::from_secs(24 * 3600)));

@@ -306,7 +306,9 @@ fn external_etcd_and_dual_stack() {
     assert_eq!(cfg.bootstrap_tokens.len(), 1);
     assert_eq!(
         cfg.node_registration.taints,
-        Some(vec![Taint::control_plane()])
+        Some(vec![Taint::no_schedule(
+            "node-role.kubernetes.io/control-plane"
+        )])
     );
 }
 

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::well_known::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
-use crate::config::{Arg, HostPathType, ImageMeta, images};
+use crate::config::{Arg, HostPathType, images};
 use crate::contract::effects::Effects;
 use crate::contract::host::DirMode;
 use crate::contract::step::{Applicability, PhaseError};
@@ -112,10 +112,7 @@ pub fn render_member(
     let image = images::etcd_image(
         &spec.kubernetes_version,
         &spec.image_repository,
-        &ImageMeta {
-            image_repository: local.image_repository.clone(),
-            image_tag: local.image_tag.clone(),
-        },
+        &local.image,
     );
     let annotations = BTreeMap::from([(
         ADVERTISE_CLIENT_URLS_ANNOTATION.to_string(),

@@ -23,7 +23,9 @@ pub use pod::{
     Volume, VolumeMount,
 };
 
-use crate::config::{Arg, EnvVar, HostPathType, ImagePullPolicy, KubernetesVersion};
+use crate::config::{
+    Arg, EnvVar, HostPathType, ImageMeta, ImagePullPolicy, KubernetesVersion, images,
+};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{Mode, NodeRoot};
@@ -73,8 +75,8 @@ pub enum EtcdSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocalEtcdSpec {
-    pub image_repository: Option<String>,
-    pub image_tag: Option<String>,
+    /// `etcd.local.imageRepository` / `imageTag`.
+    pub image: ImageMeta,
     /// `etcd.local.dataDir`, resolved.
     pub data_dir: PathBuf,
     pub extra_args: Vec<Arg>,
@@ -150,11 +152,9 @@ impl StaticPodSpec {
         }
     }
 
-    /// `<imageRepository>/<name>:<version>` for a component released with Kubernetes; `+`
-    /// is not allowed in an image tag, kubeadm replaces it with `_`.
+    /// `<imageRepository>/<name>:<version>` for a component released with Kubernetes.
     pub fn kubernetes_image(&self, name: &str) -> String {
-        let tag = self.kubernetes_version.to_string().replace('+', "_");
-        format!("{}/{name}:{tag}", self.image_repository)
+        images::kubernetes_image(&self.image_repository, name, &self.kubernetes_version)
     }
 
     /// What a component of this node listens on for its own port (controller-manager,

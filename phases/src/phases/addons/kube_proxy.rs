@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{
     AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
-    kubernetes_image,
 };
+use crate::config::images::kubernetes_image;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};

@@ -191,24 +191,3 @@ pub(crate) async fn apply_all(
     }
     Ok(())
 }
-
-/// `<repository>/<name>:<version>` of a component released with Kubernetes (`+` is not
-/// allowed in an image tag; kubeadm writes `_`).
-pub fn kubernetes_image(repository: &str, name: &str, version: &KubernetesVersion) -> String {
-    let tag = version.to_string().replace('+', "_");
-    format!("{repository}/{name}:{tag}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kubernetes_images_replace_plus_in_the_tag() {
-        let v: KubernetesVersion = "v1.30.1+k3s1".parse().unwrap();
-        assert_eq!(
-            kubernetes_image("registry.k8s.io", "kube-proxy", &v),
-            "registry.k8s.io/kube-proxy:v1.30.1_k3s1"
-        );
-    }
-}

@@ -217,7 +217,7 @@ mod tests {
             &[("kubernetes.io/hostname", "cp1")],
             vec![kubelet_taint.clone()],
         );
-        let taints = [Taint::control_plane()];
+        let taints = [Taint::no_schedule("node-role.kubernetes.io/control-plane")];
         let patch = mark_patch(&n, LABELS, &taints).unwrap();
         assert_eq!(patch["metadata"]["resourceVersion"], "42");
         assert_eq!(patch["metadata"]["labels"][CONTROL_PLANE_ROLE], "");
@@ -238,7 +238,12 @@ mod tests {
             time_added: None,
         };
         let n = node(&[], vec![present]);
-        let patch = mark_patch(&n, LABELS, &[Taint::control_plane()]).unwrap();
+        let patch = mark_patch(
+            &n,
+            LABELS,
+            &[Taint::no_schedule("node-role.kubernetes.io/control-plane")],
+        )
+        .unwrap();
         assert!(patch.get("spec").is_none(), "{patch}");
         assert!(patch["metadata"]["labels"].is_object());
     }
