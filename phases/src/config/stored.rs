@@ -203,7 +203,7 @@ mod tests {
 
     fn init(version: &str, extra: &str) -> InitConfig {
         let text = format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  name: cp1\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.5\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  name: cp1\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.5\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n{extra}"
         );
         load_init_text(Path::new("init.yaml"), &text, &InitFlags::default()).unwrap()
     }
@@ -241,7 +241,7 @@ scheduler: {}
             data["ClusterStatus"],
             "apiEndpoints:
   cp1:
-    advertiseAddress: 10.0.0.5
+    advertiseAddress: 127.0.0.5
     bindPort: 6443
 apiVersion: kubeadm.k8s.io/v1beta2
 kind: ClusterStatus
@@ -253,7 +253,7 @@ kind: ClusterStatus
     fn a_joining_control_plane_adds_its_endpoint_and_reset_removes_it() {
         let data = kubeadm_config_data(&init("v1.21.0", ""));
         let second = ApiEndpoint {
-            advertise_address: "10.0.0.6".parse().unwrap(),
+            advertise_address: "127.0.0.6".parse().unwrap(),
             bind_port: 6443,
         };
         let joined = cluster_status_with(Some(&data["ClusterStatus"]), "cp2", Some(&second));
@@ -261,10 +261,10 @@ kind: ClusterStatus
             joined,
             "apiEndpoints:
   cp1:
-    advertiseAddress: 10.0.0.5
+    advertiseAddress: 127.0.0.5
     bindPort: 6443
   cp2:
-    advertiseAddress: 10.0.0.6
+    advertiseAddress: 127.0.0.6
     bindPort: 6443
 apiVersion: kubeadm.k8s.io/v1beta2
 kind: ClusterStatus

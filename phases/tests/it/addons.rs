@@ -35,7 +35,7 @@ fn coredns_objects_follow_the_configuration() {
     let c = ctx(
         root.path(),
         "v1.30.2",
-        "10.0.0.5",
+        "127.0.0.5",
         "networking:\n  serviceSubnet: 10.200.0.0/16\n  dnsDomain: corp.example\n",
     );
     let spec = c.addon_spec();
@@ -103,7 +103,7 @@ fn coredns_objects_follow_the_configuration() {
 fn coredns_image_per_version_and_overrides() {
     let root = tempfile::tempdir().unwrap();
     let image = |version: &str, extra: &str| {
-        coredns_image(&ctx(root.path(), version, "10.0.0.5", extra).addon_spec())
+        coredns_image(&ctx(root.path(), version, "127.0.0.5", extra).addon_spec())
     };
     // v1.20: the image before its move to coredns/coredns; the default registry is
     // k8s.gcr.io up to 1.22.16, 1.23.14 and 1.24.8 (config/images.rs).
@@ -128,7 +128,7 @@ fn coredns_image_per_version_and_overrides() {
     // Up to v1.25 CoreDNS also tolerates the old master taint; kubeadm dropped it in 1.26
     // (#112008).
     let tolerated_keys = |version: &str| -> Vec<String> {
-        let spec = ctx(root.path(), version, "10.0.0.5", "").addon_spec();
+        let spec = ctx(root.path(), version, "127.0.0.5", "").addon_spec();
         let objects = coredns::objects(&spec, 2).unwrap();
         let AddonObject::Deployment(d) = find(&objects, "Deployment") else {
             unreachable!()
@@ -158,7 +158,7 @@ fn a_repository_that_breaks_the_manifest_is_an_error_naming_it() {
     let spec = ctx(
         root.path(),
         "v1.30.0",
-        "10.0.0.5",
+        "127.0.0.5",
         "dns:\n  imageTag: \"x\\n      bogus: [\"\n",
     )
     .addon_spec();
@@ -176,7 +176,7 @@ fn kube_proxy_objects_follow_the_configuration() {
     let c = ctx(
         root.path(),
         "v1.30.2",
-        "10.0.0.5",
+        "127.0.0.5",
         "controlPlaneEndpoint: lb.example:7443\nnetworking:\n  podSubnet: 192.168.0.0/16\n---\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n",
     );
     let spec = c.addon_spec();
@@ -255,7 +255,7 @@ fn disabled_addons_are_not_applicable() {
     let c = ctx(
         root.path(),
         "v1.30.2",
-        "10.0.0.5",
+        "127.0.0.5",
         "dns:\n  disabled: true\nproxy:\n  disabled: true\n",
     );
     assert!(matches!(

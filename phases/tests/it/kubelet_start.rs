@@ -300,7 +300,7 @@ fn a_worker_registers_with_its_taints() {
 kind: JoinConfiguration
 discovery:
   bootstrapToken:
-    apiServerEndpoint: 10.0.0.5:6443
+    apiServerEndpoint: 127.0.0.5:6443
     token: abcdef.0123456789abcdef
     unsafeSkipCAVerification: true
 nodeRegistration:
@@ -322,7 +322,7 @@ nodeRegistration:
         "a worker passes its taints"
     );
     let control_plane =
-        join("controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.0.0.6\n");
+        join("controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 127.0.0.6\n");
     assert!(control_plane.register_with_taints.is_empty());
 
     let cfg_dir = tempfile::tempdir().unwrap();
