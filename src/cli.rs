@@ -297,7 +297,7 @@ pub(crate) struct ImagesListArgs {
     /// A kubeadm configuration file; its ClusterConfiguration is used.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The Kubernetes release [default: kubernetesVersion of --config, else v1.33.0].
+    /// The Kubernetes release [default: kubernetesVersion of --config, else v1.37.0].
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
     /// The registry to pull from [default: imageRepository of --config, else the release's

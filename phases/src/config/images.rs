@@ -29,7 +29,9 @@ pub fn default_repository(version: &KubernetesVersion) -> &'static str {
     if legacy { K8S_GCR_IO } else { REGISTRY_K8S_IO }
 }
 
-/// kubeadm's `PauseVersion` for the minor (a constant of each kubeadm binary).
+/// kubeadm's `PauseVersion` for the minor (a constant of each kubeadm binary): 3.10.1 from
+/// 1.34 (real output of 1.34.1 and 1.35.0), 3.10.2 from 1.36 (#138199; outputs of 1.36.2–1.36.5
+/// and 1.37.0).
 pub fn pause_tag(version: &KubernetesVersion) -> &'static str {
     match version.minor() {
         ..=20 => "3.2",
@@ -39,14 +41,18 @@ pub fn pause_tag(version: &KubernetesVersion) -> &'static str {
         24 => "3.7",
         25 => "3.8",
         26..=30 => "3.9",
-        _ => "3.10",
+        31..=33 => "3.10",
+        34 | 35 => "3.10.1",
+        _ => "3.10.2",
     }
 }
 
 /// kubeadm's `SupportedEtcdVersion` for `version`, per patch release: kubeadm's etcd bumps
 /// were backported to supported minors (the 3.5.24 bump, #135018–#135020, reached 1.31.14,
 /// 1.32.10 and 1.33.6). 1.29.11's move to 3.5.16 is inferred from outputs of 1.29.13 and
-/// later, as no backport PR was found.
+/// later, as no backport PR was found. etcd 3.6 from 1.34 (#133245: 3.6.4; the release-1.34
+/// bump to 3.6.5, #134426, reached 1.34.2), 3.6.6 in 1.35 (#135271), 3.6.8 in 1.36 (#137107;
+/// outputs of 1.36.2–1.36.5), 3.7.0 in 1.37 (#139427; outputs of 1.37.0 and 1.37.1).
 pub fn etcd_tag(version: &KubernetesVersion) -> &'static str {
     let p = version.patch();
     match version.minor() {
@@ -85,11 +91,18 @@ pub fn etcd_tag(version: &KubernetesVersion) -> &'static str {
         32 if p <= 9 => "3.5.16-0",
         32 => "3.5.24-0",
         33 if p <= 5 => "3.5.21-0",
-        _ => "3.5.24-0",
+        33 => "3.5.24-0",
+        34 if p <= 1 => "3.6.4-0",
+        34 => "3.6.5-0",
+        35 => "3.6.6-0",
+        36 => "3.6.8-0",
+        _ => "3.7.0-0",
     }
 }
 
-/// kubeadm's `CoreDNSVersion`: 1.20 without the `v`; 1.30.5 and 1.31.1 moved to v1.11.3.
+/// kubeadm's `CoreDNSVersion`: 1.20 without the `v`; 1.30.5 and 1.31.1 moved to v1.11.3;
+/// v1.12.1 in 1.34 (output of 1.34.1), v1.13.1 in 1.35 (output of 1.35.0), v1.14.2 in 1.36
+/// (#137605; outputs of 1.36.2–1.36.5), v1.14.6 in 1.37 (outputs of 1.37.0 and 1.37.1).
 pub fn coredns_tag(version: &KubernetesVersion) -> &'static str {
     let p = version.patch();
     match version.minor() {
@@ -103,7 +116,11 @@ pub fn coredns_tag(version: &KubernetesVersion) -> &'static str {
         30 if p <= 4 => "v1.11.1",
         31 if p == 0 => "v1.11.1",
         30..=32 => "v1.11.3",
-        _ => "v1.12.0",
+        33 => "v1.12.0",
+        34 => "v1.12.1",
+        35 => "v1.13.1",
+        36 => "v1.14.2",
+        _ => "v1.14.6",
     }
 }
 
@@ -252,6 +269,29 @@ mod tests {
         assert_eq!(list("v1.28.15", None)[4], "registry.k8s.io/pause:3.9");
     }
 
+    /// Real `kubeadm config images list` outputs of the newest releases: 1.35.0 (search index
+    /// id 38906689282) and 1.37.0 (a kubeadm list in id 68760034993 and a 1.37.0 node's images,
+    /// id 70144842448).
+    #[test]
+    fn the_newest_releases_list_what_their_kubeadm_prints() {
+        assert_eq!(
+            list("v1.35.0", None)[4..],
+            [
+                "registry.k8s.io/coredns/coredns:v1.13.1",
+                "registry.k8s.io/pause:3.10.1",
+                "registry.k8s.io/etcd:3.6.6-0",
+            ]
+        );
+        assert_eq!(
+            list("v1.37.0", None)[4..],
+            [
+                "registry.k8s.io/coredns/coredns:v1.14.6",
+                "registry.k8s.io/pause:3.10.2",
+                "registry.k8s.io/etcd:3.7.0-0",
+            ]
+        );
+    }
+
     /// The registry move and etcd bumps inside minors (minikube's generated table; real outputs
     /// of 1.23.15 and 1.24.10; backports #113388, #113393, #113395, #135018–#135020).
     #[test]
@@ -270,6 +310,9 @@ mod tests {
             ("v1.32.10", REGISTRY_K8S_IO, "3.5.24-0"),
             ("v1.33.5", REGISTRY_K8S_IO, "3.5.21-0"),
             ("v1.33.6", REGISTRY_K8S_IO, "3.5.24-0"),
+            ("v1.34.1", REGISTRY_K8S_IO, "3.6.4-0"),
+            ("v1.34.2", REGISTRY_K8S_IO, "3.6.5-0"),
+            ("v1.36.5", REGISTRY_K8S_IO, "3.6.8-0"),
         ] {
             assert_eq!(default_repository(&v(version)), repository, "{version}");
             assert_eq!(etcd_tag(&v(version)), etcd, "{version}");

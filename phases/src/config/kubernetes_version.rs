@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 /// Used when neither the file nor `--kubernetes-version` names a version (kubeadm would ask
 /// dl.k8s.io for `stable-1`; kubestrap works offline).
-pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.33.0";
+pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.37.0";
 
 /// A version `v<major>.<minor>.<patch>[-pre][+build]`, accepted with or without the `v` and
 /// always printed with it.
@@ -19,7 +19,7 @@ pub struct KubernetesVersion(semver::Version);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{input:?} is not a valid Kubernetes version ({problem}): expected a semantic version such as v1.33.0 or 1.33.0 (labels like stable-1 need network access and are not supported)"
+    "{input:?} is not a valid Kubernetes version ({problem}): expected a semantic version such as v1.37.0 or 1.37.0 (labels like stable-1 need network access and are not supported)"
 )]
 pub struct VersionError {
     pub input: String,
@@ -40,7 +40,7 @@ impl KubernetesVersion {
     pub fn default_version() -> Self {
         DEFAULT_KUBERNETES_VERSION
             .parse()
-            .unwrap_or(Self::new(1, 33, 0))
+            .unwrap_or(Self::new(1, 37, 0))
     }
 
     pub fn major(&self) -> u64 {

@@ -308,7 +308,7 @@ kind: ClusterStatus
     #[test]
     fn every_stored_form_reads_back_as_the_cluster_it_came_from() {
         for version in [
-            "v1.20.2", "v1.21.0", "v1.22.0", "v1.30.1", "v1.31.0", "v1.33.0",
+            "v1.20.2", "v1.21.0", "v1.22.0", "v1.30.1", "v1.31.0", "v1.33.0", "v1.37.0",
         ] {
             let cfg = init(version, "networking:\n  podSubnet: 10.244.0.0/16\n");
             let data = kubeadm_config_data(&cfg);

@@ -44,7 +44,7 @@ fn defaults_match_kubeadm() {
     );
     assert_eq!(nr.image_pull_policy, ImagePullPolicy::IfNotPresent);
     assert!(nr.image_pull_serial);
-    // The default release (v1.33) taints control planes `control-plane` (config/release.rs).
+    // The default release (v1.37) taints control planes `control-plane` (config/release.rs).
     assert_eq!(
         nr.taints,
         Some(vec![Taint::no_schedule(

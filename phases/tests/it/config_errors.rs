@@ -51,7 +51,7 @@ fn init_cases() -> Vec<(String, Vec<&'static str>)> {
         ),
         (
             c("kubernetesVersion: stable-1\n"),
-            vec!["kubernetesVersion", "v1.33.0", "not supported"],
+            vec!["kubernetesVersion", "v1.37.0", "not supported"],
         ),
         (
             c("controlPlaneEndpoint: lb:99999\n"),
@@ -334,7 +334,7 @@ fn bad_init_flags_name_the_flag() {
                 ..flags()
             },
             "flag --kubernetes-version",
-            "v1.33.0",
+            "v1.37.0",
         ),
         (
             InitFlags {

@@ -148,7 +148,7 @@ fn unsupported_versions_are_refused_with_the_range() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("v1.19.0") && err.contains("v1.20 to v1.33"),
+        err.contains("v1.19.0") && err.contains("v1.20 to v1.37"),
         "{err}"
     );
     assert!(etcd::render(&s).is_err());

@@ -7,7 +7,7 @@
 //! volume is resolved under the node root, so that the test bed's processes (and a kubelet
 //! whose root is `/`) find the files the `certs` and `kubeconfig` phases wrote.
 //!
-//! Supported Kubernetes versions: v1.20 to v1.33. Flags that exist only in part of that range
+//! Supported Kubernetes versions: v1.20 to v1.37. Flags that exist only in part of that range
 //! are chosen by the target version (see [`crate::phases::control_plane`] and [`crate::phases::etcd`]).
 
 mod pod;
@@ -33,7 +33,7 @@ use crate::contract::step::PhaseError;
 
 /// The oldest and newest Kubernetes minor (of major 1) whose manifests kubestrap renders.
 pub const OLDEST_MINOR: u64 = 20;
-pub const NEWEST_MINOR: u64 = 33;
+pub const NEWEST_MINOR: u64 = 37;
 
 /// Everything the static-pod phases render from. Paths are host paths already resolved under
 /// the node root.

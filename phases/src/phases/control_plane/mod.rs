@@ -1,7 +1,7 @@
 //! `control-plane/{apiserver, controller-manager, scheduler}`: the static-pod manifests of the
 //! control plane, with kubeadm's flags (`phases/controlplane/manifests.go`).
 //!
-//! Flags that depend on the target Kubernetes version (supported: v1.20 to v1.33):
+//! Flags that depend on the target Kubernetes version (supported: v1.20 to v1.37):
 //! - kube-apiserver `--insecure-port=0` below v1.22 (kubeadm dropped it in 1.22, #102121; the
 //!   API server opens an unauthenticated port 8080 without it before 1.20's default changed);
 //! - kube-controller-manager and kube-scheduler `--port=0` below v1.23 (kubeadm dropped it in
