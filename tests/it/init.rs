@@ -375,6 +375,12 @@ fn assert_all_whole(root: &Path) {
                 "{}",
                 f.display()
             );
+        } else if name == "instance-config.yaml" {
+            assert!(
+                text.starts_with("containerRuntimeEndpoint: unix://") && text.ends_with('\n'),
+                "{}",
+                f.display()
+            );
         } else if name == "config.yaml" {
             assert!(
                 text.contains("kind: KubeletConfiguration") && text.contains("staticPodPath:"),

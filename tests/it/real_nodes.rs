@@ -228,6 +228,16 @@ fn a_second_control_plane_joins_the_addons_run_and_reset_leaves_nothing() {
         .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
     let join = run(cmd, Duration::from_secs(300));
     assert_eq!(join.code, Some(0), "{:#?}\n{}", join.events, join.stderr);
+    // Joined nodes carry kubeadm's CRI-socket annotation, in kubeadm 1.20's path form, so that
+    // kubeadm's upgrade, certs and reset accept them (GetNodeRegistration).
+    let (_, socket) = cp1.kubectl(&[
+        "get",
+        "node",
+        "cp2",
+        "-o",
+        r"jsonpath={.metadata.annotations.kubeadm\.alpha\.kubernetes\.io/cri-socket}",
+    ]);
+    assert_eq!(socket, "/run/containerd/containerd.sock");
     let from_pods = "etcd client URLs from the etcd pods: https://10.231.0.40:2379";
     assert!(
         join.events.iter().any(|e| e["message"]

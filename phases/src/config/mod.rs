@@ -37,7 +37,7 @@ pub use address::{AddressError, Endpoint, Host, HostPort, SubjectAltName, Subnet
 pub use duration::{DurationError, GoDuration};
 pub use effective::*;
 pub use error::{ConfigError, DocumentRef};
-pub use release::{ConfigApi, Release};
+pub use release::{ConfigApi, KubeletClientAuthorization, Release};
 pub use secret::Secret;
 pub use values::{
     AbsPath, CaCertHash, CertificateKey, CriSocket, DEFAULT_CRI_SOCKET, DnsDomain,

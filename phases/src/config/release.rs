@@ -151,6 +151,112 @@ impl Release {
     }
 }
 
+impl Release {
+    /// Whether kubeadm-flags.env carries `--container-runtime=remote`: up to 1.25 (kubeadm
+    /// stopped writing it in 1.26, #112000; the kubelet removed the flag in 1.27).
+    pub fn passes_container_runtime_remote(self) -> bool {
+        self.minor <= 25
+    }
+
+    /// Whether the node's CRI socket lives in `/var/lib/kubelet/instance-config.yaml`
+    /// (`containerRuntimeEndpoint`, applied over config.yaml) instead of the kubelet flag
+    /// `--container-runtime-endpoint`: kubeadm's NodeLocalCRISocket, beta and on from 1.34
+    /// (#131981), GA in 1.36 (#135742).
+    pub fn node_local_cri_socket(self) -> bool {
+        self.minor >= 34
+    }
+
+    /// Whether kubeadm-flags.env carries `--pod-infra-container-image` for a CRI runtime: from
+    /// 1.21 (#99476; 1.20 only with dockershim) to 1.34; 1.35 stopped (#133778) as the kubelet
+    /// removed the flag (#133779).
+    pub fn passes_pod_infra_container_image(self) -> bool {
+        (21..=34).contains(&self.minor)
+    }
+
+    /// Whether init and join annotate the Node with `kubeadm.alpha.kubernetes.io/cri-socket`:
+    /// up to 1.35. From 1.36 (NodeLocalCRISocket GA, #135742) kubeadm reads only
+    /// instance-config.yaml and its patchnode package is gone; 1.34–1.35 read instance-config
+    /// first and the annotation as a fallback, so setting it there is what older tooling needs.
+    pub fn annotates_cri_socket(self) -> bool {
+        self.minor <= 35
+    }
+
+    /// Whether a control plane's kubelet.conf (and, on join, bootstrap-kubelet.conf) names the
+    /// node's own API server instead of `controlPlaneEndpoint`: kubeadm's
+    /// ControlPlaneKubeletLocalMode, beta and on from 1.33 (#129956), GA in 1.35 (#134106).
+    pub fn kubelet_uses_local_api_server(self) -> bool {
+        self.minor >= 33
+    }
+
+    /// Whether the admin credentials are split as kubeadm 1.29 split them (#121305): admin.conf
+    /// in group `kubeadm:cluster-admins` (bound to cluster-admin by a ClusterRoleBinding) and a
+    /// separate super-admin.conf in `system:masters`. Up to 1.28 admin.conf itself is in
+    /// `system:masters` and there is no super-admin.conf.
+    pub fn separates_super_admin(self) -> bool {
+        self.minor >= 29
+    }
+
+    /// The group (subject O) of admin.conf's certificate: `system:masters` up to 1.28,
+    /// `kubeadm:cluster-admins` from 1.29 (#121305).
+    pub fn admin_group(self) -> &'static str {
+        if self.separates_super_admin() {
+            CLUSTER_ADMINS_GROUP
+        } else {
+            SYSTEM_MASTERS_GROUP
+        }
+    }
+
+    /// The group of the etcd client certificates (etcd/healthcheck-client,
+    /// apiserver-etcd-client): `system:masters` up to 1.28, none from 1.29 (#119859, #120521:
+    /// etcd does not read it).
+    pub fn etcd_client_group(self) -> Option<&'static str> {
+        (!self.separates_super_admin()).then_some(SYSTEM_MASTERS_GROUP)
+    }
+}
+
+/// The group the API server grants everything, whatever RBAC says.
+pub const SYSTEM_MASTERS_GROUP: &str = "system:masters";
+/// The group of admin.conf from 1.29, made cluster-admin by the ClusterRoleBinding of its name.
+pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
+
+/// How the API server's client certificate for kubelets (apiserver-kubelet-client) is
+/// authorised, per patch release: by its group up to the May 2026 patch releases, then by its
+/// user, `kube-apiserver-kubelet-client`, bound to ClusterRole `system:kubelet-api-admin`
+/// (#138957, "use a dedicated ClusterRole 'system:kubelet-api-admin' for the kube-apiserver
+/// kubelet client", in 1.37.0; cherry-picked to release-1.33 to 1.36 as #138964, #138960,
+/// #138959, #138958, merged 2026-05-11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum KubeletClientAuthorization {
+    /// Subject O: `system:masters` up to 1.28, `kubeadm:cluster-admins` from 1.29 (#121837).
+    Group(&'static str),
+    /// No O; ClusterRoleBinding `kubeadm:apiserver-kubelet-client` (the name kubeadm's
+    /// constants give it, as vendored by Kamaji) grants `system:kubelet-api-admin`.
+    KubeletApiAdmin,
+}
+
+impl KubeletClientAuthorization {
+    /// The first patch releases with the cherry-pick: 1.35.5 (a user's upgrade to 1.35.5 in the
+    /// #138959 thread) and 1.36.1 (Kamaji's "call AllowAPIServerToAccessKubeletAPI … v1.36.1");
+    /// 1.33.12 and 1.34.8 are that same May 2026 patch day, inferred from the release cadence
+    /// (1.34.7 and 1.35.4 were the April releases; 1.33.13, 1.34.9, 1.35.6 and 1.36.2 June's).
+    pub fn of(version: &KubernetesVersion) -> Self {
+        let patch = version.patch();
+        let dedicated = match version.minor() {
+            ..=32 => false,
+            33 => patch >= 12,
+            34 => patch >= 8,
+            35 => patch >= 5,
+            36 => patch >= 1,
+            _ => true,
+        };
+        if dedicated {
+            Self::KubeletApiAdmin
+        } else {
+            Self::Group(Release::of(version).admin_group())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +343,43 @@ mod tests {
             release(24).cri_socket_annotation(&socket),
             "unix:///run/containerd/containerd.sock"
         );
+    }
+
+    #[test]
+    fn the_kubelet_flags_move_into_files_from_1_34() {
+        assert!(release(25).passes_container_runtime_remote());
+        assert!(!release(26).passes_container_runtime_remote());
+        assert!(!release(33).node_local_cri_socket());
+        assert!(release(34).node_local_cri_socket());
+        assert!(!release(20).passes_pod_infra_container_image());
+        assert!(release(34).passes_pod_infra_container_image());
+        assert!(!release(35).passes_pod_infra_container_image());
+        assert!(release(35).annotates_cri_socket());
+        assert!(!release(36).annotates_cri_socket());
+        assert!(!release(32).kubelet_uses_local_api_server());
+        assert!(release(33).kubelet_uses_local_api_server());
+        assert!(!release(28).separates_super_admin());
+        assert!(release(29).separates_super_admin());
+    }
+
+    #[test]
+    fn admin_credentials_leave_system_masters_in_1_29() {
+        assert_eq!(release(28).admin_group(), "system:masters");
+        assert_eq!(release(29).admin_group(), "kubeadm:cluster-admins");
+        assert_eq!(release(28).etcd_client_group(), Some("system:masters"));
+        assert_eq!(release(29).etcd_client_group(), None);
+        let v = |m, p| KubeletClientAuthorization::of(&KubernetesVersion::new(1, m, p));
+        use KubeletClientAuthorization::*;
+        assert_eq!(v(28, 15), Group("system:masters"));
+        assert_eq!(v(29, 0), Group("kubeadm:cluster-admins"));
+        assert_eq!(v(33, 11), Group("kubeadm:cluster-admins"));
+        assert_eq!(v(33, 12), KubeletApiAdmin);
+        assert_eq!(v(34, 7), Group("kubeadm:cluster-admins"));
+        assert_eq!(v(34, 8), KubeletApiAdmin);
+        assert_eq!(v(35, 4), Group("kubeadm:cluster-admins"));
+        assert_eq!(v(35, 5), KubeletApiAdmin);
+        assert_eq!(v(36, 0), Group("kubeadm:cluster-admins"));
+        assert_eq!(v(36, 1), KubeletApiAdmin);
+        assert_eq!(v(37, 0), KubeletApiAdmin);
     }
 }

@@ -71,6 +71,9 @@ pub async fn annotate_cri_socket(
     release: Release,
     fx: &mut Effects<'_>,
 ) -> Result<(), PhaseError> {
+    if !release.annotates_cri_socket() {
+        return Ok(());
+    }
     let (name, socket) = (node.name.as_str(), &node.cri_socket);
     let change = apiclient::change::<Node>(ApiVerb::Patch, None, name);
     if fx.is_dry_run() {

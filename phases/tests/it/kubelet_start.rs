@@ -203,6 +203,56 @@ fn hostname_override_only_when_the_names_differ() {
     assert_eq!(other.config()["cgroupDriver"], "systemd");
 }
 
+/// kubeadm 1.34 keeps the CRI socket in the node's instance-config.yaml (NodeLocalCRISocket,
+/// beta and on, #131981; WriteInstanceConfigToDisk) and applies it over config.yaml; 1.35 also
+/// stops passing the pause image (#133778), so a plain node's flags file is empty
+/// (`KUBELET_KUBEADM_ARGS=""`, the form #136127 fixed kubeadm's upgrade for).
+#[tokio::test]
+async fn from_1_34_the_cri_socket_is_the_nodes_instance_configuration() {
+    let root = NodeRoot::system();
+    for (version, flags) in [
+        (
+            "v1.34.1",
+            "KUBELET_KUBEADM_ARGS=\"--pod-infra-container-image=registry.k8s.io/pause:3.10.1\"\n",
+        ),
+        ("v1.35.0", "KUBELET_KUBEADM_ARGS=\"\"\n"),
+    ] {
+        let cfg_dir = tempfile::tempdir().unwrap();
+        let config = init_config(cfg_dir.path(), version, "127.0.0.2", "");
+        let spec = init_kubelet_spec(&config, &root, Some("node-1".into()));
+        assert_eq!(spec.flags_env(), flags, "{version}");
+        let socket = "unix:///var/run/containerd/containerd.sock";
+        assert_eq!(
+            spec.instance_config(),
+            Some(serde_json::json!({ "containerRuntimeEndpoint": socket }))
+        );
+        assert_eq!(spec.config()["containerRuntimeEndpoint"], socket);
+    }
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = init_config(cfg_dir.path(), "v1.33.0", "127.0.0.2", "");
+    let spec = init_kubelet_spec(&config, &root, Some("node-1".into()));
+    assert_eq!(spec.instance_config(), None);
+    assert!(spec.config().get("containerRuntimeEndpoint").is_none());
+
+    // kubelet-start writes the file under the node root, its socket resolved there too.
+    let dir = tempfile::tempdir().unwrap();
+    let node = tempfile::tempdir().unwrap();
+    let config = init_config(dir.path(), "v1.35.0", "127.0.0.2", "");
+    let ctx =
+        InitContext::new(config, NodeRoot::new(node.path()).unwrap(), &HostFs::real()).unwrap();
+    run(&ctx, FakeServices::new(Ok(()), Ok(()))).await;
+    let instance = yaml(&node.path().join("var/lib/kubelet/instance-config.yaml"));
+    assert_eq!(
+        instance["containerRuntimeEndpoint"],
+        format!(
+            "unix://{}",
+            node.path()
+                .join("var/run/containerd/containerd.sock")
+                .display()
+        )
+    );
+}
+
 #[tokio::test]
 async fn on_the_real_root_the_kubelet_is_restarted_only_when_possible() {
     let fs = HostFs::real();

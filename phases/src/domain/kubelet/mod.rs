@@ -4,9 +4,11 @@
 //! The configuration is the user's `KubeletConfiguration` document merged over kubeadm's
 //! defaults (`componentconfigs/kubelet.go`): what the user sets wins, kubeadm's values fill
 //! the rest. The flags file holds what kubeadm passes as flags for the target version:
-//! - below v1.27: `--container-runtime=remote` (the flag is gone from v1.27);
+//! - below v1.26: `--container-runtime=remote`;
 //! - below v1.24 with the dockershim socket: `--network-plugin=cni` instead of the runtime pair;
-//! - `--pod-infra-container-image` (v1.21+, or with dockershim), the pause image of the version;
+//! - below v1.34: `--container-runtime-endpoint`; from v1.34 the socket is the node's own
+//!   `instance-config.yaml` instead (kubeadm's NodeLocalCRISocket), merged into config.yaml;
+//! - `--pod-infra-container-image` (v1.21–v1.34, or with dockershim), the pause image;
 //! - `--hostname-override` when the node name differs from the hostname;
 //! - `nodeRegistration.kubeletExtraArgs`, replacing defaults of the same name.
 //!
@@ -27,7 +29,7 @@ use serde_json::{Value, json};
 pub mod node_service;
 
 use crate::config::well_known::NODE_SERVICE_HOOK;
-use crate::config::{Arg, CriSocket, KubernetesVersion, Taint, images};
+use crate::config::{Arg, CriSocket, KubernetesVersion, Release, Taint, images};
 use crate::contract::diagnostics::Diagnostic;
 use crate::contract::effects::Effects;
 use crate::contract::host::NodeRoot;
@@ -85,6 +87,22 @@ impl KubeletSpec {
         self.kubelet_dir.join("kubeadm-flags.env")
     }
 
+    /// `/var/lib/kubelet/instance-config.yaml`: what is this node's own (its CRI socket), kept
+    /// apart from the cluster-wide configuration from v1.34.
+    pub fn instance_config_path(&self) -> PathBuf {
+        self.kubelet_dir.join("instance-config.yaml")
+    }
+
+    /// The node-local configuration kubeadm writes from v1.34 (NodeLocalCRISocket, #131981):
+    /// a bare `containerRuntimeEndpoint` document (WriteInstanceConfigToDisk marshals a
+    /// KubeletConfiguration holding only that field; kubeadm's reader accepts this form, its
+    /// testdata kubelet-instance-config.yaml), which kubeadm applies over config.yaml.
+    pub fn instance_config(&self) -> Option<Value> {
+        Release::of(&self.kubernetes_version)
+            .node_local_cri_socket()
+            .then(|| json!({ "containerRuntimeEndpoint": self.runtime_endpoint() }))
+    }
+
     pub fn pause_image(&self) -> String {
         format!(
             "{}/pause:{}",
@@ -134,23 +152,28 @@ impl KubeletSpec {
         if let Some(user) = &self.user_config {
             merge_json(&mut defaults, user);
         }
+        if let Some(instance) = self.instance_config() {
+            merge_json(&mut defaults, &instance);
+        }
         defaults
     }
 
     /// The kubelet flags kubeadm writes for this version, merged with `kubeletExtraArgs`.
     pub fn flags(&self) -> Vec<Arg> {
-        let minor = self.kubernetes_version.minor();
-        let dockershim = minor < 24 && self.cri_socket.as_str() == DOCKERSHIM_SOCKET;
+        let release = Release::of(&self.kubernetes_version);
+        let dockershim = release.minor() < 24 && self.cri_socket.as_str() == DOCKERSHIM_SOCKET;
         let mut args = Vec::new();
         if dockershim {
             args.push(arg("network-plugin", "cni"));
         } else {
-            if minor < 27 {
+            if release.passes_container_runtime_remote() {
                 args.push(arg("container-runtime", "remote"));
             }
-            args.push(arg("container-runtime-endpoint", self.runtime_endpoint()));
+            if !release.node_local_cri_socket() {
+                args.push(arg("container-runtime-endpoint", self.runtime_endpoint()));
+            }
         }
-        if dockershim || minor >= 21 {
+        if dockershim || release.passes_pod_infra_container_image() {
             args.push(arg("pod-infra-container-image", self.pause_image()));
         }
         if self.hostname.as_deref() != Some(self.node_name.as_str()) {
@@ -179,7 +202,6 @@ impl KubeletSpec {
     }
 }
 
-/// Merges `over` into `base`: objects recursively, anything else replaced.
 /// Merges `over` into `base` (objects key by key, anything else replaced): a user's component
 /// config document over kubeadm's defaults.
 pub(crate) fn merge_json(base: &mut Value, over: &Value) {

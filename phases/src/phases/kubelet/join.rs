@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Node;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,9 +27,12 @@ use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::{Mode, NodeRoot};
 use crate::contract::step::{PhaseError, Step};
+use crate::domain::apiclient::ApiClient;
 use crate::domain::bootstrap_client::{BootstrapClient, Trust, describe};
 use crate::domain::discovery::{ClusterDiscovery, ClusterTrust};
-use crate::domain::kubelet::{KubeletService, KubeletSpec};
+use crate::domain::kubeadm_config::fetch_cluster_configuration;
+use crate::domain::kubelet::{KubeletService, KubeletSpec, merge_json};
+use crate::domain::node::{CRI_SOCKET_ANNOTATION, ThisNode, annotate_cri_socket};
 use crate::domain::pki::kubeconfig::{
     Cluster, Context, KubeConfig, NamedCluster, NamedContext, NamedUser, User,
 };
@@ -212,12 +216,13 @@ async fn read_cluster(client: &BootstrapClient) -> Result<ClusterKubelet, PhaseE
 
 /// The cluster's kubelet configuration with this node's own paths: the CA file join writes
 /// and this node's static-pod directory (the uploaded document carries the first
-/// control-plane node's, which under another `--root` are not this node's files).
-fn node_kubelet_config(spec: &JoinKubeletSpec, mut config: Value) -> Result<String, PhaseError> {
+/// control-plane node's, which under another `--root` are not this node's files), and from
+/// v1.34 its instance configuration (its CRI socket) over it, as kubeadm applies it.
+fn node_kubelet_config(node: &KubeletSpec, mut config: Value) -> Result<String, PhaseError> {
     if let Value::Object(map) = &mut config {
         map.insert(
             "staticPodPath".into(),
-            Value::String(spec.manifests_dir.display().to_string()),
+            Value::String(node.static_pod_path.display().to_string()),
         );
         let auth = map
             .entry("authentication")
@@ -229,10 +234,13 @@ fn node_kubelet_config(spec: &JoinKubeletSpec, mut config: Value) -> Result<Stri
             if let Value::Object(x509) = x509 {
                 x509.insert(
                     "clientCAFile".into(),
-                    Value::String(spec.ca_cert.display().to_string()),
+                    Value::String(node.client_ca_file.display().to_string()),
                 );
             }
         }
+    }
+    if let Some(instance) = node.instance_config() {
+        merge_json(&mut config, &instance);
     }
     serde_saphyr::to_string(&config)
         .map_err(|e| PhaseError::failed(format!("cannot render the kubelet configuration: {e}")))
@@ -279,8 +287,9 @@ pub fn bootstrap_kubeconfig(
         .map_err(|e| PhaseError::failed(format!("cannot render {BOOTSTRAP_KUBELET_CONF}: {e}")))
 }
 
-/// The kubeadm-flags.env of this node, with the cluster's version and image repository.
-fn flags_env(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> String {
+/// This node's kubelet as kubeadm-flags.env and instance-config.yaml describe it, with the
+/// cluster's version and image repository (the configuration itself comes from the cluster).
+fn node_kubelet(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> KubeletSpec {
     KubeletSpec {
         root: spec.root.clone(),
         kubelet_dir: spec.kubelet_dir.clone(),
@@ -291,16 +300,13 @@ fn flags_env(spec: &JoinKubeletSpec, cluster: &ClusterKubelet) -> String {
         hostname: spec.hostname.clone(),
         kubelet_extra_args: spec.kubelet_extra_args.clone(),
         register_with_taints: spec.register_with_taints.clone(),
-        // Not part of the flags; the configuration comes from the cluster.
         resolv_conf: None,
         user_config: None,
         client_ca_file: spec.ca_cert.clone(),
         static_pod_path: spec.manifests_dir.clone(),
-        // Not part of the flags; the configuration comes from the cluster.
         cluster_dns: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         cluster_domain: String::new(),
     }
-    .flags_env()
 }
 
 fn report_requests(ctx: &impl JoinKubeletContext, fx: &mut Effects<'_>) {
@@ -378,9 +384,19 @@ async fn start<C: JoinKubeletContext>(
     )
     .map_err(|e| PhaseError::failed(format!("{}: {e}", trust.server)))?;
     let cluster = read_cluster(&client).await?;
-    let kubelet_config = node_kubelet_config(spec, cluster.kubelet_config.clone())?;
+    let node = node_kubelet(spec, &cluster);
+    let kubelet_config = node_kubelet_config(&node, cluster.kubelet_config.clone())?;
+    let instance_config = node
+        .instance_config()
+        .map(|c| serde_saphyr::to_string(&c))
+        .transpose()
+        .map_err(|e| {
+            PhaseError::failed(format!(
+                "cannot render the kubelet's instance-config.yaml: {e}"
+            ))
+        })?;
     let bootstrap_conf = bootstrap_kubeconfig(&cluster.cluster_name, trust, token)?;
-    let flags = flags_env(spec, &cluster);
+    let flags = node.flags_env();
 
     let credentials = match (spec.tls_bootstrap, fx.is_dry_run()) {
         (TlsBootstrap::Builtin, false) => {
@@ -419,11 +435,14 @@ async fn start<C: JoinKubeletContext>(
         Mode::PRIVATE,
     )?;
     fx.write_file(&spec.ca_cert, &trust.ca_pem, Mode::PUBLIC)?;
-    fx.write_file(
-        &spec.kubelet_dir.join("config.yaml"),
-        kubelet_config.as_bytes(),
-        Mode::PUBLIC,
-    )?;
+    if let Some(instance) = &instance_config {
+        fx.write_file(
+            &node.instance_config_path(),
+            instance.as_bytes(),
+            Mode::PUBLIC,
+        )?;
+    }
+    fx.write_file(&node.config_path(), kubelet_config.as_bytes(), Mode::PUBLIC)?;
     fx.write_file(
         &spec.kubelet_dir.join("kubeadm-flags.env"),
         flags.as_bytes(),
@@ -461,7 +480,7 @@ impl<C: JoinKubeletContext> Step<C> for KubeletWaitBootstrap {
     }
 
     fn help(&self) -> &'static str {
-        "Wait for the kubelet's TLS bootstrap to produce kubelet.conf; changes nothing."
+        "Wait for the kubelet's TLS bootstrap to produce kubelet.conf, then record this node's CRI socket on its Node (annotation kubeadm.alpha.kubernetes.io/cri-socket, up to v1.35)."
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
@@ -478,8 +497,49 @@ impl<C: JoinKubeletContext> Step<C> for KubeletWaitBootstrap {
         let conf = spec.kubelet_conf();
         let result = wait_for(&conf, spec, fx).await;
         report_requests(ctx, fx);
-        result
+        result?;
+        annotate_node(spec, fx).await
     }
+}
+
+/// kubeadm's join records the node's CRI socket on its Node with the node's own credentials
+/// (join/kubelet.go: `patchnodephase.AnnotateCRISocket` with a client from kubelet.conf),
+/// once the kubelet has registered it; the cluster's kubeadm-config (which nodes may read)
+/// says which release's form to write. With `--tls-bootstrap builtin` kubestrap wrote
+/// kubelet.conf itself and a kubelet may not run yet: the Node is annotated if it is there,
+/// else the run says so instead of waiting.
+async fn annotate_node(spec: &JoinKubeletSpec, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+    let conf = spec.kubelet_conf();
+    if fx.is_dry_run() && !fx.fs().exists(&conf) {
+        return Ok(());
+    }
+    let client = ApiClient::from_kubeconfig(fx.fs(), &conf, spec.api_timeout).await?;
+    let release = Release::of(
+        &fetch_cluster_configuration(&client)
+            .await?
+            .kubernetes_version,
+    );
+    if spec.tls_bootstrap == TlsBootstrap::Builtin
+        && !fx.is_dry_run()
+        && client
+            .get_opt::<Node>(None, &spec.node_name)
+            .await?
+            .is_none()
+    {
+        if release.annotates_cri_socket() {
+            fx.warn(format!(
+                "Node {} is not registered yet: its {CRI_SOCKET_ANNOTATION} annotation is set when this phase runs again after the kubelet registers it",
+                spec.node_name
+            ));
+        }
+        return Ok(());
+    }
+    let node = ThisNode {
+        name: spec.node_name.clone(),
+        cri_socket: spec.cri_socket.clone(),
+        register_timeout: spec.tls_bootstrap_timeout,
+    };
+    annotate_cri_socket(&client, &node, release, fx).await
 }
 
 async fn wait_for(

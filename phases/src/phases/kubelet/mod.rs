@@ -39,6 +39,18 @@ impl<C: KubeletContext> Step<C> for KubeletStart {
         let config = serde_saphyr::to_string(&spec.config()).map_err(|e| {
             PhaseError::failed(format!("cannot render the kubelet configuration: {e}"))
         })?;
+        if let Some(instance) = spec.instance_config() {
+            let instance = serde_saphyr::to_string(&instance).map_err(|e| {
+                PhaseError::failed(format!(
+                    "cannot render the kubelet's instance-config.yaml: {e}"
+                ))
+            })?;
+            fx.write_file(
+                &spec.instance_config_path(),
+                instance.as_bytes(),
+                Mode::PUBLIC,
+            )?;
+        }
         fx.write_file(&spec.config_path(), config.as_bytes(), Mode::PUBLIC)?;
         fx.write_file(
             &spec.flags_path(),
