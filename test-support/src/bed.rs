@@ -121,9 +121,10 @@ pub fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// kubectl as the node's super-admin (works from the API server's first answer).
+/// kubectl as the node's admin: v1.20's admin.conf is in system:masters, so it works from the
+/// API server's first answer.
 pub fn kubectl(root: &Path, args: &[&str]) -> String {
-    kubectl_as(&root.join("etc/kubernetes/super-admin.conf"), args).1
+    kubectl_as(&root.join("etc/kubernetes/admin.conf"), args).1
 }
 
 /// Registers Node `name` as a kubelet would, once the node's API server answers: no kubelet
@@ -190,7 +191,7 @@ pub fn wait_for_signature(root: &Path, id: &str, present: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (ok, data) = kubectl_as(
-            &root.join("etc/kubernetes/super-admin.conf"),
+            &root.join("etc/kubernetes/admin.conf"),
             &[
                 "get",
                 "cm",

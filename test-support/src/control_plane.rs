@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubestrap_phases::InitContext;
+use kubestrap_phases::config::KubernetesVersion;
+use kubestrap_phases::domain::pki::PkiContext;
+use kubestrap_phases::domain::pki::kubeconfig::KubeconfigName;
 use kubestrap_phases::domain::static_pod::Pod;
+use kubestrap_phases::phases::kubeconfig;
+use kubestrap_phases::{HostFs, InitContext};
 
 use crate::static_pods::{init_context, init_steps, run_steps};
 
@@ -163,6 +167,30 @@ impl ControlPlane {
 pub async fn start_control_plane(root: &Path, ip: &str) -> ControlPlane {
     let ctx = init_context(root, "v1.20.2", ip, "");
     run_steps(&ctx, &init_steps()).await;
+    start_rendered(root, ip, ctx)
+}
+
+/// Like [`start_control_plane`], with the admin credentials kubeadm makes from 1.29: admin.conf
+/// in group kubeadm:cluster-admins (powerless until ClusterRoleBinding kubeadm:cluster-admins
+/// exists) and super-admin.conf in system:masters. The only v1.20.2 API server here runs the
+/// same RBAC, so this is how the admin binding's making is tested end to end.
+pub async fn start_control_plane_with_split_admins(root: &Path, ip: &str) -> ControlPlane {
+    let ctx = init_context(root, "v1.20.2", ip, "");
+    run_steps(&ctx, &init_steps()).await;
+    let mut spec = ctx.pki().clone();
+    spec.kubernetes_version = KubernetesVersion::new(1, 29, 0);
+    std::fs::remove_file(KubeconfigName::Admin.path(&spec)).unwrap();
+    crate::pki::run_steps(
+        &crate::pki::ctx(spec),
+        &HostFs::real(),
+        &kubeconfig::phases(),
+    )
+    .await
+    .unwrap_or_else(|(phase, e)| panic!("{phase}: {e}"));
+    start_rendered(root, ip, ctx)
+}
+
+fn start_rendered(root: &Path, ip: &str, ctx: InitContext) -> ControlPlane {
     let manifests = root.join("etc/kubernetes/manifests");
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs).unwrap();

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kubestrap_phases::config::KubernetesVersion;
 use kubestrap_phases::contract::effects::{Silent, WrittenFile};
 use kubestrap_phases::domain::pki::{
     ControlPlaneEndpoint, DEFAULT_CA_VALIDITY, DEFAULT_CERT_VALIDITY, EncryptionAlgorithm,
@@ -49,6 +50,7 @@ pub fn spec(root: &Path, alg: EncryptionAlgorithm) -> PkiSpec {
         ca_validity: DEFAULT_CA_VALIDITY,
         cert_validity: DEFAULT_CERT_VALIDITY,
         cluster_name: "kubernetes".into(),
+        kubernetes_version: KubernetesVersion::default_version(),
     }
 }
 

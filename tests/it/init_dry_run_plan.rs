@@ -1,6 +1,7 @@
 //! `kubestrap init --dry-run` through every phase, API ones included, with no API server
 //! anywhere: the plan lists each object init would write exactly once — the admin binding
-//! kubeadm:cluster-admins, the bootstrap objects and both addons — and nothing is written.
+//! kubeadm:cluster-admins (from v1.29), the bootstrap objects and both addons — and nothing is
+//! written.
 
 use std::time::Duration;
 
@@ -8,12 +9,17 @@ use kubestrap_test_support::{cli::kubestrap, ndjson::events};
 
 #[test]
 fn the_dry_run_plan_lists_every_api_object_once() {
+    plan_lists_every_object_once("v1.20.2");
+    plan_lists_every_object_once("v1.37.0");
+}
+
+fn plan_lists_every_object_once(version: &str) {
     let root = tempfile::tempdir().unwrap();
     let out = kubestrap()
         .args(["init", "--dry-run", "-o", "json", "--root"])
         .arg(root.path())
         .args(["--apiserver-advertise-address", "127.0.0.62"])
-        .args(["--kubernetes-version", "v1.20.2", "--node-name", "n1"])
+        .args(["--kubernetes-version", version, "--node-name", "n1"])
         // The machine's own checks (ports, kubelet, runtime) are not what this is about.
         .args(["--skip-phases", "preflight"])
         .timeout(Duration::from_secs(120))
@@ -45,15 +51,25 @@ fn the_dry_run_plan_lists_every_api_object_once() {
             .filter(|(_, k, n)| k == kind && n == name)
             .count()
     };
+    // kubeadm makes the admin binding from 1.29, and binds the API server's kubelet client
+    // by user from 1.37 (config/release.rs).
+    let newest = version != "v1.20.2";
     assert_eq!(
         count("ClusterRoleBinding", "kubeadm:cluster-admins"),
-        1,
-        "{objects:#?}"
+        usize::from(newest),
+        "{version}: {objects:#?}"
     );
     assert_eq!(
-        objects[0].0, "create",
-        "the binding comes first: {objects:#?}"
+        count("ClusterRoleBinding", "kubeadm:apiserver-kubelet-client"),
+        usize::from(newest),
+        "{version}: {objects:#?}"
     );
+    if newest {
+        assert_eq!(
+            objects[0].0, "create",
+            "the binding comes first: {objects:#?}"
+        );
+    }
     for (kind, name) in [
         ("ConfigMap", "kubeadm-config"),
         ("ConfigMap", "cluster-info"),

@@ -947,9 +947,9 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
     let tampered = kubeconfig.replace(&format!("{ADVERTISE}:{PORT}"), "198.51.100.1:6443");
     assert_ne!(tampered, kubeconfig);
     let patch = serde_json::json!({"data": {"kubeconfig": tampered}}).to_string();
-    let super_admin = cp.join("etc/kubernetes/super-admin.conf");
+    let admin = cp.join("etc/kubernetes/admin.conf");
     let (ok, out) = kubectl(
-        &super_admin,
+        &admin,
         &[
             "patch",
             "cm",

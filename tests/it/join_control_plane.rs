@@ -37,7 +37,7 @@ fn run(cmd: &mut assert_cmd::Command, timeout: Duration) -> Run {
 fn first_control_plane(cp: &Path, scratch: &Path) -> (kubestrap_testbed::Runner, String) {
     let runner = stand_in(cp);
     let registrar = register_node(
-        cp.join("etc/kubernetes/super-admin.conf"),
+        cp.join("etc/kubernetes/admin.conf"),
         "cp1",
         scratch,
         REGISTER_WITHIN,
@@ -222,7 +222,7 @@ fn a_second_control_plane_joins_with_the_certificate_key() {
     let cp2 = cp2_dir.path();
     let _runner2 = stand_in(cp2);
     let registrar = register_node(
-        cp1.join("etc/kubernetes/super-admin.conf"),
+        cp1.join("etc/kubernetes/admin.conf"),
         "cp2",
         scratch.path(),
         REGISTER_WITHIN,

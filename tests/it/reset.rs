@@ -101,7 +101,6 @@ fn reset_undoes_init_and_a_fresh_init_works_after_it() {
         "etc/kubernetes/pki/ca.key",
         "etc/kubernetes/pki/etcd/peer.crt",
         "etc/kubernetes/admin.conf",
-        "etc/kubernetes/super-admin.conf",
         "etc/kubernetes/manifests/etcd.yaml",
         "var/lib/kubelet/config.yaml",
         "var/lib/kubestrap/init.json",

@@ -797,7 +797,7 @@ fn successful_joins_at_trace_level_show_no_secret() {
     std::fs::create_dir(&cp2).unwrap();
     let _pods2 = bed::stand_in(&cp2);
     let registrar = bed::register_node(
-        cp.join("etc/kubernetes/super-admin.conf"),
+        cp.join("etc/kubernetes/admin.conf"),
         "cp2",
         dir.path(),
         Duration::from_secs(240),

@@ -25,7 +25,7 @@ async fn token_commands_bind_admin_conf_on_a_fresh_cluster() {
     let ip = "127.0.0.63";
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let cp = control_plane::start_control_plane(root, ip).await;
+    let cp = control_plane::start_control_plane_with_split_admins(root, ip).await;
     assert_eq!(cp.ip, ip);
     let r = root.to_str().unwrap();
     let admin = root.join("etc/kubernetes/admin.conf");

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::well_known::{KUBELET_PORT, KUBERNETES_DIR};
-use crate::config::{self, CertificateKey, EtcdConfig, InitConfig, Release};
+use crate::config::{
+    self, CertificateKey, EtcdConfig, InitConfig, KubeletClientAuthorization, Release,
+};
 use crate::contract::host::{HostFs, NodeRoot};
 use crate::domain::addressing::{dns_service_ip, port_check_addr};
 use crate::domain::apiclient::ClusterAccess;
@@ -240,6 +242,7 @@ impl crate::phases::bootstrap_token::BootstrapTokenContext for InitContext {
             kubeconfig_dir: self.root.resolve(KUBERNETES_DIR),
             tokens: self.config.bootstrap_tokens.clone(),
             api_timeout: self.config.timeouts.kubernetes_api_call.as_duration(),
+            kubelet_client: KubeletClientAuthorization::of(&self.config.cluster.kubernetes_version),
         }
     }
 }

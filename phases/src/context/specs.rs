@@ -74,6 +74,7 @@ pub fn control_plane_pki_spec(
         ca_validity: cluster.ca_certificate_validity_period.as_duration(),
         cert_validity: cluster.certificate_validity_period.as_duration(),
         cluster_name: cluster.cluster_name.clone(),
+        kubernetes_version: cluster.kubernetes_version.clone(),
     }
 }
 

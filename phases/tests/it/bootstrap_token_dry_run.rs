@@ -14,7 +14,9 @@ use kubestrap_test_support::static_pods;
 async fn dry_run_plans_every_object_without_an_api_server() {
     let root = tempfile::tempdir().unwrap();
     // Nothing listens on 127.0.0.49:6443 in this test.
-    let ctx = static_pods::init_context(root.path(), "v1.20.2", "127.0.0.49", "");
+    // v1.37: the admin binding comes first and the API server's kubelet client is bound by
+    // user (kubeadm:apiserver-kubelet-client).
+    let ctx = static_pods::init_context(root.path(), "v1.37.0", "127.0.0.49", "");
     static_pods::run_steps(&ctx, &static_pods::init_steps()).await;
     let staging = tempfile::tempdir().unwrap();
     let fs = HostFs::staged(staging.path());
@@ -95,6 +97,12 @@ async fn dry_run_plans_every_object_without_an_api_server() {
                 "RoleBinding",
                 Some("kube-public"),
                 "kubeadm:bootstrap-signer-clusterinfo"
+            ),
+            (
+                ApiVerb::Apply,
+                "ClusterRoleBinding",
+                None,
+                "kubeadm:apiserver-kubelet-client"
             ),
             (
                 ApiVerb::Apply,

@@ -23,7 +23,7 @@ use kubestrap_phases::phases::bootstrap_token::{
     BootstrapTokenContext, BootstrapTokenPhase, create_token, delete_token,
 };
 use kubestrap_phases::{Effects, HostFs, InitContext, Step};
-use kubestrap_test_support::control_plane::{curl, start_control_plane};
+use kubestrap_test_support::control_plane::{curl, start_control_plane_with_split_admins};
 
 /// The requests the phase sent (objects it found as wanted are recorded as unchanged).
 async fn run_phase(ctx: &InitContext) -> Vec<(ApiVerb, String, String)> {
@@ -121,7 +121,7 @@ fn http_code(args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstrap_tokens_against_real_apiserver_and_bootstrap_signer() {
     let dir = tempfile::tempdir().unwrap();
-    let cp = start_control_plane(dir.path(), "127.0.0.47").await;
+    let cp = start_control_plane_with_split_admins(dir.path(), "127.0.0.47").await;
     let spec = cp.ctx.bootstrap_token_spec();
     let init_token = spec.tokens[0].token.clone();
 

@@ -177,14 +177,14 @@ async fn cluster_objects_on_a_real_apiserver() {
     std::fs::create_dir_all(&logs).unwrap();
     let mut etcd = start(&etc.join("manifests/etcd.yaml"), &logs);
     let mut apiserver = start(&etc.join("manifests/kube-apiserver.yaml"), &logs);
-    let super_admin = ApiClient::from_kubeconfig(
+    let admin = ApiClient::from_kubeconfig(
         &HostFs::real(),
-        &etc.join("super-admin.conf"),
+        &etc.join("admin.conf"),
         Duration::from_secs(30),
     )
     .await
     .unwrap();
-    let sa = super_admin.client().clone();
+    let sa = admin.client().clone();
     wait_ready(&sa, &mut [&mut etcd, &mut apiserver]).await;
     // The garbage collector (owner references) and token cleaner run in here.
     let _cm = start(&etc.join("manifests/kube-controller-manager.yaml"), &logs);

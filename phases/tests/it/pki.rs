@@ -58,10 +58,12 @@ fn expectations() -> Vec<Expect> {
                 "IP Address:203.0.113.7",
             ],
         ),
+        // No group from kubeadm 1.37 (#138957): ClusterRoleBinding
+        // kubeadm:apiserver-kubelet-client authorises the user.
         leaf(
             "apiserver-kubelet-client",
             "ca",
-            "O = kubeadm:cluster-admins, CN = kube-apiserver-kubelet-client",
+            "CN = kube-apiserver-kubelet-client",
             CLIENT,
             &[],
         ),
@@ -219,11 +221,13 @@ fn check_kubeconfigs(root: &Path) {
             "O = system:masters, CN = kubernetes-super-admin",
             "https://cp.example.test:7443",
         ),
+        // A control plane's kubelet talks to its own API server from 1.33
+        // (ControlPlaneKubeletLocalMode, #129956).
         (
             "kubelet",
             "system:node:node-1",
             "O = system:nodes, CN = system:node:node-1",
-            "https://cp.example.test:7443",
+            "https://192.0.2.10:6443",
         ),
         (
             "controller-manager",
@@ -300,6 +304,49 @@ async fn full_run_checks(alg: EncryptionAlgorithm, key_type: &str) {
     assert_eq!(written.len(), 27);
     assert!(written.iter().all(|w| !w.changed), "{written:?}");
     assert_eq!(snapshot(root.path()), before);
+}
+
+/// kubeadm up to 1.28 (certlist.go and kubeconfig.go of 1.20, 1.22 and 1.28; the 1.29 changes
+/// #121305, #121837, #119859, #120521): admin.conf, apiserver-kubelet-client and both etcd
+/// clients in system:masters, no super-admin.conf, and kubelet.conf at the cluster endpoint.
+#[tokio::test]
+async fn up_to_1_28_admin_credentials_are_in_system_masters_and_there_is_no_super_admin() {
+    let root = tempfile::tempdir().unwrap();
+    let mut spec = spec(root.path(), EncryptionAlgorithm::EcdsaP256);
+    spec.kubernetes_version = "v1.28.15".parse().unwrap();
+    let written = run_all(&ctx(spec), &HostFs::real())
+        .await
+        .map_err(|(n, e)| format!("{n}: {e}"))
+        .unwrap();
+    assert_eq!(written.len(), 26, "no super-admin.conf: {written:?}");
+    let etc = root.path().join("etc/kubernetes");
+    assert!(!etc.join("super-admin.conf").exists());
+    let pki = etc.join("pki");
+    for (file, cn) in [
+        ("apiserver-kubelet-client", "kube-apiserver-kubelet-client"),
+        ("etcd/healthcheck-client", "kube-etcd-healthcheck-client"),
+        ("apiserver-etcd-client", "kube-apiserver-etcd-client"),
+    ] {
+        let t = X509Text::of(&pki.join(format!("{file}.crt")));
+        assert_eq!(
+            t.subject(),
+            format!("O = system:masters, CN = {cn}"),
+            "{file}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = kubeconfig_json(&etc.join("admin.conf"));
+    let crt = tmp.path().join("admin.crt");
+    std::fs::write(&crt, user_data(&admin, "client-certificate-data")).unwrap();
+    assert_eq!(
+        X509Text::of(&crt).subject(),
+        "O = system:masters, CN = kubernetes-admin"
+    );
+    let kubelet = kubeconfig_json(&etc.join("kubelet.conf"));
+    assert_eq!(
+        kubelet["clusters"][0]["cluster"]["server"],
+        "https://cp.example.test:7443"
+    );
 }
 
 fn super_ctx(c: &Ctx) -> Ctx {

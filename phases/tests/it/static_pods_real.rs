@@ -98,8 +98,8 @@ async fn manifests_start_real_etcd_apiserver_and_controller_manager() {
     );
     assert_eq!(healthz.trim(), "ok");
     // The controller-manager reached the API server with its kubeconfig: it holds the lease.
-    // (super-admin.conf: admin.conf's group gets its binding only in a later phase.)
-    let admin = root.path().join("etc/kubernetes/super-admin.conf");
+    // (v1.20's admin.conf is in system:masters: it works before any binding exists.)
+    let admin = root.path().join("etc/kubernetes/admin.conf");
     let lease = wait_for(
         "controller-manager leader lease",
         Duration::from_secs(60),

@@ -35,8 +35,9 @@ pub const FIELD_MANAGER: &str = "kubestrap";
 pub const ADMIN_CONF: &str = "admin.conf";
 pub const SUPER_ADMIN_CONF: &str = "super-admin.conf";
 
-/// The group admin.conf's certificate carries and the binding that makes it cluster-admin.
-pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
+/// The group admin.conf's certificate carries from 1.29, and the binding that makes it
+/// cluster-admin.
+pub use crate::config::release::CLUSTER_ADMINS_GROUP;
 
 /// Why an API operation failed. Messages name the endpoint and what was attempted; they never
 /// contain a kubeconfig's credentials or a Secret's data.
@@ -590,6 +591,12 @@ pub async fn admin_client(
     fx: &mut Effects<'_>,
 ) -> Result<ApiClient, ApiError> {
     let admin = ApiClient::from_kubeconfig(fs, &kubeconfig_dir.join(ADMIN_CONF), timeout).await?;
+    let super_admin_conf = kubeconfig_dir.join(SUPER_ADMIN_CONF);
+    if !fs.exists(&super_admin_conf) {
+        // kubeadm up to 1.28 makes no super-admin.conf: its admin.conf is in system:masters
+        // and needs no binding (and a joining control plane's admin.conf is bound already).
+        return Ok(admin);
+    }
     if fx.is_dry_run() {
         // Listed in the plan: a real run creates it unless it exists already.
         fx.record_api(change::<ClusterRoleBinding>(
@@ -628,8 +635,7 @@ pub async fn admin_client(
         Err(e) if e.is_forbidden() => {}
         Err(e) => return Err(e),
     }
-    let super_admin =
-        ApiClient::from_kubeconfig(fs, &kubeconfig_dir.join(SUPER_ADMIN_CONF), timeout).await?;
+    let super_admin = ApiClient::from_kubeconfig(fs, &super_admin_conf, timeout).await?;
     super_admin.create_or_update(fx, &binding).await?;
     // RBAC is cached in the API server: wait until admin.conf's rights are visible.
     admin

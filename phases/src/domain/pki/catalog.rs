@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::cert::{CertProfile, Usage};
 use super::{EtcdTopology, PkiSpec};
+use crate::config::KubeletClientAuthorization;
 use crate::contract::host::HostFs;
 
 /// One certificate of the control plane, by its kubeadm phase name.
@@ -191,8 +192,11 @@ pub fn cert_profile(name: CertName, spec: &PkiSpec) -> CertProfile {
             p
         }
         CertName::ApiserverKubeletClient => {
-            CertProfile::new("kube-apiserver-kubelet-client", Usage::Client)
-                .org("kubeadm:cluster-admins")
+            let p = CertProfile::new("kube-apiserver-kubelet-client", Usage::Client);
+            match KubeletClientAuthorization::of(&spec.kubernetes_version) {
+                KubeletClientAuthorization::Group(group) => p.org(group),
+                KubeletClientAuthorization::KubeletApiAdmin => p,
+            }
         }
         CertName::FrontProxyClient => CertProfile::new("front-proxy-client", Usage::Client),
         CertName::EtcdServer | CertName::EtcdPeer => {
@@ -212,11 +216,17 @@ pub fn cert_profile(name: CertName, spec: &PkiSpec) -> CertProfile {
             }
             p
         }
-        CertName::EtcdHealthcheckClient => {
-            CertProfile::new("kube-etcd-healthcheck-client", Usage::Client)
-        }
-        CertName::ApiserverEtcdClient => {
-            CertProfile::new("kube-apiserver-etcd-client", Usage::Client)
+        CertName::EtcdHealthcheckClient | CertName::ApiserverEtcdClient => {
+            let cn = if name == CertName::EtcdHealthcheckClient {
+                "kube-etcd-healthcheck-client"
+            } else {
+                "kube-apiserver-etcd-client"
+            };
+            let p = CertProfile::new(cn, Usage::Client);
+            match spec.release().etcd_client_group() {
+                Some(group) => p.org(group),
+                None => p,
+            }
         }
     }
 }

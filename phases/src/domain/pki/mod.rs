@@ -28,6 +28,7 @@ pub use catalog::{CertName, cert_profile};
 pub use cert::{CertInfo, CertProfile, Usage, issue, self_signed_ca};
 pub use keys::{EncryptionAlgorithm, KeyPool, PrivateKey};
 
+use crate::config::{KubernetesVersion, Release};
 use crate::contract::host::FsError;
 use crate::contract::step::PhaseError;
 
@@ -67,6 +68,8 @@ pub struct PkiSpec {
     pub cert_validity: Duration,
     /// `clusterName` (`kubernetes`).
     pub cluster_name: String,
+    /// `kubernetesVersion`: which certificate and kubeconfig set that release's kubeadm makes.
+    pub kubernetes_version: KubernetesVersion,
 }
 
 /// `controlPlaneEndpoint`: a DNS name or IP, with an optional port (the bind port otherwise).
@@ -102,6 +105,10 @@ impl PkiSpec {
     /// controller-manager and scheduler talk to.
     pub fn local_api_url(&self) -> String {
         Self::url(&self.advertise_address.to_string(), self.bind_port)
+    }
+
+    pub fn release(&self) -> Release {
+        Release::of(&self.kubernetes_version)
     }
 
     /// The cluster's API endpoint: `controlPlaneEndpoint` when set, else the local one.

@@ -15,9 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::config::BootstrapToken;
 use crate::config::token::TokenId;
 use crate::config::well_known::KUBE_SYSTEM;
+use crate::config::{BootstrapToken, KubeletClientAuthorization};
 use crate::contract::effects::{ApiVerb, Effects};
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{PhaseError, Step};
@@ -36,6 +36,8 @@ pub struct BootstrapTokenSpec {
     pub tokens: Vec<BootstrapToken>,
     /// `timeouts.kubernetesAPICall`.
     pub api_timeout: Duration,
+    /// How the cluster's API server is authorised at kubelets (one more binding when by user).
+    pub kubelet_client: KubeletClientAuthorization,
 }
 
 /// Implemented by the contexts the phase runs in.
@@ -124,7 +126,7 @@ pub async fn run_phase(
 ) -> Result<(), BootstrapTokenError> {
     let source = cluster_info_source(fx.fs(), &spec.kubeconfig_dir.join(apiclient::ADMIN_CONF))?;
     ensure_tokens(client, fx, &spec.tokens, time::OffsetDateTime::now_utc()).await?;
-    for object in rbac_objects() {
+    for object in rbac_objects(spec.kubelet_client) {
         object.apply(client, fx).await?;
     }
     client.apply(fx, &cluster_info_configmap(&source)).await?;
@@ -146,7 +148,8 @@ impl<C: BootstrapTokenContext + Sync> Step<C> for BootstrapTokenPhase {
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {
         let spec = ctx.bootstrap_token_spec();
-        fp.value("tokens", &spec.tokens);
+        fp.value("tokens", &spec.tokens)
+            .value("kubelet_client", &spec.kubelet_client);
         fp.file(&spec.kubeconfig_dir.join(apiclient::ADMIN_CONF));
     }
 

@@ -2,6 +2,7 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
+use crate::config::KubeletClientAuthorization;
 use crate::contract::effects::Effects;
 use crate::domain::apiclient::{ApiClient, ApiError};
 
@@ -91,9 +92,21 @@ fn parse(file: &str, yaml: &str) -> RbacObject {
     r.unwrap_or_else(|e| fail(file, e))
 }
 
-/// kubeadm's bootstrap-token RBAC, roles before their bindings.
-pub fn rbac_objects() -> Vec<RbacObject> {
-    MANIFESTS.iter().map(|(f, y)| parse(f, y)).collect()
+/// The binding that authorises the API server's kubelet client by its user, where the
+/// release authorises it that way (kubeadm's AllowAPIServerToAccessKubeletAPI).
+const KUBELET_API_ADMIN: (&str, &str) = (
+    "apiserver-kubelet-client-clusterrolebinding.yaml",
+    include_str!("../../../../manifests/rbac/apiserver-kubelet-client-clusterrolebinding.yaml"),
+);
+
+/// kubeadm's bootstrap-token RBAC, roles before their bindings, for a cluster whose API server
+/// reaches kubelets as `kubelet_client` says.
+pub fn rbac_objects(kubelet_client: KubeletClientAuthorization) -> Vec<RbacObject> {
+    let mut objects: Vec<RbacObject> = MANIFESTS.iter().map(|(f, y)| parse(f, y)).collect();
+    if kubelet_client == KubeletClientAuthorization::KubeletApiAdmin {
+        objects.push(parse(KUBELET_API_ADMIN.0, KUBELET_API_ADMIN.1));
+    }
+    objects
 }
 
 #[cfg(test)]
@@ -102,7 +115,7 @@ mod tests {
 
     #[test]
     fn all_manifests_parse_with_kubeadms_names() {
-        let objs = rbac_objects();
+        let objs = rbac_objects(KubeletClientAuthorization::Group("kubeadm:cluster-admins"));
         let names: Vec<(&str, &str)> = objs
             .iter()
             .map(|o| {
@@ -139,5 +152,24 @@ mod tests {
             (subject.kind.as_str(), subject.name.as_str()),
             ("User", "system:anonymous")
         );
+    }
+
+    #[test]
+    fn the_kubelet_api_admin_binding_comes_with_the_user_authorised_client() {
+        let objs = rbac_objects(KubeletClientAuthorization::KubeletApiAdmin);
+        let Some(RbacObject::ClusterRoleBinding(crb)) = objs.last() else {
+            panic!("no binding last: {objs:?}")
+        };
+        assert_eq!(
+            crb.metadata.name.as_deref(),
+            Some("kubeadm:apiserver-kubelet-client")
+        );
+        assert_eq!(crb.role_ref.name, "system:kubelet-api-admin");
+        let subject = &crb.subjects.as_ref().unwrap()[0];
+        assert_eq!(
+            (subject.kind.as_str(), subject.name.as_str()),
+            ("User", "kube-apiserver-kubelet-client")
+        );
+        assert_eq!(objs.len(), 8);
     }
 }

@@ -122,7 +122,10 @@ pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
             )
         })
         .collect();
-    for k in RENEWABLE_KUBECONFIGS {
+    for k in RENEWABLE_KUBECONFIGS
+        .into_iter()
+        .filter(|k| k.applies_to(spec))
+    {
         let path = k.path(spec);
         let cert = fs
             .read_if_exists(&path)
@@ -284,7 +287,10 @@ fn renew_targets(spec: &PkiSpec, target: RenewTarget) -> (Vec<CertName>, Vec<Kub
                 .into_iter()
                 .filter(|n| !n.is_ca() && n.applies_to(spec.etcd))
                 .collect(),
-            RENEWABLE_KUBECONFIGS.to_vec(),
+            RENEWABLE_KUBECONFIGS
+                .into_iter()
+                .filter(|k| k.applies_to(spec))
+                .collect(),
         ),
         RenewTarget::Cert(n) => (vec![n], vec![]),
         RenewTarget::Kubeconfig(k) => (vec![], vec![k]),

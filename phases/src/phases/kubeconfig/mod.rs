@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
-use crate::contract::step::{PhaseError, Step};
+use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::pki::external::{PkiFile, check_external_cas};
 use crate::domain::pki::kubeconfig::{KubeconfigName, ensure_kubeconfig};
 use crate::domain::pki::{CertName, PkiContext};
@@ -30,6 +30,17 @@ impl<C: PkiContext> Step<C> for KubeconfigPhase {
 
     fn help(&self) -> &'static str {
         self.0.help()
+    }
+
+    fn applicability(&self, ctx: &C) -> Applicability {
+        if self.0.applies_to(ctx.pki()) {
+            Applicability::Applies
+        } else {
+            Applicability::NotApplicable(format!(
+                "kubeadm makes {} from v1.29 (kubernetes#121305); admin.conf is in system:masters before",
+                self.0.file_name()
+            ))
+        }
     }
 
     fn inputs(&self, ctx: &C, fp: &mut Fingerprint<'_>) {

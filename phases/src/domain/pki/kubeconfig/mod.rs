@@ -65,11 +65,17 @@ impl KubeconfigName {
         spec.kubeconfig_dir.join(self.file_name())
     }
 
+    /// Whether kubeadm of the configured release makes this file: super-admin.conf exists from
+    /// 1.29 (#121305); before, admin.conf itself is in `system:masters`.
+    pub fn applies_to(self, spec: &PkiSpec) -> bool {
+        self != Self::SuperAdmin || spec.release().separates_super_admin()
+    }
+
     /// The client certificate's subject.
     pub fn client_profile(self, spec: &PkiSpec) -> CertProfile {
         let p = |cn: String| CertProfile::new(cn, Usage::Client);
         match self {
-            Self::Admin => p("kubernetes-admin".into()).org("kubeadm:cluster-admins"),
+            Self::Admin => p("kubernetes-admin".into()).org(spec.release().admin_group()),
             Self::SuperAdmin => p("kubernetes-super-admin".into()).org("system:masters"),
             Self::Kubelet => p(format!("system:node:{}", spec.node_name)).org("system:nodes"),
             Self::ControllerManager => p("system:kube-controller-manager".into()),
@@ -78,10 +84,13 @@ impl KubeconfigName {
     }
 
     /// The API server URL the file points at: components on this node talk to the local
-    /// API server, people and the kubelet to the cluster endpoint.
+    /// API server, people to the cluster endpoint; the kubelet of a control plane to its own
+    /// API server from 1.33 (kubeadm's ControlPlaneKubeletLocalMode, on by default from 1.33,
+    /// #129956), to the cluster endpoint before.
     pub fn server(self, spec: &PkiSpec) -> String {
         match self {
             Self::ControllerManager | Self::Scheduler => spec.local_api_url(),
+            Self::Kubelet if spec.release().kubelet_uses_local_api_server() => spec.local_api_url(),
             _ => spec.cluster_api_url(),
         }
     }
@@ -89,10 +98,10 @@ impl KubeconfigName {
     pub fn help(self) -> &'static str {
         match self {
             Self::Admin => {
-                "Generates admin.conf, the kubeconfig for the cluster administrator (group kubeadm:cluster-admins)"
+                "Generates admin.conf, the kubeconfig for the cluster administrator (group kubeadm:cluster-admins; system:masters up to v1.28)"
             }
             Self::SuperAdmin => {
-                "Generates super-admin.conf, a break-glass kubeconfig in group system:masters"
+                "Generates super-admin.conf, a break-glass kubeconfig in group system:masters (from v1.29)"
             }
             Self::Kubelet => {
                 "Generates kubelet.conf, the kubeconfig the kubelet uses to register the node (bootstrap only)"
