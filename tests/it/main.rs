@@ -27,3 +27,4 @@ mod show_join_command;
 mod testbed;
 mod token;
 mod token_fresh_cluster;
+mod version;

@@ -330,6 +330,12 @@ pub fn parse_cluster_configuration(
     stored::parse_cluster_configuration(origin, text)
 }
 
+/// `value` as Go's sigs.k8s.io/yaml writes it (keys sorted, strings quoted only where YAML
+/// would read them as something else): the YAML kubeadm prints, for output that mirrors it.
+pub fn to_go_yaml(value: &serde_json::Value) -> String {
+    render::emit(value)
+}
+
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.
 pub fn init_defaults_yaml() -> String {
     render::init_defaults()
