@@ -185,6 +185,17 @@ pub(crate) struct TokenCreateArgs {
     /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
     #[arg(value_name = "TOKEN")]
     pub token: Option<Secret>,
+    /// A kubeadm configuration file (v1beta3 or v1beta4): every token its InitConfiguration's
+    /// bootstrapTokens lists is created, with its token, ttl/expires, usages, groups and
+    /// description (one random default token when it lists none), and the first is printed,
+    /// as kubeadm's `token create --config`. It cannot be combined with TOKEN or the token's
+    /// flags (kubeadm: "can not mix '--config' with arguments").
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["token", "ttl", "usages", "groups", "description", "certificate_key"]
+    )]
+    pub config: Option<PathBuf>,
     /// How long the token is valid (Go duration; 0 = never expires).
     #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
     pub ttl: String,
