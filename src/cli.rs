@@ -7,10 +7,12 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 use kubestrap_phases::config::{CertificateKey, CriSocket, InitFlags, JoinFlags, Secret};
 
-use crate::output::Format;
+use crate::output::OutputArg;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,10 +49,11 @@ pub(crate) struct GlobalArgs {
     pub dry_run_dir: Option<PathBuf>,
 
     /// `text` for people; `json`: NDJSON on stdout, one object per line (the run's events
-    /// ending in a `result`, or kubeadm's own objects for `token list` and `certs
-    /// check-expiration`), human text on stderr.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    /// ending in a `result`, or kubeadm's own objects for `token list`, `certs
+    /// check-expiration` and `version`), human text on stderr; `short` and `yaml`: `version`
+    /// only, as kubeadm's `version -o short|yaml`.
+    #[arg(long, short = 'o', global = true, value_enum, value_name = "FORMAT", default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
 
     /// More log detail on stderr (repeat for more); in text output, also one line for every
     /// phase skipped as not applicable (without it, a run of them shares one line).
@@ -85,7 +88,8 @@ pub(crate) enum Command {
     /// a system directory or a mount point, or is not init's or join's is refused by name;
     /// the rest of the reset goes on and the exit status is 1.
     Reset(ResetArgs),
-    /// Print the version.
+    /// Print the version: kubeadm's line, or with `-o short|json|yaml` kubeadm's shapes
+    /// (apimachinery's version.Info under `clientVersion`).
     Version,
     /// Print a shell completion script.
     Completion {
@@ -181,6 +185,17 @@ pub(crate) struct TokenCreateArgs {
     /// The token to create ([a-z0-9]{6}.[a-z0-9]{16}); a random one when absent.
     #[arg(value_name = "TOKEN")]
     pub token: Option<Secret>,
+    /// A kubeadm configuration file (v1beta3 or v1beta4): every token its InitConfiguration's
+    /// bootstrapTokens lists is created, with its token, ttl/expires, usages, groups and
+    /// description (one random default token when it lists none), and the first is printed,
+    /// as kubeadm's `token create --config`. It cannot be combined with TOKEN or the token's
+    /// flags (kubeadm: "can not mix '--config' with arguments").
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["token", "ttl", "usages", "groups", "description", "certificate_key"]
+    )]
+    pub config: Option<PathBuf>,
     /// How long the token is valid (Go duration; 0 = never expires).
     #[arg(long, value_name = "DURATION", default_value = "24h0m0s")]
     pub ttl: String,
@@ -406,9 +421,32 @@ pub(crate) struct Parsed {
 }
 
 pub(crate) fn parse(trees: &PhaseTrees) -> Result<Parsed, clap::Error> {
+    parse_from(trees, std::env::args_os())
+}
+
+fn parse_from<I, T>(trees: &PhaseTrees, args: I) -> Result<Parsed, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let mut cmd = command(trees);
-    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
-    from_matches(&matches)
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    let parsed = from_matches(&matches)?;
+    let output = parsed.cli.global.output;
+    if output.is_version_only() && !matches!(parsed.cli.command, Command::Version) {
+        let name = output
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        // A usage error (exit 2) naming the flag, as clap's own for a value it does not know.
+        return Err(cmd.error(
+            clap::error::ErrorKind::InvalidValue,
+            format!(
+                "invalid value '{name}' for '--output <FORMAT>': only `kubestrap version` prints {name}; this command takes text or json"
+            ),
+        ));
+    }
+    Ok(parsed)
 }
 
 pub(crate) fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
@@ -473,5 +511,39 @@ mod tests {
 
         let cli = Cli::try_parse_from(["kubestrap", "token", "delete", token]).expect("valid");
         assert!(!format!("{cli:?}").contains(token));
+    }
+
+    fn no_trees() -> PhaseTrees {
+        PhaseTrees {
+            init: Vec::new(),
+            join: Vec::new(),
+            reset: Vec::new(),
+        }
+    }
+
+    /// `-o short` and `-o yaml` are kubeadm's `version` forms: any other command refuses them
+    /// as a usage error naming the flag, and an unknown form is refused everywhere.
+    #[test]
+    fn version_only_output_forms_are_usage_errors_elsewhere() {
+        for form in ["short", "yaml", "json", "text"] {
+            let parsed = parse_from(&no_trees(), ["kubestrap", "version", "-o", form]);
+            assert!(parsed.is_ok(), "version -o {form}");
+        }
+        for form in ["short", "yaml"] {
+            let err = parse_from(&no_trees(), ["kubestrap", "token", "generate", "-o", form])
+                .err()
+                .expect("refused");
+            assert_eq!(err.exit_code(), 2);
+            let shown = err.to_string();
+            assert!(
+                shown.contains("--output") && shown.contains(form),
+                "{shown}"
+            );
+        }
+        let err = parse_from(&no_trees(), ["kubestrap", "version", "-o", "wide"])
+            .err()
+            .expect("refused");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--output"), "{err}");
     }
 }

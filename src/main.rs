@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     };
     let cli::Parsed { cli, phase } = parsed;
     init_logging(cli.global.verbose);
-    let events = output::sink(cli.global.output, cli.global.verbose);
+    let events = output::sink(cli.global.output.format(), cli.global.verbose);
     let events = events.as_ref();
     match &cli.command {
         Command::Init(args) | Command::Phase(args) => {
@@ -39,10 +39,10 @@ async fn main() -> ExitCode {
         Command::Reset(args) => {
             workflows::reset::run(&cli.global, args, phase.as_deref(), events).await
         }
-        Command::Version => commands::version(events),
+        Command::Version => commands::version::run(cli.global.output, events),
         Command::Completion { shell } => {
             let cmd = cli::command(&trees);
-            commands::completion(*shell, cmd, cli.global.output, events)
+            commands::completion(*shell, cmd, cli.global.output.format(), events)
         }
     }
 }

@@ -34,6 +34,9 @@ pub(crate) enum CommandError {
     },
     #[error("flag --usages: at least one of signing, authentication is required")]
     NoUsage,
+    /// `token create` was left with no token to create (a configuration always yields one).
+    #[error("token create: no bootstrap token to create")]
+    NoToken,
     #[error("flag --groups: extra groups need the authentication usage (--usages authentication)")]
     GroupsWithoutAuthentication,
     #[error("certs renew: {0}")]
@@ -98,6 +101,7 @@ impl Diagnostic for CommandError {
             Self::Token { .. }
             | Self::Duration { .. }
             | Self::NoUsage
+            | Self::NoToken
             | Self::GroupsWithoutAuthentication
             | Self::RenewTarget(_)
             | Self::TokenRoot { .. }

@@ -8,6 +8,7 @@ mod error;
 pub(crate) mod kubeconfig;
 mod pki;
 pub(crate) mod token;
+pub(crate) mod version;
 
 use kubestrap_phases::Effects;
 use kubestrap_phases::contract::effects::{ApiChange, WrittenFile};
@@ -151,16 +152,6 @@ fn images_list(
         }))],
     };
     answer(events, command, shown)
-}
-
-/// `kubestrap version X`; with `-o json`, kubeadm's form (`{"kubestrapVersion": X}`).
-pub(crate) fn version(events: &dyn EventSink) -> ExitCode {
-    let version = env!("CARGO_PKG_VERSION");
-    let shown = Answer {
-        text: format!("kubestrap version {version}\n"),
-        json: vec![Box::new(serde_json::json!({ "kubestrapVersion": version }))],
-    };
-    exit(events, "version", answer(events, "version", shown))
 }
 
 /// The completion script; with `-o json`, the script as the result's `script`. Written

@@ -133,12 +133,22 @@ async fn create(
     global: &GlobalArgs,
     events: &dyn EventSink,
 ) -> Result<(), CommandError> {
-    let token = parse_create(args)?;
+    let tokens = match &args.config {
+        Some(file) => kubestrap_phases::config::load_bootstrap_tokens(file)?,
+        None => vec![parse_create(args)?],
+    };
+    // load_bootstrap_tokens returns at least one (kubeadm's default token for an empty list).
+    let Some(token) = tokens.first() else {
+        return Err(CommandError::NoToken);
+    };
     let path = kubeconfig_path(&args.cluster, global)?;
     let fs = host_fs(global)?;
     let mut fx = Effects::new("token create", &fs, &Silent);
     let client = client(&path, &mut fx).await?;
-    create_token(&client, &mut fx, &token).await?;
+    // kubeadm creates every token of the configuration (CreateNewTokens) and prints the first.
+    for t in &tokens {
+        create_token(&client, &mut fx, t).await?;
+    }
     // The user asked for the token (or the join command holding it): printing it is the point.
     let (field, shown) = if args.print_join_command {
         let cluster = cluster_info_source(&HostFs::real(), &path)?;

@@ -294,11 +294,36 @@ impl kubestrap_phases::Reporter for PhaseReporter<'_> {
     }
 }
 
-/// `--output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How the sink shows events and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
     Text,
     Json,
+}
+
+/// `--output` as typed: the sink's two formats, and the two forms only `version` prints
+/// (kubeadm's `version -o short|yaml`); the command line refuses those for any other command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputArg {
+    Text,
+    Json,
+    Short,
+    Yaml,
+}
+
+impl OutputArg {
+    /// The sink's format: `short` and `yaml` are text that `version` writes itself.
+    pub(crate) fn format(self) -> Format {
+        match self {
+            Self::Json => Format::Json,
+            Self::Text | Self::Short | Self::Yaml => Format::Text,
+        }
+    }
+
+    /// Whether only `version` prints this form.
+    pub(crate) fn is_version_only(self) -> bool {
+        matches!(self, Self::Short | Self::Yaml)
+    }
 }
 
 /// `verbosity` (the count of `-v`) decides whether text lists every skipped phase.

@@ -212,8 +212,8 @@ fn version_and_completion() {
         .output()
         .unwrap();
     assert_eq!(
-        events(&out.stdout)[0]["kubestrapVersion"],
-        env!("CARGO_PKG_VERSION")
+        events(&out.stdout)[0]["clientVersion"]["gitVersion"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
     );
     kubestrap()
         .args(["completion", "bash"])
@@ -484,7 +484,10 @@ async fn every_command_prints_only_ndjson_with_output_json() {
         assert!(!result[*field].is_null(), "{args:?}: no {field}: {result}");
     }
     let version = ndjson(&["version"], node, ok);
-    assert_eq!(version[0]["kubestrapVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        version[0]["clientVersion"]["gitVersion"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
 
     // Failing invocations: still NDJSON.
     let failing: &[&[&str]] = &[

@@ -26,4 +26,6 @@ mod secrets;
 mod show_join_command;
 mod testbed;
 mod token;
+mod token_config;
 mod token_fresh_cluster;
+mod version;

@@ -425,6 +425,81 @@ fn bootstrap_token(
     })
 }
 
+/// An InitConfiguration's `bootstrapTokens`, each defaulted and validated; kubeadm's one
+/// default token (random, 24h, both usages, the default group) when it lists none.
+fn bootstrap_tokens(
+    doc: &DocumentRef,
+    listed: Option<Vec<b4::BootstrapToken>>,
+) -> Result<Vec<BootstrapToken>, ConfigError> {
+    let mut tokens = listed
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(n, t)| bootstrap_token(doc, n, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tokens.is_empty() {
+        tokens.push(bootstrap_token(doc, 0, Default::default())?);
+    }
+    Ok(tokens)
+}
+
+/// Two tokens with one id would be one Secret: refused, naming the field.
+fn distinct_token_ids(doc: &DocumentRef, tokens: &[BootstrapToken]) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for t in tokens {
+        if !seen.insert(t.token.id().clone()) {
+            return Err(invalid(
+                doc,
+                "bootstrapTokens",
+                format!(
+                    "token id {} is used twice: expected distinct token ids",
+                    t.token.id()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bootstrap tokens of a configuration file, as kubeadm's `token create --config` takes
+/// them (cmd/kubeadm/app/cmd/token.go: `LoadOrDefaultInitConfiguration`, then every
+/// `BootstrapTokens` entry is created): the InitConfiguration's, defaulted and validated as
+/// `init` does, and the file's ClusterConfiguration validated too, as kubeadm loads the whole
+/// file. Nothing is detected on the host: creating a token needs none of this node's settings.
+pub(super) fn tokens_only(
+    file: &Path,
+    docs: Vec<Document>,
+) -> Result<Vec<BootstrapToken>, ConfigError> {
+    let mut init_doc: Option<(DocumentRef, b4::InitConfiguration)> = None;
+    for d in &docs {
+        match d.kind {
+            Kind::Init(ApiVersion::V1beta4) => init_doc = Some((d.at.clone(), d.decode()?)),
+            Kind::Init(ApiVersion::V1beta3) => {
+                init_doc = Some((
+                    d.at.clone(),
+                    d.decode::<v1beta3::InitConfiguration>()?.into_v1beta4(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let cluster_doc = cluster_document(&docs)?;
+    if init_doc.is_none() && cluster_doc.is_none() {
+        return Err(ConfigError::MissingKind {
+            file: file.to_path_buf(),
+            expected: "InitConfiguration or ClusterConfiguration".to_owned(),
+        });
+    }
+    if let Some((at, c)) = cluster_doc {
+        cluster(&at, c, None)?;
+    }
+    let (init_ref, i) =
+        init_doc.unwrap_or_else(|| (no_file("InitConfiguration"), Default::default()));
+    let tokens = bootstrap_tokens(&init_ref, i.bootstrap_tokens)?;
+    distinct_token_ids(&init_ref, &tokens)?;
+    Ok(tokens)
+}
+
 fn dedup<T: PartialEq>(list: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(list.len());
     for x in list {
@@ -800,35 +875,14 @@ pub(super) fn init(
         flags.apiserver_bind_port,
     )?;
 
-    let mut bootstrap_tokens = i
-        .bootstrap_tokens
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(n, t)| bootstrap_token(&init_ref, n, t))
-        .collect::<Result<Vec<_>, _>>()?;
-    if bootstrap_tokens.is_empty() {
-        bootstrap_tokens.push(bootstrap_token(&init_ref, 0, Default::default())?);
-    }
+    let mut bootstrap_tokens = bootstrap_tokens(&init_ref, i.bootstrap_tokens)?;
     if let Some(token) = secret_flag::<BootstrapTokenString>("token", &flags.token)? {
         bootstrap_tokens[0].token = token;
     }
     if let Some(ttl) = flag::<GoDuration>("token-ttl", &flags.token_ttl)? {
         bootstrap_tokens[0].expiry = TokenExpiry::Ttl(ttl);
     }
-    let mut seen = BTreeSet::new();
-    for t in &bootstrap_tokens {
-        if !seen.insert(t.token.id().clone()) {
-            return Err(invalid(
-                &init_ref,
-                "bootstrapTokens",
-                format!(
-                    "token id {} is used twice: expected distinct token ids",
-                    t.token.id()
-                ),
-            ));
-        }
-    }
+    distinct_token_ids(&init_ref, &bootstrap_tokens)?;
     let certificate_key = secret_flag::<CertificateKey>("certificate-key", &flags.certificate_key)?
         .or(i.certificate_key);
 

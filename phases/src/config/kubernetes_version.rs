@@ -43,6 +43,12 @@ impl KubernetesVersion {
             .unwrap_or(Self::new(1, 37, 0))
     }
 
+    /// The version as apimachinery's `Version.String()` prints it: without the `v`
+    /// (`1.33.0`), as kubeadm's `config print init-defaults` shows it from 1.22 on.
+    pub fn without_v(&self) -> String {
+        self.0.to_string()
+    }
+
     pub fn major(&self) -> u64 {
         self.0.major
     }
@@ -111,6 +117,11 @@ mod tests {
         assert_eq!(v("v1.30.2"), KubernetesVersion::new(1, 30, 2));
         assert_eq!(v("1.30.2"), KubernetesVersion::new(1, 30, 2));
         assert_eq!(v("v1.30.0-rc.1").to_string(), "v1.30.0-rc.1");
+        assert_eq!(v("v1.30.0-rc.1").without_v(), "1.30.0-rc.1");
+        assert_eq!(
+            v("1.30.0-rc.1").without_v().parse::<KubernetesVersion>(),
+            Ok(v("v1.30.0-rc.1"))
+        );
         assert_eq!(
             KubernetesVersion::default_version().to_string(),
             DEFAULT_KUBERNETES_VERSION

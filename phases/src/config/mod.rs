@@ -292,6 +292,13 @@ pub fn load_cluster(file: Option<&Path>, flags: &InitFlags) -> Result<ClusterCon
     build::cluster_with_flags(docs, flags)
 }
 
+/// The bootstrap tokens `file`'s InitConfiguration lists (one default token when it lists
+/// none), defaulted and validated as [`load_init`] does them, for `token create --config`;
+/// errors name the file, document and field.
+pub fn load_bootstrap_tokens(file: &Path) -> Result<Vec<BootstrapToken>, ConfigError> {
+    build::tokens_only(file, document::read_documents(file)?)
+}
+
 /// Like [`load_init`] for `join`; `flags.endpoint` is the positional `<host:port>`.
 pub fn load_join(file: Option<&Path>, flags: &JoinFlags) -> Result<JoinConfig, ConfigError> {
     let docs = match file {
@@ -328,6 +335,12 @@ pub fn parse_cluster_configuration(
     text: &str,
 ) -> Result<ClusterConfig, ConfigError> {
     stored::parse_cluster_configuration(origin, text)
+}
+
+/// `value` as Go's sigs.k8s.io/yaml writes it (keys sorted, strings quoted only where YAML
+/// would read them as something else): the YAML kubeadm prints, for output that mirrors it.
+pub fn to_go_yaml(value: &serde_json::Value) -> String {
+    render::emit(value)
 }
 
 /// What `kubeadm config print init-defaults` prints (v1beta4), with kubeadm's placeholders.

@@ -318,7 +318,16 @@ pub(super) fn init_defaults() -> String {
         Ok(cfg) => {
             let mut init = document("InitConfiguration", &init_wire(&cfg));
             unset_taints(&mut init);
-            format!("{}---\n{}", emit(&init), cluster_yaml(&cfg.cluster))
+            let mut cluster = document("ClusterConfiguration", &cluster_wire(&cfg.cluster));
+            if let Some(doc) = cluster.as_object_mut() {
+                // kubeadm prints `CurrentKubernetesVersion.String()` unnormalised here
+                // (DefaultedStaticInitConfiguration): apimachinery's form, without the `v`.
+                doc.insert(
+                    "kubernetesVersion".to_owned(),
+                    Value::String(cfg.cluster.kubernetes_version.without_v()),
+                );
+            }
+            format!("{}---\n{}", emit(&init), emit(&cluster))
         }
         Err(e) => format!("# cannot build defaults: {e}\n"),
     }

@@ -118,6 +118,9 @@ fn init_defaults_round_trip() {
         "localAPIEndpoint:\n  advertiseAddress: 1.2.3.4\n  bindPort: 6443\n",
         "nodeRegistration:\n  criSocket: unix:///var/run/containerd/containerd.sock\n  imagePullPolicy: IfNotPresent\n  imagePullSerial: true\n  name: node\n  taints: null\n",
         "---\napiServer: {}\napiVersion: kubeadm.k8s.io/v1beta4\ncaCertificateValidityPeriod: 87600h0m0s\ncertificateValidityPeriod: 8760h0m0s\ncertificatesDir: /etc/kubernetes/pki\nclusterName: kubernetes\ncontrollerManager: {}\ndns: {}\nencryptionAlgorithm: RSA-2048\netcd:\n  local:\n    dataDir: /var/lib/etcd\nimageRepository: registry.k8s.io\nkind: ClusterConfiguration\n",
+        // kubeadm ≥ 1.22 prints apimachinery's version string, without the `v` (real 1.30
+        // output: search-index id 14021895564; DefaultedStaticInitConfiguration, id 248040908).
+        "kind: ClusterConfiguration\nkubernetesVersion: 1.33.0\nnetworking:\n",
         "networking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nproxy: {}\nscheduler: {}\n",
     ] {
         assert!(yaml.contains(needle), "missing {needle:?} in\n{yaml}");
@@ -389,4 +392,82 @@ fn the_stored_cluster_configuration_has_no_secrets() {
             && yaml.contains("controlPlaneEndpoint: file.example.com")
     );
     assert!(!yaml.contains("bbbbbbbbbbbbbbbb") && !yaml.contains("InitConfiguration"));
+}
+
+/// `token create --config`: every token of the InitConfiguration, with its own fields, as
+/// kubeadm's `token create --config` creates them (verified with the real kubeadm 1.20.2's
+/// `--dry-run`: both listed tokens are created, the second with the defaults); one random
+/// default token when none is listed or only a ClusterConfiguration is given.
+#[test]
+fn token_create_config_takes_every_listed_token_with_its_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 1h\n  description: from file\n  usages: [signing, authentication]\n  groups: [system:bootstrappers:x]\n- token: ghijkl.0123456789abcdef\n",
+    );
+    let tokens = load_bootstrap_tokens(&file).unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0].token.expose(), "abcdef.0123456789abcdef");
+    assert_eq!(tokens[0].expiry, TokenExpiry::Ttl("1h".parse().unwrap()));
+    assert_eq!(tokens[0].description.as_deref(), Some("from file"));
+    assert_eq!(
+        tokens[0]
+            .groups
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>(),
+        ["system:bootstrappers:x"]
+    );
+    assert_eq!(tokens[1].token.expose(), "ghijkl.0123456789abcdef");
+    assert_eq!(tokens[1].expiry, TokenExpiry::Ttl("24h".parse().unwrap()));
+    assert_eq!(tokens[1].usages.len(), 2);
+
+    for yaml in [
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n",
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n",
+    ] {
+        let tokens = load_bootstrap_tokens(&write(dir.path(), yaml)).unwrap();
+        assert_eq!(tokens.len(), 1, "{yaml}");
+        assert_eq!(tokens[0].expiry, TokenExpiry::Ttl("24h".parse().unwrap()));
+    }
+}
+
+/// Errors name the file and the field; a file without an Init- or ClusterConfiguration, or
+/// one whose ClusterConfiguration is invalid, is refused as kubeadm refuses it.
+#[test]
+fn token_create_config_errors_name_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- usages: [signing, bogus]\n",
+            "usages",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n- token: abcdef.0123456789abcdee\n",
+            "bootstrapTokens",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- groups: [bad-group]\n",
+            "groups",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  tlsBootstrapToken: abcdef.0123456789abcdef\n",
+            "InitConfiguration or ClusterConfiguration",
+        ),
+        (
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: nonsense\n",
+            "serviceSubnet",
+        ),
+    ];
+    for (yaml, field) in cases {
+        let file = write(dir.path(), yaml);
+        let err = load_bootstrap_tokens(&file).unwrap_err().to_string();
+        assert!(
+            err.contains(file.to_str().unwrap()) && err.contains(field),
+            "{yaml}: {err}"
+        );
+    }
+    let missing = dir.path().join("absent.yaml");
+    let err = load_bootstrap_tokens(&missing).unwrap_err().to_string();
+    assert!(err.contains("absent.yaml"), "{err}");
 }
