@@ -44,7 +44,7 @@ impl KubernetesVersion {
     }
 
     /// The version as apimachinery's `Version.String()` prints it: without the `v`
-    /// (`1.33.0`), as kubeadm's `config print init-defaults` shows it from 1.22 on.
+    /// (`1.37.0`), as kubeadm's `config print init-defaults` shows it from 1.22 on.
     pub fn without_v(&self) -> String {
         self.0.to_string()
     }

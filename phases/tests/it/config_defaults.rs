@@ -120,7 +120,7 @@ fn init_defaults_round_trip() {
         "---\napiServer: {}\napiVersion: kubeadm.k8s.io/v1beta4\ncaCertificateValidityPeriod: 87600h0m0s\ncertificateValidityPeriod: 8760h0m0s\ncertificatesDir: /etc/kubernetes/pki\nclusterName: kubernetes\ncontrollerManager: {}\ndns: {}\nencryptionAlgorithm: RSA-2048\netcd:\n  local:\n    dataDir: /var/lib/etcd\nimageRepository: registry.k8s.io\nkind: ClusterConfiguration\n",
         // kubeadm ≥ 1.22 prints apimachinery's version string, without the `v` (real 1.30
         // output: search-index id 14021895564; DefaultedStaticInitConfiguration, id 248040908).
-        "kind: ClusterConfiguration\nkubernetesVersion: 1.33.0\nnetworking:\n",
+        "kind: ClusterConfiguration\nkubernetesVersion: 1.37.0\nnetworking:\n",
         "networking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nproxy: {}\nscheduler: {}\n",
     ] {
         assert!(yaml.contains(needle), "missing {needle:?} in\n{yaml}");
