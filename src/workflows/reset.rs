@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::domain::kubelet::KubeletService;
 use kubestrap_phases::phases::reset::{
-    self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify,
+    self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, UpdateClusterStatus, Verify,
 };
 use kubestrap_phases::{Diagnostic, NodeRoot};
 
@@ -32,6 +32,7 @@ pub(crate) fn tree() -> PhaseTree<ResetContext> {
         run_first: &[],
         nodes: vec![
             Node::leaf(ResetPreflight),
+            Node::leaf(UpdateClusterStatus),
             Node::leaf(RemoveEtcdMember),
             Node::leaf(CleanupNode),
             Node::leaf(Verify),

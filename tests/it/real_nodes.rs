@@ -312,8 +312,33 @@ fn a_second_control_plane_joins_the_addons_run_and_reset_leaves_nothing() {
         kube_proxy_runs_on(&cp1, &["cp1", "cp2"])
     });
 
-    // Reset of each node: cp2 leaves etcd (one member again), then cp1.
+    // kubeadm 1.20's ClusterStatus lists both control planes; reset's update-cluster-status
+    // takes cp2 out again (kubeadm's ResetClusterStatusForNode).
+    let cluster_status = || {
+        cp1.kubectl(&[
+            "-n",
+            "kube-system",
+            "get",
+            "configmap",
+            "kubeadm-config",
+            "-o",
+            "jsonpath={.data.ClusterStatus}",
+        ])
+        .1
+    };
+    let status = cluster_status();
+    assert!(
+        status.contains("cp1:") && status.contains("cp2:"),
+        "{status}"
+    );
+
+    // Reset of each node: cp2 leaves etcd (one member again) and ClusterStatus, then cp1.
     reset_leaves_nothing(&cp2);
+    let status = cluster_status();
+    assert!(
+        status.contains("cp1:") && !status.contains("cp2:"),
+        "{status}"
+    );
     let members = etcd(&cp1, "10.231.0.40", "/v3/cluster/member/list", true);
     assert_eq!(
         members["members"].as_array().map(Vec::len),

@@ -9,6 +9,7 @@ pub mod apiclient;
 pub mod bootstrap_client;
 pub mod bootstrap_token;
 pub mod certificate_upload;
+pub mod cluster_status;
 pub mod cri;
 pub mod discovery;
 pub mod etcd;

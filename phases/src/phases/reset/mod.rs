@@ -2,15 +2,17 @@
 //!
 //! Order matters, and follows kubeadm's reset phases ([`phases`], run by the engine like
 //! init's and join's; `preflight` first takes the inventory):
-//! 1. `remove-etcd-member`: while the local etcd still runs, take this node's member out of a
+//! 1. `update-cluster-status` (v1.20–v1.21 clusters): take this control plane's API endpoint out
+//!    of ClusterStatus in kubeadm-config ([`update_cluster_status`]).
+//! 2. `remove-etcd-member`: while the local etcd still runs, take this node's member out of a
 //!    multi-member cluster ([`etcd_member`]); otherwise the others keep a member that never
 //!    answers again.
-//! 2. `cleanup-node`: remove the static-pod manifests so the kubelet stops the pods, wait until
+//! 3. `cleanup-node`: remove the static-pod manifests so the kubelet stops the pods, wait until
 //!    they no longer listen (so etcd does not write into a data dir being deleted), stop the
 //!    kubelet (only on a real node, root `/`), then delete the kubeconfigs, the kubelet files,
 //!    the certificates, etcd's data and — last, so an interrupted reset can be run again — the
 //!    journals.
-//! 3. `verify`: look again and report anything left.
+//! 4. `verify`: look again and report anything left.
 //!
 //! What to remove comes from the node itself and its configuration ([`inventory`], with the
 //! certificates dir and etcd's data dir from [`configured`]), and every path goes through
@@ -26,6 +28,7 @@ pub mod etcd_member;
 mod inventory;
 pub mod phases;
 mod unmount;
+pub mod update_cluster_status;
 
 pub use cleanup::{
     Removal, leftovers, not_cleaned, remove_manifests, remove_the_rest, wait_until_stopped,
@@ -38,3 +41,4 @@ pub use containment::{Gate, RefusalReason, Refused};
 pub use etcd_member::{EtcdMembership, MemberOutcome, ThisMember, remove_this_member};
 pub use inventory::{Inventory, LocalEtcd, Target, TargetKind, certificate_files, inventory};
 pub use phases::{CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, Verify};
+pub use update_cluster_status::UpdateClusterStatus;

@@ -4,16 +4,13 @@
 //! it). From 1.22 kubeadm keeps no ClusterStatus and the phase does nothing.
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
 
-use crate::config::stored::cluster_status_with;
-use crate::config::well_known::{CLUSTER_STATUS_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP};
 use crate::config::{ApiEndpoint, Release};
-use crate::contract::effects::{ApiVerb, Effects};
+use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
-use crate::domain::apiclient::{self, ClusterAccess};
+use crate::domain::apiclient::ClusterAccess;
+use crate::domain::cluster_status::set_api_endpoint;
 
 /// What `update-status` needs.
 #[derive(Debug, Clone)]
@@ -28,9 +25,6 @@ pub struct StatusSpec {
 pub trait UpdateStatusContext: Sync {
     fn status_spec(&self) -> StatusSpec;
 }
-
-/// A concurrent writer (another control plane joining) is retried this many times.
-const CONFLICT_RETRIES: usize = 10;
 
 /// `control-plane-join/update-status`.
 pub struct UpdateStatus;
@@ -69,50 +63,6 @@ impl<C: UpdateStatusContext> Step<C> for UpdateStatus {
     async fn run(&self, ctx: &C, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
         let spec = ctx.status_spec();
         let client = spec.access.admin(fx).await?;
-        let change =
-            apiclient::change::<ConfigMap>(ApiVerb::Update, Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP);
-        if fx.is_dry_run() {
-            fx.record_api(change);
-            return Ok(());
-        }
-        let api: Api<ConfigMap> = Api::namespaced(client.client().clone(), KUBE_SYSTEM);
-        for _ in 0..CONFLICT_RETRIES {
-            let mut cm = client
-                .get_opt::<ConfigMap>(Some(KUBE_SYSTEM), KUBEADM_CONFIG_MAP)
-                .await?
-                .ok_or_else(|| {
-                    PhaseError::failed(format!(
-                        "ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} does not exist"
-                    ))
-                })?;
-            let data = cm.data.get_or_insert_with(Default::default);
-            let status = cluster_status_with(
-                data.get(CLUSTER_STATUS_KEY).map(String::as_str),
-                &spec.node_name,
-                Some(&spec.endpoint),
-            );
-            if data.get(CLUSTER_STATUS_KEY) == Some(&status) {
-                fx.record_api(change.unchanged());
-                return Ok(());
-            }
-            data.insert(CLUSTER_STATUS_KEY.to_owned(), status);
-            // The read resourceVersion makes a concurrent update a conflict, not a lost entry.
-            let action = format!("update ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP}");
-            let params = PostParams::default();
-            match client
-                .retry(&action, || api.replace(KUBEADM_CONFIG_MAP, &params, &cm))
-                .await
-            {
-                Ok(_) => {
-                    fx.record_api(change);
-                    return Ok(());
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(PhaseError::failed(format!(
-            "ConfigMap {KUBE_SYSTEM}/{KUBEADM_CONFIG_MAP} kept changing under {CONFLICT_RETRIES} attempts to update ClusterStatus"
-        )))
+        set_api_endpoint(&client, &spec.node_name, Some(&spec.endpoint), fx).await
     }
 }
