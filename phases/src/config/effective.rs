@@ -214,6 +214,16 @@ pub struct ApiEndpoint {
     pub bind_port: u16,
 }
 
+impl ApiEndpoint {
+    /// `https://<address>:<port>`, an IPv6 address in brackets.
+    pub fn url(&self) -> String {
+        format!(
+            "https://{}",
+            std::net::SocketAddr::new(self.advertise_address, self.bind_port)
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BootstrapToken {
     pub token: BootstrapTokenString,

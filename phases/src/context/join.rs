@@ -103,8 +103,12 @@ impl joining_control_plane::HasJoiningControlPlane for JoinContext {
                         "give --token (or --tls-bootstrap-token), or a discovery file whose user has a bootstrap token",
                     )
                 })?;
-            let kubeconfig =
-                crate::phases::kubelet::join::bootstrap_kubeconfig("kubernetes", trust, token)?;
+            let kubeconfig = crate::phases::kubelet::join::bootstrap_kubeconfig(
+                "kubernetes",
+                &trust.server,
+                trust,
+                token,
+            )?;
             let cp = joining_control_plane::JoiningControlPlaneContext::fetch(
                 kubeconfig,
                 &self.config,

@@ -136,6 +136,10 @@ pub fn join_kubelet_spec(
         tls_bootstrap_token: config.discovery.tls_bootstrap_token.clone(),
         api_timeout: config.timeouts.kubernetes_api_call.as_duration(),
         tls_bootstrap_timeout: config.timeouts.tls_bootstrap.as_duration(),
+        local_api_server: config
+            .control_plane
+            .as_ref()
+            .map(|cp| cp.local_api_endpoint.url()),
     }
 }
 

@@ -70,6 +70,9 @@ pub struct JoinKubeletSpec {
     pub api_timeout: Duration,
     /// `timeouts.tlsBootstrap`: the CSR's approval and issue, or the kubelet's bootstrap.
     pub tls_bootstrap_timeout: Duration,
+    /// A joining control plane's own API server (`controlPlane.localAPIEndpoint`); `None` on a
+    /// worker.
+    pub local_api_server: Option<String>,
 }
 
 impl JoinKubeletSpec {
@@ -246,10 +249,26 @@ fn node_kubelet_config(node: &KubeletSpec, mut config: Value) -> Result<String, 
         .map_err(|e| PhaseError::failed(format!("cannot render the kubelet configuration: {e}")))
 }
 
-/// kubeadm's bootstrap-kubelet.conf: the discovered cluster, the token as credentials. A
+/// The API server this node's kubelet bootstraps with and then talks to: a joining control
+/// plane's own from 1.33 (kubeadm's ControlPlaneKubeletLocalMode, #129956: bootstrap-kubelet.conf
+/// and kubelet.conf name the local API server, which the node's static pods bring up once
+/// etcd-join has run, before kubelet-wait-bootstrap), the discovered endpoint otherwise.
+fn kubelet_server(
+    spec: &JoinKubeletSpec,
+    version: &KubernetesVersion,
+    trust: &ClusterTrust,
+) -> String {
+    match &spec.local_api_server {
+        Some(local) if Release::of(version).kubelet_uses_local_api_server() => local.clone(),
+        _ => trust.server.clone(),
+    }
+}
+
+/// kubeadm's bootstrap-kubelet.conf: the cluster at `server`, the token as credentials. A
 /// control-plane join reads the cluster's configuration and certificates with the same.
 pub fn bootstrap_kubeconfig(
     cluster_name: &str,
+    server: &str,
     trust: &ClusterTrust,
     token: &BootstrapTokenString,
 ) -> Result<String, PhaseError> {
@@ -261,7 +280,7 @@ pub fn bootstrap_kubeconfig(
             cluster: Cluster {
                 certificate_authority_data: base64::engine::general_purpose::STANDARD
                     .encode(&trust.ca_pem),
-                server: trust.server.clone(),
+                server: server.to_owned(),
             },
             name: cluster_name.into(),
         }],
@@ -395,7 +414,8 @@ async fn start<C: JoinKubeletContext>(
                 "cannot render the kubelet's instance-config.yaml: {e}"
             ))
         })?;
-    let bootstrap_conf = bootstrap_kubeconfig(&cluster.cluster_name, trust, token)?;
+    let server = kubelet_server(spec, &cluster.version, trust);
+    let bootstrap_conf = bootstrap_kubeconfig(&cluster.cluster_name, &server, trust, token)?;
     let flags = node.flags_env();
 
     let credentials = match (spec.tls_bootstrap, fx.is_dry_run()) {
@@ -458,7 +478,7 @@ async fn start<C: JoinKubeletContext>(
         )?;
         let current = store.current();
         fx.write_symlink(&current, &dated)?;
-        let conf = tls_bootstrap::kubelet_conf(&trust.server, &trust.ca_pem, &current);
+        let conf = tls_bootstrap::kubelet_conf(&server, &trust.ca_pem, &current);
         fx.write_file(&spec.kubelet_conf(), conf.as_bytes(), Mode::PRIVATE)?;
         fx.set_result_field("csr", Value::from(creds.csr_name.clone()));
     }
@@ -591,4 +611,58 @@ async fn wait_for(
         ),
         hint,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(local_api_server: Option<&str>) -> JoinKubeletSpec {
+        let root = NodeRoot::system();
+        JoinKubeletSpec {
+            root,
+            node_name: "cp2".into(),
+            hostname: None,
+            cri_socket: "unix:///run/containerd/containerd.sock".parse().unwrap(),
+            kubelet_extra_args: Vec::new(),
+            register_with_taints: Vec::new(),
+            kubeconfig_dir: "/etc/kubernetes".into(),
+            ca_cert: "/etc/kubernetes/pki/ca.crt".into(),
+            kubelet_dir: "/var/lib/kubelet".into(),
+            manifests_dir: "/etc/kubernetes/manifests".into(),
+            tls_bootstrap: TlsBootstrap::Kubelet,
+            tls_bootstrap_token: None,
+            api_timeout: Duration::from_secs(1),
+            tls_bootstrap_timeout: Duration::from_secs(1),
+            local_api_server: local_api_server.map(str::to_owned),
+        }
+    }
+
+    /// kubeadm 1.33 (ControlPlaneKubeletLocalMode on by default, #129956) has a joining control
+    /// plane's kubelet bootstrap against, and keep talking to, the node's own API server; a
+    /// worker, and any node of an older cluster, use the discovered endpoint.
+    #[test]
+    fn a_control_planes_kubelet_talks_to_its_own_api_server_from_1_33() {
+        let trust = ClusterTrust {
+            server: "https://127.0.0.40:6443".into(),
+            ca_pem: Vec::new(),
+            ca_der: Vec::new(),
+            ca_hash: format!("sha256:{}", "ab".repeat(32)).parse().unwrap(),
+            file_token: None,
+        };
+        let local = Some("https://127.0.0.41:6443");
+        let v = |minor| KubernetesVersion::new(1, minor, 0);
+        assert_eq!(
+            kubelet_server(&spec(local), &v(33), &trust),
+            "https://127.0.0.41:6443"
+        );
+        assert_eq!(
+            kubelet_server(&spec(local), &v(32), &trust),
+            "https://127.0.0.40:6443"
+        );
+        assert_eq!(
+            kubelet_server(&spec(None), &v(37), &trust),
+            "https://127.0.0.40:6443"
+        );
+    }
 }
