@@ -141,6 +141,15 @@ fn kubeadm_joins_a_worker_to_a_cluster_kubestrap_made_and_reads_it() {
         "{}",
         text(&config)
     );
+    // kubeadm's upgrade reads this node's registration: its Node's CRI-socket annotation
+    // (GetNodeRegistration fails without it) and its API endpoint, then renders the manifests
+    // of the target version next to the node's (upgrade/diff.go: FetchInitConfigurationFromCluster
+    // with newControlPlane false, search index id 86874952).
+    let diff = kubeadm(&cp)
+        .args(["upgrade", "diff", "v1.20.2"])
+        .output()
+        .unwrap();
+    succeeded("kubeadm upgrade diff", &diff);
 }
 
 #[test]
