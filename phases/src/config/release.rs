@@ -139,6 +139,15 @@ impl Release {
         self.minor <= 25
     }
 
+    /// Whether the CoreDNS Deployment prefers spreading its replicas over nodes
+    /// (`podAntiAffinity` on `kubernetes.io/hostname`, weight 100): from 1.25 ("Kubeadm: the
+    /// preferred pod anti-affinity for CoreDNS is now enabled by default", #110593, in the
+    /// v1.25.0 CHANGELOG, search index id 11508590801); kubeadm 1.20 and 1.22's templates have
+    /// none (fidelity audit S20, S22).
+    pub fn coredns_pod_anti_affinity(self) -> bool {
+        self.minor >= 25
+    }
+
     /// The value of the Node annotation `kubeadm.alpha.kubernetes.io/cri-socket`: kubeadm up
     /// to 1.23 stores the socket as a path (its detection yields `/run/containerd/containerd.sock`),
     /// 1.24 made the `unix://` scheme the form (SetNodeRegistrationDynamicDefaults).
@@ -329,6 +338,8 @@ mod tests {
             [CONTROL_PLANE_ROLE]
         );
         assert!(release(25).coredns_tolerates_master());
+        assert!(!release(24).coredns_pod_anti_affinity());
+        assert!(release(25).coredns_pod_anti_affinity());
         assert!(!release(26).coredns_tolerates_master());
     }
 
