@@ -38,16 +38,19 @@ pub const EXCLUDE_FROM_EXTERNAL_LB_LABEL: &str =
 /// The kubelet's ConfigMap from kubeadm 1.24 on (`KubeletBaseConfigurationConfigMap`).
 const UNVERSIONED_KUBELET_CONFIG_MAP: &str = "kubelet-config";
 
-/// kubeadm of one minor release (of major version 1), deploying that release.
+/// kubeadm of one minor release (of major version 1), deploying that release. The patch
+/// release matters only where a backport changed what kubeadm writes within a minor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Release {
     minor: u64,
+    patch: u64,
 }
 
 impl Release {
     pub fn of(version: &KubernetesVersion) -> Self {
         Self {
             minor: version.minor(),
+            patch: version.patch(),
         }
     }
 
@@ -137,6 +140,78 @@ impl Release {
     /// Whether CoreDNS tolerates the `master` taint: up to 1.25 (dropped in 1.26, #112008).
     pub fn coredns_tolerates_master(self) -> bool {
         self.minor <= 25
+    }
+
+    /// Whether the CoreDNS Deployment prefers spreading its replicas over nodes
+    /// (`podAntiAffinity` on `kubernetes.io/hostname`, weight 100): from 1.25 ("Kubeadm: the
+    /// preferred pod anti-affinity for CoreDNS is now enabled by default", #110593, in the
+    /// v1.25.0 CHANGELOG, search index id 11508590801); kubeadm 1.20 and 1.22's templates have
+    /// none (fidelity audit S20, S22).
+    pub fn coredns_pod_anti_affinity(self) -> bool {
+        self.minor >= 25
+    }
+
+    /// Whether etcd starts with its initial data-corruption check: from 1.24 (#109074), and
+    /// in the patches that carried the backports #109076 (release-1.22) and #109075
+    /// (release-1.23), both merged 2022-04-28. 1.22.10 is verified: its release notes list
+    /// #109076 (a copy of the v1.22.10 CHANGELOG in Giant Swarm's release notes, search index
+    /// id 41723541034). 1.23.7 is inferred, not read: #109075 merged the same day, and 1.23.7
+    /// was the 1.23 patch released with 1.22.10 (the index holds no 1.23 patch CHANGELOG).
+    pub fn etcd_initial_corrupt_check(self) -> bool {
+        match self.minor {
+            ..=21 => false,
+            22 => self.patch >= 10,
+            23 => self.patch >= 7,
+            _ => true,
+        }
+    }
+
+    /// Whether etcd gets the graduated flags `--feature-gates=InitialCorruptCheck=true` and
+    /// `--watch-progress-notify-interval` instead of the `--experimental-` ones (deprecated in
+    /// etcd 3.6, removed in 3.7). kubeadm 1.34 and 1.35 choose by the etcd image tag, a
+    /// semantic version ≥ 3.6.0 (#132838; local.go `getEtcdCommand`, search index id
+    /// 47662213502, and kubeadm#3240); 1.36 always (#135701: "etcd < 3.6.0 is no longer
+    /// supported").
+    pub fn etcd_graduated_flags(self, etcd_image_tag: &str) -> bool {
+        match self.minor {
+            ..=33 => false,
+            34 | 35 => semver_at_least(etcd_image_tag, (3, 6, 0)),
+            _ => true,
+        }
+    }
+
+    /// Whether every static pod's probes use the named container port `probe-port` (declared
+    /// under the container's `ports`, TCP, the probed port): from 1.34 (#132776, "started
+    /// using a named port 'probe-port' for all probes").
+    pub fn probes_named_port(self) -> bool {
+        self.minor >= 34
+    }
+
+    /// Whether kube-scheduler is probed on `/livez` (liveness, startup) and `/readyz` (a
+    /// readiness probe) instead of `/healthz`: from 1.32 (#126945, v1.32.0-alpha CHANGELOG,
+    /// search index id 2568166653).
+    pub fn scheduler_probes_livez_readyz(self) -> bool {
+        self.minor >= 32
+    }
+
+    /// Whether kube-controller-manager gets the `flexvolume-dir` hostPath mount: up to 1.35;
+    /// 1.36 dropped kubeadm's flex-volume support (#136423, an urgent upgrade note of the 1.36
+    /// CHANGELOG, search index id 5728129003).
+    pub fn mounts_flex_volume_dir(self) -> bool {
+        self.minor <= 35
+    }
+
+    /// Whether a user's `authorization-config` in apiServer extraArgs makes kubeadm leave out
+    /// its default `--authorization-mode` (kube-apiserver refuses both): from 1.30 (#123654,
+    /// in the v1.30.0 CHANGELOG, search index id 14731457252).
+    pub fn authorization_config_replaces_mode(self) -> bool {
+        self.minor >= 30
+    }
+
+    /// Whether the environment of a static pod's container is sorted by name: from 1.32
+    /// (#126743, `MergeKubeadmEnvVars`); before, kubeadm's order came from a Go map.
+    pub fn sorts_component_env(self) -> bool {
+        self.minor >= 32
     }
 
     /// The value of the Node annotation `kubeadm.alpha.kubernetes.io/cri-socket`: kubeadm up
@@ -257,6 +332,32 @@ impl KubeletClientAuthorization {
     }
 }
 
+/// apimachinery's `ParseSemantic(tag).AtLeast(min)`: an optional `v`, exactly three numeric
+/// components, then nothing, a pre-release (`-…`) or build metadata (`+…`); a pre-release
+/// sorts before its release (`3.6.0-0` < `3.6.0`). A tag that is not such a version is not at
+/// least anything.
+fn semver_at_least(tag: &str, min: (u64, u64, u64)) -> bool {
+    let t = tag.trim_start();
+    let t = t.strip_prefix('v').unwrap_or(t);
+    let end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (numbers, rest) = t.split_at(end);
+    if !(rest.is_empty() || rest.starts_with('-') || rest.starts_with('+')) {
+        return false;
+    }
+    let parts: Option<Vec<u64>> = numbers.split('.').map(|p| p.parse().ok()).collect();
+    let Some(&[major, minor, patch]) = parts.as_deref() else {
+        return false;
+    };
+    let prerelease = rest.starts_with('-');
+    match (major, minor, patch).cmp(&min) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => !prerelease,
+        std::cmp::Ordering::Less => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +430,55 @@ mod tests {
             [CONTROL_PLANE_ROLE]
         );
         assert!(release(25).coredns_tolerates_master());
+        assert!(!release(24).coredns_pod_anti_affinity());
+        assert!(release(25).coredns_pod_anti_affinity());
         assert!(!release(26).coredns_tolerates_master());
+    }
+
+    #[test]
+    fn etcd_flags_follow_the_release_and_its_etcd() {
+        let patch = |minor, patch| Release::of(&KubernetesVersion::new(1, minor, patch));
+        // Backports #109076 (1.22.10) and #109075 (1.23.7); #109074 in 1.24.
+        assert!(!release(21).etcd_initial_corrupt_check());
+        assert!(!patch(22, 9).etcd_initial_corrupt_check());
+        assert!(patch(22, 10).etcd_initial_corrupt_check());
+        assert!(!patch(23, 6).etcd_initial_corrupt_check());
+        assert!(patch(23, 7).etcd_initial_corrupt_check());
+        assert!(release(24).etcd_initial_corrupt_check());
+        // #132838 (1.34: by the etcd tag), #135701 (1.36: always).
+        assert!(!release(33).etcd_graduated_flags("3.6.5-0"));
+        assert!(release(34).etcd_graduated_flags("3.6.5-0"));
+        assert!(release(35).etcd_graduated_flags("v3.6.0"));
+        assert!(!release(34).etcd_graduated_flags("3.6.0-0"));
+        assert!(!release(34).etcd_graduated_flags("3.5.24-0"));
+        assert!(!release(34).etcd_graduated_flags("latest"));
+        assert!(!release(34).etcd_graduated_flags("3.6"));
+        assert!(release(36).etcd_graduated_flags("3.5.24-0"));
+    }
+
+    #[test]
+    fn static_pod_boundaries_of_1_30_to_1_36() {
+        assert!(!release(29).authorization_config_replaces_mode());
+        assert!(release(30).authorization_config_replaces_mode());
+        assert!(!release(31).scheduler_probes_livez_readyz());
+        assert!(release(32).scheduler_probes_livez_readyz());
+        assert!(!release(31).sorts_component_env());
+        assert!(release(32).sorts_component_env());
+        assert!(!release(33).probes_named_port());
+        assert!(release(34).probes_named_port());
+        assert!(release(35).mounts_flex_volume_dir());
+        assert!(!release(36).mounts_flex_volume_dir());
+    }
+
+    #[test]
+    fn semantic_versions_compare_as_apimachinery_does() {
+        assert!(semver_at_least("3.6.0", (3, 6, 0)));
+        assert!(semver_at_least("3.7.0-rc.0", (3, 6, 0)));
+        assert!(semver_at_least("4.0.0+build", (3, 6, 0)));
+        assert!(!semver_at_least("3.6.0-0", (3, 6, 0)));
+        assert!(!semver_at_least("3.6.0.1", (3, 6, 0)));
+        assert!(!semver_at_least("3.6.0x", (3, 6, 0)));
+        assert!(!semver_at_least("", (3, 6, 0)));
     }
 
     #[test]

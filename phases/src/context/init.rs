@@ -47,7 +47,8 @@ impl InitContext {
         let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
         let pki = init_pki_spec(&config, &root);
         let pki_session = PkiSession::for_spec(&pki, fs);
-        let static_pods = init_static_pod_spec(&config, &root);
+        let mut static_pods = init_static_pod_spec(&config, &root);
+        static_pods.proxy_env = process_proxy_env();
         let mut kubelet = init_kubelet_spec(&config, &root, host_name());
         kubelet.resolv_conf = systemd_resolved_resolv_conf(&root);
         let certificate_key = match (&config.certificate_key, config.upload_certs) {

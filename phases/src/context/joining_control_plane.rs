@@ -22,6 +22,7 @@ use crate::config::{
 };
 use crate::context::{
     control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
+    process_proxy_env,
 };
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -125,8 +126,14 @@ impl JoiningControlPlane {
             return Err(JoiningControlPlaneError::NoControlPlaneEndpoint);
         };
         let pki = control_plane_pki_spec(&cluster, joining.node, joining.endpoint, root);
-        let static_pods =
-            control_plane_static_pod_spec(&cluster, joining.node, joining.endpoint, root);
+        let mut static_pods = control_plane_static_pod_spec(
+            &cluster,
+            joining.node,
+            joining.endpoint,
+            joining.timeouts,
+            root,
+        );
+        static_pods.proxy_env = process_proxy_env();
         let cert_dir = pki.cert_dir.clone();
         let etcd_files = match &cluster.etcd {
             EtcdConfig::Local(_) => EtcdFiles::Local,
@@ -653,12 +660,12 @@ mod tests {
         let mut as_init = init.clone();
         as_init.node_registration = join.node_registration.clone();
         as_init.local_api_endpoint = join.control_plane.unwrap().local_api_endpoint;
+        as_init.timeouts = join.timeouts;
         let root = NodeRoot::new("/nodes/two").unwrap();
         assert_eq!(p.pki, crate::context::init_pki_spec(&as_init, &root));
-        assert_eq!(
-            p.static_pods,
-            crate::context::init_static_pod_spec(&as_init, &root)
-        );
+        let mut expected = crate::context::init_static_pod_spec(&as_init, &root);
+        expected.proxy_env = crate::context::process_proxy_env();
+        assert_eq!(p.static_pods, expected);
     }
 
     /// A join context whose fetch always fails, to see what runs before it.

@@ -17,7 +17,7 @@ pub use init::InitContext;
 pub use join::JoinContext;
 pub use specs::{
     control_plane_pki_spec, control_plane_static_pod_spec, control_plane_wait_spec,
-    init_kubelet_spec, init_pki_spec, init_static_pod_spec, join_kubelet_spec,
+    init_kubelet_spec, init_pki_spec, init_static_pod_spec, join_kubelet_spec, process_proxy_env,
 };
 
 use crate::phases::preflight::IgnoreSetError;

@@ -240,20 +240,24 @@ pub fn control_plane_wait_spec(
 }
 
 /// The static-pod slice of an init configuration, every host path resolved under the root.
+/// No proxy variables: the context adds its process's ([`process_proxy_env`]).
 pub fn init_static_pod_spec(config: &InitConfig, root: &NodeRoot) -> StaticPodSpec {
     control_plane_static_pod_spec(
         &config.cluster,
         &config.node_registration,
         config.local_api_endpoint,
+        &config.timeouts,
         root,
     )
 }
 
-/// The static-pod slice of any control-plane node (see [`control_plane_pki_spec`]).
+/// The static-pod slice of any control-plane node (see [`control_plane_pki_spec`]); `timeouts`
+/// are this node's own (its Init- or JoinConfiguration's, as kubeadm's active timeouts).
 pub fn control_plane_static_pod_spec(
     cluster: &config::ClusterConfig,
     node: &config::NodeRegistration,
     endpoint: config::ApiEndpoint,
+    timeouts: &config::Timeouts,
     root: &NodeRoot,
 ) -> StaticPodSpec {
     let component = |c: &config::ControlPlaneComponent| ComponentSpec {
@@ -310,7 +314,16 @@ pub fn control_plane_static_pod_spec(
         api_server: component(&cluster.api_server.component),
         controller_manager: component(&cluster.controller_manager),
         scheduler: component(&cluster.scheduler),
+        control_plane_timeout: timeouts.control_plane_component_health_check,
+        proxy_env: Vec::new(),
     }
+}
+
+/// The `*_proxy` variables of this process, for the control-plane containers (kubeadm's
+/// `GetProxyEnvVars` reads its own environment the same way). Read here, where a context is
+/// built from the host, so that rendering stays a function of its spec.
+pub fn process_proxy_env() -> Vec<config::EnvVar> {
+    crate::domain::static_pod::proxy_env(std::env::vars_os())
 }
 
 /// The `kubelet-start` slice of an init configuration, paths resolved under the root.

@@ -142,6 +142,24 @@ fn coredns_image_per_version_and_overrides() {
             .filter_map(|t| t.key)
             .collect()
     };
+    // The preferred anti-affinity arrived in 1.25 (#110593, v1.25.0 CHANGELOG).
+    let anti_affinity = |version: &str| -> bool {
+        let spec = ctx(root.path(), version, "127.0.0.5", "").addon_spec();
+        let objects = coredns::objects(&spec, 2).unwrap();
+        let AddonObject::Deployment(d) = find(&objects, "Deployment") else {
+            unreachable!()
+        };
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.affinity.as_ref())
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .is_some()
+    };
+    assert!(!anti_affinity("v1.20.2"));
+    assert!(!anti_affinity("v1.24.17"));
+    assert!(anti_affinity("v1.25.0"));
+    assert!(anti_affinity("v1.33.0"));
     let master = "node-role.kubernetes.io/master".to_string();
     assert!(tolerated_keys("v1.20.2").contains(&master));
     assert!(tolerated_keys("v1.25.0").contains(&master));

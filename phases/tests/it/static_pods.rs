@@ -122,8 +122,8 @@ fn etcd_flags_image_and_probes_follow_the_version() {
         );
         let lp = &c.liveness_probe.as_ref().unwrap().http_get;
         assert_eq!(
-            (lp.path.as_str(), lp.port, lp.scheme.as_str()),
-            (live, 2381, "HTTP")
+            (lp.path.as_str(), lp.port.to_string(), lp.scheme.as_str()),
+            (live, "2381".to_string(), "HTTP")
         );
         assert_eq!(
             c.readiness_probe.as_ref().map(|p| p.http_get.path.as_str()),
@@ -269,7 +269,10 @@ etcd:
         .as_ref()
         .unwrap()
         .http_get;
-    assert_eq!((probe.host.as_str(), probe.port), ("127.0.0.2", 12381));
+    assert_eq!(
+        (probe.host.as_str(), probe.port.to_string()),
+        ("127.0.0.2", "12381".to_string())
+    );
     assert_eq!(
         pod.metadata.annotations["kubeadm.kubernetes.io/etcd.advertise-client-urls"],
         "https://127.0.0.2:12379"
@@ -476,11 +479,11 @@ fn real_nodes_bind_loopback_and_simulated_nodes_their_own_address() {
     assert_eq!(
         (
             probe.host.as_str(),
-            probe.port,
+            probe.port.to_string(),
             probe.path.as_str(),
             probe.scheme.as_str()
         ),
-        ("127.0.0.1", 10259, "/healthz", "HTTPS")
+        ("127.0.0.1", "10259".to_string(), "/livez", "HTTPS")
     );
     let etcd = etcd_cmd(&real);
     assert_eq!(
@@ -505,8 +508,8 @@ fn real_nodes_bind_loopback_and_simulated_nodes_their_own_address() {
         .unwrap()
         .http_get;
     assert_eq!(
-        (ap.host.as_str(), ap.port, ap.path.as_str()),
-        ("10.1.2.3", 6443, "/readyz")
+        (ap.host.as_str(), ap.port.to_string(), ap.path.as_str()),
+        ("10.1.2.3", "6443".to_string(), "/readyz")
     );
     assert_eq!(
         api.metadata.annotations["kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"],
@@ -605,4 +608,361 @@ fn priority_seccomp_and_ca_directories_follow_the_release() {
             "{version}: {volumes:?}"
         );
     }
+}
+
+/// A spec from a whole configuration file (for what lives outside the ClusterConfiguration,
+/// such as v1beta4's InitConfiguration `timeouts`).
+fn spec_from_yaml(root: &Path, yaml: &str) -> StaticPodSpec {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kubeadm.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let cfg = kubestrap_phases::config::load_init(
+        Some(&file),
+        &kubestrap_phases::config::InitFlags::default(),
+    )
+    .unwrap_or_else(|e| panic!("config: {e}"));
+    init_static_pod_spec(&cfg, &NodeRoot::new(root).unwrap())
+}
+
+fn all_pods(s: &StaticPodSpec) -> [Pod; 4] {
+    [
+        render(Component::ApiServer, s),
+        render(Component::ControllerManager, s),
+        render(Component::Scheduler, s),
+        etcd::render(s).unwrap().unwrap(),
+    ]
+}
+
+/// M1: kubeadm's StartupProbe gives the control plane `ceil(timeout / 10s)` periods
+/// (util/staticpod/utils.go, search index ids 334746362 and 437628100): 24 for the default 4m,
+/// from v1beta4's `timeouts.controlPlaneComponentHealthCheck` or v1beta3's
+/// `apiServer.timeoutForControlPlane`.
+#[test]
+fn startup_probes_wait_as_long_as_the_control_plane_timeout() {
+    let root = tempfile::tempdir().unwrap();
+    let threshold = |s: &StaticPodSpec| -> Vec<Option<u32>> {
+        all_pods(s)
+            .iter()
+            .map(|p| {
+                p.container()
+                    .unwrap()
+                    .startup_probe
+                    .as_ref()
+                    .unwrap()
+                    .failure_threshold
+            })
+            .collect()
+    };
+    let default = spec(root.path(), "v1.33.0", "127.0.0.2", "");
+    assert_eq!(threshold(&default), [Some(24); 4]);
+    let v1beta4 = spec_from_yaml(
+        root.path(),
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n\
+         localAPIEndpoint: {advertiseAddress: 127.0.0.2, bindPort: 6443}\n\
+         nodeRegistration: {name: node-1}\ntimeouts:\n  controlPlaneComponentHealthCheck: 10m0s\n\
+         ---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.31.0\n",
+    );
+    assert_eq!(threshold(&v1beta4), [Some(60); 4]);
+    let v1beta3 = spec_from_yaml(
+        root.path(),
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n\
+         localAPIEndpoint: {advertiseAddress: 127.0.0.2, bindPort: 6443}\n\
+         nodeRegistration: {name: node-1}\n\
+         ---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.24.0\n\
+         apiServer:\n  timeoutForControlPlane: 95s\n",
+    );
+    assert_eq!(threshold(&v1beta3), [Some(10); 4]);
+}
+
+/// M2: kubeadm's GetProxyEnvVars and MergeKubeadmEnvVars: the `*_proxy` variables of its own
+/// environment go to the three control-plane containers, not to etcd; extraEnvs replace one of
+/// the same name; sorted by name from 1.32 (#126743).
+#[test]
+fn proxy_variables_reach_the_control_plane_but_not_etcd() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+apiServer:
+  extraEnvs:
+  - name: GOGC
+    value: \"50\"
+  - name: https_proxy
+    value: http://apiserver-proxy.test:3128
+";
+    let env_of = |pod: &Pod| -> Vec<(String, String)> {
+        pod.container()
+            .unwrap()
+            .env
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect()
+    };
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let environment = [
+        ("PATH", "/usr/bin"),
+        ("https_proxy", "http://proxy.test:3128"),
+        ("NO_PROXY", "10.96.0.0/12"),
+        ("http_proxy", ""),
+    ]
+    .map(|(n, v)| (n.into(), v.into()));
+    for (version, api_env) in [
+        (
+            "v1.31.0",
+            vec![
+                pair("https_proxy", "http://apiserver-proxy.test:3128"),
+                pair("NO_PROXY", "10.96.0.0/12"),
+                pair("GOGC", "50"),
+            ],
+        ),
+        (
+            "v1.32.0",
+            vec![
+                pair("GOGC", "50"),
+                pair("NO_PROXY", "10.96.0.0/12"),
+                pair("https_proxy", "http://apiserver-proxy.test:3128"),
+            ],
+        ),
+    ] {
+        let mut s = spec(root.path(), version, "127.0.0.2", extra);
+        s.proxy_env = kubestrap_phases::domain::static_pod::proxy_env(environment.clone());
+        let [api, cm, sched, etcd_pod] = all_pods(&s);
+        assert_eq!(env_of(&api), api_env, "{version}");
+        // Go's sort by name is by bytes: upper case first.
+        let mut proxies = vec![
+            pair("https_proxy", "http://proxy.test:3128"),
+            pair("NO_PROXY", "10.96.0.0/12"),
+        ];
+        if version == "v1.32.0" {
+            proxies.reverse();
+        }
+        for pod in [&cm, &sched] {
+            assert_eq!(env_of(pod), proxies, "{version}");
+        }
+        assert!(env_of(&etcd_pod).is_empty(), "{version}");
+    }
+}
+
+/// M3: from 1.30 a structured `authorization-config` replaces kubeadm's default
+/// `--authorization-mode` (#123654, v1.30.0 CHANGELOG); kube-apiserver refuses both.
+#[test]
+fn authorization_config_drops_the_default_mode_from_1_30() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+apiServer:
+  extraArgs:
+  - name: authorization-config
+    value: /etc/kubernetes/authz.yaml
+";
+    let mode = |version: &str, extra: &str| {
+        let s = spec(root.path(), version, "127.0.0.2", extra);
+        flag(&cmd(Component::ApiServer, &s), "authorization-mode").map(str::to_string)
+    };
+    assert_eq!(mode("v1.29.4", extra).as_deref(), Some("Node,RBAC"));
+    assert_eq!(mode("v1.30.0", extra), None);
+    assert_eq!(mode("v1.30.0", "").as_deref(), Some("Node,RBAC"));
+}
+
+/// M4 and #132838/#135701: the corrupt check from 1.22.10 and 1.23.7 (backports #109076,
+/// #109075); the graduated etcd flags in 1.34–1.35 only with etcd ≥ 3.6, always from 1.36.
+#[test]
+fn etcd_corrupt_check_and_graduated_flags_follow_release_and_etcd() {
+    let root = tempfile::tempdir().unwrap();
+    let etcd_tag = |tag: &str| format!("etcd:\n  local:\n    imageTag: \"{tag}\"\n");
+    for (version, extra, corrupt, graduated) in [
+        ("v1.22.9", String::new(), false, false),
+        ("v1.22.10", String::new(), true, false),
+        ("v1.23.6", String::new(), false, false),
+        ("v1.23.7", String::new(), true, false),
+        ("v1.33.4", etcd_tag("3.6.5-0"), true, false),
+        ("v1.34.0", etcd_tag("3.5.24-0"), true, false),
+        ("v1.34.0", etcd_tag("3.6.5-0"), true, true),
+        ("v1.35.1", etcd_tag("3.6.0-0"), true, false),
+        ("v1.36.0", etcd_tag("3.5.24-0"), true, true),
+    ] {
+        let c = etcd_cmd(&spec(root.path(), version, "127.0.0.2", &extra));
+        let at = format!("{version} {extra}");
+        assert_eq!(
+            flag(&c, "feature-gates") == Some("InitialCorruptCheck=true"),
+            corrupt && graduated,
+            "{at}"
+        );
+        assert_eq!(
+            flag(&c, "experimental-initial-corrupt-check") == Some("true"),
+            corrupt && !graduated,
+            "{at}"
+        );
+        assert_eq!(has(&c, "watch-progress-notify-interval"), graduated, "{at}");
+        assert_eq!(
+            has(&c, "experimental-watch-progress-notify-interval"),
+            !graduated && !version.starts_with("v1.22") && !version.starts_with("v1.23"),
+            "{at}"
+        );
+    }
+}
+
+/// M9: GetEtcdProbeEndpoint keeps the host name, port and https scheme of the first
+/// `listen-metrics-urls`.
+#[test]
+fn etcd_probes_follow_the_users_metrics_url() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = "\
+etcd:
+  local:
+    extraArgs:
+    - name: listen-metrics-urls
+      value: https://localhost:2390,http://127.0.0.2:2391
+";
+    let s = spec(root.path(), "v1.33.0", "127.0.0.2", extra);
+    let pod = etcd::render(&s).unwrap().unwrap();
+    let c = pod.container().unwrap();
+    for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
+        let g = &probe.as_ref().unwrap().http_get;
+        assert_eq!(
+            (g.host.as_str(), g.port.to_string(), g.scheme.as_str()),
+            ("localhost", "2390".to_string(), "HTTPS")
+        );
+    }
+}
+
+/// M10: getEtcdCertVolumes skips directories under /etc/ssl/certs, the CA directories and the
+/// certificates dir, and mounts a parent instead of its children.
+#[test]
+fn external_etcd_certificate_volumes_skip_what_is_mounted() {
+    use kubestrap_phases::domain::static_pod::{EtcdSpec, ExternalEtcdFiles, ExternalEtcdSpec};
+    let root = tempfile::tempdir().unwrap();
+    let volumes = |version: &str, files: [&str; 3]| -> Vec<(String, String)> {
+        let mut s = spec(root.path(), version, "127.0.0.2", "");
+        let at = |p: &str| s.root.resolve(p);
+        s.etcd = EtcdSpec::External(ExternalEtcdSpec {
+            endpoints: vec!["https://127.0.0.9:2379".into()],
+            tls: Some(ExternalEtcdFiles {
+                ca_file: at(files[0]),
+                cert_file: at(files[1]),
+                key_file: at(files[2]),
+            }),
+        });
+        let r = s.root.resolve("/").display().to_string();
+        render(Component::ApiServer, &s)
+            .spec
+            .volumes
+            .iter()
+            .filter(|v| v.name.starts_with("etcd-certs"))
+            .map(|v| {
+                let p = v
+                    .host_path
+                    .path
+                    .strip_prefix(r.trim_end_matches('/'))
+                    .unwrap_or(&v.host_path.path);
+                (v.name.clone(), p.to_string())
+            })
+            .collect()
+    };
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    assert_eq!(
+        volumes(
+            "v1.33.0",
+            [
+                "/etc/ssl/certs/etcd-ca.pem",
+                "/etc/pki/tls/certs/c.pem",
+                "/etc/kubernetes/pki/etcd/k.pem"
+            ]
+        ),
+        []
+    );
+    // Before 1.31 the whole /etc/pki is a CA directory.
+    assert_eq!(
+        volumes(
+            "v1.30.0",
+            [
+                "/etc/pki/etcd/ca.pem",
+                "/etc/pki/etcd/c.pem",
+                "/etc/pki/etcd/k.pem"
+            ]
+        ),
+        []
+    );
+    assert_eq!(
+        volumes(
+            "v1.31.0",
+            [
+                "/etc/pki/etcd/ca.pem",
+                "/etc/pki/etcd/c.pem",
+                "/etc/pki/etcd/k.pem"
+            ]
+        ),
+        [pair("etcd-certs-0", "/etc/pki/etcd")]
+    );
+    assert_eq!(
+        volumes(
+            "v1.33.0",
+            ["/srv/etcd/ca/ca.pem", "/srv/etcd/c.pem", "/opt/etcd/k.pem"]
+        ),
+        [
+            pair("etcd-certs-0", "/opt/etcd"),
+            pair("etcd-certs-1", "/srv/etcd")
+        ]
+    );
+}
+
+/// 1.34 (#132776): every probe names the port `probe-port`, which the container declares;
+/// 1.32 (#126945): kube-scheduler on /livez and /readyz; 1.36 (#136423): no flex-volume dir.
+#[test]
+fn probes_ports_and_volumes_of_1_32_to_1_37() {
+    let root = tempfile::tempdir().unwrap();
+    for (version, named) in [("v1.33.0", false), ("v1.34.0", true), ("v1.37.0", true)] {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        for (pod, port) in all_pods(&s).iter().zip([6443, 10257, 10259, 2381]) {
+            let c = pod.container().unwrap();
+            let probes = [&c.liveness_probe, &c.readiness_probe, &c.startup_probe];
+            for p in probes.into_iter().flatten() {
+                assert_eq!(
+                    p.http_get.port.to_string(),
+                    if named {
+                        "probe-port".to_string()
+                    } else {
+                        port.to_string()
+                    },
+                    "{version} {}",
+                    c.name
+                );
+                assert_eq!(c.resolve_port(&p.http_get.port), Some(port));
+            }
+            if named {
+                assert_eq!(c.ports.len(), 1);
+                assert_eq!(
+                    (
+                        c.ports[0].name.as_str(),
+                        c.ports[0].container_port,
+                        c.ports[0].protocol.as_str()
+                    ),
+                    ("probe-port", port, "TCP")
+                );
+            } else {
+                assert!(c.ports.is_empty());
+            }
+        }
+        let yaml = render(Component::ApiServer, &s).to_yaml().unwrap();
+        assert_eq!(yaml.contains("port: probe-port"), named, "{yaml}");
+    }
+    let paths = |version: &str| {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        let pod = render(Component::Scheduler, &s);
+        let c = pod.container().unwrap().clone();
+        [c.liveness_probe, c.readiness_probe, c.startup_probe].map(|p| p.map(|p| p.http_get.path))
+    };
+    let some = |p: &str| Some(p.to_string());
+    assert_eq!(paths("v1.31.0"), [some("/healthz"), None, some("/healthz")]);
+    assert_eq!(
+        paths("v1.32.0"),
+        [some("/livez"), some("/readyz"), some("/livez")]
+    );
+    let flex = |version: &str| {
+        let s = spec(root.path(), version, "127.0.0.2", "");
+        render(Component::ControllerManager, &s)
+            .spec
+            .volumes
+            .iter()
+            .any(|v| v.name == "flexvolume-dir")
+    };
+    assert!(flex("v1.35.0"));
+    assert!(!flex("v1.36.0"));
 }

@@ -9,13 +9,17 @@
 //! Flags follow kubeadm's `phases/etcd/local.go` for the target Kubernetes version:
 //! - always: name, data-dir, client/peer listen and advertise URLs, server and peer TLS with
 //!   client-cert auth, snapshot-count=10000, listen-metrics-urls (port 2381), initial-cluster;
-//! - v1.24+: `--experimental-initial-corrupt-check=true` (after etcd 3.5's data-inconsistency
-//!   advisory);
-//! - v1.25+: `--experimental-watch-progress-notify-interval=5s` (watch bookmarks).
+//! - the initial data-corruption check (after etcd 3.5's data-inconsistency advisory) from
+//!   1.24, 1.23.7 and 1.22.10 ([`Release::etcd_initial_corrupt_check`]);
+//! - v1.25+: the watch progress notifications every 5s (watch bookmarks, #111383);
+//! - both as `--experimental-…` flags, or from 1.34 with etcd ≥ 3.6 (always from 1.36) as
+//!   `--feature-gates=InitialCorruptCheck=true` and `--watch-progress-notify-interval`
+//!   ([`Release::etcd_graduated_flags`]).
 //!
 //! Probes by etcd generation: etcd 3.4 (v1.20–1.21) only has `/health`; v1.25–1.30 ask
 //! `/health` with `exclude=NOSPACE&serializable=true`; v1.31+ (etcd 3.5.13+) use `/livez` and
-//! `/readyz`.
+//! `/readyz`. They reach etcd where a user's `listen-metrics-urls` says (probe.rs); the
+//! startup probe waits as long as the control-plane timeout allows.
 //!
 //! On a real node etcd listens for clients on 127.0.0.1 and the advertise address and serves
 //! metrics on 127.0.0.1:2381, as kubeadm. On a simulated node (`--root` other than `/`) every
@@ -24,16 +28,17 @@
 use std::collections::BTreeMap;
 
 use crate::config::well_known::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
-use crate::config::{Arg, HostPathType, images};
+use crate::config::{Arg, HostPathType, Release, images};
 use crate::contract::effects::Effects;
 use crate::contract::host::DirMode;
 use crate::contract::step::{Applicability, PhaseError};
 use crate::domain::static_pod::{
     EtcdSpec, Fill, LocalEtcdSpec, Mount, Pod, StaticPodSpec, arg, arg_value, command, fill,
-    merge_args, merge_mounts, path_arg, url,
+    merge_args, merge_env, merge_mounts, path_arg, startup_failure_threshold, url,
 };
 
 mod member;
+mod probe;
 pub use member::*;
 
 pub const COMPONENT: &str = "etcd";
@@ -89,9 +94,13 @@ pub fn render_member(
     let EtcdSpec::Local(local) = &spec.etcd else {
         return Ok(None);
     };
-    let minor = spec.minor()?;
-    let args = merge_args(default_args(spec, local, minor, initial), &local.extra_args);
-    let (probe_host, probe_port) = probe_endpoint(spec, &args);
+    let release = spec.release()?;
+    let minor = release.minor();
+    let args = merge_args(
+        default_args(spec, local, release, initial),
+        &local.extra_args,
+    );
+    let probe = probe::probe_target(spec, &args);
     let mounts = merge_mounts(
         vec![
             Mount::same_path(
@@ -124,14 +133,15 @@ pub fn render_member(
         "etcd.yaml",
         SKELETON,
         Fill {
-            minor,
+            release,
             image,
             pull_policy: spec.image_pull_policy,
             command: command("etcd", &args),
-            envs: local.extra_envs.clone(),
+            // kubeadm gives etcd its extraEnvs only, no proxy variables (local.go).
+            envs: merge_env(release, &[], &local.extra_envs),
             mounts,
-            probe_host,
-            probe_port,
+            probe,
+            startup_failure_threshold: startup_failure_threshold(spec.control_plane_timeout),
             annotations,
         },
     )?;
@@ -142,7 +152,7 @@ pub fn render_member(
 fn default_args(
     spec: &StaticPodSpec,
     local: &LocalEtcdSpec,
-    minor: u64,
+    release: Release,
     initial: &InitialCluster,
 ) -> Vec<Arg> {
     let advertise = advertise_client_url(spec);
@@ -187,30 +197,29 @@ fn default_args(
     if matches!(initial, InitialCluster::Existing(_)) {
         args.push(arg("initial-cluster-state", "existing"));
     }
-    if minor >= 24 {
-        args.push(arg("experimental-initial-corrupt-check", "true"));
+    // kubeadm's GetEtcdImageTag: the user's etcd.local.imageTag, else the release's.
+    let tag = local
+        .image
+        .image_tag
+        .as_deref()
+        .unwrap_or_else(|| images::etcd_tag(&spec.kubernetes_version));
+    let graduated = release.etcd_graduated_flags(tag);
+    if release.etcd_initial_corrupt_check() {
+        args.push(if graduated {
+            arg("feature-gates", "InitialCorruptCheck=true")
+        } else {
+            arg("experimental-initial-corrupt-check", "true")
+        });
     }
-    if minor >= 25 {
-        args.push(arg("experimental-watch-progress-notify-interval", "5s"));
+    if release.minor() >= 25 {
+        let name = if graduated {
+            "watch-progress-notify-interval"
+        } else {
+            "experimental-watch-progress-notify-interval"
+        };
+        args.push(arg(name, "5s"));
     }
     args
-}
-
-/// Where the probes reach etcd: the first metrics URL (a user's `listen-metrics-urls` wins,
-/// as in kubeadm), else the default metrics listener.
-fn probe_endpoint(spec: &StaticPodSpec, args: &[Arg]) -> (std::net::IpAddr, u16) {
-    let default = (spec.local_address(), METRICS_PORT);
-    let Some(first) = arg_value(args, "listen-metrics-urls").and_then(|v| v.split(',').next())
-    else {
-        return default;
-    };
-    let rest = first.split_once("://").map_or(first, |(_, r)| r);
-    let rest = rest.split('/').next().unwrap_or(rest);
-    match rest.parse::<std::net::SocketAddr>() {
-        Ok(sa) if !sa.ip().is_unspecified() => (sa.ip(), sa.port()),
-        Ok(sa) => (crate::domain::static_pod::loopback_like(sa.ip()), sa.port()),
-        Err(_) => default,
-    }
 }
 
 fn set_probe_paths(pod: &mut Pod, minor: u64) {

@@ -10,6 +10,7 @@
 //! Supported Kubernetes versions: v1.20 to v1.37. Flags that exist only in part of that range
 //! are chosen by the target version (see [`crate::phases::control_plane`] and [`crate::phases::etcd`]).
 
+mod env;
 mod pod;
 
 use std::collections::BTreeMap;
@@ -18,13 +19,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use env::{merge_env, proxy_env};
 pub use pod::{
-    Container, EnvVar as PodEnvVar, HostPathSource, HttpGet, ObjectMeta, Pod, PodSpec, Probe,
-    Volume, VolumeMount,
+    Container, ContainerPort, EnvVar as PodEnvVar, HostPathSource, HttpGet, ObjectMeta, Pod,
+    PodSpec, Probe, ProbePort, Volume, VolumeMount,
 };
 
 use crate::config::{
-    Arg, EnvVar, HostPathType, ImageMeta, ImagePullPolicy, KubernetesVersion, images,
+    Arg, EnvVar, GoDuration, HostPathType, ImageMeta, ImagePullPolicy, KubernetesVersion, Release,
+    images,
 };
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
@@ -64,6 +67,13 @@ pub struct StaticPodSpec {
     pub api_server: ComponentSpec,
     pub controller_manager: ComponentSpec,
     pub scheduler: ComponentSpec,
+    /// How long the control plane may take to come up: `timeouts.controlPlaneComponentHealthCheck`
+    /// (v1beta4) or `apiServer.timeoutForControlPlane` (v1beta3); sizes the startup probes
+    /// ([`startup_failure_threshold`]).
+    pub control_plane_timeout: GoDuration,
+    /// The `*_proxy` variables of kubestrap's own environment ([`proxy_env`]), read by the
+    /// context, given to kube-apiserver, kube-controller-manager and kube-scheduler.
+    pub proxy_env: Vec<EnvVar>,
 }
 
 /// The cluster's etcd as the manifests see it.
@@ -150,6 +160,12 @@ impl StaticPodSpec {
                 ),
             ))
         }
+    }
+
+    /// What kubeadm of the target release writes, after checking the supported range.
+    pub fn release(&self) -> Result<Release, PhaseError> {
+        self.minor()?;
+        Ok(Release::of(&self.kubernetes_version))
     }
 
     /// `<imageRepository>/<name>:<version>` for a component released with Kubernetes.
@@ -288,7 +304,17 @@ pub fn merge_mounts(defaults: Vec<Mount>, extra: &[ExtraVolume]) -> Vec<Mount> {
 /// up under the node root, so a simulated node mounts only what its root has. kubeadm 1.31
 /// split `/etc/pki` into its two trust directories (#124361, in the 1.31 CHANGELOG).
 pub fn ca_cert_dirs(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
-    let pki: &[(&str, &str)] = if minor >= 31 {
+    ca_cert_dir_paths(spec, minor)
+        .into_iter()
+        .filter(|(_, path)| path.is_dir())
+        .map(|(name, path)| Mount::same_path(name, &path, true, HostPathType::DirectoryOrCreate))
+        .collect()
+}
+
+/// Every candidate of [`ca_cert_dirs`] (kubeadm's `caCertsExtraVolumePaths`), whether or not it
+/// exists, with its volume name, resolved under the node root.
+pub fn ca_cert_dir_paths(spec: &StaticPodSpec, minor: u64) -> Vec<(&'static str, PathBuf)> {
+    let pki: &[(&'static str, &str)] = if minor >= 31 {
         &[
             ("etc-pki-ca-trust", "/etc/pki/ca-trust"),
             ("etc-pki-tls-certs", "/etc/pki/tls/certs"),
@@ -296,7 +322,7 @@ pub fn ca_cert_dirs(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
     } else {
         &[("etc-pki", "/etc/pki")]
     };
-    let common = [
+    let common: [(&'static str, &str); 3] = [
         ("usr-share-ca-certificates", "/usr/share/ca-certificates"),
         (
             "usr-local-share-ca-certificates",
@@ -307,8 +333,6 @@ pub fn ca_cert_dirs(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
     pki.iter()
         .chain(common.iter())
         .map(|(name, logical)| (*name, spec.root.resolve(logical)))
-        .filter(|(_, path)| path.is_dir())
-        .map(|(name, path)| Mount::same_path(name, &path, true, HostPathType::DirectoryOrCreate))
         .collect()
 }
 
@@ -325,17 +349,49 @@ pub fn ssl_certs(spec: &StaticPodSpec) -> Mount {
 /// The priority of PriorityClass system-node-critical.
 pub const SYSTEM_NODE_CRITICAL_PRIORITY: i32 = 2_000_001_000;
 
+/// The name of the container port every probe uses from kubeadm 1.34 (`constants.ProbePort`,
+/// #132776).
+pub const PROBE_PORT_NAME: &str = "probe-port";
+
+/// kubeadm's `StartupProbe` failure threshold (util/staticpod/utils.go; search index ids
+/// 334746362, 437628100): enough 10-second periods to cover the control-plane timeout,
+/// `ceil(timeout / 10s)`; 24 for the default 4m. kubeadm passes `apiServer.timeoutForControlPlane`
+/// up to v1beta3 and, from the v1beta4 era, `GetActiveTimeouts().ControlPlaneComponentHealthCheck`
+/// (phases/controlplane/manifests.go id 39868239, phases/etcd/local.go id 47662213502) — the
+/// same value, since v1beta3's field converts into the v1beta4 one. A zero threshold is left
+/// out, as kubeadm's `omitempty` leaves it, and the kubelet defaults it to 3.
+pub fn startup_failure_threshold(timeout: GoDuration) -> Option<u32> {
+    const PERIOD_SECONDS: u128 = 10;
+    let millis = timeout.as_duration().as_millis();
+    let periods = millis.div_ceil(PERIOD_SECONDS * 1000);
+    match u32::try_from(periods) {
+        Ok(0) => None,
+        Ok(n) => Some(n),
+        Err(_) => Some(u32::MAX),
+    }
+}
+
+/// Where the probes of a static pod reach its component.
+pub struct ProbeTarget {
+    /// `httpGet.host`: an address, or a host name from a user's flag (etcd's metrics URL).
+    pub host: String,
+    pub port: u16,
+    /// `HTTP`/`HTTPS`; `None` keeps the skeleton's.
+    pub scheme: Option<&'static str>,
+}
+
 /// What a filled-in skeleton needs.
 pub struct Fill {
-    /// The target release's minor: what kubeadm of that release puts in every pod spec.
-    pub minor: u64,
+    /// The target release: what kubeadm of that release puts in every pod spec.
+    pub release: Release,
     pub image: String,
     pub pull_policy: ImagePullPolicy,
     pub command: Vec<String>,
     pub envs: Vec<EnvVar>,
     pub mounts: Vec<Mount>,
-    pub probe_host: IpAddr,
-    pub probe_port: u16,
+    pub probe: ProbeTarget,
+    /// The startup probe's failure threshold ([`startup_failure_threshold`]).
+    pub startup_failure_threshold: Option<u32>,
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -347,14 +403,15 @@ pub fn fill(skeleton_name: &str, skeleton: &str, f: Fill) -> Result<Pod, PhaseEr
         ))
     })?;
     pod.metadata.annotations.extend(f.annotations);
+    let minor = f.release.minor();
     // kubeadm 1.27 gives static pods the priority of system-node-critical (#114338): the
     // kubelet ignores priorityClassName for static pods, and graceful node shutdown by
     // priority would stop the control plane first without it.
-    if f.minor >= 27 {
+    if minor >= 27 {
         pod.spec.priority = Some(SYSTEM_NODE_CRITICAL_PRIORITY);
     }
     // kubeadm 1.22 added the RuntimeDefault seccomp profile (#100234); before, none.
-    if f.minor < 22 {
+    if minor < 22 {
         pod.spec.security_context = None;
     }
     let container = pod.spec.containers.first_mut().ok_or_else(|| {
@@ -374,6 +431,21 @@ pub fn fill(skeleton_name: &str, skeleton: &str, f: Fill) -> Result<Pod, PhaseEr
             value_from: e.value_from,
         })
         .collect();
+    // From 1.34 the probes name the port, which the container declares (#132776).
+    let named = f.release.probes_named_port();
+    let port = if named {
+        container.ports = vec![ContainerPort {
+            container_port: f.probe.port,
+            name: PROBE_PORT_NAME.to_string(),
+            protocol: "TCP".to_string(),
+        }];
+        ProbePort::Name(PROBE_PORT_NAME.to_string())
+    } else {
+        ProbePort::Number(f.probe.port)
+    };
+    if let Some(startup) = container.startup_probe.as_mut() {
+        startup.failure_threshold = f.startup_failure_threshold;
+    }
     for probe in [
         &mut container.liveness_probe,
         &mut container.readiness_probe,
@@ -382,8 +454,11 @@ pub fn fill(skeleton_name: &str, skeleton: &str, f: Fill) -> Result<Pod, PhaseEr
     .into_iter()
     .flatten()
     {
-        probe.http_get.host = f.probe_host.to_string();
-        probe.http_get.port = f.probe_port;
+        probe.http_get.host = f.probe.host.clone();
+        probe.http_get.port = port.clone();
+        if let Some(scheme) = f.probe.scheme {
+            probe.http_get.scheme = scheme.to_string();
+        }
     }
     container.volume_mounts = f
         .mounts
@@ -472,6 +547,16 @@ mod tests {
         assert_eq!(m[0].name, "b");
         assert_eq!(m[1].host_path, Path::new("/r/c"));
         assert_eq!(m[1].mount_path, Path::new("/c"));
+    }
+
+    #[test]
+    fn the_startup_probe_covers_the_control_plane_timeout() {
+        let t = |s: &str| startup_failure_threshold(s.parse().unwrap());
+        assert_eq!(t("4m0s"), Some(24));
+        assert_eq!(t("10m"), Some(60));
+        assert_eq!(t("95s"), Some(10));
+        assert_eq!(t("100ms"), Some(1));
+        assert_eq!(t("0s"), None);
     }
 
     #[test]

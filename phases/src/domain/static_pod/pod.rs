@@ -58,6 +58,9 @@ pub struct Container {
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// The named port the probes use from kubeadm 1.34 (`probe-port`, #132776).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_probe: Option<Probe>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,8 +105,49 @@ pub struct HttpGet {
     pub host: String,
     pub path: String,
     #[serde(default)]
-    pub port: u16,
+    pub port: ProbePort,
     pub scheme: String,
+}
+
+/// A probe's `port`: a number, or the name of one of the container's `ports` (an
+/// IntOrString in the Pod API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProbePort {
+    Number(u16),
+    Name(String),
+}
+
+impl std::fmt::Display for ProbePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<u16> for ProbePort {
+    fn from(n: u16) -> Self {
+        Self::Number(n)
+    }
+}
+
+impl Default for ProbePort {
+    fn default() -> Self {
+        Self::Number(0)
+    }
+}
+
+/// A container port (`ports[]`): kubeadm declares only the probes' named port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    pub container_port: u16,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +171,21 @@ pub struct VolumeMount {
     pub mount_path: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+}
+
+impl Container {
+    /// The number a probe's port stands for: itself, or the named port's `containerPort`
+    /// (the kubelet resolves names the same way); `None` for an unknown name.
+    pub fn resolve_port(&self, port: &ProbePort) -> Option<u16> {
+        match port {
+            ProbePort::Number(n) => Some(*n),
+            ProbePort::Name(name) => self
+                .ports
+                .iter()
+                .find(|p| &p.name == name)
+                .map(|p| p.container_port),
+        }
+    }
 }
 
 impl Pod {

@@ -64,6 +64,22 @@ fn tolerations_for(version: &KubernetesVersion, deployment: &mut Deployment) {
     }
 }
 
+/// kubeadm's CoreDNS prefers one replica per node only from 1.25
+/// ([`Release::coredns_pod_anti_affinity`], #110593): the skeleton carries the 1.25+
+/// `podAntiAffinity`, which older releases drop.
+fn affinity_for(version: &KubernetesVersion, deployment: &mut Deployment) {
+    if Release::of(version).coredns_pod_anti_affinity() {
+        return;
+    }
+    if let Some(pod) = deployment
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+    {
+        pod.affinity = None;
+    }
+}
+
 /// The CoreDNS objects, in the order they are applied: identity and rights first, then the
 /// configuration, the workload and its Service.
 pub fn objects(spec: &AddonSpec, replicas: i32) -> Result<Vec<AddonObject>, AddonError> {
@@ -76,6 +92,7 @@ pub fn objects(spec: &AddonSpec, replicas: i32) -> Result<Vec<AddonObject>, Addo
         &[("IMAGE", &image), ("REPLICAS", &replicas)],
     )?;
     tolerations_for(&spec.kubernetes_version, &mut deployment);
+    affinity_for(&spec.kubernetes_version, &mut deployment);
     Ok(vec![
         AddonObject::ServiceAccount(build(SERVICE_ACCOUNT, "ServiceAccount", &[])?),
         AddonObject::ClusterRole(build(CLUSTER_ROLE, "ClusterRole", &[])?),

@@ -1,11 +1,21 @@
 //! `control-plane/{apiserver, controller-manager, scheduler}`: the static-pod manifests of the
 //! control plane, with kubeadm's flags (`phases/controlplane/manifests.go`).
 //!
-//! Flags that depend on the target Kubernetes version (supported: v1.20 to v1.37):
+//! What depends on the target Kubernetes version (supported: v1.20 to v1.37):
 //! - kube-apiserver `--insecure-port=0` below v1.22 (kubeadm dropped it in 1.22, #102121; the
 //!   API server opens an unauthenticated port 8080 without it before 1.20's default changed);
 //! - kube-controller-manager and kube-scheduler `--port=0` below v1.23 (kubeadm dropped it in
-//!   1.23, #104157 and #105034: their insecure ports 10252/10251).
+//!   1.23, #104157 and #105034: their insecure ports 10252/10251);
+//! - no `--authorization-mode` from 1.30 when the user passes `authorization-config`
+//!   ([`Release::authorization_config_replaces_mode`]);
+//! - kube-scheduler probed on `/livez` and `/readyz` from 1.32
+//!   ([`Release::scheduler_probes_livez_readyz`]);
+//! - no flex-volume directory in kube-controller-manager from 1.36
+//!   ([`Release::mounts_flex_volume_dir`]).
+//!
+//! Every release: the containers get the `*_proxy` variables of kubestrap's environment
+//! merged with `extraEnvs` (domain/static_pod/env.rs), and the startup probes wait as long as
+//! the control-plane timeout allows.
 //!
 //! kube-controller-manager and kube-scheduler bind to 127.0.0.1 on a real node, as kubeadm; on
 //! a simulated node (`--root` other than `/`, several nodes on one machine's 127.0.0.x) they
@@ -18,7 +28,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::config::well_known::{CONTROLLER_MANAGER_PORT, SCHEDULER_PORT};
-use crate::config::{Arg, HostPathType};
+use crate::config::{Arg, HostPathType, Release};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::host::HostFs;
@@ -26,10 +36,13 @@ use crate::contract::step::{PhaseError, Step};
 use crate::domain::pki::PkiContext;
 use crate::domain::pki::files::is_external_ca_mode;
 use crate::domain::static_pod::{
-    ComponentSpec, EtcdSpec, Fill, Mount, Pod, StaticPodContext, StaticPodSpec, arg, arg_value,
-    ca_cert_dirs, command, fill, fingerprint_common, host_port, loopback_like, merge_args,
-    merge_mounts, path_arg, ssl_certs, write_manifest,
+    ComponentSpec, EtcdSpec, Fill, Mount, Pod, ProbeTarget, StaticPodContext, StaticPodSpec, arg,
+    arg_value, ca_cert_dirs, command, fill, fingerprint_common, host_port, loopback_like,
+    merge_args, merge_env, merge_mounts, path_arg, ssl_certs, startup_failure_threshold,
+    write_manifest,
 };
+
+mod etcd_cert_volumes;
 
 /// The control-plane components kubestrap runs as static pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,13 +104,14 @@ pub fn render(
     spec: &StaticPodSpec,
     external_ca: bool,
 ) -> Result<Pod, PhaseError> {
-    let minor = spec.minor()?;
+    let release = spec.release()?;
+    let minor = release.minor();
     let c = component.component_spec(spec);
     let (defaults, mounts) = match component {
-        Component::ApiServer => (apiserver_args(spec, minor), apiserver_mounts(spec, minor)),
+        Component::ApiServer => (apiserver_args(spec, release), apiserver_mounts(spec, minor)),
         Component::ControllerManager => (
             controller_manager_args(spec, minor, external_ca),
-            controller_manager_mounts(spec, minor),
+            controller_manager_mounts(spec, release),
         ),
         Component::Scheduler => (scheduler_args(spec, minor), scheduler_mounts(spec)),
     };
@@ -129,21 +143,53 @@ pub fn render(
             (h, p, BTreeMap::new())
         }
     };
-    fill(
+    let mut pod = fill(
         &format!("{}.yaml", component.pod_name()),
         component.skeleton(),
         Fill {
-            minor,
+            release,
             image: spec.kubernetes_image(component.pod_name()),
             pull_policy: spec.image_pull_policy,
             command: command(component.pod_name(), &args),
-            envs: c.extra_envs.clone(),
+            envs: merge_env(release, &spec.proxy_env, &c.extra_envs),
             mounts,
-            probe_host,
-            probe_port,
+            probe: ProbeTarget {
+                host: probe_host.to_string(),
+                port: probe_port,
+                scheme: None,
+            },
+            startup_failure_threshold: startup_failure_threshold(spec.control_plane_timeout),
             annotations,
         },
-    )
+    )?;
+    if component == Component::Scheduler && release.scheduler_probes_livez_readyz() {
+        scheduler_livez_readyz(&mut pod);
+    }
+    Ok(pod)
+}
+
+/// kubeadm 1.32's kube-scheduler probes (#126945): `/livez` for liveness and startup, and a
+/// readiness probe on `/readyz` with kubeadm's `ReadinessProbe` timings (no initial delay,
+/// every second, 15s timeout, 3 failures), on the same host, port and scheme.
+fn scheduler_livez_readyz(pod: &mut Pod) {
+    let Some(c) = pod.spec.containers.first_mut() else {
+        return;
+    };
+    for probe in [&mut c.liveness_probe, &mut c.startup_probe]
+        .into_iter()
+        .flatten()
+    {
+        probe.http_get.path = "/livez".to_string();
+    }
+    if let Some(live) = c.liveness_probe.clone() {
+        let mut ready = live;
+        ready.http_get.path = "/readyz".to_string();
+        ready.initial_delay_seconds = None;
+        ready.period_seconds = Some(1);
+        ready.timeout_seconds = Some(15);
+        ready.failure_threshold = Some(3);
+        c.readiness_probe = Some(ready);
+    }
 }
 
 /// kubeadm's probe address: the component's `--bind-address` unless it is a wildcard (then
@@ -160,12 +206,12 @@ fn probe_endpoint(spec: &StaticPodSpec, args: &[Arg], default_port: u16) -> (IpA
     (host, port)
 }
 
-fn apiserver_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
+fn apiserver_args(spec: &StaticPodSpec, release: Release) -> Vec<Arg> {
+    let minor = release.minor();
     let cert = |f: &str| spec.cert(f);
     let mut args = vec![
         arg("advertise-address", spec.advertise_address.to_string()),
         arg("allow-privileged", "true"),
-        arg("authorization-mode", "Node,RBAC"),
         path_arg("client-ca-file", &cert("ca.crt")),
         arg("enable-admission-plugins", "NodeRestriction"),
         arg("enable-bootstrap-token-auth", "true"),
@@ -196,6 +242,12 @@ fn apiserver_args(spec: &StaticPodSpec, minor: u64) -> Vec<Arg> {
         path_arg("tls-cert-file", &cert("apiserver.crt")),
         path_arg("tls-private-key-file", &cert("apiserver.key")),
     ];
+    // kube-apiserver refuses --authorization-mode next to a structured --authorization-config;
+    // kubeadm 1.30 leaves its default out then (#123654).
+    let structured_authz = arg_value(&spec.api_server.extra_args, "authorization-config").is_some();
+    if !(structured_authz && release.authorization_config_replaces_mode()) {
+        args.push(arg("authorization-mode", "Node,RBAC"));
+    }
     if minor < 22 {
         args.push(arg("insecure-port", "0"));
     }
@@ -242,26 +294,11 @@ fn apiserver_mounts(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
         ssl_certs(spec),
     ];
     mounts.extend(ca_cert_dirs(spec, minor));
-    // An external etcd's files outside the certificates dir need their own volumes.
+    // An external etcd's files outside what is mounted already need their own volumes.
     if let EtcdSpec::External(ext) = &spec.etcd
         && let Some(tls) = &ext.tls
     {
-        let mut dirs: Vec<PathBuf> = [&tls.ca_file, &tls.cert_file, &tls.key_file]
-            .iter()
-            .filter_map(|f| f.parent())
-            .filter(|d| !d.starts_with(&spec.cert_dir))
-            .map(|d| d.to_path_buf())
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        mounts.extend(dirs.iter().enumerate().map(|(i, d)| {
-            Mount::same_path(
-                &format!("etcd-certs-{i}"),
-                d,
-                true,
-                HostPathType::DirectoryOrCreate,
-            )
-        }));
+        mounts.extend(etcd_cert_volumes::etcd_cert_volumes(spec, minor, tls));
     }
     mounts
 }
@@ -308,16 +345,7 @@ fn controller_manager_args(spec: &StaticPodSpec, minor: u64, external_ca: bool) 
     args
 }
 
-fn controller_manager_mounts(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
-    let flex = arg_value(
-        &spec.controller_manager.extra_args,
-        "flex-volume-plugin-dir",
-    )
-    .map(PathBuf::from)
-    .unwrap_or_else(|| {
-        spec.root
-            .resolve("/usr/libexec/kubernetes/kubelet-plugins/volume/exec")
-    });
+fn controller_manager_mounts(spec: &StaticPodSpec, release: Release) -> Vec<Mount> {
     let mut mounts = vec![
         Mount::same_path(
             "k8s-certs",
@@ -332,14 +360,27 @@ fn controller_manager_mounts(spec: &StaticPodSpec, minor: u64) -> Vec<Mount> {
             true,
             HostPathType::FileOrCreate,
         ),
-        Mount::same_path(
+    ];
+    // The flex-volume plugin directory, read-write (plugins talk over sockets there), up to
+    // 1.35 (#136423).
+    if release.mounts_flex_volume_dir() {
+        let flex = arg_value(
+            &spec.controller_manager.extra_args,
+            "flex-volume-plugin-dir",
+        )
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            spec.root
+                .resolve("/usr/libexec/kubernetes/kubelet-plugins/volume/exec")
+        });
+        mounts.push(Mount::same_path(
             "flexvolume-dir",
             &flex,
             false,
             HostPathType::DirectoryOrCreate,
-        ),
-    ];
-    mounts.extend(ca_cert_dirs(spec, minor));
+        ));
+    }
+    mounts.extend(ca_cert_dirs(spec, release.minor()));
     mounts
 }
 

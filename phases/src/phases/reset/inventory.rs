@@ -425,21 +425,15 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             "etcd.yaml" => etcd_pod.clone(),
             _ => read_manifest(&path, &mut warnings),
         };
-        let probe = pod
-            .as_ref()
-            .and_then(|p| p.container())
-            .and_then(|c| c.liveness_probe.as_ref());
-        if let Some(probe) = probe
-            && !probe.http_get.host.is_empty()
-            && let Some(sock) =
-                socket_of(&format!("{}:{}", probe.http_get.host, probe.http_get.port)).or_else(
-                    || {
-                        socket_of(&format!(
-                            "[{}]:{}",
-                            probe.http_get.host, probe.http_get.port
-                        ))
-                    },
-                )
+        let container = pod.as_ref().and_then(|p| p.container());
+        let probe = container.and_then(|c| {
+            let probe = c.liveness_probe.as_ref()?;
+            Some((&probe.http_get.host, c.resolve_port(&probe.http_get.port)?))
+        });
+        if let Some((host, port)) = probe
+            && !host.is_empty()
+            && let Some(sock) = socket_of(&format!("{host}:{port}"))
+                .or_else(|| socket_of(&format!("[{host}]:{port}")))
         {
             listeners.push(sock);
         }
