@@ -567,7 +567,7 @@ async fn wait_for(
     spec: &JoinKubeletSpec,
     fx: &mut Effects<'_>,
 ) -> Result<(), PhaseError> {
-    if fx.fs().exists(conf) {
+    if usable(conf, fx) {
         return Ok(());
     }
     if fx.is_dry_run() {
@@ -582,7 +582,7 @@ async fn wait_for(
     let mut said = start;
     while start.elapsed() < spec.tls_bootstrap_timeout {
         tokio::time::sleep(POLL).await;
-        if fx.fs().exists(conf) {
+        if usable(conf, fx) {
             return Ok(());
         }
         if said.elapsed() >= SAY_EVERY {
@@ -611,6 +611,34 @@ async fn wait_for(
         ),
         hint,
     ))
+}
+
+/// Whether kubelet.conf is there and so are the certificate files it names: the kubelet writes
+/// kubelet.conf before it requests its certificate (kubelet's bootstrap `LoadClientCert`), so
+/// kubeadm waits until a client can be made from it (`waitForTLSBootstrappedClient`), not just
+/// for the file.
+fn usable(conf: &Path, fx: &Effects<'_>) -> bool {
+    let fs = fx.fs();
+    let Ok(Some(bytes)) = fs.read_if_exists(conf) else {
+        return false;
+    };
+    let Ok(kubeconfig) = KubeConfig::from_yaml(conf, &bytes) else {
+        return false;
+    };
+    let Ok(current) = kubeconfig.current(conf) else {
+        return false;
+    };
+    let Some(user) = kubeconfig
+        .users
+        .iter()
+        .find(|u| u.name == current.user_name)
+    else {
+        return false;
+    };
+    [&user.user.client_certificate, &user.user.client_key]
+        .into_iter()
+        .flatten()
+        .all(|file| fs.exists(Path::new(file)))
 }
 
 #[cfg(test)]
@@ -664,5 +692,29 @@ mod tests {
             kubelet_server(&spec(None), &v(37), &trust),
             "https://127.0.0.40:6443"
         );
+    }
+
+    /// The kubelet writes kubelet.conf before its certificate: the wait is over only when the
+    /// files kubelet.conf names exist too.
+    #[test]
+    fn kubelet_conf_is_usable_once_the_files_it_names_exist() {
+        use crate::contract::effects::Silent;
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("kubelet.conf");
+        let pem = dir.path().join("kubelet-client-current.pem");
+        let fs = crate::contract::host::HostFs::real();
+        let fx = Effects::new("kubelet-wait-bootstrap", &fs, &Silent);
+        assert!(!usable(&conf, &fx));
+        std::fs::write(
+            &conf,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: default-cluster\n  cluster:\n    server: https://127.0.0.40:6443\ncontexts:\n- name: default-context\n  context:\n    cluster: default-cluster\n    user: default-auth\ncurrent-context: default-context\nusers:\n- name: default-auth\n  user:\n    client-certificate: {0}\n    client-key: {0}\n",
+                pem.display()
+            ),
+        )
+        .unwrap();
+        assert!(!usable(&conf, &fx));
+        std::fs::write(&pem, "pem").unwrap();
+        assert!(usable(&conf, &fx));
     }
 }
