@@ -151,6 +151,13 @@ impl Release {
         self.minor >= 25
     }
 
+    /// Whether ClusterRole `system:coredns` also lets CoreDNS `get` nodes (for the long-removed
+    /// federation plugin): up to 1.27; kubeadm 1.28 dropped the rule (#117521, merged April
+    /// 2023; the 1.20, 1.22 templates have it, the 1.28.7 one does not: fidelity audit §5.1).
+    pub fn coredns_gets_nodes(self) -> bool {
+        self.minor <= 27
+    }
+
     /// Whether etcd starts with its initial data-corruption check: from 1.24 (#109074), and
     /// in the patches that carried the backports #109076 (release-1.22) and #109075
     /// (release-1.23), both merged 2022-04-28. 1.22.10 is verified: its release notes list

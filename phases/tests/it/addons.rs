@@ -29,6 +29,26 @@ fn find<'a>(objects: &'a [AddonObject], kind: &str) -> &'a AddonObject {
     objects.iter().find(|o| o.identity().0 == kind).unwrap()
 }
 
+/// ClusterRole `system:coredns` lets CoreDNS get nodes up to 1.27, as kubeadm's template did
+/// until #117521 (1.28).
+#[test]
+fn coredns_may_get_nodes_up_to_1_27() {
+    let root = tempfile::tempdir().unwrap();
+    let gets_nodes = |version: &str| {
+        let objects =
+            coredns::objects(&ctx(root.path(), version, "127.0.0.5", "").addon_spec(), 2).unwrap();
+        let AddonObject::ClusterRole(role) = find(&objects, "ClusterRole") else {
+            unreachable!()
+        };
+        role.rules.iter().flatten().any(|r| {
+            r.resources.as_deref() == Some(&["nodes".to_string()][..]) && r.verbs == ["get"]
+        })
+    };
+    assert!(gets_nodes("v1.20.2"));
+    assert!(gets_nodes("v1.27.16"));
+    assert!(!gets_nodes("v1.28.0"));
+}
+
 #[test]
 fn coredns_objects_follow_the_configuration() {
     let root = tempfile::tempdir().unwrap();

@@ -111,6 +111,12 @@ fn check_ca(pki: &Path, base: &str, cn: &str) {
         "{base}"
     );
     assert!(t.extension("Extended Key Usage").is_none(), "{base}");
+    // As client-go's NewSelfSignedCACert, which kubeadm uses: the CA's name as its one SAN.
+    assert_eq!(
+        t.extension("X509v3 Subject Alternative Name"),
+        Some((format!("DNS:{cn}"), false)),
+        "{base}"
+    );
     openssl(&["verify", "-CAfile", p(&crt), p(&crt)]);
     assert!(
         valid_for(&crt, 9 * YEAR) && !valid_for(&crt, 11 * YEAR),

@@ -126,6 +126,12 @@ impl CertProfile {
                 p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
                 p.key_usages.push(KeyUsagePurpose::KeyCertSign);
                 p.use_authority_key_identifier_extension = false;
+                // kubeadm's CAs name themselves as their one SAN (client-go
+                // NewSelfSignedCACert: `DNSNames: []string{cfg.CommonName}`). Not part of the
+                // profile: an existing CA without it is still the cluster's CA.
+                if let Ok(name) = self.common_name.clone().try_into() {
+                    p.subject_alt_names.push(SanType::DnsName(name));
+                }
             }
             usage => {
                 p.is_ca = IsCa::ExplicitNoCa;

@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Toleration;
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 
 use super::{
     AddonContext, AddonError, AddonObject, AddonSpec, Manifest, addon_manifest, apply_all, build,
@@ -80,6 +81,21 @@ fn affinity_for(version: &KubernetesVersion, deployment: &mut Deployment) {
     }
 }
 
+/// ClusterRole `system:coredns`, with kubeadm's `get` on nodes up to 1.27
+/// ([`Release::coredns_gets_nodes`]).
+fn cluster_role(version: &KubernetesVersion) -> Result<ClusterRole, AddonError> {
+    let mut role: ClusterRole = build(CLUSTER_ROLE, "ClusterRole", &[])?;
+    if Release::of(version).coredns_gets_nodes() {
+        role.rules.get_or_insert_with(Vec::new).push(PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["nodes".into()]),
+            verbs: vec!["get".into()],
+            ..PolicyRule::default()
+        });
+    }
+    Ok(role)
+}
+
 /// The CoreDNS objects, in the order they are applied: identity and rights first, then the
 /// configuration, the workload and its Service.
 pub fn objects(spec: &AddonSpec, replicas: i32) -> Result<Vec<AddonObject>, AddonError> {
@@ -95,7 +111,7 @@ pub fn objects(spec: &AddonSpec, replicas: i32) -> Result<Vec<AddonObject>, Addo
     affinity_for(&spec.kubernetes_version, &mut deployment);
     Ok(vec![
         AddonObject::ServiceAccount(build(SERVICE_ACCOUNT, "ServiceAccount", &[])?),
-        AddonObject::ClusterRole(build(CLUSTER_ROLE, "ClusterRole", &[])?),
+        AddonObject::ClusterRole(cluster_role(&spec.kubernetes_version)?),
         AddonObject::ClusterRoleBinding(build(CLUSTER_ROLE_BINDING, "ClusterRoleBinding", &[])?),
         AddonObject::ConfigMap(build(
             CONFIG_MAP,
