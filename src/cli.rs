@@ -88,6 +88,14 @@ pub(crate) enum Command {
     /// a system directory or a mount point, or is not init's or join's is refused by name;
     /// the rest of the reset goes on and the exit status is 1.
     Reset(ResetArgs),
+    /// Name the broken link in this node's bootstrap and certificate chain, with the fix.
+    ///
+    /// Reads the node's files (certificates, kubeconfigs, static-pod manifests, the kubelet's
+    /// files) and, when it can reach it, the cluster (with admin.conf on a control plane,
+    /// kubelet.conf on a worker, or --kubeconfig): bootstrap tokens, cluster-info, the
+    /// bootstrap RBAC, CSRs, etcd's members, the Node. Changes nothing, prints no secret; exit
+    /// 1 when a finding is an error. docs/doctor.md lists the findings.
+    Doctor(DoctorArgs),
     /// Print the version: kubeadm's line, or with `-o short|json|yaml` kubeadm's shapes
     /// (apimachinery's version.Info under `clientVersion`).
     Version,
@@ -96,6 +104,15 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// Flags of `doctor`.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Ask the cluster with this kubeconfig instead of the node's own (admin.conf on a control
+    /// plane, kubelet.conf on a worker).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Flags every workflow (`init`, `join`) and its phases take besides the configuration's

@@ -9,6 +9,8 @@
 //! - [`phases`]: one module per kubeadm phase or phase group, named as kubeadm names them. A
 //!   phase never imports another phase.
 //! - [`context`]: thin adapters that build each phase's spec from a workflow's configuration.
+//! - [`doctor`]: `kubestrap doctor`, which reads a node's files and its cluster and names the
+//!   broken link of the bootstrap and certificate chain.
 //!
 //! The binary's engine runs [`Step`]s in kubeadm's order; this crate knows nothing of the
 //! engine or how progress is shown. The tests in `layering.rs` keep the imports going down.
@@ -16,6 +18,7 @@
 pub mod config;
 pub mod context;
 pub mod contract;
+pub mod doctor;
 pub mod domain;
 pub mod phases;
 

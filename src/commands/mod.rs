@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 pub(crate) mod certs;
+pub(crate) mod doctor;
 mod error;
 pub(crate) mod kubeconfig;
 mod pki;

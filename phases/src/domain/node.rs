@@ -7,14 +7,66 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use std::path::Path;
+
+use crate::config::well_known::KUBERNETES_DIR;
 use crate::config::{CriSocket, Release};
 use crate::contract::effects::{ApiVerb, Effects};
+use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::PhaseError;
 use crate::domain::apiclient::{self, ApiClient};
+use crate::domain::pki::CertInfo;
+use crate::domain::pki::kubeconfig::KubeConfig;
 
 /// kubeadm's `AnnotationKubeadmCRISocket`: kubeadm's `upgrade`, `certs` and `reset` read the
 /// node's runtime from it (GetNodeRegistration fails without it, kubeadm up to 1.35).
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+
+/// The user kubelet.conf's certificate names: `system:node:<node name>`.
+const NODE_USER_PREFIX: &str = "system:node:";
+
+/// This node's name, from kubelet.conf's client certificate (embedded, or the file it names,
+/// resolved under the node root), as kubeadm's reset and upgrade take it
+/// (`getNodeNameFromKubeletConfig`). The error says, in words, which file was unusable and why.
+pub fn node_name_from_kubelet_conf(root: &NodeRoot) -> Result<String, String> {
+    let path = root.resolve(KUBERNETES_DIR).join("kubelet.conf");
+    let unusable = |why: String| format!("{}: {why}", path.display());
+    let fs = HostFs::real();
+    let bytes = fs.read(&path).map_err(|e| unusable(e.to_string()))?;
+    let kubeconfig = KubeConfig::from_yaml(&path, &bytes).map_err(|e| unusable(e.to_string()))?;
+    let current = kubeconfig
+        .current(&path)
+        .map_err(|e| unusable(e.to_string()))?;
+    let cert = match current.client_cert {
+        Some(cert) => cert,
+        None => {
+            let file = kubeconfig
+                .users
+                .iter()
+                .find(|u| u.name == current.user_name)
+                .and_then(|u| u.user.client_certificate.clone())
+                .ok_or_else(|| unusable("no client certificate".into()))?;
+            // kubestrap writes the path as the node sees it, under its root.
+            let file = Path::new(&file);
+            let file = if file.starts_with(root.as_path()) {
+                file.to_path_buf()
+            } else {
+                root.resolve(file)
+            };
+            let pem = fs.read(&file).map_err(|e| unusable(e.to_string()))?;
+            CertInfo::from_pem(&file, &pem).map_err(|e| unusable(e.to_string()))?
+        }
+    };
+    cert.common_name
+        .strip_prefix(NODE_USER_PREFIX)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            unusable(format!(
+                "its certificate is for {:?}, not {NODE_USER_PREFIX}<node>",
+                cert.common_name
+            ))
+        })
+}
 
 /// How often the Node is looked for, and how often the wait is reported.
 const POLL: Duration = Duration::from_millis(500);

@@ -5,26 +5,19 @@
 //! configuration could be read; the node is named by kubelet.conf's client certificate
 //! (`system:node:<name>`). From 1.22 the phase does nothing (kubernetes#101915).
 
-use std::path::Path;
-
 use async_trait::async_trait;
 use serde_json::json;
 
 use crate::config::Release;
-use crate::config::well_known::{ADMIN_CONF_PATH, KUBERNETES_DIR, MANIFESTS_DIR};
+use crate::config::well_known::{ADMIN_CONF_PATH, MANIFESTS_DIR};
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
-use crate::contract::host::{HostFs, NodeRoot};
 use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::apiclient::ApiClient;
 use crate::domain::cluster_status::set_api_endpoint;
-use crate::domain::pki::CertInfo;
-use crate::domain::pki::kubeconfig::KubeConfig;
+use crate::domain::node::node_name_from_kubelet_conf;
 
 use super::phases::{CLUSTER_CONFIG_TIMEOUT, ResetContext};
-
-/// The user kubelet.conf's certificate names: `system:node:<node name>`.
-const NODE_USER_PREFIX: &str = "system:node:";
 
 /// `reset phase update-cluster-status`.
 pub struct UpdateClusterStatus;
@@ -70,7 +63,12 @@ impl Step<ResetContext> for UpdateClusterStatus {
             );
             return Ok(());
         }
-        let node_name = node_name(&ctx.root)?;
+        let node_name = node_name_from_kubelet_conf(&ctx.root).map_err(|why| {
+            PhaseError::with_hint(
+                format!("{why}: cannot name this node for ClusterStatus"),
+                "skip this phase with --skip-phases update-cluster-status, and remove the node's entry from ClusterStatus in kube-system/kubeadm-config by hand",
+            )
+        })?;
         let admin = ctx.root.resolve(ADMIN_CONF_PATH);
         let client = ApiClient::from_kubeconfig(fx.fs(), &admin, CLUSTER_CONFIG_TIMEOUT).await?;
         set_api_endpoint(&client, &node_name, None, fx).await?;
@@ -80,54 +78,4 @@ impl Step<ResetContext> for UpdateClusterStatus {
         );
         Ok(())
     }
-}
-
-/// This node's name, from kubelet.conf's client certificate (embedded, or the file it names,
-/// resolved under the node root), as kubeadm's reset takes it.
-fn node_name(root: &NodeRoot) -> Result<String, PhaseError> {
-    let path = root.resolve(KUBERNETES_DIR).join("kubelet.conf");
-    let unusable = |why: String| {
-        PhaseError::with_hint(
-            format!(
-                "{}: {why}: cannot name this node for ClusterStatus",
-                path.display()
-            ),
-            "skip this phase with --skip-phases update-cluster-status, and remove the node's entry from ClusterStatus in kube-system/kubeadm-config by hand",
-        )
-    };
-    let fs = HostFs::real();
-    let bytes = fs.read(&path).map_err(|e| unusable(e.to_string()))?;
-    let kubeconfig = KubeConfig::from_yaml(&path, &bytes).map_err(|e| unusable(e.to_string()))?;
-    let current = kubeconfig
-        .current(&path)
-        .map_err(|e| unusable(e.to_string()))?;
-    let cert = match current.client_cert {
-        Some(cert) => cert,
-        None => {
-            let file = kubeconfig
-                .users
-                .iter()
-                .find(|u| u.name == current.user_name)
-                .and_then(|u| u.user.client_certificate.clone())
-                .ok_or_else(|| unusable("no client certificate".into()))?;
-            // kubestrap writes the path as the node sees it, under its root.
-            let file = Path::new(&file);
-            let file = if file.starts_with(root.as_path()) {
-                file.to_path_buf()
-            } else {
-                root.resolve(file)
-            };
-            let pem = fs.read(&file).map_err(|e| unusable(e.to_string()))?;
-            CertInfo::from_pem(&file, &pem).map_err(|e| unusable(e.to_string()))?
-        }
-    };
-    cert.common_name
-        .strip_prefix(NODE_USER_PREFIX)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            unusable(format!(
-                "its certificate is for {:?}, not {NODE_USER_PREFIX}<node>",
-                cert.common_name
-            ))
-        })
 }
