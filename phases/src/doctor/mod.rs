@@ -164,7 +164,7 @@ pub async fn diagnose(inputs: &DoctorInputs) -> Report {
     let mut findings = node::check(inputs, &node_facts);
     let (cluster, more) = cluster::check(inputs, &node_facts).await;
     findings.extend(more);
-    findings.sort_by(|a, b| (a.severity, a.id).cmp(&(b.severity, b.id)));
+    findings.sort_by_key(|f| (f.severity, f.id));
     Report {
         node: node_facts,
         cluster,
