@@ -254,7 +254,7 @@ fn a_second_control_plane_joins_the_addons_run_and_reset_leaves_nothing() {
 
     // The addons: kube-proxy runs from the test bed's image; CoreDNS's pods are scheduled and
     // the kubelet pulls exactly the image kubestrap configured (none exists here).
-    wait_until("kube-proxy on cp1", Duration::from_secs(120), || {
+    wait_until("kube-proxy on cp1", Duration::from_secs(240), || {
         kube_proxy_runs_on(&cp1, &["cp1"])
     });
     let (_, image) = cp1.kubectl(&[
