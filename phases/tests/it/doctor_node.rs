@@ -545,7 +545,7 @@ async fn a_flag_path_no_volume_mounts_is_named() {
         &manifest(root.path(), "kube-apiserver"),
         "    - --advertise-address=10.0.0.7\n",
         &format!(
-            "    - --advertise-address=10.0.0.7\n    - --audit-policy-file={}\n",
+            "    - --advertise-address=10.0.0.7\n    - --audit-policy-file={}\n    - --etcd-prefix=/registry\n    - --authorization-always-allow-paths=/healthz,/readyz\n",
             policy.display()
         ),
     );

@@ -279,7 +279,7 @@ fn named_file_missing(
             shown(file)
         ),
         (None, Role::ControlPlane) => format!(
-            "no certificate is left to point at: `rm {}`, `kubestrap init phase kubeconfig kubelet --config <your kubeadm config>`, restart the kubelet, then `kubestrap init phase kubelet-finalize all` once it has its new certificate",
+            "no certificate is left to point at: `rm {}`, `kubestrap init phase kubeconfig kubelet --config <your kubeadm config>`, restart the kubelet, then `kubestrap init phase kubelet-finalize enable-client-cert-rotation` once it has its new certificate",
             shown(path)
         ),
         (None, _) => "no certificate is left to point at: join the node again (`kubestrap reset`, then `kubestrap join …`)".into(),

@@ -61,6 +61,15 @@ pub(super) fn check(files: &NodeFiles<'_>, manifests: &Manifests) -> Vec<Finding
     out
 }
 
+/// Flags whose values start with `/` without naming a host file: HTTP paths
+/// (`--authorization-always-allow-paths=/healthz,/readyz`), etcd key prefixes
+/// (kube-apiserver `--etcd-prefix=/registry`, `--etcd-servers-overrides=/events#https://…`).
+const NOT_FILE_PATHS: [&str; 3] = [
+    "authorization-always-allow-paths",
+    "etcd-prefix",
+    "etcd-servers-overrides",
+];
+
 /// `static-pod-path-unmounted`: every absolute path in a `--flag=value` (comma-separated
 /// values judged one by one) must be at or under a volumeMount's mountPath; the container sees
 /// nothing else of the host.
@@ -75,6 +84,9 @@ fn unmounted_paths(m: &Manifest) -> Vec<Finding> {
         .collect();
     let mut out = Vec::new();
     for (flag, value) in m.flags() {
+        if NOT_FILE_PATHS.contains(&flag) {
+            continue;
+        }
         for path in value
             .split(',')
             .map(str::trim)
