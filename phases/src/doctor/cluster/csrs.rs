@@ -23,6 +23,7 @@ use x509_parser::prelude::FromDer;
 use super::super::{Evidence, Finding, FindingId};
 use super::rbac::{NODECLIENT, SELFNODECLIENT, grantees};
 use crate::config::well_known::NODES_GROUP;
+use crate::domain::node::NODE_USER_PREFIX as NODE_PREFIX;
 use crate::domain::tls_bootstrap::KUBELET_CLIENT_SIGNER;
 
 pub const CSR_PENDING: FindingId = FindingId("csr-pending");
@@ -38,8 +39,6 @@ const ACCEPTED_USAGES: [&[&str]; 2] = [
     &["client auth", "digital signature", "key encipherment"],
     &["client auth", "digital signature"],
 ];
-
-const NODE_PREFIX: &str = "system:node:";
 
 fn to_time(t: &Time) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(t.0.as_second()).ok()

@@ -11,16 +11,15 @@ use time::format_description::well_known::Rfc3339;
 use super::super::{Evidence, Finding, FindingId};
 use super::rbac::{NODE_BOOTSTRAPPER, NODECLIENT, grantees};
 use crate::config::token::TokenGroup;
-use crate::domain::bootstrap_token::{TokenInfo, secret_name};
+use crate::domain::bootstrap_token::{KEY_EXPIRATION as EXPIRATION, TokenInfo, secret_name};
 
 pub const TOKEN_EXPIRED: FindingId = FindingId("token-expired");
 pub const TOKEN_EXPIRING: FindingId = FindingId("token-expiring");
 pub const TOKEN_USAGES: FindingId = FindingId("token-usages");
 pub const TOKEN_GROUPS: FindingId = FindingId("token-groups");
 
-/// Secret data keys (k8s.io/cluster-bootstrap/token/api/types.go: BootstrapTokenExpirationKey,
+/// Secret data keys (k8s.io/cluster-bootstrap/token/api/types.go:
 /// BootstrapTokenUsageAuthentication, BootstrapTokenUsageSigningKey).
-const EXPIRATION: &str = "expiration";
 const USAGE_AUTHENTICATION: &str = "usage-bootstrap-authentication";
 const USAGE_SIGNING: &str = "usage-bootstrap-signing";
 
