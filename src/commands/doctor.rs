@@ -70,8 +70,23 @@ fn text(report: &Report) -> String {
     let name = report.node.node_name.as_deref().unwrap_or("(unnamed)");
     let _ = writeln!(out, "node {name}: {:?}", report.node.role);
     match &report.cluster {
-        ClusterPass::Checked { kubeconfig } => {
-            let _ = writeln!(out, "cluster checked with {kubeconfig}");
+        ClusterPass::Checked {
+            kubeconfig,
+            server,
+            areas,
+        } => {
+            let _ = writeln!(out, "cluster {server} checked with {kubeconfig}");
+            for a in areas {
+                let area = a.area.as_str();
+                match &a.skipped {
+                    None => {
+                        let _ = writeln!(out, "  {area}: checked");
+                    }
+                    Some(why) => {
+                        let _ = writeln!(out, "  {area}: not checked ({why})");
+                    }
+                }
+            }
         }
         ClusterPass::Skipped { reason } => {
             let _ = writeln!(out, "cluster not checked: {reason}");

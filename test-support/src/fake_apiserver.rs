@@ -3,7 +3,8 @@
 //! CA, …) and records every request it gets, headers included. Its certificate is signed by a
 //! CA of its own, for the IP it listens on (an ephemeral port).
 //!
-//! Used by the library's discovery tests (phases/tests/it/discovery.rs) and the binary's
+//! Used by the library's discovery tests (phases/tests/it/discovery.rs), doctor's online pass
+//! (phases/tests/it/doctor_cluster.rs, through [`FakeApiServer::routed`]) and the binary's
 //! bad-input table (tests/it/bad_input.rs).
 
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +27,13 @@ pub struct Recorded {
 /// What the server answers to the n-th request (0-based): status and JSON body.
 pub type Responder = Arc<dyn Fn(usize) -> (u16, String) + Send + Sync>;
 
+/// What a [`FakeApiServer::routed`] server answers to a request (its request line and
+/// headers): status, JSON body, and extra response headers (a `Date`, say).
+pub type Router = Arc<dyn Fn(&Recorded) -> (u16, String, Vec<(String, String)>) + Send + Sync>;
+
+/// Either kind of answerer, as one connection handler calls it.
+type Handler = Arc<dyn Fn(usize, &Recorded) -> (u16, String, Vec<(String, String)>) + Send + Sync>;
+
 pub struct FakeApiServer {
     pub ip: String,
     pub port: u16,
@@ -37,6 +45,26 @@ impl FakeApiServer {
     /// A TLS server on `ip` whose certificate (IP SAN `ip`) is signed by a CA of its own;
     /// `respond` is called once the CA is known.
     pub fn start(ip: &str, respond: impl FnOnce(&str) -> Responder) -> Self {
+        Self::launch(ip, |ca| {
+            let respond = respond(ca);
+            Arc::new(move |n, _: &Recorded| {
+                let (code, body) = respond(n);
+                (code, body, Vec::new())
+            })
+        })
+    }
+
+    /// A server like [`FakeApiServer::start`]'s that answers by what is asked (the request
+    /// line: method, path and query), for clients whose requests come in no fixed order;
+    /// `route` is called once the CA is known.
+    pub fn routed(ip: &str, route: impl FnOnce(&str) -> Router) -> Self {
+        Self::launch(ip, |ca| {
+            let route = route(ca);
+            Arc::new(move |_, r: &Recorded| route(r))
+        })
+    }
+
+    fn launch(ip: &str, respond: impl FnOnce(&str) -> Handler) -> Self {
         let ca_key = EncryptionAlgorithm::EcdsaP256.generate().unwrap();
         let ca_pem = self_signed_ca(
             &CertProfile::new("kubernetes", Usage::Ca),
@@ -116,7 +144,7 @@ pub fn port_aware(
 fn serve(
     stream: std::net::TcpStream,
     config: Arc<rustls::ServerConfig>,
-    respond: Responder,
+    respond: Handler,
     rec: Arc<Mutex<Vec<Recorded>>>,
 ) {
     let conn = rustls::ServerConnection::new(config).unwrap();
@@ -142,17 +170,19 @@ fn serve(
             }
         }
         drop(reader);
+        let recorded = Recorded {
+            request_line: request_line.trim_end().to_string(),
+            headers,
+        };
         let index = {
             let mut r = rec.lock().unwrap();
-            r.push(Recorded {
-                request_line: request_line.trim_end().to_string(),
-                headers,
-            });
+            r.push(recorded.clone());
             r.len() - 1
         };
-        let (code, body) = respond(index);
+        let (code, body, extra) = respond(index, &recorded);
+        let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
         let reply = format!(
-            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         if tls

@@ -135,12 +135,20 @@ pub struct DoctorInputs {
 /// Thirty days, as `kubeadm certs check-expiration` marks a certificate.
 pub const EXPIRING_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Whether the cluster was asked, and how: with which kubeconfig, or why not.
+/// Whether the cluster was asked, and how: with which kubeconfig and server, and which areas
+/// of the chain were checked (each [`cluster::AreaOutcome`] says `skipped` and why when the
+/// credentials may not read it or it does not apply), or why the cluster was not asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ClusterPass {
-    Checked { kubeconfig: String },
-    Skipped { reason: String },
+    Checked {
+        kubeconfig: String,
+        server: String,
+        areas: Vec<cluster::AreaOutcome>,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Doctor's answer.

@@ -23,7 +23,7 @@ use crate::domain::pki::kubeconfig::KubeConfig;
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
 
 /// The user kubelet.conf's certificate names: `system:node:<node name>`.
-const NODE_USER_PREFIX: &str = "system:node:";
+pub const NODE_USER_PREFIX: &str = "system:node:";
 
 /// This node's name, from kubelet.conf's client certificate (embedded, or the file it names,
 /// resolved under the node root), as kubeadm's reset and upgrade take it

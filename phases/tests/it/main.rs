@@ -19,6 +19,7 @@ mod config_docs;
 mod config_errors;
 mod controlplane_join_real;
 mod discovery;
+mod doctor_cluster;
 mod doctor_node;
 mod hostile_debug;
 mod hostile_jws;

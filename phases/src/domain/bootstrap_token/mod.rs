@@ -14,4 +14,5 @@ pub use cluster_info::{
 };
 pub use join_command::{JoinCommandError, ca_cert_hash, join_command};
 pub use listing::{TokenInfo, list_tokens, render_json, render_table};
+pub(crate) use secret::KEY_EXPIRATION;
 pub use secret::{BOOTSTRAP_TOKEN_SECRET_TYPE, same_token, secret_name, token_secret};

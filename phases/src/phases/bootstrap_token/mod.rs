@@ -7,7 +7,7 @@
 //! lets token holders join: read cluster-info anonymously, post CSRs, get them
 //! auto-approved, read Nodes.
 
-mod rbac;
+pub mod rbac;
 
 use std::path::PathBuf;
 use std::time::Duration;
