@@ -13,6 +13,7 @@ mod certs_commands;
 mod cli;
 mod crash;
 mod dir_modes;
+mod doctor;
 mod dry_run_staging;
 mod init;
 mod init_dry_run_plan;
