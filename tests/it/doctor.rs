@@ -94,6 +94,15 @@ fn with_file(path: &Path, content: &[u8], check: impl FnOnce()) {
     std::fs::write(path, original).unwrap();
 }
 
+/// Edits the text file `path` with `edit` (which must change it) for the length of `check`,
+/// then puts the original back.
+fn with_edit(path: &Path, edit: impl FnOnce(&str) -> String, check: impl FnOnce()) {
+    let original = std::fs::read_to_string(path).unwrap();
+    let edited = edit(&original);
+    assert_ne!(edited, original, "{} unchanged", path.display());
+    with_file(path, edited.as_bytes(), check);
+}
+
 fn openssl(args: &[&str]) {
     let out = Command::new("openssl").args(args).output().unwrap();
     assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
@@ -189,6 +198,12 @@ fn kubectl(node: &RealNode, args: &[&str]) -> String {
     let (ok, out) = node.kubectl(args);
     assert!(ok, "kubectl {args:?}: {out}");
     out
+}
+
+/// Deletes bootstrap token `id`'s Secret.
+fn delete_token(node: &RealNode, id: &str) {
+    let secret = format!("bootstrap-token-{id}");
+    kubectl(node, &["-n", "kube-system", "delete", "secret", &secret]);
 }
 
 /// kubectl apply of `yaml` (written to a file under the node root).
@@ -341,22 +356,23 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         );
     });
     // 6. A kubeconfig that trusts another CA.
-    let cm_conf = cp.root.join("etc/kubernetes/controller-manager.conf");
-    let conf = std::fs::read_to_string(&cm_conf).unwrap();
     let b64 = |p: &Path| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap())
     };
-    let other_ca = conf.replace(&b64(&ca_crt), &b64(&fp_crt));
-    assert_ne!(other_ca, conf);
-    with_file(&cm_conf, other_ca.as_bytes(), || {
-        expect(
-            &cp,
-            "kubeconfig-ca-mismatch",
-            "controller-manager.conf",
-            "certificate-authority",
-        );
-    });
+    let cm_conf = cp.root.join("etc/kubernetes/controller-manager.conf");
+    with_edit(
+        &cm_conf,
+        |c| c.replace(&b64(&ca_crt), &b64(&fp_crt)),
+        || {
+            expect(
+                &cp,
+                "kubeconfig-ca-mismatch",
+                "controller-manager.conf",
+                "certificate-authority",
+            );
+        },
+    );
     // 7. A certificate of the set gone.
     let hc = pki.join("etcd/healthcheck-client.crt");
     std::fs::rename(&hc, scratch.join("hc.crt")).unwrap();
@@ -371,38 +387,37 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     // The static-pod manifests (each edit restarts only that component).
     let manifests = cp.root.join("etc/kubernetes/manifests");
     let scheduler = manifests.join("kube-scheduler.yaml");
-    let sched = std::fs::read_to_string(&scheduler).unwrap();
-    // 8. A path no volume mounts.
-    let unmounted = sched.replacen(
-        "    - --bind-address",
-        "    - --tls-cert-file=/srv/unmounted/tls.crt\n    - --bind-address",
-        1,
-    );
-    assert_ne!(unmounted, sched);
-    with_file(&scheduler, unmounted.as_bytes(), || {
-        expect(
-            &cp,
-            "static-pod-path-unmounted",
-            "/srv/unmounted/tls.crt",
-            "volume",
-        );
-    });
-    // 9. Versions outside the skew policy.
-    let skewed = sched.replace("kube-scheduler:v1.20.2", "kube-scheduler:v1.18.0");
-    assert_ne!(skewed, sched);
-    with_file(&scheduler, skewed.as_bytes(), || {
-        expect(&cp, "static-pod-version-skew", "kube-scheduler", "image");
-    });
     let kcm = manifests.join("kube-controller-manager.yaml");
-    let kcm_text = std::fs::read_to_string(&kcm).unwrap();
+    // 8. A path no volume mounts.
+    let extra_flag = "    - --tls-cert-file=/srv/unmounted/tls.crt\n    - --bind-address";
+    with_edit(
+        &scheduler,
+        |m| m.replacen("    - --bind-address", extra_flag, 1),
+        || {
+            expect(
+                &cp,
+                "static-pod-path-unmounted",
+                "/srv/unmounted/tls.crt",
+                "volume",
+            );
+        },
+    );
+    // 9. Versions outside the skew policy.
+    with_edit(
+        &scheduler,
+        |m| m.replace(":v1.20.2", ":v1.18.0"),
+        || {
+            expect(&cp, "static-pod-version-skew", "kube-scheduler", "image");
+        },
+    );
     // 10. The controller-manager cannot sign kubelet certificates.
-    let unsigned: String = kcm_text
-        .lines()
-        .filter(|l| !l.contains("--cluster-signing-key-file"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_ne!(unsigned, kcm_text);
-    with_file(&kcm, unsigned.as_bytes(), || {
+    let without_signing_key = |m: &str| -> String {
+        m.lines()
+            .filter(|l| !l.contains("--cluster-signing-key-file"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    with_edit(&kcm, without_signing_key, || {
         expect(
             &cp,
             "controller-manager-signing",
@@ -411,19 +426,18 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         );
     });
     // 11. The bootstrap signer is not among the controllers.
-    let no_signer = kcm_text.replace(
-        "--controllers=*,bootstrapsigner,tokencleaner",
-        "--controllers=*,tokencleaner",
+    with_edit(
+        &kcm,
+        |m| m.replace("*,bootstrapsigner,tokencleaner", "*,tokencleaner"),
+        || {
+            expect(
+                &cp,
+                "controller-manager-controllers",
+                "bootstrapsigner",
+                "--controllers",
+            );
+        },
     );
-    assert_ne!(no_signer, kcm_text);
-    with_file(&kcm, no_signer.as_bytes(), || {
-        expect(
-            &cp,
-            "controller-manager-controllers",
-            "bootstrapsigner",
-            "--controllers",
-        );
-    });
 
     // The worker's kubelet files.
     // 12. kubelet.conf names a certificate that is not there.
@@ -441,10 +455,8 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     std::os::unix::fs::symlink(&target, &current).unwrap();
     // 13. Client certificate rotation off.
     let kubelet_config = worker.root.join("var/lib/kubelet/config.yaml");
-    let kc = std::fs::read_to_string(&kubelet_config).unwrap();
-    let off = kc.replace("rotateCertificates: true", "rotateCertificates: false");
-    assert_ne!(off, kc);
-    with_file(&kubelet_config, off.as_bytes(), || {
+    let off = |c: &str| c.replace("rotateCertificates: true", "rotateCertificates: false");
+    with_edit(&kubelet_config, off, || {
         expect(
             &worker,
             "kubelet-client-rotation-off",
@@ -470,16 +482,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     expect(&cp, "token-expiring", "bootstrap-token-shortl", "token");
-    kubectl(
-        &cp,
-        &[
-            "-n",
-            "kube-system",
-            "delete",
-            "secret",
-            "bootstrap-token-shortl",
-        ],
-    );
+    delete_token(&cp, "shortl");
     // 15. A token that cannot join (no authentication usage) and 16. one with a group the
     // bootstrap RBAC does not know.
     let token_secret = |id: &str, auth: &str, groups: &str| {
@@ -489,16 +492,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     };
     apply(&cp, "create", &token_secret("noauth", "false", ""));
     expect(&cp, "token-usages", "bootstrap-token-noauth", "--usages");
-    kubectl(
-        &cp,
-        &[
-            "-n",
-            "kube-system",
-            "delete",
-            "secret",
-            "bootstrap-token-noauth",
-        ],
-    );
+    delete_token(&cp, "noauth");
     apply(
         &cp,
         "create",
@@ -514,36 +508,18 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         "bootstrap-token-badgrp",
         "token create",
     );
-    kubectl(
-        &cp,
-        &[
-            "-n",
-            "kube-system",
-            "delete",
-            "secret",
-            "bootstrap-token-badgrp",
-        ],
-    );
+    delete_token(&cp, "badgrp");
     // 17. cluster-info names another CA.
+    let cluster_info = ["-n", "kube-public", "get", "configmap", "cluster-info"];
     let ci = kubectl(
         &cp,
-        &[
-            "-n",
-            "kube-public",
-            "get",
-            "configmap",
-            "cluster-info",
-            "-o",
-            "jsonpath={.data.kubeconfig}",
-        ],
+        &[&cluster_info[..], &["-o", "jsonpath={.data.kubeconfig}"]].concat(),
     );
     let forged = ci.replace(&b64(&ca_crt), &b64(&fp_crt));
     assert_ne!(forged, ci);
-    let patch =
-        |kubeconfig: &str| serde_json::json!({"data": {"kubeconfig": kubeconfig}}).to_string();
-    kubectl(
-        &cp,
-        &[
+    let set_cluster_info = |kubeconfig: &str| {
+        let patch = serde_json::json!({"data": {"kubeconfig": kubeconfig}}).to_string();
+        let args = [
             "-n",
             "kube-public",
             "patch",
@@ -551,30 +527,17 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
             "cluster-info",
             "--type",
             "merge",
-            "-p",
-            &patch(&forged),
-        ],
-    );
+        ];
+        kubectl(&cp, &[&args[..], &["-p", &patch]].concat());
+    };
+    set_cluster_info(&forged);
     expect(
         &cp,
         "cluster-info-ca-mismatch",
         "cluster-info",
         "bootstrap-token",
     );
-    kubectl(
-        &cp,
-        &[
-            "-n",
-            "kube-public",
-            "patch",
-            "configmap",
-            "cluster-info",
-            "--type",
-            "merge",
-            "-p",
-            &patch(&ci),
-        ],
-    );
+    set_cluster_info(&ci);
     // 18. A binding of the chain deleted, 19. one pointing at the wrong subjects.
     let saved = kubectl(
         &cp,
