@@ -116,7 +116,18 @@ fn kube_proxy_runs_on(admin: &RealNode, nodes: &[&str]) -> Result<(), String> {
         if !pods.iter().any(|(n, on, phase, _)| {
             n.starts_with("kube-proxy-") && on == node && phase == "Running"
         }) {
-            return Err(format!("no kube-proxy Running on {node}: {pods:?}"));
+            // What the kubelet said about it, for a failure to be diagnosed.
+            let (_, events) = admin.kubectl(&[
+                "-n",
+                "kube-system",
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.kind=Pod",
+            ]);
+            return Err(format!(
+                "no kube-proxy Running on {node}: {pods:?}\nevents:\n{events}"
+            ));
         }
     }
     Ok(())
