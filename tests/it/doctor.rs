@@ -433,8 +433,8 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
             expect(
                 &cp,
                 "controller-manager-controllers",
-                "bootstrapsigner",
-                "--controllers",
+                "*,tokencleaner",
+                "bootstrapsigner,tokencleaner",
             );
         },
     );
@@ -617,8 +617,8 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         &cp,
         &["delete", "clusterrolebinding", "doctor-anonymous-view"],
     );
-    // 21. A kubelet client CSR that will never be approved (its requester, the admin, is no
-    // bootstrapper and not the node).
+    // 21. A kubelet client CSR that will never be approved: it asks for server auth, which the
+    // csrapproving controller refuses for this signer (ValidateKubeletClientCSR).
     let (csr_key, csr) = (scratch.join("csr.key"), scratch.join("node.csr"));
     openssl(&[
         "ecparam",
@@ -647,7 +647,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         &cp,
         "create",
         &format!(
-            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: doctor-ghost\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, key encipherment, client auth]\n"
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: doctor-ghost\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, key encipherment, server auth]\n"
         ),
     );
     expect(&cp, "csr-pending", "doctor-ghost", "certificate");

@@ -160,7 +160,7 @@ pub async fn check(inputs: &DoctorInputs, node: &NodeFacts) -> (ClusterPass, Vec
         findings.extend(tokens::check(
             &secrets,
             inputs.now,
-            inputs.expiring_within,
+            tokens::TOKEN_EXPIRING_WITHIN,
             rbac.as_deref(),
         ));
         out.checked(Area::Tokens);

@@ -15,6 +15,12 @@ use crate::domain::bootstrap_token::{KEY_EXPIRATION as EXPIRATION, TokenInfo, se
 
 pub const TOKEN_EXPIRED: FindingId = FindingId("token-expired");
 pub const TOKEN_EXPIRING: FindingId = FindingId("token-expiring");
+
+/// A token is about to expire when less than this is left. Bootstrap tokens are short-lived by
+/// design (kubeadm's default TTL is 24 h, `DefaultTokenDuration`): the certificates' 30-day
+/// window would flag the init token of every fresh cluster. Two hours is the time a join
+/// started now may still need (discovery, the kubelet's TLS bootstrap, a slow pull).
+pub const TOKEN_EXPIRING_WITHIN: Duration = Duration::from_secs(2 * 3600);
 pub const TOKEN_USAGES: FindingId = FindingId("token-usages");
 pub const TOKEN_GROUPS: FindingId = FindingId("token-groups");
 
