@@ -439,8 +439,18 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         },
     );
 
+    // 12. A flag given in a manifest alone, which kubeadm-config does not render.
+    let log_level = "    - --leader-elect=true\n    - --v=4";
+    with_edit(
+        &scheduler,
+        |m| m.replacen("    - --leader-elect=true", log_level, 1),
+        || {
+            expect(&cp, "static-pod-drift", "--v=4", "scheduler.extraArgs");
+        },
+    );
+
     // The worker's kubelet files.
-    // 12. kubelet.conf names a certificate that is not there.
+    // 13. kubelet.conf names a certificate that is not there.
     let current = worker
         .root
         .join("var/lib/kubelet/pki/kubelet-client-current.pem");
@@ -453,7 +463,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         "ln -s",
     );
     std::os::unix::fs::symlink(&target, &current).unwrap();
-    // 13. Client certificate rotation off.
+    // 14. Client certificate rotation off.
     let kubelet_config = worker.root.join("var/lib/kubelet/config.yaml");
     let off = |c: &str| c.replace("rotateCertificates: true", "rotateCertificates: false");
     with_edit(&kubelet_config, off, || {
@@ -466,7 +476,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     });
 
     // The cluster's side.
-    // 14. A token that expires within the hour.
+    // 15. A token that expires within the hour.
     let out = cp
         .kubestrap()
         .args([
@@ -483,7 +493,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     assert!(out.status.success(), "{}", text(&out));
     expect(&cp, "token-expiring", "bootstrap-token-shortl", "token");
     delete_token(&cp, "shortl");
-    // 15. A token that cannot join (no authentication usage) and 16. one with a group the
+    // 16. A token that cannot join (no authentication usage) and 17. one with a group the
     // bootstrap RBAC does not know.
     let token_secret = |id: &str, auth: &str, groups: &str| {
         format!(
@@ -509,7 +519,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         "token create",
     );
     delete_token(&cp, "badgrp");
-    // 17. cluster-info names another CA.
+    // 18. cluster-info names another CA.
     let cluster_info = ["-n", "kube-public", "get", "configmap", "cluster-info"];
     let ci = kubectl(
         &cp,
@@ -538,7 +548,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         "bootstrap-token",
     );
     set_cluster_info(&ci);
-    // 18. A binding of the chain deleted, 19. one pointing at the wrong subjects.
+    // 19. A binding of the chain deleted, 20. one pointing at the wrong subjects.
     let saved = kubectl(
         &cp,
         &[
@@ -594,7 +604,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     );
     kubectl(&cp, &["delete", "clusterrolebinding", "kubeadm:get-nodes"]);
     apply(&cp, "create", &get_nodes);
-    // 20. Anonymous users given more than cluster-info.
+    // 21. Anonymous users given more than cluster-info.
     kubectl(
         &cp,
         &[
@@ -617,7 +627,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         &cp,
         &["delete", "clusterrolebinding", "doctor-anonymous-view"],
     );
-    // 21. A kubelet client CSR that will never be approved: it asks for server auth, which the
+    // 22. A kubelet client CSR that will never be approved: it asks for server auth, which the
     // csrapproving controller refuses for this signer (ValidateKubeletClientCSR).
     let (csr_key, csr) = (scratch.join("csr.key"), scratch.join("node.csr"));
     openssl(&[
@@ -652,7 +662,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     );
     expect(&cp, "csr-pending", "doctor-ghost", "certificate");
     kubectl(&cp, &["delete", "csr", "doctor-ghost"]);
-    // 22. An etcd member that is no control-plane node (a learner, which counts for no quorum).
+    // 23. An etcd member that is no control-plane node (a learner, which counts for no quorum).
     let added = etcd_post(
         &cp,
         "/v3/cluster/member/add",
@@ -668,7 +678,7 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
         "/v3/cluster/member/remove",
         &format!(r#"{{"ID":"{id}"}}"#),
     );
-    // 23. The Node without kubeadm's CRI-socket annotation, 24. without its control-plane labels.
+    // 24. The Node without kubeadm's CRI-socket annotation, 25. without its control-plane labels.
     let annotation = "kubeadm.alpha.kubernetes.io/cri-socket";
     kubectl(&cp, &["annotate", "node", "dc1", &format!("{annotation}-")]);
     expect(&cp, "node-cri-socket-annotation", "dc1", "kubectl annotate");

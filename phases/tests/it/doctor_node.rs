@@ -672,3 +672,35 @@ async fn a_truncated_certificate_is_unreadable_and_named() {
     assert_eq!(ids(&all), ["file-unreadable"], "{all:#?}");
     assert_eq!(all[0].evidence[0].subject, crt.display().to_string());
 }
+
+/// `static-pod-drift` (the online pass, judged here on a rendered node): the manifests init
+/// wrote are what the configuration renders; a flag added to a manifest alone is named.
+#[tokio::test]
+async fn a_flag_only_in_the_manifest_is_drift_from_the_configuration() {
+    use kubestrap_phases::doctor::cluster::drift;
+    let root = control_plane("v1.20.2").await;
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = kubestrap_test_support::static_pods::init_config(
+        cfg_dir.path(),
+        "v1.20.2",
+        ADVERTISE,
+        "encryptionAlgorithm: ECDSA-P256\n",
+    );
+    let node_root = NodeRoot::new(root.path()).unwrap();
+    let facts = NodeFacts::gather(&node_root);
+    assert_eq!(drift::check(&cfg.cluster, &facts, &node_root), []);
+    edit(
+        &manifest(root.path(), "kube-scheduler"),
+        "    - --leader-elect=true",
+        "    - --leader-elect=true\n    - --v=4",
+    );
+    let found = drift::check(&cfg.cluster, &facts, &node_root);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].id.as_str(), "static-pod-drift");
+    assert_eq!(found[0].evidence[0].value.as_deref(), Some("--v=4"));
+    assert!(
+        found[0].fix.contains("scheduler.extraArgs"),
+        "{}",
+        found[0].fix
+    );
+}

@@ -10,6 +10,7 @@ pub mod access;
 pub mod clock;
 pub mod cluster_info;
 pub mod csrs;
+pub mod drift;
 pub mod etcd;
 pub mod node;
 pub mod rbac;
@@ -48,6 +49,8 @@ pub enum Area {
     Node,
     /// The API server's clock against this node's.
     Clock,
+    /// This control plane's manifests against what kubeadm-config renders.
+    Manifests,
 }
 
 impl Area {
@@ -61,6 +64,7 @@ impl Area {
             Self::Etcd => "etcd",
             Self::Node => "node",
             Self::Clock => "clock",
+            Self::Manifests => "manifests",
         }
     }
 }
@@ -202,13 +206,13 @@ pub async fn check(inputs: &DoctorInputs, node: &NodeFacts) -> (ClusterPass, Vec
     )
     .await;
     let nodes = out.take(Area::Node, nodes);
+    let cluster_config = fetch_cluster_configuration(client).await.ok();
     match (&nodes, node.node_name.as_deref()) {
         (Some(nodes), Some(name)) => {
             // The release decides which annotations and labels kubeadm sets; without the
             // cluster's configuration those two checks are left out, the Node's presence not.
-            let release = fetch_cluster_configuration(client)
-                .await
-                .ok()
+            let release = cluster_config
+                .as_ref()
                 .map(|c| Release::of(&c.kubernetes_version));
             let this = nodes
                 .iter()
@@ -221,6 +225,18 @@ pub async fn check(inputs: &DoctorInputs, node: &NodeFacts) -> (ClusterPass, Vec
             "this node's name is unknown (no readable kubelet.conf certificate)",
         ),
         (None, _) => {}
+    }
+
+    match (&cluster_config, node.role) {
+        (Some(cluster), NodeRole::ControlPlane) => {
+            findings.extend(drift::check(cluster, node, &inputs.root));
+            out.checked(Area::Manifests);
+        }
+        (None, NodeRole::ControlPlane) => out.skipped(
+            Area::Manifests,
+            "the cluster's kubeadm-config could not be read",
+        ),
+        _ => out.skipped(Area::Manifests, "not a control-plane node"),
     }
 
     if node.role == NodeRole::ControlPlane {
