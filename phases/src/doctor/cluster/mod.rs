@@ -14,6 +14,7 @@ pub mod drift;
 pub mod etcd;
 pub mod node;
 pub mod rbac;
+pub mod skew;
 pub mod tokens;
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
@@ -218,6 +219,9 @@ pub async fn check(inputs: &DoctorInputs, node: &NodeFacts) -> (ClusterPass, Vec
                 .iter()
                 .find(|n| n.metadata.name.as_deref() == Some(name));
             findings.extend(node::check(name, this, release, node.role));
+            if let Some(cluster) = &cluster_config {
+                findings.extend(skew::check(nodes, &cluster.kubernetes_version));
+            }
             out.checked(Area::Node);
         }
         (Some(_), None) => out.skipped(
