@@ -7,7 +7,8 @@
 //! - kubeadm joins a worker to a cluster kubestrap made, and kubeadm's day-2 commands read
 //!   that cluster (kubeadm-config as v1beta2 with ClusterStatus, kubelet-config-1.20, the
 //!   Node's CRI-socket annotation: config/release.rs, config/stored.rs).
-//! - kubestrap joins a worker to a cluster kubeadm made, lists its tokens, and resets.
+//! - kubestrap joins a worker to a cluster kubeadm made, lists its tokens, checks its
+//!   certificates' expiration, and resets.
 //!
 //! Addresses (only inside the namespaces the test bed makes): 10.231.0.44 to .47.
 
@@ -221,6 +222,20 @@ imageRepository: k8s.gcr.io
         .unwrap();
     succeeded("kubestrap token list", &out);
     assert!(text(&out).contains("interp"), "{}", text(&out));
+    // kubestrap's certs commands read kubeadm's PKI: every certificate and kubeconfig listed,
+    // none missing (kubeadm 1.20 makes no super-admin.conf, and none is expected of it).
+    let out = cp
+        .kubestrap()
+        .args(["certs", "check-expiration", "--root", "/"])
+        .output()
+        .unwrap();
+    succeeded("kubestrap certs check-expiration", &out);
+    let table = text(&out);
+    assert!(
+        table.contains("admin.conf") && table.contains("apiserver-kubelet-client"),
+        "{table}"
+    );
+    assert!(!table.contains("MISSING"), "{table}");
 
     // Reset of the kubestrap-joined worker leaves none of its pods' containers.
     let out = worker

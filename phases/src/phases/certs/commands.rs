@@ -122,10 +122,13 @@ pub fn check_expiration(spec: &PkiSpec, fs: &HostFs) -> ExpirationReport {
             )
         })
         .collect();
-    for k in RENEWABLE_KUBECONFIGS
-        .into_iter()
-        .filter(|k| k.applies_to(spec))
-    {
+    // super-admin.conf only where the release makes it and it exists: only the first control
+    // plane of a 1.29+ cluster has one (a joined control plane, and a cluster made by kubeadm
+    // up to 1.28, have none, and that is no fault).
+    let listed = |k: &KubeconfigName| {
+        *k != KubeconfigName::SuperAdmin || (k.applies_to(spec) && fs.exists(&k.path(spec)))
+    };
+    for k in RENEWABLE_KUBECONFIGS.into_iter().filter(listed) {
         let path = k.path(spec);
         let cert = fs
             .read_if_exists(&path)
