@@ -14,6 +14,7 @@ use crate::contract::host::HostFs;
 use crate::domain::etcd::{EtcdClientTls, EtcdCluster, Member};
 
 pub const ETCD_MEMBER_STALE: FindingId = FindingId("etcd-member-stale");
+pub const ETCD_MEMBER_UNHEALTHY: FindingId = FindingId("etcd-member-unhealthy");
 
 /// What was asked of etcd, and how (the fix repeats it as an etcdctl command line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct EtcdView {
     pub endpoint: String,
     pub tls: EtcdClientTls,
     pub members: Vec<Member>,
+    /// The started members that did not answer on their client URL, with what was said.
+    pub unanswered: Vec<(u64, String)>,
 }
 
 /// The healthcheck client's certificate: kubeadm makes it for probing etcd, and it may list
@@ -61,10 +64,29 @@ pub async fn fetch(inputs: &DoctorInputs, node: &NodeFacts) -> Result<EtcdView, 
     .await
     .map_err(|e| format!("etcd member list did not finish: {e}"))?
     .map_err(|e| e.to_string())?;
+    // Each started member asked directly, on its own client URL: a member the cluster lists
+    // but that does not answer is down or cut off, and the cluster is a failure from quorum.
+    let mut unanswered = Vec::new();
+    for m in members.iter().filter(|m| m.is_started()) {
+        let Some(url) = m.client_urls.first().cloned() else {
+            continue;
+        };
+        let t = tls.clone();
+        let asked = tokio::task::spawn_blocking(move || {
+            EtcdCluster::connect(&HostFs::real(), vec![url], &t, timeout)?.members()
+        })
+        .await;
+        match asked {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => unanswered.push((m.id, e.to_string())),
+            Err(e) => unanswered.push((m.id, e.to_string())),
+        }
+    }
     Ok(EtcdView {
         endpoint,
         tls,
         members,
+        unanswered,
     })
 }
 
@@ -101,7 +123,7 @@ fn remove_command(view: &EtcdView, member: &Member) -> String {
 /// between `member add` and etcd's start; it counts toward quorum too once it is a voter).
 pub fn check(view: &EtcdView, nodes: &[Node]) -> Vec<Finding> {
     let cps = control_planes(nodes);
-    let mut out = Vec::new();
+    let mut out = unhealthy(view);
     for m in &view.members {
         let peer = m.peer_urls.join(",");
         let subject = format!("etcd member {:x}", m.id);
@@ -127,6 +149,26 @@ pub fn check(view: &EtcdView, nodes: &[Node]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `etcd-member-unhealthy`: a started member that does not answer on its client URL.
+fn unhealthy(view: &EtcdView) -> Vec<Finding> {
+    view.unanswered
+        .iter()
+        .filter_map(|(id, said)| {
+            let m = view.members.iter().find(|m| m.id == *id)?;
+            let url = m.client_urls.first()?;
+            Some(
+                Finding::error(
+                    ETCD_MEMBER_UNHEALTHY,
+                    format!("etcd member {} does not answer on {url}: the cluster runs a member short, and one more failure stops it", m.name),
+                    format!("look at that member's etcd (`crictl logs` of its etcd container on its node, its disk and clock); if its node is gone for good, remove it: `{}`", remove_command(view, m)),
+                )
+                .with(Evidence::of(format!("etcd member {:x}", m.id)).field("clientURLs").value(url.clone()))
+                .with(Evidence::of(format!("etcd member {:x}", m.id)).field("answer").value(said.clone())),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,6 +208,7 @@ mod tests {
                 member(0x1f, ""),
                 member(3, "old"),
             ],
+            unanswered: Vec::new(),
         };
         let nodes = [
             node("cp-1", Some(CONTROL_PLANE_ROLE)),
@@ -195,5 +238,32 @@ mod tests {
         .unwrap();
         assert_eq!(client_url(&m).as_deref(), Some("https://10.0.0.5:2379"));
         assert_eq!(client_url(&dir.path().join("none.yaml")), None);
+    }
+
+    #[test]
+    fn a_started_member_that_does_not_answer_is_unhealthy() {
+        let mut down = member(2, "cp-2");
+        down.client_urls = vec!["https://10.0.0.2:2379".into()];
+        let view = EtcdView {
+            endpoint: "https://10.0.0.1:2379".into(),
+            tls: healthcheck_tls(Path::new("/etc/kubernetes/pki")),
+            members: vec![member(1, "cp-1"), down],
+            unanswered: vec![(2, "connection refused".into())],
+        };
+        let nodes = [
+            node("cp-1", Some(CONTROL_PLANE_ROLE)),
+            node("cp-2", Some(CONTROL_PLANE_ROLE)),
+        ];
+        let f = check(&view, &nodes);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].id, ETCD_MEMBER_UNHEALTHY);
+        assert_eq!(
+            f[0].evidence[0].value.as_deref(),
+            Some("https://10.0.0.2:2379")
+        );
+        assert_eq!(
+            f[0].evidence[1].value.as_deref(),
+            Some("connection refused")
+        );
     }
 }
