@@ -17,7 +17,7 @@ use kubestrap_phases::domain::pki::{
 use kubestrap_test_support::static_pods::{init_context, init_steps, run_steps};
 use time::OffsetDateTime;
 
-const ADVERTISE: &str = "10.0.0.7";
+const ADVERTISE: &str = "127.0.0.7";
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A control plane as `kubestrap init` leaves it, plus the kubelet configuration kubeadm's
@@ -93,7 +93,7 @@ fn worker(cp: &Path) -> tempfile::TempDir {
 
     let mut kc = KubeConfig::with_client_cert(
         "kubernetes",
-        "https://10.0.0.7:6443",
+        "https://127.0.0.7:6443",
         &std::fs::read(cp_pki.join("ca.crt")).unwrap(),
         "default-auth",
         None,
@@ -363,18 +363,18 @@ async fn an_advertise_address_the_serving_certificates_lack_is_named() {
     let root = control_plane("v1.37.0").await;
     edit(
         &manifest(root.path(), "kube-apiserver"),
-        "--advertise-address=10.0.0.7",
-        "--advertise-address=10.0.0.99",
+        "--advertise-address=127.0.0.7",
+        "--advertise-address=127.0.0.99",
     );
     edit(
         &manifest(root.path(), "etcd"),
-        "--advertise-client-urls=https://10.0.0.7:2379",
-        "--advertise-client-urls=https://10.0.0.99:2379",
+        "--advertise-client-urls=https://127.0.0.7:2379",
+        "--advertise-client-urls=https://127.0.0.99:2379",
     );
     let all = doctor(root.path());
     let f = finding(&all, "cert-san-missing", "apiserver.crt");
     assert_eq!(f.evidence[0].field.as_deref(), Some("subjectAltName"));
-    assert_eq!(f.evidence[0].value.as_deref(), Some("10.0.0.99"));
+    assert_eq!(f.evidence[0].value.as_deref(), Some("127.0.0.99"));
     assert!(
         f.fix.contains("kubestrap init phase certs apiserver"),
         "{f:#?}"
@@ -543,9 +543,9 @@ async fn a_flag_path_no_volume_mounts_is_named() {
     let policy = root.path().join("etc/kubernetes/audit/policy.yaml");
     edit(
         &manifest(root.path(), "kube-apiserver"),
-        "    - --advertise-address=10.0.0.7\n",
+        "    - --advertise-address=127.0.0.7\n",
         &format!(
-            "    - --advertise-address=10.0.0.7\n    - --audit-policy-file={}\n    - --etcd-prefix=/registry\n    - --authorization-always-allow-paths=/healthz,/readyz\n",
+            "    - --advertise-address=127.0.0.7\n    - --audit-policy-file={}\n    - --etcd-prefix=/registry\n    - --authorization-always-allow-paths=/healthz,/readyz\n",
             policy.display()
         ),
     );

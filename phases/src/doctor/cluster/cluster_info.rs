@@ -154,7 +154,7 @@ mod tests {
 
     fn configmap(ca_pem: &str) -> ConfigMap {
         cluster_info_configmap(&ClusterInfoSource {
-            server: "https://10.0.0.1:6443".into(),
+            server: "https://127.0.0.1:6443".into(),
             certificate_authority_data: base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
                 ca_pem,

@@ -191,7 +191,7 @@ mod tests {
         Member {
             id,
             name: name.into(),
-            peer_urls: vec![format!("https://10.0.0.{id}:2380")],
+            peer_urls: vec![format!("https://127.0.0.{id}:2380")],
             client_urls: vec![],
             is_learner: false,
         }
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn members_without_a_control_plane_node_are_stale() {
         let view = EtcdView {
-            endpoint: "https://10.0.0.1:2379".into(),
+            endpoint: "https://127.0.0.1:2379".into(),
             tls: healthcheck_tls(Path::new("/etc/kubernetes/pki")),
             members: vec![
                 member(1, "cp-1"),
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(f[1].evidence[0].value.as_deref(), Some("old"));
         assert_eq!(
             f[1].fix,
-            "remove it: `ETCDCTL_API=3 etcdctl --endpoints=https://10.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key member remove 3`"
+            "remove it: `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key member remove 3`"
         );
     }
 
@@ -233,19 +233,19 @@ mod tests {
         let m = dir.path().join("etcd.yaml");
         std::fs::write(
             &m,
-            "spec:\n  containers:\n  - command:\n    - etcd\n    - --advertise-client-urls=https://10.0.0.5:2379,https://127.0.0.1:2379\n",
+            "spec:\n  containers:\n  - command:\n    - etcd\n    - --advertise-client-urls=https://127.0.0.5:2379,https://127.0.0.1:2379\n",
         )
         .unwrap();
-        assert_eq!(client_url(&m).as_deref(), Some("https://10.0.0.5:2379"));
+        assert_eq!(client_url(&m).as_deref(), Some("https://127.0.0.5:2379"));
         assert_eq!(client_url(&dir.path().join("none.yaml")), None);
     }
 
     #[test]
     fn a_started_member_that_does_not_answer_is_unhealthy() {
         let mut down = member(2, "cp-2");
-        down.client_urls = vec!["https://10.0.0.2:2379".into()];
+        down.client_urls = vec!["https://127.0.0.2:2379".into()];
         let view = EtcdView {
-            endpoint: "https://10.0.0.1:2379".into(),
+            endpoint: "https://127.0.0.1:2379".into(),
             tls: healthcheck_tls(Path::new("/etc/kubernetes/pki")),
             members: vec![member(1, "cp-1"), down],
             unanswered: vec![(2, "connection refused".into())],
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(f[0].id, ETCD_MEMBER_UNHEALTHY);
         assert_eq!(
             f[0].evidence[0].value.as_deref(),
-            Some("https://10.0.0.2:2379")
+            Some("https://127.0.0.2:2379")
         );
         assert_eq!(
             f[0].evidence[1].value.as_deref(),

@@ -132,7 +132,7 @@ impl Manifests {
     }
 }
 
-/// The host of a URL (`https://10.0.0.7:2379` → `10.0.0.7`, `https://[::1]:2379` → `::1`).
+/// The host of a URL (`https://127.0.0.7:2379` → `127.0.0.7`, `https://[::1]:2379` → `::1`).
 pub(super) fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next()?;
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn url_hosts() {
-        assert_eq!(url_host("https://10.0.0.7:2379"), Some("10.0.0.7"));
+        assert_eq!(url_host("https://127.0.0.7:2379"), Some("127.0.0.7"));
         assert_eq!(url_host("https://[fd00::1]:2380"), Some("fd00::1"));
         assert_eq!(url_host("https://cp.example.test"), Some("cp.example.test"));
         assert_eq!(
