@@ -2,13 +2,14 @@
 //! files are. Checks judge against these; a missing file is a finding of the check that needs
 //! it, not an error here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::config::well_known::{KUBELET_DIR, KUBERNETES_DIR, MANIFESTS_DIR};
 use crate::contract::host::NodeRoot;
 use crate::domain::node::node_name_from_kubelet_conf;
+use crate::domain::static_pod::Pod;
 
 /// Whether the node runs a control plane (a kube-apiserver manifest), is a worker (a
 /// kubelet.conf and no control plane), or is neither yet.
@@ -62,10 +63,16 @@ impl NodeFacts {
 
 /// The directory of `--client-ca-file` in the kube-apiserver manifest (kubestrap writes the
 /// resolved path there).
-fn client_ca_dir(manifest: &std::path::Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(manifest).ok()?;
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("- --client-ca-file="))
-        .map(|p| PathBuf::from(p.trim()))
-        .find_map(|p| p.parent().map(std::path::Path::to_path_buf))
+fn client_ca_dir(manifest: &Path) -> Option<PathBuf> {
+    let pod = read_pod(manifest)?;
+    Path::new(pod.flag("client-ca-file")?)
+        .parent()
+        .map(Path::to_path_buf)
+}
+
+/// The static pod at `path`, when it exists and parses (the checks that judge a manifest say
+/// what is wrong with one that does not).
+pub fn read_pod(path: &Path) -> Option<Pod> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Pod::from_yaml(&text).ok()
 }

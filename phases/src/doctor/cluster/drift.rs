@@ -9,14 +9,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::super::facts::{NodeFacts, Role};
+use super::super::facts::{NodeFacts, Role, read_pod};
 use super::super::{Evidence, Finding, FindingId};
 use crate::config::ApiEndpoint;
 use crate::config::node_name::NodeName;
 use crate::config::{ClusterConfig, CriSocket, ImagePullPolicy, NodeRegistration, Timeouts};
 use crate::context::control_plane_static_pod_spec;
 use crate::contract::host::NodeRoot;
-use crate::domain::static_pod::Pod;
 use crate::phases::control_plane::{Component, render};
 
 pub const STATIC_POD_DRIFT: FindingId = FindingId("static-pod-drift");
@@ -96,15 +95,13 @@ fn node_spec(
     root: &NodeRoot,
 ) -> Option<crate::domain::static_pod::StaticPodSpec> {
     let name: NodeName = node.node_name.as_deref()?.parse().ok()?;
-    let apiserver = command_of(&node.manifests_dir.join("kube-apiserver.yaml"))?;
-    let flag = |name: &str| {
-        apiserver
-            .iter()
-            .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
-    };
+    let apiserver = read_pod(&node.manifests_dir.join("kube-apiserver.yaml"))?;
     let endpoint = ApiEndpoint {
-        advertise_address: flag("advertise-address")?.parse::<IpAddr>().ok()?,
-        bind_port: flag("secure-port")?.parse().ok()?,
+        advertise_address: apiserver
+            .flag("advertise-address")?
+            .parse::<IpAddr>()
+            .ok()?,
+        bind_port: apiserver.flag("secure-port")?.parse().ok()?,
     };
     let registration = NodeRegistration {
         name,
@@ -125,7 +122,10 @@ fn node_spec(
 
 /// The first container's command in the manifest at `path`.
 fn command_of(path: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let pod = Pod::from_yaml(&text).ok()?;
-    pod.spec.containers.into_iter().next().map(|c| c.command)
+    read_pod(path)?
+        .spec
+        .containers
+        .into_iter()
+        .next()
+        .map(|c| c.command)
 }

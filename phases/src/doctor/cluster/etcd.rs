@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Node;
 
+use super::super::facts::read_pod;
 use super::super::{DoctorInputs, Evidence, Finding, FindingId, NodeFacts};
 use crate::config::release::{CONTROL_PLANE_ROLE, MASTER_ROLE};
 use crate::contract::host::HostFs;
@@ -39,10 +40,9 @@ fn healthcheck_tls(cert_dir: &Path) -> EtcdClientTls {
 /// The local etcd's client URL from its static-pod manifest (`--advertise-client-urls`, as
 /// kubestrap writes it: the address this node's etcd answers on, on a simulated node too).
 fn client_url(manifest: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(manifest).ok()?;
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("- --advertise-client-urls="))
-        .find_map(|urls| urls.split(',').next().map(|u| u.trim().to_string()))
+    let pod = read_pod(manifest)?;
+    let urls = pod.flag("advertise-client-urls")?;
+    urls.split(',').next().map(|u| u.trim().to_string())
 }
 
 /// Lists the members through the local etcd. `Err`: why the area is skipped (no local etcd,
@@ -233,7 +233,7 @@ mod tests {
         let m = dir.path().join("etcd.yaml");
         std::fs::write(
             &m,
-            "spec:\n  containers:\n  - command:\n    - etcd\n    - --advertise-client-urls=https://127.0.0.5:2379,https://127.0.0.1:2379\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.0-0\n    command:\n    - etcd\n    - --advertise-client-urls=https://127.0.0.5:2379,https://127.0.0.1:2379\n",
         )
         .unwrap();
         assert_eq!(client_url(&m).as_deref(), Some("https://127.0.0.5:2379"));

@@ -52,12 +52,7 @@ impl Manifest {
     /// The value of `--name=value` in the container's command (the last one when repeated, as
     /// the component's flag parser takes it); `None` when the flag is absent.
     pub(super) fn flag(&self, name: &str) -> Option<&str> {
-        let prefix = format!("--{name}=");
-        self.container()?
-            .command
-            .iter()
-            .rev()
-            .find_map(|a| a.strip_prefix(&prefix))
+        self.pod.flag(name)
     }
 
     /// Every `--name=value` of the command, in order.

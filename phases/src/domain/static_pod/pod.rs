@@ -194,6 +194,17 @@ impl Pod {
         self.spec.containers.first()
     }
 
+    /// The value of `--name=value` in the container's command: the last one when repeated, as
+    /// the component's flag parser takes it; `None` when the flag is absent.
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        let prefix = format!("--{name}=");
+        self.container()?
+            .command
+            .iter()
+            .rev()
+            .find_map(|a| a.strip_prefix(&prefix))
+    }
+
     /// Plain scalars only: a long flag folded into a `>-` block would read badly in a manifest
     /// people inspect by eye.
     pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {

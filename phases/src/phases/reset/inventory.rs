@@ -192,15 +192,6 @@ pub struct Inventory {
     pub warnings: Vec<String>,
 }
 
-/// `--name=value` of a manifest's command.
-fn flag<'a>(pod: &'a Pod, name: &str) -> Option<&'a str> {
-    let prefix = format!("--{name}=");
-    pod.container()?
-        .command
-        .iter()
-        .find_map(|a| a.strip_prefix(&prefix))
-}
-
 fn read_manifest(path: &Path, warnings: &mut Vec<String>) -> Option<Pod> {
     let text = std::fs::read_to_string(path).ok()?;
     match Pod::from_yaml(&text) {
@@ -374,7 +365,7 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
 
     let mut listeners = Vec::new();
     if let Some(pod) = &apiserver
-        && let (Some(addr), Some(port)) = (flag(pod, "advertise-address"), flag(pod, "secure-port"))
+        && let (Some(addr), Some(port)) = (pod.flag("advertise-address"), pod.flag("secure-port"))
         && let Some(sock) =
             socket_of(&format!("{addr}:{port}")).or_else(|| socket_of(&format!("[{addr}]:{port}")))
     {
@@ -386,11 +377,11 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
             .annotations
             .get("kubeadm.kubernetes.io/etcd.advertise-client-urls")
             .map(String::as_str)
-            .or_else(|| flag(pod, "advertise-client-urls"))?
+            .or_else(|| pod.flag("advertise-client-urls"))?
             .split(',')
             .next()?
             .to_string();
-        if let Some(listen) = flag(pod, "listen-client-urls") {
+        if let Some(listen) = pod.flag("listen-client-urls") {
             listeners.extend(listen.split(',').filter_map(socket_of));
         }
         // The API server's own etcd client credentials, as kubeadm uses; from its manifest
@@ -398,14 +389,15 @@ pub fn inventory(root: &NodeRoot, opts: &ResetOptions) -> Inventory {
         let from_apiserver = |name: &str, default: &str| {
             apiserver
                 .as_ref()
-                .and_then(|p| flag(p, name))
+                .and_then(|p| p.flag(name))
                 .map(PathBuf::from)
                 .unwrap_or_else(|| cert_dir.path.join(default))
         };
         Some(LocalEtcd {
             member: ThisMember {
-                name: flag(pod, "name").unwrap_or_default().to_string(),
-                peer_url: flag(pod, "initial-advertise-peer-urls")
+                name: pod.flag("name").unwrap_or_default().to_string(),
+                peer_url: pod
+                    .flag("initial-advertise-peer-urls")
                     .and_then(|u| u.split(',').next())
                     .map(str::to_string),
             },
@@ -600,7 +592,7 @@ fn etcd_member(c: &mut Collector<'_>, data: &ConfiguredDir, pod: Option<&Pod>) {
             None
         }
     };
-    if let Some(named) = pod.and_then(|p| flag(p, "data-dir")) {
+    if let Some(named) = pod.and_then(|p| p.flag("data-dir")) {
         let named = Path::new(named);
         match c.gate.vet_dir(named) {
             Err(reason) => c.refuse(named, "etcd manifest --data-dir", reason),

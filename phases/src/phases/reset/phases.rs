@@ -98,6 +98,17 @@ impl ResetContext {
         }
     }
 
+    /// Whether static-pod manifest `file` is on the node (a symlink counts: reset removes it),
+    /// which decides whether a phase about that component applies; else `why_not`.
+    pub(super) fn applies_with_manifest(&self, file: &str, why_not: &str) -> Applicability {
+        let manifest = self.root.resolve(MANIFESTS_DIR).join(file);
+        if manifest.symlink_metadata().is_ok() {
+            Applicability::Applies
+        } else {
+            Applicability::NotApplicable(why_not.into())
+        }
+    }
+
     /// What is on the node, taken by the first phase that asks (reported through its `fx`:
     /// where the directories came from, what is refused and why) and kept for the others.
     pub fn survey(&self, fx: &mut Effects<'_>) -> &Survey {
@@ -203,12 +214,7 @@ impl Step<ResetContext> for RemoveEtcdMember {
     }
 
     fn applicability(&self, ctx: &ResetContext) -> Applicability {
-        let manifest = ctx.root.resolve(MANIFESTS_DIR).join("etcd.yaml");
-        if manifest.symlink_metadata().is_ok() {
-            Applicability::Applies
-        } else {
-            Applicability::NotApplicable("no local etcd manifest on this node".into())
-        }
+        ctx.applies_with_manifest("etcd.yaml", "no local etcd manifest on this node")
     }
 
     fn inputs(&self, _ctx: &ResetContext, _fp: &mut Fingerprint<'_>) {}

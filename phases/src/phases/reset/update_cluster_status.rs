@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use crate::config::Release;
-use crate::config::well_known::{ADMIN_CONF_PATH, MANIFESTS_DIR};
+use crate::config::well_known::ADMIN_CONF_PATH;
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
 use crate::contract::step::{Applicability, PhaseError, Step};
@@ -33,12 +33,10 @@ impl Step<ResetContext> for UpdateClusterStatus {
     }
 
     fn applicability(&self, ctx: &ResetContext) -> Applicability {
-        let manifest = ctx.root.resolve(MANIFESTS_DIR).join("kube-apiserver.yaml");
-        if manifest.symlink_metadata().is_ok() {
-            Applicability::Applies
-        } else {
-            Applicability::NotApplicable("not a control plane (no kube-apiserver manifest)".into())
-        }
+        ctx.applies_with_manifest(
+            "kube-apiserver.yaml",
+            "not a control plane (no kube-apiserver manifest)",
+        )
     }
 
     fn inputs(&self, _ctx: &ResetContext, _fp: &mut Fingerprint<'_>) {}
