@@ -88,6 +88,13 @@ pub(crate) enum Command {
     /// a system directory or a mount point, or is not init's or join's is refused by name;
     /// the rest of the reset goes on and the exit status is 1.
     Reset(ResetArgs),
+    /// Upgrade the cluster or change its configuration: plan first, then apply on the first
+    /// control plane and `node` on the others, with backups, automatic rollback and resume.
+    ///
+    /// A reconfiguration is `upgrade apply --config FILE` without a version: only what the
+    /// new configuration changes is touched, and kubeadm-config records it. docs/upgrade.md.
+    #[command(subcommand)]
+    Upgrade(UpgradeCommand),
     /// Name the broken link in this node's bootstrap and certificate chain, with the fix.
     ///
     /// Reads the node's files (certificates, kubeconfigs, static-pod manifests, the kubelet's
@@ -104,6 +111,84 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UpgradeCommand {
+    /// Show what `upgrade apply` would do: each component's version now and after, the version
+    /// policy's verdict, the configuration's changes, and the steps that follow.
+    Plan(UpgradeTargetArgs),
+    /// Upgrade (or reconfigure) the control plane on this control-plane node, then the
+    /// cluster's configuration, bootstrap RBAC and addons.
+    Apply(UpgradeApplyArgs),
+    /// Upgrade this node to the version kubeadm-config names: a control plane's static pods
+    /// and certificates, and the kubelet's configuration.
+    Node(UpgradeNodeArgs),
+    /// Show the unified diff of each static-pod manifest `upgrade apply` would write.
+    Diff(UpgradeTargetArgs),
+}
+
+/// What an upgrade moves to.
+#[derive(Debug, Args, Default)]
+pub(crate) struct UpgradeTargetArgs {
+    /// The Kubernetes version to move to (v1.20.3) [default: the cluster's own: a
+    /// reconfiguration].
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+    /// A kubeadm configuration file whose ClusterConfiguration (and KubeletConfiguration,
+    /// KubeProxyConfiguration) replaces the cluster's; its kubernetesVersion is not read
+    /// (name the version as VERSION).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Reach the cluster with this kubeconfig [default: <root>/etc/kubernetes/admin.conf].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Flags of `upgrade apply` and `upgrade node`'s.
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeRunArgs {
+    /// Renew each component's certificates as it is upgraded.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub certificate_renewal: bool,
+    /// Upgrade the local etcd member too (after a snapshot).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub etcd_upgrade: bool,
+    /// How long each component may take to come back with its new manifest before it is
+    /// rolled back (Go duration; kubeadm's timeouts.upgradeManifests).
+    #[arg(long, value_name = "DURATION", default_value = "5m0s")]
+    pub upgrade_manifests_timeout: String,
+    /// Phases to skip, with their children (e.g. `addon/kube-proxy`).
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Start over: ignore what an earlier run recorded in the journal.
+    #[arg(long)]
+    pub no_resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeApplyArgs {
+    #[command(flatten)]
+    pub target: UpgradeTargetArgs,
+    #[command(flatten)]
+    pub run: UpgradeRunArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Go on despite the version policy's skippable findings (a downgrade, kubelet skew); also
+    /// implies --yes, as kubeadm's.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeNodeArgs {
+    #[command(flatten)]
+    pub run: UpgradeRunArgs,
+    /// Reach the cluster with this kubeconfig [default: admin.conf on a control plane,
+    /// kubelet.conf on a worker].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Flags of `doctor`.

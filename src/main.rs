@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
         Command::Reset(args) => {
             workflows::reset::run(&cli.global, args, phase.as_deref(), events).await
         }
+        Command::Upgrade(cmd) => workflows::upgrade::run(&cli.global, cmd, events).await,
         Command::Doctor(args) => commands::doctor::run(&cli.global, args, events).await,
         Command::Version => commands::version::run(cli.global.output, events),
         Command::Completion { shell } => {

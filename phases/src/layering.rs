@@ -11,8 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The library's layers, lowest first.
-const LAYERS: [&str; 6] = [
-    "contract", "config", "domain", "phases", "context", "doctor",
+const LAYERS: [&str; 7] = [
+    "contract", "config", "domain", "phases", "context", "doctor", "upgrade",
 ];
 
 fn rank(layer: &str) -> Option<usize> {

@@ -11,6 +11,8 @@
 //! - [`context`]: thin adapters that build each phase's spec from a workflow's configuration.
 //! - [`doctor`]: `kubestrap doctor`, which reads a node's files and its cluster and names the
 //!   broken link of the bootstrap and certificate chain.
+//! - [`upgrade`]: `kubestrap upgrade` (plan, apply, node, diff) and reconfiguration, in
+//!   phases that stand on init's.
 //!
 //! The binary's engine runs [`Step`]s in kubeadm's order; this crate knows nothing of the
 //! engine or how progress is shown. The tests in `layering.rs` keep the imports going down.
@@ -21,6 +23,7 @@ pub mod contract;
 pub mod doctor;
 pub mod domain;
 pub mod phases;
+pub mod upgrade;
 
 #[cfg(test)]
 mod layering;

@@ -1,10 +1,12 @@
 //! The init, join and reset workflows: their phase trees, how flags and configuration become
 //! a typed context, and the run from first event to exit status.
 
+mod confirm;
 pub(crate) mod init;
 pub(crate) mod join;
 pub(crate) mod reset;
 mod staging;
+pub(crate) mod upgrade;
 
 use std::borrow::Cow;
 use std::path::PathBuf;

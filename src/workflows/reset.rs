@@ -7,16 +7,14 @@
 //! the same directory would be what the next `verify` finds left over, and there is nothing
 //! to resume — every run looks at the node again and removes what is still there.
 
-use std::borrow::Cow;
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use kubestrap_phases::domain::kubelet::KubeletService;
 use kubestrap_phases::phases::reset::{
     self, CleanupNode, RemoveEtcdMember, ResetContext, ResetPreflight, UpdateClusterStatus, Verify,
 };
-use kubestrap_phases::{Diagnostic, NodeRoot};
 
+use super::confirm::{Question, confirm};
 use super::{Selection, catch_ctrl_c, fail_early, node_root};
 use crate::cli::{GlobalArgs, ResetArgs};
 use crate::engine::{Node, PhaseTree};
@@ -56,9 +54,17 @@ pub(crate) async fn run(
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => return fail_early(events, WORKFLOW, &e),
     };
+    let question = Question {
+        command: WORKFLOW,
+        warning: format!(
+            "changes made to this host (root {}) by 'kubestrap init' or 'kubestrap join' will be reverted.",
+            root.as_path().display()
+        ),
+        flag: "--force",
+    };
     if !global.dry_run
         && !args.force
-        && let Err(aborted) = confirm(&root)
+        && let Err(aborted) = confirm(&question)
     {
         return fail_early(events, WORKFLOW, &aborted);
     }
@@ -91,49 +97,4 @@ pub(crate) async fn run(
         .collect();
     let _ = events.answer(Answer::text(format!("\n{notes}")));
     code
-}
-
-/// Why reset did not go ahead: the user did not confirm.
-#[derive(Debug, thiserror::Error)]
-enum Aborted {
-    #[error("reset aborted: no answer")]
-    NoAnswer,
-    #[error("reset aborted: no confirmation on standard input")]
-    NoInput,
-    #[error("reset aborted: the answer was not y")]
-    NotYes,
-}
-
-impl Diagnostic for Aborted {
-    fn hint(&self) -> Option<Cow<'_, str>> {
-        Some("pass --force to reset without asking".into())
-    }
-}
-
-/// kubeadm asks before it resets; an answer other than y/yes, or none (end of input), stops.
-/// Input is read even when it is not a terminal, as kubeadm does, so `yes | kubestrap reset`
-/// works; only the prompt depends on a terminal.
-fn confirm(root: &NodeRoot) -> Result<(), Aborted> {
-    let mut err = std::io::stderr();
-    let _ = writeln!(
-        err,
-        "[reset] WARNING: changes made to this host (root {}) by 'kubestrap init' or 'kubestrap join' will be reverted.",
-        root.as_path().display()
-    );
-    let _ = write!(err, "[reset] Are you sure you want to proceed? [y/N]: ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer);
-    if !std::io::stdin().is_terminal() {
-        // A piped answer is not echoed: end the prompt's line.
-        let _ = writeln!(err);
-    }
-    match read {
-        Ok(0) | Err(_) if std::io::stdin().is_terminal() => Err(Aborted::NoAnswer),
-        Ok(0) | Err(_) => Err(Aborted::NoInput),
-        Ok(_) => match answer.trim().to_ascii_lowercase().as_str() {
-            "y" | "yes" => Ok(()),
-            _ => Err(Aborted::NotYes),
-        },
-    }
 }

@@ -15,7 +15,7 @@ use crate::domain::apiclient::ClusterAccess;
 use crate::domain::certificate_upload::EtcdFiles;
 use crate::domain::kubelet::{KubeletContext, KubeletSpec, systemd_resolved_resolv_conf};
 use crate::domain::node::ThisNode;
-use crate::domain::pki::{PkiContext, PkiSession, PkiSpec};
+use crate::domain::pki::{KeyPool, PkiContext, PkiSession, PkiSpec};
 use crate::domain::static_pod::{StaticPodContext, StaticPodSpec};
 use crate::phases::mark_control_plane::{MarkControlPlaneContext, MarkSpec};
 use crate::phases::preflight::{IgnoreSet, IpFamilies, NodeRole, PreflightContext, PreflightSpec};
@@ -44,9 +44,27 @@ impl InitContext {
     /// Builds the context and starts what can start before the first phase: key generation
     /// runs in the background from here on, while preflight checks the machine.
     pub fn new(config: InitConfig, root: NodeRoot, fs: &HostFs) -> Result<Self, ContextError> {
-        let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
         let pki = init_pki_spec(&config, &root);
         let pki_session = PkiSession::for_spec(&pki, fs);
+        Self::with_session(config, root, pki, pki_session)
+    }
+
+    /// The context of a node that was made before (an upgrade renders and renews what exists):
+    /// no key is generated ahead, since a worker has none of the control plane's key files
+    /// and a control plane needs new keys only for the certificates it renews.
+    pub fn for_existing_node(config: InitConfig, root: NodeRoot) -> Result<Self, ContextError> {
+        let pki = init_pki_spec(&config, &root);
+        let pki_session = PkiSession::new(KeyPool::empty(pki.key_algorithm));
+        Self::with_session(config, root, pki, pki_session)
+    }
+
+    fn with_session(
+        config: InitConfig,
+        root: NodeRoot,
+        pki: PkiSpec,
+        pki_session: PkiSession,
+    ) -> Result<Self, ContextError> {
+        let ignore = IgnoreSet::parse(config.ignore_preflight_errors())?;
         let mut static_pods = init_static_pod_spec(&config, &root);
         static_pods.proxy_env = process_proxy_env();
         let mut kubelet = init_kubelet_spec(&config, &root, host_name());
@@ -282,6 +300,8 @@ impl crate::phases::addons::AddonContext for InitContext {
             control_plane_url: format!("https://{}", self.control_plane_host_port()),
             advertise_address: c.local_api_endpoint.advertise_address,
             kube_proxy_config: c.kube_proxy_config.clone(),
+            keep_corefile: false,
+            keep_kube_proxy_config: false,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ListContainersRequest, ListPodSandboxRequest, RemovePodSandboxRequest, StopPodSandboxRequest,
+    ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest,
+    ListPodSandboxRequest, RemovePodSandboxRequest, StopPodSandboxRequest,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -46,6 +47,24 @@ pub struct PodSandbox {
 }
 
 /// A connection to the runtime's RuntimeService.
+/// One container the runtime ran for a static pod: what `crictl ps -a` and `crictl inspect`
+/// show of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRun {
+    pub id: String,
+    /// The kubelet's restart counter for this container of the pod.
+    pub attempt: u32,
+    pub running: bool,
+    pub exited: bool,
+    /// Nanoseconds since the epoch.
+    pub created_at: i64,
+    pub exit_code: i32,
+    /// The runtime's reason and message for an exited container (`Error`, `OOMKilled`).
+    pub reason: String,
+    /// Where the kubelet keeps its output (`/var/log/pods/…`).
+    pub log_path: String,
+}
+
 pub struct Runtime {
     socket: PathBuf,
     client: RuntimeServiceClient<Channel>,
@@ -123,6 +142,59 @@ impl Runtime {
             .into_inner()
             .containers
             .len())
+    }
+
+    /// The containers of `namespace`'s pods named `container` (labels the kubelet sets on
+    /// every container), newest first, with the exit status of those that ended.
+    pub async fn containers_named(
+        &mut self,
+        namespace: &str,
+        container: &str,
+    ) -> Result<Vec<ContainerRun>, CriError> {
+        let mut client = self.client.clone();
+        let filter = ContainerFilter {
+            label_selector: [
+                ("io.kubernetes.pod.namespace", namespace),
+                ("io.kubernetes.container.name", container),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Default::default()
+        };
+        let containers = client
+            .list_containers(ListContainersRequest {
+                filter: Some(filter),
+            })
+            .await
+            .map_err(self.failed("ListContainers"))?
+            .into_inner()
+            .containers;
+        let mut out = Vec::with_capacity(containers.len());
+        for c in containers {
+            let status = client
+                .container_status(ContainerStatusRequest {
+                    container_id: c.id.clone(),
+                    verbose: false,
+                })
+                .await
+                .map_err(self.failed("ContainerStatus"))?
+                .into_inner()
+                .status
+                .unwrap_or_default();
+            out.push(ContainerRun {
+                attempt: c.metadata.map_or(0, |m| m.attempt),
+                running: c.state == ContainerState::ContainerRunning as i32,
+                exited: c.state == ContainerState::ContainerExited as i32,
+                created_at: c.created_at,
+                exit_code: status.exit_code,
+                reason: status.reason,
+                log_path: status.log_path,
+                id: c.id,
+            });
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        Ok(out)
     }
 
     /// Stops the pod's containers and sandbox, then removes them (`crictl stopp`, `crictl rmp`).

@@ -22,6 +22,10 @@ use serde::{Deserialize, Deserializer};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 use super::{InitialCluster, InitialMember};
+
+/// The most an answer of etcd's gateway may hold: a snapshot of etcd's default 2 GiB quota,
+/// base64-encoded, with room to spare.
+const MAX_ANSWER_BYTES: u64 = 4 << 30;
 use crate::config::well_known::KUBE_SYSTEM;
 use crate::contract::host::HostFs;
 use crate::contract::step::PhaseError;
@@ -241,13 +245,29 @@ impl EtcdCluster {
         Ok(Self { endpoints, agent })
     }
 
-    /// POSTs `body` to `path` on the first endpoint that answers.
+    /// POSTs `body` to `path` on the first endpoint that answers and parses its answer.
     fn call(
         &self,
         call: &'static str,
         path: &str,
         body: &serde_json::Value,
     ) -> Result<MembersResponse, EtcdError> {
+        let (endpoint, text) = self.post(call, path, body)?;
+        serde_json::from_str(&text).map_err(|e| EtcdError::Response {
+            endpoint,
+            call,
+            problem: e.to_string(),
+        })
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers: that endpoint and the body
+    /// of its `200` answer.
+    fn post(
+        &self,
+        call: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(String, String), EtcdError> {
         let mut last = String::new();
         for endpoint in &self.endpoints {
             let url = format!("{}{path}", endpoint.trim_end_matches('/'));
@@ -266,6 +286,8 @@ impl EtcdCluster {
             let status = response.status().as_u16();
             let text = response
                 .into_body()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
                 .read_to_string()
                 .map_err(|e| EtcdError::Response {
                     endpoint: endpoint.clone(),
@@ -288,16 +310,57 @@ impl EtcdCluster {
                     },
                 });
             }
-            return serde_json::from_str(&text).map_err(|e| EtcdError::Response {
-                endpoint: endpoint.clone(),
-                call,
-                problem: e.to_string(),
-            });
+            return Ok((endpoint.clone(), text));
         }
         Err(EtcdError::Unreachable {
             endpoints: self.endpoints.join(", "),
             last,
         })
+    }
+
+    /// `Maintenance.Snapshot`: the whole keyspace as etcd streams it (etcdctl's `snapshot
+    /// save`), checked against the SHA-256 etcd appends to it, so that a truncated stream is an
+    /// error rather than a backup that cannot be restored. The gRPC gateway sends the stream as
+    /// one JSON object per chunk, each with a base64 `blob`.
+    pub fn snapshot(&self) -> Result<Vec<u8>, EtcdError> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        const CALL: &str = "Snapshot";
+        let (endpoint, text) =
+            self.post(CALL, "/v3/maintenance/snapshot", &serde_json::json!({}))?;
+        let bad = |problem: String| EtcdError::Response {
+            endpoint: endpoint.clone(),
+            call: CALL,
+            problem,
+        };
+        let mut data = Vec::new();
+        for chunk in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
+            let chunk = chunk.map_err(|e| bad(e.to_string()))?;
+            if let Some(error) = chunk.get("error") {
+                return Err(bad(format!("the stream ended with an error: {error}")));
+            }
+            let blob = chunk
+                .pointer("/result/blob")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .map_err(|e| bad(format!("a chunk is not base64: {e}")))?;
+            data.extend_from_slice(&bytes);
+        }
+        let Some(split) = data.len().checked_sub(32) else {
+            return Err(bad(format!(
+                "{} bytes are too few for a snapshot",
+                data.len()
+            )));
+        };
+        let (db, sum) = data.split_at(split);
+        if sha2::Sha256::digest(db).as_slice() != sum {
+            return Err(bad(
+                "the snapshot does not match the SHA-256 etcd appended to it (truncated?)".into(),
+            ));
+        }
+        Ok(data)
     }
 
     /// `MemberList`.

@@ -11,6 +11,7 @@
 //! are chosen by the target version (see [`crate::phases::control_plane`] and [`crate::phases::etcd`]).
 
 mod env;
+pub mod mirror;
 mod pod;
 
 use std::collections::BTreeMap;

@@ -172,7 +172,7 @@ impl<C: AddonContext> Step<C> for CoreDns {
         let spec = ctx.addon_spec();
         let client = spec.access.admin(fx).await?;
         let objects = objects(&spec, replicas(&client, fx).await?)?;
-        apply_all(&client, &objects, fx).await?;
+        apply_all(&client, &objects, spec.keep_corefile, fx).await?;
         Ok(())
     }
 }

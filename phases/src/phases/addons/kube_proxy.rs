@@ -134,7 +134,7 @@ impl<C: AddonContext> Step<C> for KubeProxy {
         // Built before any API call: a configuration that breaks a manifest fails alone.
         let objects = objects(&spec)?;
         let client = spec.access.admin(fx).await?;
-        apply_all(&client, &objects, fx).await?;
+        apply_all(&client, &objects, spec.keep_kube_proxy_config, fx).await?;
         Ok(())
     }
 }

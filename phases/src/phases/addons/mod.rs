@@ -19,7 +19,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde::de::DeserializeOwned;
 
 use crate::config::{ImageMeta, KubernetesVersion};
-use crate::contract::effects::Effects;
+use crate::contract::effects::{ApiChange, ApiVerb, Effects};
 use crate::contract::step::PhaseError;
 use crate::domain::apiclient::ClusterAccess;
 use crate::domain::apiclient::{ApiClient, ApiError};
@@ -52,6 +52,14 @@ pub struct AddonSpec {
     pub advertise_address: IpAddr,
     /// The user's `KubeProxyConfiguration` document, merged over kubeadm's defaults.
     pub kube_proxy_config: Option<serde_json::Value>,
+    /// Leave ConfigMap `coredns` (the Corefile) as the cluster has it, when it exists: an
+    /// upgrade keeps what users changed (kubernetes/kubernetes#96833), as kubeadm's
+    /// `createOrRetainConfigMap` does.
+    pub keep_corefile: bool,
+    /// Leave ConfigMap `kube-proxy` as the cluster has it, when it exists: an upgrade without
+    /// a KubeProxyConfiguration of the user's keeps theirs (kubeadm overwrites it,
+    /// kubernetes/kubeadm#3049).
+    pub keep_kube_proxy_config: bool,
 }
 
 /// Implemented by the contexts the addon phases run in.
@@ -180,13 +188,27 @@ pub(crate) fn build<K: DeserializeOwned>(
     })
 }
 
-/// Applies `objects` in order with the admin client (created first when needed).
+/// Applies `objects` in order with the admin client (created first when needed). With
+/// `keep_config`, a ConfigMap the cluster already has is left as it is (recorded unchanged).
 pub(crate) async fn apply_all(
     client: &ApiClient,
     objects: &[AddonObject],
+    keep_config: bool,
     fx: &mut Effects<'_>,
 ) -> Result<(), AddonError> {
     for object in objects {
+        if keep_config && matches!(object, AddonObject::ConfigMap(_)) {
+            let (kind, namespace, name) = object.identity();
+            if client
+                .get_opt::<ConfigMap>(namespace, name)
+                .await?
+                .is_some()
+            {
+                fx.record_api(ApiChange::sent(ApiVerb::Apply, kind, namespace, name).unchanged());
+                fx.progress(format!("ConfigMap {name} kept as the cluster has it"));
+                continue;
+            }
+        }
         object.apply(client, fx).await?;
     }
     Ok(())

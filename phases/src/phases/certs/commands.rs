@@ -416,6 +416,42 @@ fn renew_cert(
     Ok(())
 }
 
+/// Re-issues `name` with what the configuration asks for now (its subject, SANs and usages
+/// from `spec`), when the certificate on disk differs from it: a reconfiguration that adds
+/// `apiServer.certSANs` gets a certificate that holds them. Returns the differences found
+/// (none: the certificate was left alone). A missing certificate is an error.
+pub fn reissue_if_changed(
+    spec: &PkiSpec,
+    keys: &KeyPool,
+    fx: &mut Effects<'_>,
+    name: CertName,
+) -> Result<Vec<String>, PkiError> {
+    let Some(ca_name) = name.issuer() else {
+        return Err(PkiError::Unsupported(format!(
+            "{name} is a CA; CAs are not re-issued"
+        )));
+    };
+    let cert_path = name.cert_path(spec);
+    let existing =
+        read_cert(fx.fs(), &cert_path)?.ok_or_else(|| missing(&cert_path, name.as_str()))?;
+    let wanted = cert_profile(name, spec);
+    let differences = wanted.differences(&existing);
+    if differences.is_empty() {
+        return Ok(differences);
+    }
+    let session = PkiSession::new(KeyPool::empty(keys.algorithm()));
+    let ca = signing_key_of(spec, &session, fx.fs(), ca_name, name.as_str())?;
+    let ca_key = ca
+        .key
+        .as_ref()
+        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
+    let key = keys.take()?;
+    let cert = issue(&wanted, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
+    fx.write_file(&name.key_path(spec), key.to_pem().as_bytes(), Mode::PRIVATE)?;
+    fx.write_file(&cert_path, cert.as_bytes(), Mode::PUBLIC)?;
+    Ok(differences)
+}
+
 fn renew_kubeconfig(
     spec: &PkiSpec,
     session: &PkiSession,

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 
 pub use commands::{
     ExpirationReport, ExpirationRow, RenewOutcome, RenewTarget, Renewed, UnknownRenewTarget,
-    check_expiration, generate_csr, generate_csr_key_count, renew, renew_key_count,
+    check_expiration, generate_csr, generate_csr_key_count, reissue_if_changed, renew,
+    renew_key_count,
 };
 
 use crate::contract::effects::Effects;
