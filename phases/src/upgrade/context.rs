@@ -444,7 +444,13 @@ fn target_config(
             (config, proxy)
         }
         None => {
-            let mut config = load_init_text(Path::new("upgrade"), "", &flags)?;
+            // kubeadm's defaults for what the cluster's ClusterConfiguration does not hold
+            // (timeouts, the node's registration), which the flags above fill in.
+            let defaults = format!(
+                "apiVersion: {}\nkind: InitConfiguration\n",
+                crate::config::ConfigApi::V1beta4.api_version()
+            );
+            let mut config = load_init_text(Path::new("upgrade"), &defaults, &flags)?;
             config.cluster = ClusterConfig {
                 kubernetes_version: version,
                 ..current.cluster.clone()
@@ -478,4 +484,68 @@ pub fn kubeadm_config_data(ctx: &UpgradeContext) -> BTreeMap<String, String> {
 /// `/etc/kubernetes`, resolved.
 pub fn kubernetes_dir(root: &NodeRoot) -> PathBuf {
     root.resolve(KUBERNETES_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clusters_kubelet_configuration_loses_only_the_first_nodes_paths() {
+        let stored = serde_json::json!({
+            "kind": "KubeletConfiguration",
+            "staticPodPath": "/tmp/node1/etc/kubernetes/manifests",
+            "authentication": {"x509": {"clientCAFile": "/tmp/node1/etc/kubernetes/pki/ca.crt"},
+                               "webhook": {"enabled": true}},
+            "cgroupDriver": "cgroupfs",
+        });
+        assert_eq!(
+            without_node_paths(stored),
+            serde_json::json!({
+                "kind": "KubeletConfiguration",
+                "authentication": {"x509": {}, "webhook": {"enabled": true}},
+                "cgroupDriver": "cgroupfs",
+            })
+        );
+    }
+
+    #[test]
+    fn a_reconfiguration_keeps_the_clusters_configuration_at_its_version() {
+        let node = ThisNode {
+            name: "cp1".into(),
+            role: Role::ControlPlane,
+            endpoint: Some(ApiEndpoint {
+                advertise_address: IpAddr::from([127, 0, 0, 5]),
+                bind_port: 6443,
+            }),
+            cri_socket: CriSocket::default(),
+        };
+        let cluster = crate::config::parse_cluster_configuration(
+            Path::new("kubeadm-config"),
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\napiServer:\n  extraArgs:\n    event-ttl: 2h0m0s\n",
+        )
+        .unwrap();
+        let current = CurrentCluster {
+            cluster,
+            cluster_status: None,
+            kubelet_config: Some(
+                serde_json::json!({"kind": "KubeletConfiguration", "cgroupDriver": "cgroupfs"}),
+            ),
+            kubelets: Vec::new(),
+            unready_control_planes: Vec::new(),
+        };
+        let version: KubernetesVersion = "v1.20.3".parse().unwrap();
+        let (config, replaces_proxy) =
+            target_config(&node, &current, version.clone(), None).unwrap();
+        assert_eq!(config.cluster.kubernetes_version, version);
+        assert_eq!(config.cluster.api_server, current.cluster.api_server);
+        assert_eq!(config.node_registration.name.as_str(), "cp1");
+        assert_eq!(config.local_api_endpoint, node.endpoint.unwrap());
+        assert!(
+            config.bootstrap_tokens.is_empty(),
+            "an upgrade makes no token"
+        );
+        assert_eq!(config.kubelet_config, current.kubelet_config);
+        assert!(!replaces_proxy);
+    }
 }

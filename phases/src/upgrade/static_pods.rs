@@ -295,21 +295,56 @@ async fn upgrade(
         fx.progress(format!(
             "{pod_name}: resuming an interrupted upgrade, waiting for the kubelet to run the new manifest"
         ));
-        return settle(ctx, component, fx, &client, &paths, &before, &wanted).await;
+        let hashes = Hashes {
+            running: &before,
+            good: &before,
+        };
+        return settle(ctx, component, fx, &client, &paths, hashes, &wanted).await;
     }
     renew_certificates(ctx, component, fx)?;
-    let before = match pending {
-        Some(before) => before,
-        None => hash_now(ctx, &client, pod_name).await?,
+    // The backup is the last manifest seen healthy, and the marker holds its pod's hash. A
+    // marker left by an interrupted run means the manifest on disk was never seen healthy:
+    // the backup and the marker stay, and only the pod running now is what must change.
+    let (good, running) = match pending {
+        Some(good) => {
+            let running = hash_now(ctx, &client, pod_name)
+                .await
+                .unwrap_or_else(|_| good.clone());
+            (good, running)
+        }
+        None => {
+            let good = hash_now(ctx, &client, pod_name).await?;
+            fx.write_file(&paths.backup, &current, Mode::PRIVATE)?;
+            fx.write_file(&paths.pending, good.as_bytes(), Mode::PRIVATE)?;
+            (good.clone(), good)
+        }
     };
-    fx.write_file(&paths.backup, &current, Mode::PRIVATE)?;
-    fx.write_file(&paths.pending, before.as_bytes(), Mode::PRIVATE)?;
     fx.progress(format!(
-        "{pod_name}: new manifest in place, old one backed up to {}",
+        "{pod_name}: new manifest in place, the last healthy one backed up to {}",
         paths.backup.display()
     ));
     fx.write_file(&paths.manifest, wanted.as_bytes(), Mode::PRIVATE)?;
-    settle(ctx, component, fx, &client, &paths, &before, &wanted).await
+    settle(
+        ctx,
+        component,
+        fx,
+        &client,
+        &paths,
+        Hashes {
+            running: &running,
+            good: &good,
+        },
+        &wanted,
+    )
+    .await
+}
+
+/// The mirror pod hashes an upgrade waits on: the pod running before the new manifest (the
+/// wait is for a pod that is not it) and the last one seen healthy (a rollback waits for it).
+#[derive(Clone, Copy)]
+struct Hashes<'a> {
+    running: &'a str,
+    good: &'a str,
 }
 
 /// The mirror pod's hash now; an upgrade that cannot see it cannot tell when the kubelet has
@@ -379,13 +414,13 @@ async fn settle(
     fx: &mut Effects<'_>,
     client: &ApiClient,
     paths: &Paths,
-    before: &str,
+    hashes: Hashes<'_>,
     wanted: &str,
 ) -> Result<(), PhaseError> {
     let fs = fx.fs().clone();
     let pod = component.pod_name();
     let started = Instant::now();
-    let outcome = wait(ctx, component, client, Expect::Changed(before), fx).await;
+    let outcome = wait(ctx, component, client, Expect::Changed(hashes.running), fx).await;
     let failure = match outcome {
         Ok(()) => {
             clear_pending(fx, &paths.pending)?;
@@ -406,7 +441,7 @@ async fn settle(
         failure.said,
         paths.backup.display()
     ));
-    let back = wait(ctx, component, client, Expect::Back(before), fx).await;
+    let back = wait(ctx, component, client, Expect::Back(hashes.good), fx).await;
     clear_pending(fx, &paths.pending)?;
     let rolled_back = match &back {
         Ok(()) => {
