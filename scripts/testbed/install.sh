@@ -4,34 +4,41 @@
 #   kubeadm, and the node's kubelet and kube-proxy, v1.20.2, built from Debian bookworm's
 #   `kubernetes` *source* package; and the node's runtime: containerd, runc and the CNI
 #   plugins from Debian (see /work/shared/reference/real-node.md).
+#   A second build of the very same source, stamped v1.20.3 (only the version linked in
+#   differs: it is NOT upstream v1.20.3), gives the upgrade tests a real version change; it is
+#   a relink of the first build in the same source tree (Go's build cache): about 25 s.
 #
 # Why a source build: there is no container runtime or image registry here, and the only
 # Kubernetes server binaries reachable through the allowed registries are the sources Debian
 # ships. See /work/shared/reference/real-control-plane.md for the verified recipe.
 #
-# Idempotent: packages are installed only when missing, and the three binaries are cached
-# outside the checkout in ${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/kube-v1.20.2/. A run
-# that finds a complete cache (stamp present, checksums match) does no build. A failed build
-# leaves no stamp: everything is built in a temp dir and the finished cache directory is
-# renamed into place in one step.
+# Idempotent: packages are installed only when missing, and the binaries are cached outside
+# the checkout in ${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/kube-v1.20.2/ and kube-v1.20.3/,
+# each with its own stamp and lock. A run that finds both caches complete (stamp present,
+# checksums match) does no build; one that finds only one builds only the other. A failed
+# build leaves no stamp: everything is built in a temp dir and each finished cache directory
+# is renamed into place in one step.
 #
 # Environment:
 #   KUBESTRAP_CACHE       cache root (default $HOME/.cache/kubestrap)
 #   KUBESTRAP_KEEP_BUILD  if 1, keep the temporary source/build tree (printed) for debugging
-#   KUBESTRAP_FORCE_BUILD if 1, rebuild even if the cache is complete
+#   KUBESTRAP_FORCE_BUILD if 1, rebuild both even if the caches are complete
 #
-# Prints, as its last line, the directory holding the binaries. Source
-# scripts/testbed/env.sh to get it on PATH.
+# Prints, as its last line, the directory holding the v1.20.2 binaries (the v1.20.3 ones are
+# in the sibling kube-v1.20.3/). Source scripts/testbed/env.sh to get v1.20.2 on PATH and
+# KUBESTRAP_KUBE_BIN_NEXT set to the v1.20.3 directory.
 set -euo pipefail
 
 KUBE_VERSION=v1.20.2
+# The same source under another version stamp, for `kubestrap upgrade` tests.
+KUBE_VERSION_NEXT=v1.20.3
 DEB_SRC_PACKAGE=kubernetes
 # Bump when the build recipe (patch, make invocation) changes, so old caches are rebuilt.
 RECIPE_REVISION=3
 
 CACHE_ROOT=${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}
 BIN_DIR=$CACHE_ROOT/kube-$KUBE_VERSION
-STAMP=$BIN_DIR/.stamp
+NEXT_BIN_DIR=$CACHE_ROOT/kube-$KUBE_VERSION_NEXT
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubeadm kubelet kube-proxy)
 DEBSRC_FILE=/etc/apt/sources.list.d/kubestrap-deb-src.sources
 
@@ -108,16 +115,27 @@ ensure_deb_src() {
 }
 
 # ---------------------------------------------------------------- cache check
+# cache_dir VERSION: where that version's binaries are cached.
+cache_dir() { echo "$CACHE_ROOT/kube-$1"; }
+
+# checksums_match DIR: the sha256s of DIR/.stamp match its files.
+checksums_match() {
+    (cd "$1" && grep '^sha256 ' .stamp | cut -d' ' -f2- | sha256sum --check --status -)
+}
+
+# cache_complete VERSION
 cache_complete() {
-    [[ -f $STAMP ]] || return 1
-    grep -qx "version=$KUBE_VERSION" "$STAMP" || return 1
-    grep -qx "recipe=$RECIPE_REVISION" "$STAMP" || return 1
-    local b
+    local dir stamp b
+    dir=$(cache_dir "$1")
+    stamp=$dir/.stamp
+    [[ -f $stamp ]] || return 1
+    grep -qx "version=$1" "$stamp" || return 1
+    grep -qx "recipe=$RECIPE_REVISION" "$stamp" || return 1
     for b in "${BINARIES[@]}"; do
-        [[ -x $BIN_DIR/$b ]] || return 1
+        [[ -x $dir/$b ]] || return 1
     done
     # Checksums guard against a cache truncated or edited after the stamp was written.
-    (cd "$BIN_DIR" && grep '^sha256 ' "$STAMP" | cut -d' ' -f2- | sha256sum --check --status -)
+    checksums_match "$dir"
 }
 
 # ---------------------------------------------------------------- reflect2 patch
@@ -172,7 +190,8 @@ patch_reflect2() {
 }
 
 # ---------------------------------------------------------------- build
-build_kube() {
+# prepare_source: the packages a build needs, and the patched source tree in $work/src.
+prepare_source() {
     ensure_packages golang-go rsync make gcc libc6-dev dpkg-dev ca-certificates
     ensure_deb_src
     # Debian's Go first (1.19 in bookworm: the newest this 1.20 tree is known to build with
@@ -182,14 +201,8 @@ build_kube() {
     log "using $(go version)"
 
     mkdir -p "$CACHE_ROOT"
-    # A corrupt cache must not keep advertising itself (env.sh trusts the stamp). An intact
-    # cache of an older recipe stays usable until the new one is renamed into place.
-    if [[ -f $STAMP ]] && ! (cd "$BIN_DIR" && grep '^sha256 ' "$STAMP" | cut -d' ' -f2- \
-        | sha256sum --check --status -); then
-        rm -f "$STAMP"
-    fi
     # Global (not local): the EXIT trap runs after this function has returned.
-    work=$(mktemp -d "$CACHE_ROOT/.build-kube-$KUBE_VERSION.XXXXXX")
+    work=$(mktemp -d "$CACHE_ROOT/.build-kube.XXXXXX")
     # Remove the temp tree whatever happens, unless asked to keep it.
     if [[ ${KUBESTRAP_KEEP_BUILD:-0} == 1 ]]; then
         log "keeping build tree $work"
@@ -199,7 +212,6 @@ build_kube() {
 
     log "downloading source package $DEB_SRC_PACKAGE into $work"
     (cd "$work" && apt-get source --download-only -qq "$DEB_SRC_PACKAGE" >&2)
-    local orig
     orig=$(find "$work" -maxdepth 1 -name "${DEB_SRC_PACKAGE}_*.orig.tar.*" | head -n1)
     [[ -n $orig ]] || die "no ${DEB_SRC_PACKAGE}_*.orig.tar.* downloaded into $work"
     log "unpacking $(basename "$orig")"
@@ -209,18 +221,42 @@ build_kube() {
         || die "$orig does not look like the kubernetes tree with vendor/"
 
     patch_reflect2 "$work/src"
+}
 
-    local what="" b
+# build_version VERSION KIND: make the binaries in $work/src stamped VERSION (KIND: "full
+# build" for the first make of the tree, "relink" for the next: same code, only the version
+# linked in differs, so Go's build cache has every package) and rename the finished cache
+# directory into place.
+build_version() {
+    local version=$1 kind=$2 dir what="" b
+    dir=$(cache_dir "$version")
     for b in "${BINARIES[@]}"; do what+="cmd/$b "; done
-    log "make WHAT=\"${what% }\" (about 12 minutes on 2 cores)"
+    if [[ $kind == relink ]]; then
+        log "make WHAT=\"${what% }\" KUBE_GIT_VERSION=$version ($kind in the same tree)"
+    else
+        log "make WHAT=\"${what% }\" KUBE_GIT_VERSION=$version ($kind: about 9 minutes on 2 cores)"
+    fi
+    # The version linked in: the tree is a `git archive` export, whose hack/lib/version.sh
+    # sets KUBE_GIT_VERSION from the archive's tag (v1.20.2) whatever make is given; only a
+    # KUBE_GIT_VERSION_FILE overrides it. So: the tree's own version variables (commit, tree
+    # state "archive"), with VERSION instead of its tag.
+    local version_file=$work/version-$version
+    (cd "$work/src" && KUBE_ROOT=$PWD bash -c '. hack/lib/version.sh
+        kube::version::get_version_vars
+        KUBE_GIT_VERSION=$1
+        kube::version::save_version_vars "$2"' sh "$version" "$version_file") ||
+        die "cannot write the version variables of $version"
+    grep -qx "KUBE_GIT_VERSION='$version'" "$version_file" ||
+        die "unexpected $version_file: $(paste -sd' ' "$version_file")"
     local start=$SECONDS
     # GOPROXY=off: everything is vendored; fail fast rather than reach for the network.
-    (cd "$work/src" && GOPROXY=off GOFLAGS=-mod=vendor \
-        make WHAT="${what% }" KUBE_GIT_VERSION="$KUBE_VERSION" KUBE_GIT_TREE_STATE=clean >&2)
-    log "make finished in $((SECONDS - start)) s"
+    (cd "$work/src" && GOPROXY=off GOFLAGS=-mod=vendor KUBE_GIT_VERSION_FILE=$version_file \
+        make WHAT="${what% }" KUBE_GIT_VERSION="$version" KUBE_GIT_TREE_STATE=clean >&2)
+    local seconds=$((SECONDS - start))
+    log "make $version ($kind) finished in $seconds s"
 
     # Stage the cache dir completely (binaries, then stamp last) and rename it into place.
-    local stage=$work/cache
+    local stage=$work/cache-$version
     mkdir "$stage"
     for b in "${BINARIES[@]}"; do
         local built
@@ -231,24 +267,27 @@ build_kube() {
     done
     local v
     v=$("$stage/kube-apiserver" --version 2>&1 | awk '{print $2}')
-    [[ $v == "$KUBE_VERSION" ]] || die "built kube-apiserver reports '$v', expected $KUBE_VERSION"
+    [[ $v == "$version" ]] || die "built kube-apiserver reports '$v', expected $version"
     {
-        echo "version=$KUBE_VERSION"
+        echo "version=$version"
         echo "recipe=$RECIPE_REVISION"
         echo "source=$(basename "$orig")"
+        [[ $version == "$KUBE_VERSION" ]] ||
+            echo "note=the source of $KUBE_VERSION stamped $version (not upstream $version)"
         echo "go=$(go version | awk '{print $3}')"
         echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        echo "build_seconds=$((SECONDS - start))"
+        echo "build=$kind"
+        echo "build_seconds=$seconds"
         (cd "$stage" && sha256sum "${BINARIES[@]}") | sed 's/^/sha256 /'
     } >"$stage/.stamp.tmp"
     mv "$stage/.stamp.tmp" "$stage/.stamp"
 
-    if [[ -e $BIN_DIR ]]; then
+    if [[ -e $dir ]]; then
         # An incomplete or outdated cache: move it aside before the swap, then drop it.
-        mv "$BIN_DIR" "$work/old-cache"
+        mv "$dir" "$work/old-cache-$version"
     fi
-    mv "$stage" "$BIN_DIR"
-    log "cached binaries in $BIN_DIR"
+    mv "$stage" "$dir"
+    log "cached $version binaries in $dir"
 }
 
 # ---------------------------------------------------------------- main
@@ -263,18 +302,39 @@ command -v kubectl >/dev/null || ensure_packages kubernetes-client
 [[ -x /usr/bin/etcd ]] || die "/usr/bin/etcd missing after installing etcd-server"
 
 mkdir -p "$CACHE_ROOT"
-# One build at a time per cache (two runs would race for the CPU and the rename).
-exec 9>"$CACHE_ROOT/.kube-$KUBE_VERSION.lock"
-if ! flock -n 9; then
-    log "another install is building into $CACHE_ROOT; waiting for it"
-    flock 9
-fi
+# One build at a time per cache (two runs would race for the CPU and the rename). Both locks,
+# always in this order, since one build can fill both caches.
+exec 9>"$CACHE_ROOT/.kube-$KUBE_VERSION.lock" 8>"$CACHE_ROOT/.kube-$KUBE_VERSION_NEXT.lock"
+for fd in 9 8; do
+    if ! flock -n "$fd"; then
+        log "another install is building into $CACHE_ROOT; waiting for it"
+        flock "$fd"
+    fi
+done
 
-if [[ ${KUBESTRAP_FORCE_BUILD:-0} != 1 ]] && cache_complete; then
-    log "cached $KUBE_VERSION binaries found in $BIN_DIR"
-else
-    build_kube
-    cache_complete || die "cache in $BIN_DIR fails its own check after building"
+missing=()
+for version in "$KUBE_VERSION" "$KUBE_VERSION_NEXT"; do
+    if [[ ${KUBESTRAP_FORCE_BUILD:-0} != 1 ]] && cache_complete "$version"; then
+        log "cached $version binaries found in $(cache_dir "$version")"
+    else
+        missing+=("$version")
+        # A corrupt cache must not keep advertising itself (env.sh trusts the stamp). An
+        # intact cache of an older recipe stays usable until the new one is renamed into place.
+        dir=$(cache_dir "$version")
+        if [[ -f $dir/.stamp ]] && ! checksums_match "$dir"; then
+            rm -f "$dir/.stamp"
+        fi
+    fi
+done
+if ((${#missing[@]})); then
+    prepare_source
+    # The first make of the tree compiles everything; the next only relinks.
+    kind="full build"
+    for version in "${missing[@]}"; do
+        build_version "$version" "$kind"
+        cache_complete "$version" || die "cache in $(cache_dir "$version") fails its own check after building"
+        kind=relink
+    done
 fi
 
 log "etcd: $(/usr/bin/etcd --version 2>/dev/null | head -n1)"
@@ -282,6 +342,7 @@ log "kube-apiserver: $("$BIN_DIR/kube-apiserver" --version 2>&1)"
 log "kube-scheduler: $("$BIN_DIR/kube-scheduler" --version 2>&1)"
 log "kubeadm: $("$BIN_DIR/kubeadm" version -o short 2>&1)"
 log "kubelet: $("$BIN_DIR/kubelet" --version 2>&1)"
+log "next: $("$NEXT_BIN_DIR/kube-apiserver" --version 2>&1), in $NEXT_BIN_DIR (the $KUBE_VERSION source stamped $KUBE_VERSION_NEXT)"
 log "containerd: $(containerd --version 2>&1)"
 log "binaries are in $BIN_DIR (source scripts/testbed/env.sh to put them on PATH)"
 echo "$BIN_DIR"

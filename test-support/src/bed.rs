@@ -16,18 +16,21 @@ use crate::kubeadm_config;
 /// iptables; IP forwarding off).
 pub const IGNORED_PREFLIGHT: &str = "CRI,KubeletVersion,FileExisting-conntrack,FileExisting-iptables,FileContent--proc-sys-net-ipv4-ip_forward";
 
+/// The directory `var` names, else `name` in install.sh's cache
+/// (`${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}`).
+fn cached_dir(var: &str, name: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("KUBESTRAP_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kubestrap")
+            });
+        cache.join(name)
+    })
+}
+
 pub fn kube_bin() -> PathBuf {
-    let dir = std::env::var_os("KUBESTRAP_KUBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("KUBESTRAP_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                        .join(".cache/kubestrap")
-                });
-            cache.join("kube-v1.20.2")
-        });
+    let dir = cached_dir("KUBESTRAP_KUBE_BIN", "kube-v1.20.2");
     for b in [
         "kube-apiserver",
         "kube-controller-manager",
@@ -43,6 +46,29 @@ pub fn kube_bin() -> PathBuf {
         Command::new("etcd").arg("--version").output().is_ok(),
         "etcd is not on PATH: run scripts/testbed/install.sh (Debian's etcd-server)"
     );
+    dir
+}
+
+/// The test bed's second version: the same Debian source as [`kube_bin`]'s, stamped v1.20.3
+/// (not upstream v1.20.3; scripts/testbed/install.sh), for upgrade tests: kube-apiserver,
+/// kube-controller-manager, kube-scheduler, kubeadm, kubelet and kube-proxy.
+/// `KUBESTRAP_KUBE_BIN_NEXT` (scripts/testbed/env.sh sets it), else install.sh's cache.
+pub fn kube_bin_next() -> PathBuf {
+    let dir = cached_dir("KUBESTRAP_KUBE_BIN_NEXT", "kube-v1.20.3");
+    for b in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubeadm",
+        "kubelet",
+        "kube-proxy",
+    ] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} is missing: run scripts/testbed/install.sh (scripts/test does) or set KUBESTRAP_KUBE_BIN_NEXT",
+            dir.join(b).display()
+        );
+    }
     dir
 }
 

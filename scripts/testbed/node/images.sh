@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # Builds the container images a real test-bed node runs, named exactly as kubestrap's
 # manifests for v1.20 reference them with `imageRepository: k8s.gcr.io` (no registry is
-# reachable here): pause:3.2, etcd:3.4.13-0, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kube-proxy :v1.20.2. Each is a docker-archive tar (manifest.json, config
-# JSON, one layer.tar), as `ctr images import` takes it.
+# reachable here): pause:3.2, etcd:3.4.13-0, and kube-apiserver, kube-controller-manager,
+# kube-scheduler and kube-proxy of both test-bed versions, :v1.20.2 and :v1.20.3 (the same
+# Debian source stamped v1.20.3, install.sh; for upgrade tests). Each is a docker-archive tar
+# (manifest.json, config JSON, one layer.tar), as `ctr images import` takes it; `node create`
+# imports every tar of the directory.
 #
 # A layer holds the binary in /usr/local/bin (kubeadm's manifests name bare commands, so PATH
 # is set in the image config), the shared libraries `ldd` names for it (Debian's etcd is
 # dynamic), /tmp (1777) and a minimal /etc/passwd, /etc/group and /etc/nsswitch.conf;
 # kube-proxy's also legacy iptables, which it runs.
 #
-# Usage: images.sh KUBE_BIN_DIR   (the cache install.sh printed)
-# Cached in ${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/images-v1.20.2/, rebuilt when a binary
-# or this recipe changes (a stamp holds their sha256s). Prints that directory as its last line.
+# Usage: images.sh KUBE_BIN_DIR [KUBE_BIN_DIR_NEXT]
+#   KUBE_BIN_DIR       the v1.20.2 binaries (the cache install.sh printed)
+#   KUBE_BIN_DIR_NEXT  the v1.20.3 binaries (default $KUBESTRAP_KUBE_BIN_NEXT, else
+#                      kube-v1.20.3 next to KUBE_BIN_DIR, where install.sh puts it)
+# Cached in ${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/images-v1.20.2-v1.20.3/ (tars named
+# <name>_<tag>.tar), rebuilt when a binary or this recipe changes (a stamp holds their
+# sha256s). Prints that directory as its last line.
 set -euo pipefail
-KUBE_BIN=${1:?usage: images.sh KUBE_BIN_DIR}
+KUBE_BIN=${1:?usage: images.sh KUBE_BIN_DIR [KUBE_BIN_DIR_NEXT]}
+KUBE_BIN_NEXT=${2:-${KUBESTRAP_KUBE_BIN_NEXT:-$(dirname "$KUBE_BIN")/kube-v1.20.3}}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=k8s.gcr.io
 KUBE_VERSION=v1.20.2
-CACHE=${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/images-$KUBE_VERSION
+KUBE_VERSION_NEXT=v1.20.3
+CACHE=${KUBESTRAP_CACHE:-$HOME/.cache/kubestrap}/images-$KUBE_VERSION-$KUBE_VERSION_NEXT
 log() { printf '[testbed/images] %s\n' "$*" >&2; }
 die() { printf '[testbed/images] error: %s\n' "$*" >&2; exit 1; }
 
@@ -26,19 +34,24 @@ die() { printf '[testbed/images] error: %s\n' "$*" >&2; exit 1; }
 IMAGES=(
     "pause:3.2 pause"
     "etcd:3.4.13-0 /usr/bin/etcd"
-    "kube-apiserver:$KUBE_VERSION $KUBE_BIN/kube-apiserver"
-    "kube-controller-manager:$KUBE_VERSION $KUBE_BIN/kube-controller-manager"
-    "kube-scheduler:$KUBE_VERSION $KUBE_BIN/kube-scheduler"
-    "kube-proxy:$KUBE_VERSION $KUBE_BIN/kube-proxy"
 )
+for pair in "$KUBE_VERSION $KUBE_BIN" "$KUBE_VERSION_NEXT $KUBE_BIN_NEXT"; do
+    for b in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+        IMAGES+=("$b:${pair%% *} ${pair#* }/$b")
+        [[ -x ${pair#* }/$b ]] || die "${pair#* }/$b is missing (run scripts/testbed/install.sh)"
+    done
+done
 
+# The contents (not the paths: callers name this script and the binaries differently) of the
+# inputs, with the images' names.
 inputs_sum() {
     local entry bin
     {
-        sha256sum "$0" "$HERE/pause.c"
+        sha256sum "$0" "$HERE/pause.c" | cut -d' ' -f1
         for entry in "${IMAGES[@]}"; do
             bin=${entry#* }
-            [[ $bin == pause ]] || sha256sum "$bin"
+            echo "${entry%% *}"
+            [[ $bin == pause ]] || sha256sum "$bin" | cut -d' ' -f1
         done
     } | sha256sum | cut -d' ' -f1
 }
@@ -49,6 +62,13 @@ if [[ -f $CACHE/.stamp ]] && grep -qx "inputs=$want" "$CACHE/.stamp"; then
     exit 0
 fi
 
+# Each kube-* directory holds the version its images are tagged with.
+for pair in "$KUBE_VERSION $KUBE_BIN" "$KUBE_VERSION_NEXT $KUBE_BIN_NEXT"; do
+    v=$("${pair#* }/kube-apiserver" --version 2>&1 | awk '{print $2}')
+    [[ $v == "${pair%% *}" ]] || die "${pair#* }/kube-apiserver is $v, expected ${pair%% *}"
+done
+
+mkdir -p "${CACHE%/*}"
 work=$(mktemp -d "${CACHE%/*}/.images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 gcc -static -O2 -o "$work/pause" "$HERE/pause.c" || die "cannot build pause.c (gcc, libc6-dev)"
@@ -73,10 +93,10 @@ add_iptables() {
     cp -r /usr/lib/x86_64-linux-gnu/xtables "$rootfs/usr/lib/x86_64-linux-gnu/"
 }
 
-# image NAME:TAG BINARY: writes $work/out/<name>.tar.
+# image NAME:TAG BINARY: writes $work/out/<name>_<tag>.tar.
 image() {
-    local ref=$1 bin=$2 name=${1%%:*} rootfs layer lib
-    rootfs=$work/rootfs-$name
+    local ref=$1 bin=$2 name=${1%%:*} file=${1/:/_} rootfs layer lib
+    rootfs=$work/rootfs-$file
     mkdir -p "$rootfs"/{usr/local/bin,etc,tmp}
     chmod 1777 "$rootfs/tmp"
     cp "$bin" "$rootfs/usr/local/bin/${bin##*/}"
@@ -89,8 +109,8 @@ image() {
     printf 'root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
     printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-    mkdir -p "$work/out/$name"
-    layer=$work/out/$name/layer.tar
+    mkdir -p "$work/out/$file"
+    layer=$work/out/$file/layer.tar
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$rootfs" -cf "$layer" .
     local diff entry
     diff=sha256:$(sha256sum "$layer" | cut -d' ' -f1)
@@ -101,11 +121,11 @@ image() {
         config: { Env: ["PATH=/usr/local/bin:/usr/bin:/bin"], Entrypoint: $entry },
         rootfs: { type: "layers", diff_ids: [$diff] },
         history: [{ created_by: "kubestrap scripts/testbed/node/images.sh" }]
-    }' >"$work/out/$name/config.json"
+    }' >"$work/out/$file/config.json"
     jq -n --arg tag "$REPO/$ref" '[{ Config: "config.json", RepoTags: [$tag], Layers: ["layer.tar"] }]' \
-        >"$work/out/$name/manifest.json"
-    tar -C "$work/out/$name" -cf "$work/out/$name.tar" manifest.json config.json layer.tar
-    rm -rf "$work/out/$name" "$rootfs"
+        >"$work/out/$file/manifest.json"
+    tar -C "$work/out/$file" -cf "$work/out/$file.tar" manifest.json config.json layer.tar
+    rm -rf "$work/out/$file" "$rootfs"
     log "built $REPO/$ref"
 }
 
@@ -117,9 +137,11 @@ for entry in "${IMAGES[@]}"; do
 done
 {
     echo "inputs=$want"
-    for entry in "${IMAGES[@]}"; do echo "image=$REPO/${entry%% *} ${entry%%:*}.tar"; done
+    for entry in "${IMAGES[@]}"; do ref=${entry%% *}; echo "image=$REPO/$ref ${ref/:/_}.tar"; done
 } >"$work/out/.stamp"
 rm -rf "$CACHE"
 mv "$work/out" "$CACHE"
+# The cache of the images.sh before v1.20.3 (v1.20.2 only) is of no further use.
+rm -rf "${CACHE%/*}/images-$KUBE_VERSION"
 log "images in $CACHE"
 echo "$CACHE"
