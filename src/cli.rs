@@ -134,7 +134,7 @@ pub(crate) struct UpgradeTargetArgs {
     /// The Kubernetes version to move to (v1.20.3) [default: the cluster's own: a
     /// reconfiguration].
     #[arg(value_name = "VERSION")]
-    pub version: Option<String>,
+    pub target_version: Option<String>,
     /// A kubeadm configuration file whose ClusterConfiguration (and KubeletConfiguration,
     /// KubeProxyConfiguration) replaces the cluster's; its kubernetesVersion is not read
     /// (name the version as VERSION).
@@ -613,6 +613,13 @@ mod tests {
 
         let cli = Cli::try_parse_from(["kubestrap", "token", "delete", token]).expect("valid");
         assert!(!format!("{cli:?}").contains(token));
+    }
+
+    /// clap's own consistency checks (unique names, a version flag not shadowed), for every
+    /// subcommand: they run only when a subcommand is parsed, so a test parses none.
+    #[test]
+    fn the_command_line_is_consistent() {
+        command(&no_trees()).debug_assert();
     }
 
     fn no_trees() -> PhaseTrees {

@@ -100,31 +100,31 @@ pub(crate) async fn run(
         UpgradeCommand::Diff(target) => show(global, target, Show::Diff, events).await,
         UpgradeCommand::Apply(args) => {
             let request = UpgradeRequest {
-                mode: UpgradeMode::Apply,
-                version: args.target.version.clone(),
+                version: args.target.target_version.clone(),
                 config: args.target.config.clone(),
-                certificate_renewal: args.run.certificate_renewal,
-                etcd_upgrade: args.run.etcd_upgrade,
-                force: args.force,
-                manifest_timeout: Duration::ZERO,
                 kubeconfig: args.target.kubeconfig.clone(),
+                force: args.force,
+                ..run_request(&args.run, UpgradeMode::Apply)
             };
             let ask = !(args.yes || args.force || global.dry_run);
             upgrade(global, &args.run, request, ask, events).await
         }
         UpgradeCommand::Node(args) => {
             let request = UpgradeRequest {
-                mode: UpgradeMode::Node,
-                version: None,
-                config: None,
-                certificate_renewal: args.run.certificate_renewal,
-                etcd_upgrade: args.run.etcd_upgrade,
-                force: false,
-                manifest_timeout: Duration::ZERO,
                 kubeconfig: args.kubeconfig.clone(),
+                ..run_request(&args.run, UpgradeMode::Node)
             };
             upgrade(global, &args.run, request, false, events).await
         }
+    }
+}
+
+/// The request `apply` and `node` share: what their common flags say.
+fn run_request(run: &UpgradeRunArgs, mode: UpgradeMode) -> UpgradeRequest {
+    UpgradeRequest {
+        certificate_renewal: run.certificate_renewal,
+        etcd_upgrade: run.etcd_upgrade,
+        ..UpgradeRequest::new(mode)
     }
 }
 
@@ -219,14 +219,10 @@ async fn show(
         Err(e) => return fail_early(events, command, &e),
     };
     let request = UpgradeRequest {
-        mode: UpgradeMode::Apply,
-        version: target.version.clone(),
+        version: target.target_version.clone(),
         config: target.config.clone(),
-        certificate_renewal: true,
-        etcd_upgrade: true,
-        force: false,
-        manifest_timeout: Duration::ZERO,
         kubeconfig: target.kubeconfig.clone(),
+        ..UpgradeRequest::new(UpgradeMode::Apply)
     };
     let plan = match UpgradeContext::fetch(root, &request, api_timeout())
         .await

@@ -223,6 +223,27 @@ impl RealNode {
         assert!(out.status.success(), "node-service {verb}: {}", text(&out));
     }
 
+    /// Switches the node's kubelet to `dir`/kubelet (`node kubelet-bin`; e.g.
+    /// [`kube_bin_next`](crate::bed::kube_bin_next)) and restarts it through the node's
+    /// service hook, as an operator upgrading the kubelet package and then running
+    /// `systemctl restart kubelet` would. Every later restart (kubestrap's too) runs it.
+    /// [`command`](Self::command)'s PATH is unchanged (still [`kube_bin`]'s binaries).
+    pub fn use_kubelet_from(&self, dir: &Path) {
+        let out = Command::new(node_script())
+            .args(["kubelet-bin", &self.name])
+            .arg(&self.root)
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "node kubelet-bin {}: {}",
+            self.name,
+            text(&out)
+        );
+        self.service("restart");
+    }
+
     /// Runs `cmd` (a kubeadm or kubestrap that cannot start this node's kubelet itself: no
     /// systemd here) and starts the kubelet through the node's service hook as soon as the
     /// files it starts from exist (config.yaml, kubeadm-flags.env, and kubelet.conf or
@@ -291,6 +312,52 @@ impl Drop for RealNode {
             eprintln!("node destroy {} failed: {}", self.name, text(&out));
         }
     }
+}
+
+/// A cluster of two real nodes: `kubestrap init` on `cp` ([`init_config`], `token`), then the
+/// default `kubestrap join` of `worker` with the same token; both must exit 0. Returns once
+/// the worker's Node is registered (its kubelet finished its TLS bootstrap).
+pub fn init_and_join(cp: &RealNode, worker: &RealNode, token: &str) {
+    let config = cp.root.with_extension("yaml");
+    std::fs::write(&config, init_config(&cp.ip, &cp.name, "")).unwrap();
+    let out = cp
+        .kubestrap()
+        .args(["init", "--root"])
+        .arg(&cp.root)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--token",
+            token,
+            "--ignore-preflight-errors",
+            IGNORED_PREFLIGHT,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", text(&out));
+    let out = worker
+        .kubestrap()
+        .args(["join", &format!("{}:6443", cp.ip), "--root"])
+        .arg(&worker.root)
+        .args([
+            "--token",
+            token,
+            "--discovery-token-ca-cert-hash",
+            &crate::bed::ca_hash(&cp.root),
+        ])
+        .args(["--node-name", &worker.name, "--cri-socket", CRI_SOCKET])
+        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "join: {}", text(&out));
+    wait_until(
+        &format!("Node {}", worker.name),
+        Duration::from_secs(120),
+        || {
+            let (ok, out) = cp.kubectl(&["get", "node", &worker.name]);
+            if ok { Ok(()) } else { Err(out) }
+        },
+    );
 }
 
 /// stdout then stderr, as text.

@@ -1197,3 +1197,65 @@ fn a_hostile_cluster_info_fails_the_join_with_its_own_message_and_writes_nothing
         }
     }
 }
+
+/// `kubestrap upgrade` refuses, before it reads a cluster or writes anything, a root that is no
+/// node, `apply` on a node without a control plane, and a timeout that is no duration.
+#[test]
+fn upgrade_refuses_what_is_no_node_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let worker = work.path().join("worker");
+    healthy_node(&worker);
+    // A node with certificates and kubeconfigs (kubelet.conf) but no static pods: a worker.
+    std::fs::remove_dir_all(worker.join(JOURNAL_DIR)).unwrap();
+    let absent = work.path().join("absent");
+    let cases: [(&[&str], &Path, &[&str]); 3] = [
+        (
+            &["upgrade", "apply", "v1.20.3", "-y"],
+            &absent,
+            &[
+                "not set up by init or join",
+                "kube-apiserver.yaml",
+                "kubelet.conf",
+            ],
+        ),
+        (
+            &["upgrade", "apply", "v1.20.3", "-y"],
+            &worker,
+            &["runs on a control-plane node", "upgrade node"],
+        ),
+        (
+            &["upgrade", "node", "--upgrade-manifests-timeout", "soon"],
+            &worker,
+            &["--upgrade-manifests-timeout", "\"soon\"", "Go duration"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, root, expect) in cases {
+        let before = snapshot(root);
+        let out = kubestrap()
+            .args(args)
+            .arg("--root")
+            .arg(root)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut problems = Vec::new();
+        if out.status.code() != Some(1) {
+            problems.push(format!("exit {:?}, expected 1", out.status.code()));
+        }
+        problems.extend(
+            expect
+                .iter()
+                .filter(|w| !stderr.contains(*w))
+                .map(|w| format!("error lacks {w:?}")),
+        );
+        if snapshot(root) != before || (root == absent.as_path() && root.exists()) {
+            problems.push("wrote under --root".into());
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{args:?}: {}\n  {stderr}", problems.join("; ")));
+        }
+    }
+    all_passed("upgrade refusals", 3, &failures);
+}

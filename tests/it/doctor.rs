@@ -12,10 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubestrap_test_support::bed::{ca_hash, kube_bin};
-use kubestrap_test_support::real_node::{
-    self, CRI_SOCKET, IGNORED_PREFLIGHT, RealNode, init_config, text, wait_until,
-};
+use kubestrap_test_support::bed::kube_bin;
+use kubestrap_test_support::real_node::{self, RealNode, init_and_join, text, wait_until};
 use serde_json::Value;
 
 const TOKEN: &str = "doctor.0123456789abcdef";
@@ -238,42 +236,8 @@ fn doctor_names_each_broken_link_and_nothing_on_a_healthy_cluster() {
     let _one = real_node::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let cp = RealNode::create("dc1", &dir.path().join("dc1"), "10.231.0.70");
-    let config = cp.root.with_extension("yaml");
-    std::fs::write(&config, init_config(&cp.ip, &cp.name, "")).unwrap();
-    let mut init = cp.kubestrap();
-    init.args(["init", "--root"])
-        .arg(&cp.root)
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "--token",
-            TOKEN,
-            "--ignore-preflight-errors",
-            IGNORED_PREFLIGHT,
-        ]);
-    let out = init.output().unwrap();
-    assert!(out.status.success(), "init: {}", text(&out));
-
     let worker = RealNode::create("dw1", &dir.path().join("dw1"), "10.231.0.71");
-    let mut join = worker.kubestrap();
-    join.args(["join", &format!("{}:6443", cp.ip), "--root"])
-        .arg(&worker.root)
-        .args([
-            "--token",
-            TOKEN,
-            "--discovery-token-ca-cert-hash",
-            &ca_hash(&cp.root),
-        ])
-        .args(["--node-name", &worker.name, "--cri-socket", CRI_SOCKET])
-        .args(["--ignore-preflight-errors", IGNORED_PREFLIGHT]);
-    let out = join.output().unwrap();
-    assert!(out.status.success(), "join: {}", text(&out));
-    // The worker's kubelet has finished its bootstrap and the Node is registered; the init
-    // token's signature is in cluster-info.
-    wait_until("Node dw1", Duration::from_secs(120), || {
-        let (ok, out) = cp.kubectl(&["get", "node", "dw1"]);
-        if ok { Ok(()) } else { Err(out) }
-    });
+    init_and_join(&cp, &worker, TOKEN);
 
     // Healthy: nothing on either node.
     healthy(&cp);

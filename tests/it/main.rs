@@ -29,4 +29,5 @@ mod testbed;
 mod token;
 mod token_config;
 mod token_fresh_cluster;
+mod upgrade;
 mod version;

@@ -79,6 +79,23 @@ pub struct UpgradeRequest {
     pub kubeconfig: Option<PathBuf>,
 }
 
+impl UpgradeRequest {
+    /// kubeadm's defaults: the cluster's own version, its configuration, certificates
+    /// renewed, etcd upgraded, no `--force`, [`UPGRADE_MANIFEST_TIMEOUT`].
+    pub fn new(mode: UpgradeMode) -> Self {
+        Self {
+            mode,
+            version: None,
+            config: None,
+            certificate_renewal: true,
+            etcd_upgrade: true,
+            force: false,
+            manifest_timeout: UPGRADE_MANIFEST_TIMEOUT,
+            kubeconfig: None,
+        }
+    }
+}
+
 /// Why an upgrade cannot start; nothing has changed when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {

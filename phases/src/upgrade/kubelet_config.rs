@@ -15,6 +15,7 @@ use crate::contract::step::{PhaseError, Step};
 use crate::domain::kubelet::KubeletContext;
 
 use super::context::UpgradeContext;
+use super::diff::unified_diff;
 
 pub struct KubeletConfig;
 
@@ -44,6 +45,10 @@ impl Step<UpgradeContext> for KubeletConfig {
         }
         let config = render("config.yaml", &spec.config())?;
         let before = fx.fs().read_if_exists(&spec.config_path())?;
+        if fx.is_dry_run() {
+            let before = String::from_utf8_lossy(before.as_deref().unwrap_or_default());
+            fx.progress(unified_diff(&spec.config_path(), &before, &config));
+        }
         fx.write_file(&spec.config_path(), config.as_bytes(), Mode::PUBLIC)?;
         if before.as_deref() != Some(config.as_bytes()) {
             fx.progress(format!(

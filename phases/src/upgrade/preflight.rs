@@ -1,13 +1,17 @@
 //! `preflight` of an upgrade: refuse, before anything changes, a version move the policy
 //! forbids ([`super::policy`]) and a cluster that is not healthy — kubeadm's
 //! `enforceRequirements` (cmd/upgrade/common.go) runs its `CheckClusterHealth` (control-plane
-//! Nodes Ready, static-pod manifests present) and `EnforceVersionPolicies` the same way.
+//! Nodes Ready, static-pod manifests present) and `EnforceVersionPolicies` the same way;
+//! kubestrap also wants this node's static pods Ready (waiting a minute for one that is
+//! coming back), since it restarts them.
+
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use crate::contract::effects::Effects;
 use crate::contract::fingerprint::Fingerprint;
-use crate::contract::step::{PhaseError, Step};
+use crate::contract::step::{Applicability, PhaseError, Step};
 use crate::domain::static_pod::StaticPodContext;
 use crate::domain::static_pod::mirror::{mirror, mirror_pod_name};
 
@@ -57,28 +61,7 @@ impl Step<UpgradeContext> for UpgradePreflight {
             ));
         }
         if ctx.is_control_plane() && !fx.is_dry_run() {
-            let client = ctx.client(fx.fs()).await?;
-            for component in Component::ALL {
-                if component == Component::Etcd
-                    && crate::domain::etcd::local_etcd_only(ctx.target.static_pods())
-                        != crate::contract::step::Applicability::Applies
-                {
-                    continue;
-                }
-                let pod = component.pod_name();
-                let name = mirror_pod_name(pod, &ctx.node.name);
-                match mirror(&client, pod, &ctx.node.name).await {
-                    Ok(Some(m)) if m.ready => {}
-                    Ok(Some(m)) => failures.push(format!(
-                        "static pod kube-system/{name} is not Ready ({}) [unhealthy-cluster]",
-                        m.state
-                    )),
-                    Ok(None) => failures.push(format!(
-                        "the kubelet reports no static pod kube-system/{name} [unhealthy-cluster]"
-                    )),
-                    Err(e) => failures.push(format!("cannot read kube-system/{name}: {e}")),
-                }
-            }
+            failures.extend(static_pods_healthy(ctx, fx).await?);
         }
         if failures.is_empty() {
             fx.progress(format!(
@@ -89,9 +72,86 @@ impl Step<UpgradeContext> for UpgradePreflight {
             Ok(())
         } else {
             Err(PhaseError::with_hint(
-                format!("[upgrade/preflight] {}", failures.join("; ")),
+                failures.join("; "),
                 "nothing was changed; fix the cluster, or pick a version the policy allows (`kubestrap upgrade plan` lists them)",
             ))
         }
     }
+}
+
+/// How long preflight waits for this node's static pods to be Ready: a component restarted
+/// moments ago (by a run that was stopped, or by a restart of the API server it depends on)
+/// is given the time to come back before the cluster is called unhealthy.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// This node's static pods: each manifest on disk, its mirror pod Ready. A component whose
+/// upgrade an interrupted run left in flight (its `.pending` marker) is the resume's to wait
+/// for, and is not judged here. Returns the failures.
+async fn static_pods_healthy(
+    ctx: &UpgradeContext,
+    fx: &mut Effects<'_>,
+) -> Result<Vec<String>, PhaseError> {
+    let client = ctx.client(fx.fs()).await?;
+    let spec = ctx.target.static_pods();
+    let mut waiting: Vec<Component> = Vec::new();
+    let mut failures = Vec::new();
+    for component in Component::ALL {
+        let pod = component.pod_name();
+        let local_etcd = crate::domain::etcd::local_etcd_only(spec) == Applicability::Applies;
+        if component == Component::Etcd && !local_etcd {
+            continue;
+        }
+        if fx
+            .fs()
+            .exists(&ctx.upgrade_dir().join(format!("{pod}.pending")))
+        {
+            fx.progress(format!(
+                "{pod}: an interrupted upgrade is in flight; resuming it"
+            ));
+            continue;
+        }
+        if !fx.fs().exists(&spec.manifest_path(pod)) {
+            failures.push(format!(
+                "the static pod manifest {} is missing [unhealthy-cluster]",
+                spec.manifest_path(pod).display()
+            ));
+            continue;
+        }
+        waiting.push(component);
+    }
+    let deadline = Instant::now() + READY_WITHIN;
+    let mut last = Vec::new();
+    while !waiting.is_empty() {
+        last.clear();
+        let mut still = Vec::new();
+        for component in waiting {
+            let pod = component.pod_name();
+            let name = mirror_pod_name(pod, &ctx.node.name);
+            match mirror(&client, pod, &ctx.node.name).await {
+                Ok(Some(m)) if m.ready => continue,
+                Ok(Some(m)) => last.push(format!(
+                    "static pod kube-system/{name} is not Ready ({}) [unhealthy-cluster]",
+                    m.state
+                )),
+                Ok(None) => last.push(format!(
+                    "the kubelet reports no static pod kube-system/{name} [unhealthy-cluster]"
+                )),
+                Err(e) => last.push(format!(
+                    "cannot read kube-system/{name}: {e} [unhealthy-cluster]"
+                )),
+            }
+            still.push(component);
+        }
+        waiting = still;
+        if waiting.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        fx.progress(format!(
+            "waiting for this node's static pods: {}",
+            last.join("; ")
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    failures.extend(last);
+    Ok(failures)
 }

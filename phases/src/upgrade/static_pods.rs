@@ -88,7 +88,7 @@ impl Component {
     }
 
     /// The certificates kubeadm renews with the component (`renewCertsByComponent` in
-    /// kubeadm 1.20's staticpods.go): etcd's own with etcd; the API server's, its clients' and
+    /// kubeadm's staticpods.go, search index id 199521610): etcd's own with etcd; the API server's, its clients' and
     /// the front proxy's with the API server; each other component's kubeconfig with it.
     fn certificates(self) -> Vec<RenewTarget> {
         match self {
@@ -383,7 +383,12 @@ fn renew_certificates(
         return Ok(());
     }
     if ctx.certificate_renewal {
-        for target in component.certificates() {
+        // The etcd certificates exist only with a local etcd (kubeadm: `cfg.Etcd.Local != nil`).
+        let applies = |t: &RenewTarget| match t {
+            RenewTarget::Cert(name) => name.applies_to(pki.etcd),
+            _ => true,
+        };
+        for target in component.certificates().into_iter().filter(applies) {
             renew(pki, keys, fx, target).map_err(|e| PhaseError::from_diagnostic(&e))?;
         }
     }

@@ -350,15 +350,16 @@ fn signing_key_of(
     Ok(authority)
 }
 
-/// What renewing means for one certificate: a new key, and a certificate with `existing`'s
-/// subject, SANs and usages for the configured validity, signed by `ca_name`'s key. Returns
+/// What renewing means for one certificate: a new key, and a certificate with `profile`'s
+/// subject, SANs and usages (an existing certificate's, [`CertProfile::of`], or what the
+/// configuration asks for) for the configured validity, signed by `ca_name`'s key. Returns
 /// the signing CA too, for callers that embed it (kubeconfigs).
 fn reissue(
     spec: &PkiSpec,
     session: &PkiSession,
     keys: &KeyPool,
     fs: &HostFs,
-    existing: &CertInfo,
+    profile: &CertProfile,
     ca_name: CertName,
     what: &str,
 ) -> Result<(std::sync::Arc<Authority>, PrivateKey, String), PkiError> {
@@ -368,13 +369,7 @@ fn reissue(
         .as_ref()
         .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
     let key = keys.take()?;
-    let cert = issue(
-        &CertProfile::of(existing),
-        &key,
-        &ca.cert.der,
-        ca_key,
-        spec.cert_validity,
-    )?;
+    let cert = issue(profile, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
     Ok((ca, key, cert))
 }
 
@@ -407,7 +402,7 @@ fn renew_cert(
         session,
         keys,
         fx.fs(),
-        &existing,
+        &CertProfile::of(&existing),
         ca_name,
         name.as_str(),
     )?;
@@ -440,13 +435,15 @@ pub fn reissue_if_changed(
         return Ok(differences);
     }
     let session = PkiSession::new(KeyPool::empty(keys.algorithm()));
-    let ca = signing_key_of(spec, &session, fx.fs(), ca_name, name.as_str())?;
-    let ca_key = ca
-        .key
-        .as_ref()
-        .ok_or_else(|| PkiError::Crypto("CA key vanished".into()))?;
-    let key = keys.take()?;
-    let cert = issue(&wanted, &key, &ca.cert.der, ca_key, spec.cert_validity)?;
+    let (_, key, cert) = reissue(
+        spec,
+        &session,
+        keys,
+        fx.fs(),
+        &wanted,
+        ca_name,
+        name.as_str(),
+    )?;
     fx.write_file(&name.key_path(spec), key.to_pem().as_bytes(), Mode::PRIVATE)?;
     fx.write_file(&cert_path, cert.as_bytes(), Mode::PUBLIC)?;
     Ok(differences)
@@ -478,7 +475,7 @@ fn renew_kubeconfig(
         session,
         keys,
         fx.fs(),
-        &existing,
+        &CertProfile::of(&existing),
         CertName::Ca,
         &file_name,
     )?;
