@@ -19,7 +19,7 @@ use kube::api::ListParams;
 use serde::Serialize;
 
 use crate::config::well_known::{
-    CLUSTER_STATUS_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY, KUBERNETES_DIR,
+    CLUSTER_STATUS_KEY, KUBE_SYSTEM, KUBEADM_CONFIG_MAP, KUBELET_CONFIG_KEY,
 };
 use crate::config::{
     ApiEndpoint, ClusterConfig, ConfigError, CriSocket, InitConfig, InitFlags, KubernetesVersion,
@@ -496,11 +496,6 @@ pub fn kubeadm_config_data(ctx: &UpgradeContext) -> BTreeMap<String, String> {
         data.insert(CLUSTER_STATUS_KEY.to_owned(), status);
     }
     data
-}
-
-/// `/etc/kubernetes`, resolved.
-pub fn kubernetes_dir(root: &NodeRoot) -> PathBuf {
-    root.resolve(KUBERNETES_DIR)
 }
 
 #[cfg(test)]

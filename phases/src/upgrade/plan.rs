@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::config::{GoDuration, Release, stored};
+use crate::config::{Release, stored};
 use crate::contract::host::HostFs;
 use crate::contract::step::PhaseError;
 use crate::doctor::facts::read_pod;
@@ -121,12 +121,12 @@ pub fn plan(ctx: &UpgradeContext, fs: &HostFs) -> Result<Plan, PhaseError> {
         components,
         kubelets,
         config_diff,
-        actions: actions(ctx, fs, timeout),
+        actions: actions(ctx, fs),
     })
 }
 
 /// The steps after the static pods, in the words the plan prints.
-fn actions(ctx: &UpgradeContext, fs: &HostFs, _timeout: GoDuration) -> Vec<String> {
+fn actions(ctx: &UpgradeContext, fs: &HostFs) -> Vec<String> {
     let release = Release::of(ctx.target_version());
     let kubelet = ctx.target.kubelet();
     let config_changes = fs
