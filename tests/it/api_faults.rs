@@ -11,6 +11,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kubestrap_test_support::{bed, ndjson::events};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 const APISERVER: &str = "kube-apiserver";
@@ -71,16 +73,8 @@ fn the_apiserver_stopped_mid_run_and_back_init_retries_and_finishes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id().to_string();
-    let signal = |sig: &str| {
-        assert!(
-            std::process::Command::new("kill")
-                .args([sig, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let signal = |sig: Signal| kill(pid, sig).unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::thread::spawn(move || {
         let mut s = String::new();
@@ -96,12 +90,12 @@ fn the_apiserver_stopped_mid_run_and_back_init_retries_and_finishes() {
             e["event"] == "phase_finished" && e["phase"] == "upload-config/kubeadm";
         ev.push(e);
         if first_api_done {
-            signal("-STOP");
+            signal(Signal::SIGSTOP);
             pods.pause(APISERVER);
             wait_until("the apiserver stopped", Duration::from_secs(20), || {
                 !apiserver_running(&pods)
             });
-            signal("-CONT");
+            signal(Signal::SIGCONT);
             stopped_at = Some(Instant::now());
             break;
         }

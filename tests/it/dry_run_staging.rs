@@ -268,11 +268,8 @@ fn ctrl_c_removes_the_staging_dir() {
         .collect();
     assert_eq!(staged.len(), 1, "{staged:?}");
     assert_eq!(mode(&staged[0]), 0o700, "the staging directory is private");
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
