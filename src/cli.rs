@@ -587,7 +587,7 @@ mod tests {
         let cli = Cli::try_parse_from([
             "kubestrap",
             "join",
-            "10.0.0.1:6443",
+            "127.0.0.51:6443",
             "--token",
             token,
             "--discovery-token",

@@ -86,7 +86,7 @@ const INIT: &[&str] = &[
     "--node-name",
     "node1",
     "--apiserver-advertise-address",
-    "10.0.0.1",
+    "127.0.0.51",
     "--ignore-preflight-errors",
     "all",
 ];
@@ -499,7 +499,7 @@ fn cases() -> Vec<Case> {
             name: "join: a CA hash without its sha256: prefix",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--token",
                 "abcdef.0123456789abcdef",
                 "--discovery-token-ca-cert-hash",
@@ -517,7 +517,7 @@ fn cases() -> Vec<Case> {
             name: "join: a CA hash of the wrong length",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--token",
                 "abcdef.0123456789abcdef",
                 "--discovery-token-ca-cert-hash",
@@ -535,7 +535,7 @@ fn cases() -> Vec<Case> {
             name: "join: a CA hash that is not hex",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--token",
                 "abcdef.0123456789abcdef",
                 "--discovery-token-ca-cert-hash",
@@ -553,7 +553,7 @@ fn cases() -> Vec<Case> {
             name: "join: a CA hash of an unknown algorithm",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--token",
                 "abcdef.0123456789abcdef",
                 "--discovery-token-ca-cert-hash",
@@ -571,7 +571,7 @@ fn cases() -> Vec<Case> {
             name: "join: a CA hash field of an unknown algorithm",
             args: &["join", "--config", "{cfg}"],
             config: cfg!(
-                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    caCertHashes: [\"sha1:0123456789abcdef0123456789abcdef01234567\"]\n"
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 127.0.0.51:6443\n    token: abcdef.0123456789abcdef\n    caCertHashes: [\"sha1:0123456789abcdef0123456789abcdef01234567\"]\n"
             ),
             start: Start::Empty,
             expect: &[
@@ -662,7 +662,7 @@ fn cases() -> Vec<Case> {
             name: "join: --token",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--token",
                 "abcdef_0123456789abcdef",
                 "--discovery-token-unsafe-skip-ca-verification",
@@ -675,7 +675,7 @@ fn cases() -> Vec<Case> {
             name: "join: --discovery-token",
             args: &[
                 "join",
-                "10.0.0.1:6443",
+                "127.0.0.51:6443",
                 "--discovery-token",
                 "abcdef.0123456789",
                 "--discovery-token-unsafe-skip-ca-verification",
@@ -725,7 +725,7 @@ fn cases() -> Vec<Case> {
             name: "join: a --discovery-file whose cluster is not https",
             args: &["join", "--discovery-file", "{cfg}"],
             config: cfg!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: http://10.0.0.1:6443\n    certificate-authority-data: eA==\ncontexts: []\nusers: []\n"
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: http://127.0.0.51:6443\n    certificate-authority-data: eA==\ncontexts: []\nusers: []\n"
             ),
             start: Start::Empty,
             expect: &["--discovery-file", "kubeadm.yaml", "no https:// server"],

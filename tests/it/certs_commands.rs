@@ -11,7 +11,7 @@ const NODE: &[&str] = &[
     "--node-name",
     "node1",
     "--apiserver-advertise-address",
-    "10.0.0.1",
+    "127.0.0.51",
     "--kubernetes-version",
     "v1.30.0",
     "--ignore-preflight-errors",

@@ -991,7 +991,7 @@ fn a_worker_joins_with_builtin_tls_bootstrap_and_each_discovery_failure_fails_fa
 #[test]
 fn an_unknown_tls_bootstrap_mode_is_a_usage_error_naming_the_flag() {
     let out = kubestrap()
-        .args(["join", "10.0.0.1:6443", "--tls-bootstrap", "kubeadm"])
+        .args(["join", "127.0.0.51:6443", "--tls-bootstrap", "kubeadm"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

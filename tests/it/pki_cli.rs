@@ -16,7 +16,7 @@ const NODE: &[&str] = &[
     "--node-name",
     "node1",
     "--apiserver-advertise-address",
-    "10.0.0.1",
+    "127.0.0.51",
 ];
 
 /// Runs `kubestrap <args> <NODE flags> --root <root>`; returns (success, stdout, stderr).
@@ -86,7 +86,7 @@ fn kubeconfig_user_with_two_organizations() {
     assert_eq!(v["contexts"][0]["context"]["user"], "alice");
     assert_eq!(
         v["clusters"][0]["cluster"]["server"],
-        "https://10.0.0.1:6443"
+        "https://127.0.0.51:6443"
     );
     let (crt, key) = (work.path().join("alice.crt"), work.path().join("alice.key"));
     let t = X509Text::of(&crt);
@@ -132,7 +132,7 @@ fn generate_csr_signed_by_an_external_ca_is_accepted_unchanged() {
     assert!(
         t.sans()
             .contains(&"DNS:kubernetes.default.svc.cluster.local".into())
-            && t.sans().contains(&"IP Address:10.0.0.1".into()),
+            && t.sans().contains(&"IP Address:127.0.0.51".into()),
         "{:?}",
         t.sans()
     );

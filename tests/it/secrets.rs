@@ -30,7 +30,7 @@ const NODE: &[&str] = &[
     "--node-name",
     "node1",
     "--apiserver-advertise-address",
-    "10.0.0.1",
+    "127.0.0.51",
     "--ignore-preflight-errors",
     "all",
 ];
@@ -431,14 +431,14 @@ fn error_messages_never_echo_secrets() {
         .concat()),
         s(&[
             "join",
-            "10.0.0.1:6443",
+            "127.0.0.51:6443",
             "--token",
             near_token,
             "--discovery-token-unsafe-skip-ca-verification",
         ]),
         s(&[
             "join",
-            "10.0.0.1:6443",
+            "127.0.0.51:6443",
             "--discovery-token",
             TOKEN,
             "--tls-bootstrap-token",
@@ -447,7 +447,7 @@ fn error_messages_never_echo_secrets() {
         ]),
         s(&[
             "join",
-            "10.0.0.1:6443",
+            "127.0.0.51:6443",
             "--token",
             TOKEN,
             "--discovery-token-ca-cert-hash",
@@ -456,7 +456,7 @@ fn error_messages_never_echo_secrets() {
         ]),
         s(&[
             "join",
-            "10.0.0.1:6443",
+            "127.0.0.51:6443",
             "--token",
             TOKEN,
             "--discovery-token-unsafe-skip-ca-verification",

@@ -167,7 +167,7 @@ const FILE: &str = "\
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
-  advertiseAddress: 10.0.0.1
+  advertiseAddress: 127.0.0.51
   bindPort: 6443
 nodeRegistration:
   name: from-file
@@ -198,7 +198,7 @@ fn file_values_are_used_without_flags() {
     assert_eq!(cfg.node_registration.name.as_str(), "from-file");
     assert_eq!(
         cfg.local_api_endpoint.advertise_address.to_string(),
-        "10.0.0.1"
+        "127.0.0.51"
     );
     assert_eq!(
         cfg.cluster
@@ -221,9 +221,9 @@ fn file_values_are_used_without_flags() {
 fn flags_override_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let flags = InitFlags {
-        apiserver_advertise_address: Some("10.0.0.2".into()),
+        apiserver_advertise_address: Some("127.0.0.52".into()),
         apiserver_bind_port: Some(7443),
-        apiserver_cert_extra_sans: vec!["10.0.0.99,flag.example.com".into()],
+        apiserver_cert_extra_sans: vec!["127.0.0.149,flag.example.com".into()],
         control_plane_endpoint: Some("[fd00::1]:443".into()),
         kubernetes_version: Some("1.31.0".into()),
         node_name: Some("from-flag".into()),
@@ -246,7 +246,7 @@ fn flags_override_the_file() {
     assert_eq!(
         cfg.local_api_endpoint,
         ApiEndpoint {
-            advertise_address: "10.0.0.2".parse().unwrap(),
+            advertise_address: "127.0.0.52".parse().unwrap(),
             bind_port: 7443
         }
     );
@@ -257,7 +257,7 @@ fn flags_override_the_file() {
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>(),
-        ["10.0.0.99", "flag.example.com"]
+        ["127.0.0.149", "flag.example.com"]
     );
     assert_eq!(
         c.control_plane_endpoint.as_ref().unwrap().to_string(),
@@ -302,11 +302,11 @@ fn flags_override_the_file() {
 fn join_flags_build_token_discovery() {
     let hash = format!("sha256:{}", "0a".repeat(32));
     let flags = JoinFlags {
-        endpoint: Some("10.0.0.1:6443".into()),
+        endpoint: Some("127.0.0.51:6443".into()),
         token: Some("abcdef.0123456789abcdef".into()),
         discovery_token_ca_cert_hashes: vec![hash.clone()],
         control_plane: true,
-        apiserver_advertise_address: Some("10.0.0.3".into()),
+        apiserver_advertise_address: Some("127.0.0.53".into()),
         certificate_key: Some("12".repeat(32).into()),
         node_name: Some("cp-3".into()),
         ..Default::default()

@@ -249,7 +249,7 @@ fn v1beta3_control_plane_join() {
     assert_eq!(
         cp.local_api_endpoint,
         ApiEndpoint {
-            advertise_address: ip("10.0.0.12"),
+            advertise_address: ip("127.0.0.62"),
             bind_port: 6444
         }
     );
@@ -270,7 +270,7 @@ fn v1beta3_control_plane_join() {
 #[test]
 fn external_etcd_and_dual_stack() {
     let flags = InitFlags {
-        apiserver_advertise_address: Some("10.0.0.1".into()),
+        apiserver_advertise_address: Some("127.0.0.51".into()),
         node_name: Some("cp-1".into()),
         ..Default::default()
     };

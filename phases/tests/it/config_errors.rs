@@ -12,7 +12,7 @@ fn write(dir: &Path, yaml: &str) -> PathBuf {
 
 fn flags() -> InitFlags {
     InitFlags {
-        apiserver_advertise_address: Some("10.0.0.1".into()),
+        apiserver_advertise_address: Some("127.0.0.51".into()),
         node_name: Some("n".into()),
         ..Default::default()
     }
@@ -163,7 +163,7 @@ fn init_cases() -> Vec<(String, Vec<&'static str>)> {
             vec!["bootstrapTokens", "used twice"],
         ),
         (
-            i("localAPIEndpoint:\n  advertiseAddress: 10.0.0.300\n"),
+            i("localAPIEndpoint:\n  advertiseAddress: 127.0.0.300\n"),
             vec!["localAPIEndpoint.advertiseAddress", "not a valid IP"],
         ),
         (
@@ -423,7 +423,7 @@ fn bad_join_inputs() {
         ..Default::default()
     };
     let token = || JoinFlags {
-        endpoint: Some("10.0.0.1:6443".into()),
+        endpoint: Some("127.0.0.51:6443".into()),
         token: Some("abcdef.0123456789abcdef".into()),
         ..base()
     };
@@ -449,10 +449,13 @@ fn bad_join_inputs() {
         ),
         (
             JoinFlags {
-                endpoint: Some("10.0.0.1".into()),
+                endpoint: Some("127.0.0.51".into()),
                 ..token()
             },
-            vec!["argument <api-server-endpoint>: \"10.0.0.1\"", "host:port"],
+            vec![
+                "argument <api-server-endpoint>: \"127.0.0.51\"",
+                "host:port",
+            ],
         ),
         (
             JoinFlags {

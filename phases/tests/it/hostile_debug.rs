@@ -45,7 +45,7 @@ fn tokens_and_certificate_keys() {
     assert!(shown.contains("redacted"), "{shown}");
 
     let cmds = join_commands(
-        "10.0.0.1:6443",
+        "127.0.0.51:6443",
         &t,
         &"sha256:0000000000000000000000000000000000000000000000000000000000000000"
             .parse()
@@ -81,7 +81,7 @@ fn private_keys_kubeconfigs_and_authorities() {
         .unwrap();
         let kc = KubeConfig::with_client_cert(
             "kubernetes",
-            "https://10.0.0.1:6443",
+            "https://127.0.0.51:6443",
             ca_pem.as_bytes(),
             "kubernetes-admin",
             Some(ca_pem.as_bytes()),
@@ -112,7 +112,7 @@ fn configurations_and_flags() {
             .token(TOKEN)
             .certificate_key(CERT_KEY)
             .node_name("node1")
-            .advertise("10.0.0.1")
+            .advertise("127.0.0.51")
             .to_string(),
         &InitFlags::default(),
     )
@@ -125,7 +125,7 @@ fn configurations_and_flags() {
         token: Some(TOKEN.into()),
         certificate_key: Some(CERT_KEY.into()),
         node_name: Some("node1".into()),
-        apiserver_advertise_address: Some("10.0.0.1".into()),
+        apiserver_advertise_address: Some("127.0.0.51".into()),
         ..InitFlags::default()
     };
     let shown = format!("{flags:?} {flags:#?}");
@@ -138,7 +138,7 @@ fn configurations_and_flags() {
     assert_no(&format!("{from_flags:?}"), &[SECRET, CERT_KEY]);
 
     let join_flags = JoinFlags {
-        endpoint: Some("10.0.0.1:6443".into()),
+        endpoint: Some("127.0.0.51:6443".into()),
         token: Some(TOKEN.into()),
         discovery_token: Some(TOKEN.into()),
         tls_bootstrap_token: Some(TOKEN.into()),
@@ -146,7 +146,7 @@ fn configurations_and_flags() {
         control_plane: true,
         certificate_key: Some(CERT_KEY.into()),
         node_name: Some("node2".into()),
-        apiserver_advertise_address: Some("10.0.0.2".into()),
+        apiserver_advertise_address: Some("127.0.0.52".into()),
         ..JoinFlags::default()
     };
     assert_no(

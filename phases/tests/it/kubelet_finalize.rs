@@ -34,7 +34,7 @@ fn user_files(conf: &Path) -> (Option<String>, Option<String>, bool) {
 async fn kubelet_conf_follows_the_rotated_certificate_once_it_exists() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let ctx = init_context(r, "v1.30.2", "10.0.0.7", "");
+    let ctx = init_context(r, "v1.30.2", "127.0.0.57", "");
     run_steps(&ctx, &init_steps()).await;
     let conf = r.join("etc/kubernetes/kubelet.conf");
     let original = std::fs::read(&conf).unwrap();
@@ -73,7 +73,7 @@ async fn a_cert_dir_extra_arg_is_where_the_certificate_is_looked_for() {
         cfg_dir.path(),
         "  kubeletExtraArgs:\n  - name: cert-dir\n    value: /opt/kubelet-pki\n",
         "v1.30.2",
-        "10.0.0.7",
+        "127.0.0.57",
         "",
     );
     let ctx = InitContext::new(cfg, NodeRoot::new(r).unwrap(), &HostFs::real()).unwrap();

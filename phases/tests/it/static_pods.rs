@@ -286,8 +286,8 @@ async fn external_etcd_has_no_manifest_and_the_apiserver_uses_its_files() {
 etcd:
   external:
     endpoints:
-    - https://10.0.0.5:2379
-    - https://10.0.0.6:2379
+    - https://127.0.0.55:2379
+    - https://127.0.0.56:2379
     caFile: /etc/etcd/pki/ca.crt
     certFile: /etc/etcd/pki/client.crt
     keyFile: /etc/kubernetes/pki/etcd-client.key
@@ -303,7 +303,7 @@ etcd:
     let api = command_of(&pod);
     assert_eq!(
         flag(&api, "etcd-servers"),
-        Some("https://10.0.0.5:2379,https://10.0.0.6:2379")
+        Some("https://127.0.0.55:2379,https://127.0.0.56:2379")
     );
     let r = |p: &str| root.path().join(p).display().to_string();
     assert_eq!(
@@ -333,10 +333,10 @@ etcd:
         root.path(),
         "v1.33.0",
         "127.0.0.2",
-        "etcd:\n  external:\n    endpoints:\n    - http://10.0.0.5:2379\n",
+        "etcd:\n  external:\n    endpoints:\n    - http://127.0.0.55:2379\n",
     );
     let api = cmd(Component::ApiServer, &plain);
-    assert_eq!(flag(&api, "etcd-servers"), Some("http://10.0.0.5:2379"));
+    assert_eq!(flag(&api, "etcd-servers"), Some("http://127.0.0.55:2379"));
     assert!(!has(&api, "etcd-cafile"));
 }
 
