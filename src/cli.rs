@@ -148,7 +148,7 @@ pub(crate) struct UpgradeTargetArgs {
 /// Flags of `upgrade apply` and `upgrade node`'s.
 #[derive(Debug, Args)]
 pub(crate) struct UpgradeRunArgs {
-    /// Renew each component's certificates as it is upgraded.
+    /// Renew each component's certificates as it is upgraded, and admin.conf's after them.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     pub certificate_renewal: bool,
     /// Upgrade the local etcd member too (after a snapshot).

@@ -14,7 +14,7 @@ use kubestrap_phases::upgrade::etcd_snapshot::EtcdSnapshot;
 use kubestrap_phases::upgrade::kubelet_config::KubeletConfig;
 use kubestrap_phases::upgrade::plan::{self, Plan};
 use kubestrap_phases::upgrade::preflight::UpgradePreflight;
-use kubestrap_phases::upgrade::static_pods::{Component, UpgradeStaticPod};
+use kubestrap_phases::upgrade::static_pods::{Component, RenewAdminConf, UpgradeStaticPod};
 use kubestrap_phases::upgrade::{UpgradeContext, UpgradeMode, UpgradeRequest};
 use kubestrap_phases::{Diagnostic, HostFs};
 
@@ -31,10 +31,11 @@ const NODE: &str = "upgrade-node";
 fn control_plane() -> Node<UpgradeContext> {
     Node::group(
         "control-plane",
-        "Upgrade this node's static pods one at a time: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.",
+        "Upgrade this node's static pods one at a time: etcd, kube-apiserver, kube-controller-manager, kube-scheduler; then renew admin.conf.",
         Component::ALL
             .into_iter()
             .map(|c| Node::leaf(UpgradeStaticPod(c)))
+            .chain([Node::leaf(RenewAdminConf)])
             .collect(),
     )
 }
@@ -287,6 +288,7 @@ mod tests {
                 "control-plane/apiserver",
                 "control-plane/controller-manager",
                 "control-plane/scheduler",
+                "control-plane/admin-conf",
                 "upload-config/kubeadm",
                 "upload-config/kubelet",
                 "kubelet-config",
@@ -305,6 +307,7 @@ mod tests {
                 "control-plane/apiserver",
                 "control-plane/controller-manager",
                 "control-plane/scheduler",
+                "control-plane/admin-conf",
                 "kubelet-config",
             ]
         );

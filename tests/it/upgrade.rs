@@ -387,6 +387,8 @@ fn upgrade_reconfigures_rolls_back_resumes_and_upgrades_real_nodes() {
             "diff: {diff}"
         );
     }
+    let admin_conf = cp.root.join("etc/kubernetes/admin.conf");
+    let admin_before = std::fs::read(&admin_conf).unwrap();
     let availability = Availability::start(&cp);
     let started = Instant::now();
     let out = upgrade(
@@ -435,13 +437,24 @@ fn upgrade_reconfigures_rolls_back_resumes_and_upgrades_real_nodes() {
         "apiserver.crt: {}",
         text(&crt)
     );
-    // Nothing to do the second time.
+    // admin.conf's certificate was renewed after the static pods, as kubeadm's apply does
+    // (staticpods.go, StaticPodControlPlane), and kubectl goes on using it.
+    let admin_after = std::fs::read(&admin_conf).unwrap();
+    assert_ne!(admin_after, admin_before, "admin.conf was not renewed");
+    // Nothing to do the second time; without renewal, admin.conf stays as it is.
     let out = upgrade(
         &cp,
-        &["apply", "-y", "--config", reconfigured.to_str().unwrap()],
+        &[
+            "apply",
+            "-y",
+            "--certificate-renewal=false",
+            "--config",
+            reconfigured.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("manifest unchanged"), "{}", text(&out));
+    assert_eq!(std::fs::read(&admin_conf).unwrap(), admin_after);
 
     // 3. A flag the API server refuses: rolled back, byte for byte.
     let good = std::fs::read(manifest_path(&cp, "kube-apiserver")).unwrap();

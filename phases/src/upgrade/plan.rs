@@ -136,6 +136,7 @@ fn actions(ctx: &UpgradeContext, fs: &HostFs) -> Vec<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         != serde_saphyr::to_string(&kubelet.config()).ok();
     vec![
+        "control-plane/admin-conf: admin.conf's client certificate renewed after the static pods (not with --certificate-renewal=false)".into(),
         format!(
             "upload-config: ConfigMap kube-system/kubeadm-config with the ClusterConfiguration above, and kube-system/{} with the kubelet configuration",
             release.kubelet_config_map()

@@ -1,4 +1,4 @@
-//! `control-plane/{etcd, apiserver, controller-manager, scheduler}` of an upgrade: each
+//! `control-plane/{etcd, apiserver, controller-manager, scheduler, admin-conf}` of an upgrade: each
 //! component in kubeadm's order (etcd first, then `constants.MasterComponents`), as kubeadm's
 //! `upgradeComponent` (cmd/kubeadm/app/phases/upgrade/staticpods.go, search index id
 //! 2198847340) does it: renew the component's certificates, back up its manifest, put the new
@@ -376,23 +376,81 @@ fn renew_certificates(
     component: Component,
     fx: &mut Effects<'_>,
 ) -> Result<(), PhaseError> {
+    if ctx.certificate_renewal {
+        renew_with_local_ca(ctx, component.certificates(), fx)?;
+    }
+    Ok(())
+}
+
+/// kubeadm's `RenewUsingLocalCA`: each of `targets` that applies to this PKI, renewed with the
+/// cluster's CA; nothing, and a note, when the CA's key is not here (external CA).
+fn renew_with_local_ca(
+    ctx: &UpgradeContext,
+    targets: Vec<RenewTarget>,
+    fx: &mut Effects<'_>,
+) -> Result<(), PhaseError> {
     let pki = ctx.target.pki();
     let keys = ctx.target.pki_session().keys();
     if crate::domain::pki::files::is_external_ca_mode(pki, fx.fs()) {
         fx.progress("external CA: certificates are not renewed");
         return Ok(());
     }
-    if ctx.certificate_renewal {
-        // The etcd certificates exist only with a local etcd (kubeadm: `cfg.Etcd.Local != nil`).
-        let applies = |t: &RenewTarget| match t {
-            RenewTarget::Cert(name) => name.applies_to(pki.etcd),
-            _ => true,
-        };
-        for target in component.certificates().into_iter().filter(applies) {
-            renew(pki, keys, fx, target).map_err(|e| PhaseError::from_diagnostic(&e))?;
-        }
+    // The etcd certificates exist only with a local etcd (kubeadm: `cfg.Etcd.Local != nil`).
+    let applies = |t: &RenewTarget| match t {
+        RenewTarget::Cert(name) => name.applies_to(pki.etcd),
+        _ => true,
+    };
+    for target in targets.into_iter().filter(applies) {
+        renew(pki, keys, fx, target).map_err(|e| PhaseError::from_diagnostic(&e))?;
     }
     Ok(())
+}
+
+/// `control-plane/admin-conf`: once every static pod is upgraded, admin.conf's client
+/// certificate is renewed too, as kubeadm's `StaticPodControlPlane` ends (staticpods.go of
+/// v1.20, search index id 199521610: `certsRenewMgr.RenewUsingLocalCA(AdminKubeConfigFileName)`
+/// when `renewCerts`), so that an upgraded cluster's operator credentials are as fresh as its
+/// components'. kubeadm runs it in `upgrade node` of a control plane as well (the same
+/// function); not on workers, which have no admin.conf.
+pub struct RenewAdminConf;
+
+#[async_trait]
+impl Step<UpgradeContext> for RenewAdminConf {
+    fn name(&self) -> &'static str {
+        "admin-conf"
+    }
+
+    fn help(&self) -> &'static str {
+        "Renew the client certificate in admin.conf after the static pods, as kubeadm's upgrade does (not with --certificate-renewal=false)."
+    }
+
+    fn applicability(&self, ctx: &UpgradeContext) -> Applicability {
+        if !ctx.is_control_plane() {
+            return Applicability::NotApplicable("a worker has no admin.conf".into());
+        }
+        if !ctx.certificate_renewal {
+            return Applicability::NotApplicable("--certificate-renewal=false".into());
+        }
+        Applicability::Applies
+    }
+
+    fn inputs(&self, ctx: &UpgradeContext, fp: &mut Fingerprint<'_>) {
+        fp.file(&CertName::Ca.cert_path(ctx.target.pki()));
+    }
+
+    /// Every apply renews, as the components' certificates are renewed on every apply: a
+    /// journal of an earlier, finished apply must not make a later one skip it.
+    fn always_run(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, ctx: &UpgradeContext, fx: &mut Effects<'_>) -> Result<(), PhaseError> {
+        renew_with_local_ca(
+            ctx,
+            vec![RenewTarget::Kubeconfig(KubeconfigName::Admin)],
+            fx,
+        )
+    }
 }
 
 /// Re-issues the API server's serving certificate when the configuration changed what it must
