@@ -1205,21 +1205,8 @@ fn upgrade_refuses_what_is_no_node_and_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let worker = work.path().join("worker");
     // A node with certificates and kubeconfigs (kubelet.conf) but no static pods: a worker.
-    // Its kubeconfigs name 127.0.0.148, which nothing here connects to.
-    for group in ["certs", "kubeconfig"] {
-        let out = kubestrap()
-            .args(["init", "phase", group, "all", "--node-name", "node1"])
-            .args(["--apiserver-advertise-address", "127.0.0.148", "--root"])
-            .arg(&worker)
-            .args(["--ignore-preflight-errors", "all"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    // Its kubeconfigs name INIT's address, which nothing here connects to.
+    healthy_node(&worker);
     std::fs::remove_dir_all(worker.join(JOURNAL_DIR)).unwrap();
     let absent = work.path().join("absent");
     let cases: [(&[&str], &Path, &[&str]); 3] = [

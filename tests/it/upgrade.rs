@@ -144,6 +144,22 @@ fn cmdlines(node: &RealNode, binary: &str) -> Vec<String> {
         .collect()
 }
 
+/// CoreDNS's Corefile, as the cluster has it.
+fn corefile(node: &RealNode) -> String {
+    kubectl(
+        node,
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "cm",
+            "coredns",
+            "-o",
+            "jsonpath={.data.Corefile}",
+        ],
+    )
+}
+
 fn cluster_configuration(node: &RealNode) -> String {
     kubectl(
         node,
@@ -615,22 +631,11 @@ fn upgrade_reconfigures_rolls_back_resumes_and_upgrades_real_nodes() {
     assert_eq!(objects(&cp), count_before, "etcd lost or gained objects");
 
     // 5. The patch upgrade, with an edited Corefile.
-    let corefile = kubectl(
-        &cp,
-        &[
-            "-n",
-            "kube-system",
-            "get",
-            "cm",
-            "coredns",
-            "-o",
-            "jsonpath={.data.Corefile}",
-        ],
-    );
-    let edited = corefile.replace("cache 30", "cache 31");
+    let original = corefile(&cp);
+    let edited = original.replace("cache 30", "cache 31");
     assert_ne!(
-        edited, corefile,
-        "the Corefile has no `cache 30`: {corefile}"
+        edited, original,
+        "the Corefile has no `cache 30`: {original}"
     );
     let patch = serde_json::json!({ "data": { "Corefile": edited } }).to_string();
     kubectl(
@@ -698,22 +703,7 @@ fn upgrade_reconfigures_rolls_back_resumes_and_upgrades_real_nodes() {
         ],
     );
     assert_eq!(proxy.trim(), "k8s.gcr.io/kube-proxy:v1.20.3");
-    assert_eq!(
-        kubectl(
-            &cp,
-            &[
-                "-n",
-                "kube-system",
-                "get",
-                "cm",
-                "coredns",
-                "-o",
-                "jsonpath={.data.Corefile}"
-            ]
-        ),
-        edited,
-        "the edited Corefile did not survive"
-    );
+    assert_eq!(corefile(&cp), edited, "the edited Corefile did not survive");
     // The kubelets: the worker's configuration, then both kubelet binaries (the operator's
     // package upgrade and restart).
     let out = upgrade(&worker, &["node"]);

@@ -1,4 +1,4 @@
-//! `control-plane/{etcd, apiserver, controller-manager, scheduler, admin-conf}` of an upgrade: each
+//! `control-plane/{etcd, apiserver, controller-manager, scheduler}` of an upgrade: each
 //! component in kubeadm's order (etcd first, then `constants.MasterComponents`), as kubeadm's
 //! `upgradeComponent` (cmd/kubeadm/app/phases/upgrade/staticpods.go, search index id
 //! 2198847340) does it: renew the component's certificates, back up its manifest, put the new
@@ -16,6 +16,8 @@
 //! - a component that keeps exiting is rolled back when the runtime reports its second exit,
 //!   not after kubeadm's five minutes; the error names the component, its exit code and
 //!   reason, where its output is, the backup and the manifest that failed.
+//!
+//! After the four, `control-plane/admin-conf` ([`RenewAdminConf`]) renews admin.conf.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,8 +90,9 @@ impl Component {
     }
 
     /// The certificates kubeadm renews with the component (`renewCertsByComponent` in
-    /// kubeadm's staticpods.go, search index id 199521610): etcd's own with etcd; the API server's, its clients' and
-    /// the front proxy's with the API server; each other component's kubeconfig with it.
+    /// kubeadm's staticpods.go, search index id 199521610): etcd's own with etcd; the API
+    /// server's, its clients' and the front proxy's with the API server; each other
+    /// component's kubeconfig with it.
     fn certificates(self) -> Vec<RenewTarget> {
         match self {
             Component::Etcd => vec![
